@@ -1,0 +1,46 @@
+"""Helpers for the Sign Language MNIST lab report: data, splits, plots and the report runner.
+
+Everything a notebook needs is reachable from here, so ``import labutils as lu`` is enough.
+Submodules load on first use (PEP 562), so the command line starts fast and modules that need
+TensorFlow are only imported by the notebooks that use them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+#: Public name -> submodule that defines it (tests/test_package.py keeps this in step with each module's __all__).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "data": (
+        "CLASS_LABELS", "CSV_HEADER", "DataNotFoundError", "DataValidationError", "DataFiles", "IMAGE_SIZE",
+        "KAGGLE_DATASET", "KNOWN_SHA256", "LETTERS", "NUM_CLASSES", "SignMNIST", "STANDIN_MARKER", "file_sha256",
+        "find_data_files", "index_to_label", "label_to_index", "label_to_letter", "letter_to_label",
+        "load_dataset", "read_sign_mnist_csv", "repository_root",
+    ),
+    "display": ("banner_html", "data_banner", "show_markdown"),
+    "plot": ("plot_class_balance", "plot_group_sizes", "plot_image_grid", "plot_similarity_distributions"),
+    "split": (
+        "Split", "grouped_split", "make_split", "near_duplicate_groups", "nearest_neighbour_similarity",
+        "random_split", "standardize_images",
+    ),
+    "synthetic": ("GENERATOR_VERSION", "make_standin", "write_standin"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labutils' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,96 @@
+"""Command line: ``python -m labutils {data,report,standin} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .data import DataNotFoundError, DataValidationError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m labutils",
+        description="Sign Language MNIST lab report: data checks, the report runner and the stand-in generator.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="find, verify and validate the two CSV files and say what was found")
+    data.add_argument("--data-dir", help="folder holding sign_mnist_train.csv and sign_mnist_test.csv (plain or .gz); "
+                      "default: $SIGN_MNIST_DIR, then data/, then a kagglehub download, then the stand-in")
+    data.add_argument("--no-download", action="store_true", help="do not try kagglehub")
+    data.add_argument("--no-standin", action="store_true", help="fail instead of generating the synthetic stand-in")
+    data.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    report = commands.add_parser("report", help="execute the notebooks and write reports/index.html")
+    report.add_argument("--profile", choices=["quick", "full"], default="full", help="tiny settings or the real report (default: full)")
+    report.add_argument("--data-dir", help="folder holding the two CSV files (default as for 'data')")
+    report.add_argument("--out", default="reports", help="output folder (default: reports)")
+    report.add_argument("--only", nargs="+", metavar="NN", help="run only the notebooks whose names start with these prefixes")
+    report.add_argument("--notebooks", help="folder of notebook sources NN_name.py (default: notebooks/)")
+
+    standin = commands.add_parser("standin", help="write the synthetic stand-in in the Kaggle CSV format")
+    standin.add_argument("--out", required=True, help="folder to write into")
+    standin.add_argument("--train-rows", type=int, default=27455)
+    standin.add_argument("--test-rows", type=int, default=7172)
+    standin.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _data(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+
+    dataset = load_dataset(args.data_dir, download=not args.no_download, synthetic_fallback=not args.no_standin)
+    summary = dataset.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"source:    {summary['data_source']} ({summary['origin']})")
+    for split in ("train", "test"):
+        name = dataset.files.train if split == "train" else dataset.files.test
+        checksum = summary["checksums"][name.name.removesuffix(".gz")]
+        print(f"{split + ':':<10} {name}  [{checksum}]  {summary[split]['rows']} rows, {summary[split]['classes']} classes")
+    if summary["data_source"] == "synthetic":
+        print("WARNING: this is the SYNTHETIC STAND-IN, not the real Sign Language MNIST data.")
+    elif not summary["checksums_verified"]:
+        print("WARNING: CHECKSUM MISMATCH — the files differ from the Kaggle originals.")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import run_report
+
+    result = run_report(args.profile, data_dir=args.data_dir, out=args.out, only=args.only, notebooks_dir=args.notebooks)
+    failed = [entry.name for entry in result.notebooks if entry.status != "completed"]
+    print(f"index: {args.out}/index.html ({len(result.notebooks) - len(failed)}/{len(result.notebooks)} "
+          f"notebooks completed in {result.seconds:.1f} s)")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _standin(args: argparse.Namespace) -> int:
+    from .synthetic import write_standin
+
+    folder = write_standin(args.out, args.train_rows, args.test_rows, seed=args.seed)
+    print(f"wrote the synthetic stand-in to {folder}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors about the data or the arguments print one line and return 1."""
+    args = _parser().parse_args(argv)
+    handler = {"data": _data, "report": _report, "standin": _standin}[args.command]
+    try:
+        return handler(args)
+    except (DataNotFoundError, DataValidationError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,52 @@
+"""What a notebook shows about its data: the source banner and run-computed narration."""
+
+from __future__ import annotations
+
+import html
+
+from .data import DataFiles, SignMNIST
+
+__all__ = ["banner_html", "data_banner", "show_markdown"]
+
+_STYLES = {
+    "synthetic": "background:#b00020;color:#fff;border:4px solid #600010",
+    "mismatch": "background:#e65100;color:#fff;border:4px solid #8a3000",
+    "real": "background:#e8f5e9;color:#1b5e20;border:1px solid #1b5e20",
+}
+
+
+def banner_html(files: DataFiles) -> str:
+    """An HTML banner saying where the data came from; loud for the stand-in or a bad checksum."""
+    if files.source == "synthetic":
+        style, title = _STYLES["synthetic"], "SYNTHETIC STAND-IN DATA — these results are NOT from Sign Language MNIST"
+        body = (
+            "The real Kaggle files could not be found or downloaded, so this run uses a generated "
+            f"stand-in in the same CSV format. Origin: {files.origin}."
+        )
+    elif not files.checksums_verified:
+        bad = [name for name, state in files.checksum_status().items() if state != "verified"]
+        style, title = _STYLES["mismatch"], "CHECKSUM MISMATCH — the data differ from the Kaggle originals"
+        body = f"Files whose SHA-256 differs from the published one: {', '.join(bad)}. Origin: {files.origin}."
+    else:
+        style, title = _STYLES["real"], "Real Sign Language MNIST data, SHA-256 verified"
+        body = f"Origin: {files.origin}; train: {files.train.name}, test: {files.test.name}."
+    return (
+        f'<div class="data-banner data-{files.source}" style="{style};padding:0.8em 1em;margin:0.5em 0;'
+        f'font-family:sans-serif"><strong style="font-size:1.2em">{html.escape(title)}</strong>'
+        f"<br>{html.escape(body)}</div>"
+    )
+
+
+def data_banner(dataset: SignMNIST | DataFiles):
+    """The banner as an IPython display object (shown when it ends a notebook cell)."""
+    from IPython.display import HTML
+
+    files = dataset.files if isinstance(dataset, SignMNIST) else dataset
+    return HTML(banner_html(files))
+
+
+def show_markdown(text: str):
+    """Narration computed by the run, rendered as Markdown (ends a cell to show it)."""
+    from IPython.display import Markdown
+
+    return Markdown(text)

@@ -1,0 +1,102 @@
+"""Plots for the report. Each function takes ``ax=None`` and returns the axes it drew on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .data import LETTERS, label_to_letter
+
+__all__ = [
+    "plot_class_balance",
+    "plot_group_sizes",
+    "plot_image_grid",
+    "plot_similarity_distributions",
+]
+
+
+def _axes(ax: plt.Axes | None, figsize: tuple[float, float]) -> plt.Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def plot_class_balance(labels_by_set: Mapping[str, np.ndarray], *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Share of each letter per set (e.g. train / validation / test), letters on the x axis."""
+    rows = []
+    for name, labels in labels_by_set.items():
+        letters, counts = np.unique([label_to_letter(label) for label in labels], return_counts=True)
+        rows += [{"set": name, "letter": l, "share": c / len(labels)} for l, c in zip(letters, counts)]
+    table = pd.DataFrame(rows)
+    ax = _axes(ax, (11, 3.5))
+    sns.barplot(data=table, x="letter", y="share", hue="set", order=list(LETTERS), ax=ax)
+    ax.axhline(1 / len(LETTERS), color="black", linewidth=0.8, linestyle="--", label="uniform")
+    ax.set(xlabel="letter", ylabel="share of the set's images", title="Class balance")
+    ax.legend(ncols=len(labels_by_set) + 1, fontsize="small")
+    return ax
+
+
+def plot_image_grid(
+    images: np.ndarray,
+    titles: Sequence[str],
+    *,
+    columns: int = 12,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Tile 28x28 images into one mosaic with a title above each tile."""
+    images = np.asarray(images)
+    if len(images) != len(titles):
+        raise ValueError(f"got {len(images)} images but {len(titles)} titles")
+    if len(images) == 0:
+        raise ValueError("no images to show")
+    columns = min(columns, len(images))
+    rows = -(-len(images) // columns)
+    height, width = images.shape[1:3]
+    gap_x, gap_y = 2, 9
+    canvas = np.full((rows * (height + gap_y), columns * (width + gap_x)), np.nan)
+    for position, image in enumerate(images):
+        row, column = divmod(position, columns)
+        top, left = row * (height + gap_y) + gap_y, column * (width + gap_x)
+        canvas[top : top + height, left : left + width] = image
+    ax = _axes(ax, (columns * 0.9, rows * 1.1))
+    cmap = plt.get_cmap("gray").with_extremes(bad="white")
+    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=255 if images.max() > 1 else 1, interpolation="nearest")
+    for position, title in enumerate(titles):
+        row, column = divmod(position, columns)
+        ax.text(column * (width + gap_x) + width / 2, row * (height + gap_y) + gap_y - 1.5, title,
+                ha="center", va="bottom", fontsize=8)
+    ax.set_axis_off()
+    return ax
+
+
+def plot_similarity_distributions(
+    similarities: Mapping[str, np.ndarray],
+    *,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Cumulative distributions of nearest-neighbour correlations, one curve per comparison.
+
+    A curve that stays low until 1.0 means that almost every image has a near-copy.
+    """
+    ax = _axes(ax, (8, 3.5))
+    table = pd.DataFrame(
+        [{"comparison": name, "correlation": float(v)} for name, values in similarities.items() for v in values]
+    )
+    sns.ecdfplot(data=table, x="correlation", hue="comparison", ax=ax)
+    ax.set(xlabel="correlation with the nearest image on the other side", ylabel="share of images at or below",
+           title="How close is each image to its nearest neighbour?", xlim=(max(0.0, table.correlation.min()), 1.001))
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_group_sizes(groups: np.ndarray, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Histogram of near-duplicate family sizes."""
+    _, sizes = np.unique(groups, return_counts=True)
+    ax = _axes(ax, (6, 3))
+    sns.histplot(sizes, bins=np.arange(0.5, sizes.max() + 1.5, max(1, sizes.max() // 40)), ax=ax)
+    ax.set(xlabel="images in the family", ylabel="families", title=f"{len(sizes)} near-duplicate families")
+    return ax

@@ -1,0 +1,169 @@
+"""Training/validation splits: the seed's stratified random split and a leak-free grouped split.
+
+The training CSV of Sign Language MNIST holds ~1,200 source photos, each expanded into ~20
+near-identical variants. A random split puts variants of the same photo on both sides, so the
+validation score measures memory, not generalisation. :func:`near_duplicate_groups` links every
+pair of same-class images whose Pearson correlation exceeds a threshold and takes the connected
+components as families; :func:`grouped_split` then assigns whole families to one side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+__all__ = [
+    "Split",
+    "grouped_split",
+    "make_split",
+    "near_duplicate_groups",
+    "nearest_neighbour_similarity",
+    "random_split",
+    "standardize_images",
+]
+
+SplitKind = Literal["grouped", "random"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row indices into the training CSV for each side of a split."""
+
+    kind: SplitKind
+    train_index: np.ndarray
+    validation_index: np.ndarray
+    seed: int
+    groups: np.ndarray | None = None  # family id per training row (grouped split only)
+
+    @property
+    def validation_fraction(self) -> float:
+        return len(self.validation_index) / (len(self.train_index) + len(self.validation_index))
+
+    def summary(self) -> dict:
+        """Sizes and settings, JSON-ready."""
+        result = {
+            "kind": self.kind,
+            "seed": self.seed,
+            "train_rows": int(len(self.train_index)),
+            "validation_rows": int(len(self.validation_index)),
+            "validation_fraction": round(self.validation_fraction, 4),
+        }
+        if self.groups is not None:
+            result["groups"] = int(np.unique(self.groups).size)
+            result["validation_groups"] = int(np.unique(self.groups[self.validation_index]).size)
+        return result
+
+
+def _check_fraction(validation_fraction: float) -> None:
+    if not 0.0 < float(validation_fraction) < 1.0:
+        raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction}")
+
+
+def random_split(labels: np.ndarray, validation_fraction: float = 0.3, seed: int = 43) -> Split:
+    """The seed lab report's split: stratified by class, shuffled with ``random_state=seed``."""
+    from sklearn.model_selection import train_test_split
+
+    _check_fraction(validation_fraction)
+    labels = np.asarray(labels)
+    train_index, validation_index = train_test_split(
+        np.arange(len(labels)), test_size=validation_fraction, random_state=seed, stratify=labels
+    )
+    return Split("random", np.sort(train_index), np.sort(validation_index), seed)
+
+
+def standardize_images(images: np.ndarray) -> np.ndarray:
+    """Flatten and scale each image to zero mean and unit norm (dot product = Pearson correlation)."""
+    flat = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(flat, axis=1, keepdims=True)
+    return flat / np.maximum(norms, 1e-6)
+
+
+def nearest_neighbour_similarity(
+    queries: np.ndarray,
+    references: np.ndarray,
+    *,
+    exclude_index: np.ndarray | None = None,
+    batch_size: int = 1024,
+) -> np.ndarray:
+    """For each query image, the highest Pearson correlation with any reference image.
+
+    ``exclude_index`` gives, per query, the row of ``references`` that is the query itself, to
+    be ignored (train-to-train similarity of a sample of the training set).
+    """
+    query_vectors = standardize_images(queries)
+    reference_vectors = standardize_images(references)
+    if exclude_index is not None:
+        exclude_index = np.asarray(exclude_index)
+        if exclude_index.shape != (len(query_vectors),):
+            raise ValueError(f"exclude_index needs one row per query ({len(query_vectors)}), got {exclude_index.shape}")
+    best = np.empty(len(query_vectors), dtype=np.float32)
+    for start in range(0, len(query_vectors), batch_size):
+        scores = query_vectors[start : start + batch_size] @ reference_vectors.T
+        if exclude_index is not None:
+            scores[np.arange(len(scores)), exclude_index[start : start + batch_size]] = -np.inf
+        best[start : start + batch_size] = scores.max(axis=1)
+    return best
+
+
+def near_duplicate_groups(images: np.ndarray, labels: np.ndarray, threshold: float = 0.97) -> np.ndarray:
+    """Family id per image: connected components of same-class pairs with correlation > ``threshold``.
+
+    Ids are consecutive integers, assigned class by class in label order, so the result is
+    deterministic for given data.
+    """
+    if not 0.0 < float(threshold) <= 1.0:
+        raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
+    labels = np.asarray(labels)
+    if len(images) != len(labels):
+        raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
+    vectors = standardize_images(images)
+    groups = np.empty(len(labels), dtype=np.int64)
+    next_id = 0
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        similar = vectors[members] @ vectors[members].T > threshold
+        count, component = connected_components(csr_matrix(similar), directed=False)
+        groups[members] = component + next_id
+        next_id += count
+    return groups
+
+
+def grouped_split(labels: np.ndarray, groups: np.ndarray, validation_fraction: float = 0.3, seed: int = 43) -> Split:
+    """Assign whole families to one side, class by class, as close to the fraction as families allow."""
+    _check_fraction(validation_fraction)
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    if len(labels) != len(groups):
+        raise ValueError(f"labels ({len(labels)}) and groups ({len(groups)}) differ in length")
+    rng = np.random.default_rng(seed)
+    in_validation = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = labels == label
+        family_ids, family_sizes = np.unique(groups[members], return_counts=True)
+        target = validation_fraction * members.sum()
+        taken = 0
+        for position in rng.permutation(len(family_ids)):
+            if abs(taken + family_sizes[position] - target) < abs(taken - target):
+                in_validation |= members & (groups == family_ids[position])
+                taken += family_sizes[position]
+    return Split("grouped", np.flatnonzero(~in_validation), np.flatnonzero(in_validation), seed, groups)
+
+
+def make_split(
+    images: np.ndarray,
+    labels: np.ndarray,
+    kind: SplitKind = "grouped",
+    validation_fraction: float = 0.3,
+    seed: int = 43,
+    threshold: float = 0.97,
+) -> Split:
+    """One entry point for both kinds of split (``"grouped"`` or ``"random"``)."""
+    if kind == "random":
+        return random_split(labels, validation_fraction, seed)
+    if kind == "grouped":
+        return grouped_split(labels, near_duplicate_groups(images, labels, threshold), validation_fraction, seed)
+    raise ValueError(f"split kind must be 'grouped' or 'random', got {kind!r}")

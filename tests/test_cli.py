@@ -1,0 +1,62 @@
+"""``python -m labutils``: help, the data command's summary, and one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "labutils", *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def test_help_lists_the_commands_and_their_options():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("data", "report", "standin"):
+        assert command in result.stdout
+    report_help = run_cli("report", "--help").stdout
+    for option in ("--profile", "--data-dir", "--out", "--only"):
+        assert option in report_help
+    assert "--data-dir" in run_cli("data", "--help").stdout
+
+
+def test_data_command_describes_the_standin(standin_dir):
+    result = run_cli("data", "--data-dir", str(standin_dir))
+    assert result.returncode == 0, result.stderr
+    assert "synthetic" in result.stdout and "1200 rows, 24 classes" in result.stdout
+    assert "480 rows" in result.stdout and "SYNTHETIC STAND-IN" in result.stdout
+
+
+def test_data_command_json(standin_dir):
+    result = run_cli("data", "--data-dir", str(standin_dir), "--json")
+    summary = json.loads(result.stdout)
+    assert summary["data_source"] == "synthetic" and summary["train"]["rows"] == 1200
+
+
+@pytest.mark.parametrize("damage", ["missing folder", "bad cell"])
+def test_data_command_errors_in_one_line(standin_dir, tmp_path, damage):
+    folder = tmp_path / "data"
+    if damage == "bad cell":
+        folder.mkdir()
+        shutil.copy(standin_dir / "sign_mnist_train.csv", folder)
+        lines = (standin_dir / "sign_mnist_test.csv").read_text().splitlines()
+        lines[3] = "9" + lines[3][lines[3].index(","):]
+        (folder / "sign_mnist_test.csv").write_text("\n".join(lines) + "\n")
+    result = run_cli("data", "--data-dir", str(folder))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    expected = "does not hold sign_mnist_train.csv" if damage == "missing folder" else "row 3 (line 4), column 'label': label 9"
+    assert expected in result.stderr
+
+
+def test_standin_command_writes_a_loadable_folder(tmp_path):
+    result = run_cli("standin", "--out", str(tmp_path / "s"), "--train-rows", "48", "--test-rows", "24")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(run_cli("data", "--data-dir", str(tmp_path / "s"), "--json").stdout)
+    assert summary["train"]["rows"] == 48 and summary["test"]["rows"] == 24

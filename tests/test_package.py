@@ -1,0 +1,35 @@
+"""The package's public surface: every exported name resolves, and the export table matches __all__."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import labutils
+
+
+def test_export_table_matches_each_modules_all():
+    for module, names in labutils._EXPORTS.items():
+        assert sorted(names) == sorted(importlib.import_module(f"labutils.{module}").__all__), module
+
+
+def test_every_exported_name_resolves():
+    for name in labutils.__all__:
+        assert getattr(labutils, name) is not None
+    assert labutils.label_to_letter(0) == "A"
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    try:
+        labutils.no_such_thing
+    except AttributeError as error:
+        assert "no_such_thing" in str(error)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_importing_the_package_does_not_import_plotting_or_tensorflow():
+    code = "import sys, labutils.cli; print(any(m in sys.modules for m in ('seaborn', 'tensorflow', 'keras')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr

@@ -1,0 +1,58 @@
+"""Plots draw on the axes they are given and return them; banners say where the data came from."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from labutils.data import KNOWN_SHA256, find_data_files
+from labutils.display import banner_html
+from labutils.plot import plot_class_balance, plot_group_sizes, plot_image_grid, plot_similarity_distributions
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_class_balance_uses_letters(rng):
+    _, ax = plt.subplots()
+    labels = rng.choice([0, 1, 2, 24], 100)
+    assert plot_class_balance({"train": labels, "test": labels[:40]}, ax=ax) is ax
+    assert [tick.get_text() for tick in ax.get_xticklabels()][:3] == ["A", "B", "C"]
+    assert len(ax.get_xticklabels()) == 24
+
+
+def test_image_grid_tiles_and_titles(rng):
+    images = rng.integers(0, 256, (5, 28, 28))
+    ax = plot_image_grid(images, list("ABCDE"), columns=3)
+    assert [text.get_text() for text in ax.texts] == list("ABCDE")
+    canvas = ax.images[0].get_array()
+    assert canvas.shape[1] == 3 * (28 + 2)
+    with pytest.raises(ValueError, match="5 images but 4 titles"):
+        plot_image_grid(images, list("ABCD"))
+
+
+def test_similarity_and_group_plots_return_their_axes(rng):
+    _, (left, right) = plt.subplots(1, 2)
+    assert plot_similarity_distributions({"a": rng.random(50), "b": rng.random(30)}, ax=left) is left
+    assert len(left.get_lines()) == 2
+    assert plot_group_sizes(np.repeat(np.arange(10), 20), ax=right) is right
+    assert "10 near-duplicate families" in right.get_title()
+
+
+def test_banners(standin_dir):
+    files = find_data_files(standin_dir)
+    assert "SYNTHETIC STAND-IN" in banner_html(files)
+    mismatch = dataclasses.replace(files, source="real")
+    assert "CHECKSUM MISMATCH" in banner_html(mismatch)
+    verified = dataclasses.replace(files, source="real", sha256=dict(KNOWN_SHA256))
+    text = banner_html(verified)
+    assert "verified" in text and "MISMATCH" not in text and "SYNTHETIC" not in text
