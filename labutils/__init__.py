@@ -27,6 +27,16 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "random_split", "standardize_images",
     ),
     "synthetic": ("GENERATOR_VERSION", "make_standin", "write_standin"),
+    "models": ("PerImageStandardization", "compact_cnn", "count_weights", "load_model", "seed_cnn"),
+    "training": (
+        "EpochClock", "ModelInputs", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
+        "model_inputs", "reference_augmentation", "to_model_input", "training_dataset",
+    ),
+    "evaluation": (
+        "METRIC_FIELDS", "classification_metrics", "inference_rate", "model_record", "per_letter_report",
+        "plot_confusion_matrix", "plot_misclassified", "read_task_metrics", "write_metrics",
+    ),
+    "perturb": ("PERTURBATIONS", "ROBUSTNESS_STRENGTHS", "perturb", "plot_robustness", "robustness_table"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import sys
 import time
 import traceback
@@ -41,6 +42,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
         "*": {"PROFILE": "quick"},
         "01_data": {"SAMPLE_SIZE": 500},
+        "02_cnn": {"EPOCHS": 4, "WIDTH": 8, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
+        "03_augmentation": {"EPOCHS": 2, "TRAIN_LIMIT": 3000, "ROBUSTNESS_IMAGES": 500},
     },
     "full": {
         "*": {"PROFILE": "full"},
@@ -135,6 +138,8 @@ def _execute(source: Path, folder: Path, parameters: dict[str, Any], timeout: in
     folder.mkdir(parents=True, exist_ok=True)
     staged = _to_ipynb(source, folder / f".{source.stem}.source.ipynb")
     executed = folder / f"{source.stem}.ipynb"
+    declared = papermill.inspect_notebook(str(staged))
+    parameters = {name: value for name, value in parameters.items() if name in declared}
     try:
         papermill.execute_notebook(
             str(staged),
@@ -187,6 +192,7 @@ def run_report(
     }
     log(f"data: {files.source} ({files.origin}) in {files.train.parent}")
     kernel = ensure_kernel()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernels inherit it: no TensorFlow start-up chatter
     result = ReportResult(
         profile=profile,
         data=data,
@@ -196,9 +202,8 @@ def run_report(
     out.mkdir(parents=True, exist_ok=True)
     for source, entry in zip(sources, result.notebooks):
         folder = out / source.stem
-        entry.parameters = notebook_parameters(
-            profile, source.stem, {"DATA_DIR": str(files.train.parent), "OUTPUT_DIR": str(folder)}
-        )
+        common = {"DATA_DIR": str(files.train.parent), "OUTPUT_DIR": str(folder), "TASK2_DIR": str(out / "02_cnn")}
+        entry.parameters = notebook_parameters(profile, source.stem, common)
         log(f"[{source.stem}] running ({profile} profile)")
         begin = time.perf_counter()
         executed = folder / f"{source.stem}.ipynb"

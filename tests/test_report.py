@@ -112,3 +112,52 @@ def test_task1_notebook_on_the_standin(standin_dir, tmp_path):
     html = (out / "01_data" / "01_data.html").read_text()
     assert "SYNTHETIC STAND-IN" in html and "families of near-duplicates" in html
     assert "01_data/01_data.html" in (out / "index.html").read_text()
+
+
+@pytest.mark.notebook
+def test_task2_and_task3_notebooks_on_the_standin(standin_dir, tmp_path):
+    from labutils.evaluation import METRIC_FIELDS
+    from labutils.models import load_model
+
+    out = tmp_path / "reports"
+    result = run_report("quick", data_dir=standin_dir, out=out, only=["02", "03"], log=lambda line: None)
+    assert [entry.status for entry in result.notebooks] == ["completed", "completed"], [e.error for e in result.notebooks]
+    task2 = json.loads((out / "02_cnn" / "metrics.json").read_text())
+    task3 = json.loads((out / "03_augmentation" / "metrics.json").read_text())
+    assert set(task2["models"]) == {"compact_cnn", "seed_cnn"}
+    assert set(task3["models"]) == {"compact_cnn_augmented", "seed_cnn_augmented"}
+    for document, notebook in ((task2, "02_cnn"), (task3, "03_augmentation")):
+        assert document["notebook"] == notebook and document["data_source"] == "synthetic" and document["profile"] == "quick"
+        for name, record in document["models"].items():
+            assert tuple(record)[: len(METRIC_FIELDS)] == METRIC_FIELDS, name
+            assert 0.0 <= record["test_accuracy"] <= 1.0 and record["test_errors"] == round((1 - record["test_accuracy"]) * 480)
+            assert record["train_seconds"] > 0 and record["epochs"] >= 1 and record["seed"] == 0
+            model = load_model(out / notebook / record["model_file"])
+            assert model.output_shape == (None, 24)
+    # our network learns the stand-in well above chance (1/24) even with the quick settings
+    assert task2["models"]["compact_cnn"]["test_accuracy"] > 3 / 24
+    assert task3["models"]["compact_cnn_augmented"]["test_accuracy"] > 3 / 24
+    assert task2["models"]["seed_cnn"]["weights"] == 139_608
+    assert 0.0 <= task2["models"]["compact_cnn"]["val_accuracy_random"] <= 1.0
+    # Task 3 counts Task 2's training in its totals
+    assert task3["models"]["compact_cnn_augmented"]["epochs"] > task2["models"]["compact_cnn"]["epochs"]
+    kinds = {row["perturbation"] for row in task3["robustness"]}
+    assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur"}
+    plain = [row for row in task3["robustness"] if row["strength"] == 0 and row["model"] == "compact_cnn_augmented"]
+    assert len({row["accuracy"] for row in plain}) == 1  # strength 0 is the same test set for every kind
+    html = (out / "03_augmentation" / "03_augmentation.html").read_text()
+    assert "SYNTHETIC STAND-IN" in html and "Test accuracy under controlled perturbations" not in html  # figure, not text
+    assert "test accuracy" in html
+
+
+def test_task3_without_task2_says_what_to_run(tmp_path):
+    from labutils.evaluation import read_task_metrics
+
+    with pytest.raises(FileNotFoundError, match="run notebook 02_cnn first"):
+        read_task_metrics(tmp_path, "02_cnn", "real")
+    (tmp_path / "metrics.json").write_text(json.dumps({"notebook": "02_cnn", "data_source": "synthetic", "models": {}}))
+    with pytest.raises(ValueError, match="computed on 'synthetic' data"):
+        read_task_metrics(tmp_path, "02_cnn", "real")
+    (tmp_path / "metrics.json").write_text(json.dumps({"notebook": "02_cnn", "data_source": "real", "models": {"m": {"model_file": "m.keras"}}}))
+    with pytest.raises(FileNotFoundError, match="m.keras"):
+        read_task_metrics(tmp_path, "02_cnn", "real")

@@ -1,0 +1,186 @@
+"""Evaluating a classifier: metrics, per-letter scores, confusion matrix, errors, speed, metrics.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+
+from .data import LETTERS, NUM_CLASSES
+from .plot import plot_image_grid
+
+__all__ = [
+    "METRIC_FIELDS",
+    "classification_metrics",
+    "inference_rate",
+    "model_record",
+    "per_letter_report",
+    "plot_confusion_matrix",
+    "plot_misclassified",
+    "read_task_metrics",
+    "write_metrics",
+]
+
+#: Field names every model entry of metrics.json carries (fixed: the index page and checkers read them).
+METRIC_FIELDS = (
+    "test_accuracy", "test_log_loss", "test_f1_weighted", "test_errors", "val_accuracy_random",
+    "val_accuracy_grouped", "train_seconds", "epochs", "seed", "model_file",
+)
+
+
+def _check(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y_true, probabilities = np.asarray(y_true), np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape != (len(y_true), NUM_CLASSES):
+        raise ValueError(f"probabilities must have shape ({len(y_true)}, {NUM_CLASSES}), got {probabilities.shape}")
+    if y_true.size and (y_true.min() < 0 or y_true.max() >= NUM_CLASSES):
+        raise ValueError(f"y_true must hold class indices 0-{NUM_CLASSES - 1} (see label_to_index)")
+    if probabilities.size and (probabilities.min() < 0 or np.abs(probabilities.sum(axis=1) - 1).max() > 1e-3):
+        raise ValueError("probabilities must be non-negative and sum to 1 per row (a softmax output)")
+    # float32 softmax rows sum to 1 only within rounding; renormalise in float64 for log-loss
+    return y_true, probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float | int]:
+    """Accuracy, log-loss, weighted F1 and error count of predicted class probabilities."""
+    y_true, probabilities = _check(y_true, probabilities)
+    predicted = probabilities.argmax(axis=1)
+    return {
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "log_loss": float(log_loss(y_true, probabilities, labels=np.arange(NUM_CLASSES))),
+        "f1_weighted": float(f1_score(y_true, predicted, average="weighted", labels=np.arange(NUM_CLASSES), zero_division=0)),
+        "errors": int(np.sum(predicted != y_true)),
+    }
+
+
+def per_letter_report(y_true: np.ndarray, y_predicted: np.ndarray) -> pd.DataFrame:
+    """Precision, recall, F1 and support per letter (rows A-Y), sorted as the alphabet."""
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_predicted, labels=np.arange(NUM_CLASSES), zero_division=0
+    )
+    return pd.DataFrame(
+        {"precision": precision, "recall": recall, "f1": f1, "support": support},
+        index=pd.Index(LETTERS, name="letter"),
+    )
+
+
+def plot_confusion_matrix(y_true: np.ndarray, y_predicted: np.ndarray, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Counts of true (rows) against predicted (columns) letters; the diagonal is greyed out."""
+    matrix = sk_confusion_matrix(y_true, y_predicted, labels=np.arange(NUM_CLASSES))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 7.5), layout="constrained")
+    off_diagonal = np.where(np.eye(NUM_CLASSES, dtype=bool), np.nan, matrix)
+    sns.heatmap(np.diag(np.diag(matrix)).astype(float), mask=~np.eye(NUM_CLASSES, dtype=bool), cmap="Greys",
+                cbar=False, ax=ax, xticklabels=LETTERS, yticklabels=LETTERS, annot=True, fmt=".0f",
+                annot_kws={"fontsize": 6}, alpha=0.3)
+    sns.heatmap(off_diagonal, mask=(off_diagonal == 0) | np.isnan(off_diagonal), cmap="Reds", ax=ax,
+                annot=True, fmt=".0f", xticklabels=LETTERS, yticklabels=LETTERS,
+                cbar_kws={"label": "errors"}, vmin=0, vmax=max(1, np.nanmax(off_diagonal)))
+    ax.set(xlabel="predicted letter", ylabel="true letter",
+           title=f"Confusion matrix: {int(matrix.trace())} of {int(matrix.sum())} correct")
+    return ax
+
+
+def plot_misclassified(
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_predicted: np.ndarray,
+    *,
+    limit: int = 24,
+    columns: int = 12,
+    ax: plt.Axes | None = None,
+) -> plt.Axes | None:
+    """A grid of misclassified images titled 'true→predicted'; None when there is no error."""
+    wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_predicted))[:limit]
+    if wrong.size == 0:
+        return None
+    titles = [f"{LETTERS[y_true[i]]}→{LETTERS[y_predicted[i]]}" for i in wrong]
+    images = np.asarray(images)[wrong]
+    return plot_image_grid(images.reshape(len(wrong), 28, 28), titles, columns=columns, ax=ax)
+
+
+def inference_rate(model, x: np.ndarray, *, batch_size: int = 512, repeats: int = 1) -> float:
+    """Images per second of ``model.predict`` at a batch size (after one warm-up batch)."""
+    model.predict(x[:batch_size], batch_size=batch_size, verbose=0)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.predict(x, batch_size=batch_size, verbose=0)
+    return repeats * len(x) / (time.perf_counter() - start)
+
+
+def model_record(
+    test: Mapping[str, float | int],
+    *,
+    val_accuracy_random: float | None,
+    val_accuracy_grouped: float | None,
+    train_seconds: float,
+    epochs: int,
+    seed: int,
+    model_file: str | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One model's entry of metrics.json, with the fixed field names first."""
+    record = {
+        "test_accuracy": float(test["accuracy"]),
+        "test_log_loss": float(test["log_loss"]),
+        "test_f1_weighted": float(test["f1_weighted"]),
+        "test_errors": int(test["errors"]),
+        "val_accuracy_random": None if val_accuracy_random is None else float(val_accuracy_random),
+        "val_accuracy_grouped": None if val_accuracy_grouped is None else float(val_accuracy_grouped),
+        "train_seconds": round(float(train_seconds), 2),
+        "epochs": int(epochs),
+        "seed": int(seed),
+        "model_file": model_file,
+    }
+    return {**record, **extra}
+
+
+def write_metrics(
+    output_dir: str | Path,
+    *,
+    notebook: str,
+    data_source: str,
+    profile: str,
+    models: Mapping[str, Mapping[str, Any]],
+    **extra: Any,
+) -> Path:
+    """Write ``metrics.json``; every model entry must carry :data:`METRIC_FIELDS`."""
+    for name, record in models.items():
+        missing = [field for field in METRIC_FIELDS if field not in record]
+        if missing:
+            raise ValueError(f"model {name!r} lacks the metrics.json fields {missing}")
+    path = Path(output_dir) / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"notebook": notebook, "data_source": data_source, "profile": profile, "models": dict(models), **extra}
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def read_task_metrics(folder: str | Path, notebook: str, data_source: str) -> dict[str, Any]:
+    """Read an earlier notebook's ``metrics.json``, checking it exists, is that notebook's, and used the same data."""
+    path = Path(folder) / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: run notebook {notebook} first (python -m labutils report --only {notebook[:2]})"
+        )
+    document = json.loads(path.read_text())
+    if document.get("notebook") != notebook:
+        raise ValueError(f"{path} belongs to notebook {document.get('notebook')!r}, expected {notebook!r}")
+    if document.get("data_source") != data_source:
+        raise ValueError(
+            f"{path} was computed on {document.get('data_source')!r} data, but this run uses {data_source!r} data; "
+            f"re-run notebook {notebook} on the same data"
+        )
+    for name, record in document.get("models", {}).items():
+        model_file = Path(folder) / str(record.get("model_file"))
+        if not model_file.exists():
+            raise FileNotFoundError(f"{model_file} (model {name!r} of {path}) not found: re-run notebook {notebook}")
+    return document

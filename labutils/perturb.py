@@ -1,0 +1,154 @@
+"""Controlled perturbations of test images, to measure how robust a classifier is.
+
+Each perturbation takes images scaled to 0-1, shape (N, 28, 28) or (N, 28, 28, 1), a strength in
+natural units (degrees, image fractions, pixels...) and a seed; strength 0 returns the images
+unchanged. Where a perturbation has a direction (rotation sign, shift direction, zoom in or out,
+brighter or darker) it is drawn per image from the seed, so results are repeatable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from scipy import ndimage
+
+__all__ = ["PERTURBATIONS", "ROBUSTNESS_STRENGTHS", "perturb", "plot_robustness", "robustness_table"]
+
+#: Strength grids for the robustness plot, in each perturbation's unit.
+ROBUSTNESS_STRENGTHS: dict[str, tuple[float, ...]] = {
+    "rotation": (0, 5, 10, 15, 20, 25, 30),
+    "shift": (0, 0.05, 0.1, 0.15, 0.2),
+    "scale": (0, 0.1, 0.2, 0.3),
+    "brightness_contrast": (0, 0.2, 0.4, 0.6, 0.8),
+    "noise": (0, 0.05, 0.1, 0.15, 0.2, 0.25),
+    "blur": (0, 0.5, 1.0, 1.5, 2.0),
+}
+UNITS = {
+    "rotation": "degrees",
+    "shift": "fraction of the image",
+    "scale": "zoom factor change",
+    "brightness_contrast": "contrast loss and brightness shift",
+    "noise": "std of Gaussian noise",
+    "blur": "Gaussian blur sigma, pixels",
+}
+
+
+def _affine(images: np.ndarray, matrices: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    out = np.empty_like(images)
+    for index, image in enumerate(images):
+        out[index] = ndimage.affine_transform(image, matrices[index], offsets[index], order=1, mode="nearest")
+    return out
+
+
+def _around_centre(matrices: np.ndarray, shifts: np.ndarray | None = None) -> np.ndarray:
+    centre = np.array([13.5, 13.5])
+    offsets = centre - np.einsum("nij,j->ni", matrices, centre)
+    return offsets if shifts is None else offsets + shifts
+
+
+def _rotation(images, strength, rng):
+    angles = np.deg2rad(strength) * rng.choice([-1.0, 1.0], len(images))
+    cos, sin = np.cos(angles), np.sin(angles)
+    matrices = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], 1)
+    return _affine(images, matrices, _around_centre(matrices))
+
+
+def _shift(images, strength, rng):
+    direction = rng.uniform(0, 2 * np.pi, len(images))
+    shifts = strength * 28 * np.stack([np.sin(direction), np.cos(direction)], 1)
+    matrices = np.repeat(np.eye(2)[None], len(images), 0)
+    return _affine(images, matrices, _around_centre(matrices, -shifts))
+
+
+def _scale(images, strength, rng):
+    factors = 1.0 + strength * rng.choice([-1.0, 1.0], len(images))
+    matrices = np.eye(2)[None] / factors[:, None, None]
+    return _affine(images, matrices, _around_centre(matrices))
+
+
+def _brightness_contrast(images, strength, rng):
+    means = images.mean(axis=(1, 2), keepdims=True)
+    sign = rng.choice([-1.0, 1.0], (len(images), 1, 1))
+    return np.clip((images - means) * (1.0 - 0.8 * strength) + means + sign * 0.4 * strength, 0.0, 1.0)
+
+
+def _noise(images, strength, rng):
+    return np.clip(images + rng.normal(0.0, strength, images.shape), 0.0, 1.0)
+
+
+def _blur(images, strength, rng):
+    return ndimage.gaussian_filter(images, sigma=(0, strength, strength), mode="nearest")
+
+
+PERTURBATIONS: dict[str, Callable[[np.ndarray, float, np.random.Generator], np.ndarray]] = {
+    "rotation": _rotation,
+    "shift": _shift,
+    "scale": _scale,
+    "brightness_contrast": _brightness_contrast,
+    "noise": _noise,
+    "blur": _blur,
+}
+
+
+def perturb(images: np.ndarray, kind: str, strength: float, *, seed: int = 0) -> np.ndarray:
+    """Apply one perturbation at one strength; the result has the input's shape and float32 dtype."""
+    if kind not in PERTURBATIONS:
+        raise ValueError(f"perturbation must be one of {sorted(PERTURBATIONS)}, got {kind!r}")
+    if strength < 0:
+        raise ValueError(f"strength must be >= 0, got {strength}")
+    images = np.asarray(images, dtype=np.float32)
+    shape = images.shape
+    flat = images.reshape(-1, shape[-3] if images.ndim == 4 else shape[-2], shape[-2] if images.ndim == 4 else shape[-1])
+    if flat.size and (flat.min() < 0 or flat.max() > 1):
+        raise ValueError("images must be scaled to 0-1")
+    if strength == 0:
+        return images.copy()
+    result = PERTURBATIONS[kind](flat, float(strength), np.random.default_rng(seed))
+    return result.astype(np.float32).reshape(shape)
+
+
+def robustness_table(
+    models: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+    images: np.ndarray,
+    y_true: np.ndarray,
+    *,
+    strengths: Mapping[str, Sequence[float]] = ROBUSTNESS_STRENGTHS,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Accuracy of each model (a function images -> class probabilities) per perturbation and strength.
+
+    Every model sees the very same perturbed images.
+    """
+    rows = []
+    for kind, grid in strengths.items():
+        for strength in grid:
+            perturbed = perturb(images, kind, strength, seed=seed)
+            for name, predict in models.items():
+                accuracy = float(np.mean(np.asarray(predict(perturbed)).argmax(axis=1) == y_true))
+                rows.append({"model": name, "perturbation": kind, "strength": float(strength), "accuracy": accuracy})
+    return pd.DataFrame(rows)
+
+
+def plot_robustness(table: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = None) -> plt.Figure:
+    """One panel per perturbation: accuracy against strength, one line per model."""
+    kinds = list(dict.fromkeys(table["perturbation"]))
+    if axes is None:
+        columns = min(3, len(kinds))
+        figure, grid = plt.subplots(-(-len(kinds) // columns), columns, figsize=(4 * columns, 3.2 * -(-len(kinds) // columns)),
+                                    layout="constrained", sharey=True, squeeze=False)
+        axes = list(grid.flat)
+        for unused in axes[len(kinds):]:
+            unused.set_visible(False)
+    else:
+        figure = axes[0].figure
+    for ax, kind in zip(axes, kinds):
+        sns.lineplot(data=table[table.perturbation == kind], x="strength", y="accuracy", hue="model", marker="o", ax=ax,
+                     legend=ax is axes[0])
+        ax.set(title=kind.replace("_", " + "), xlabel=UNITS.get(kind, "strength"), ylim=(0, 1.02))
+        ax.grid(alpha=0.3)
+    figure.suptitle("Test accuracy under controlled perturbations")
+    return figure

@@ -1,0 +1,184 @@
+"""Training helpers: model inputs, the augmentation pipeline, tf.data, schedules and callbacks.
+
+``compile()`` and ``fit()`` stay in the notebooks; this module provides what they are given.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+
+# Keras warns on every fit() with a tf.data.Dataset that its default shuffle=True is ignored;
+# training_dataset() shuffles (seeded) itself, so the warning says nothing here.
+warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=UserWarning)
+
+__all__ = [
+    "EpochClock",
+    "ModelInputs",
+    "TimeBudget",
+    "augmentation_pipeline",
+    "cosine_schedule",
+    "history_frame",
+    "model_inputs",
+    "reference_augmentation",
+    "to_model_input",
+    "training_dataset",
+]
+
+
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, 28, 28) -> float32 (N, 28, 28, 1) scaled to 0-1."""
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"images must have shape (N, 28, 28), got {images.shape}")
+    return (images.astype("float32") / 255.0)[..., None]
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Network-ready arrays: images float32 (N, 28, 28, 1) in 0-1, class indices 0-23."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    def shapes(self) -> pd.DataFrame:
+        """Images and letters per set, as a small table."""
+        sets = {"train": (self.x_train, self.y_train), "validation": (self.x_val, self.y_val), "test": (self.x_test, self.y_test)}
+        return pd.DataFrame(
+            {"images": [x.shape for x, _ in sets.values()], "letters": [np.unique(y).size for _, y in sets.values()]},
+            index=list(sets),
+        )
+
+
+def model_inputs(dataset, split, *, train_limit: int | None = None, seed: int = 0) -> ModelInputs:
+    """Arrays for training (``split.train_index``, optionally a seeded random subset), validation and test."""
+    from .data import label_to_index
+
+    train_index = split.train_index
+    if train_limit is not None:
+        if train_limit < 1:
+            raise ValueError(f"train_limit must be a positive number of images, got {train_limit}")
+        train_index = np.sort(np.random.default_rng(seed).permutation(train_index)[:train_limit])
+    x_all, y_all = to_model_input(dataset.x_train), label_to_index(dataset.y_train)
+    return ModelInputs(
+        x_all[train_index], y_all[train_index],
+        x_all[split.validation_index], y_all[split.validation_index],
+        to_model_input(dataset.x_test), label_to_index(dataset.y_test),
+    )
+
+
+def augmentation_pipeline(
+    *,
+    rotation_degrees: float = 12.0,
+    shift: float = 0.1,
+    zoom: float = 0.12,
+    shear: float = 0.1,
+    contrast: float = 0.3,
+    brightness: float = 0.2,
+    seed: int = 0,
+    name: str = "augmentation",
+) -> keras.Sequential:
+    """Random geometric and photometric changes for 0-1 images; never a flip (a mirrored hand is another sign).
+
+    Each factor of 0 leaves that change out.
+    """
+    for parameter, value in (("rotation_degrees", rotation_degrees), ("shift", shift), ("zoom", zoom),
+                             ("shear", shear), ("contrast", contrast), ("brightness", brightness)):
+        if value < 0:
+            raise ValueError(f"{parameter} must be >= 0, got {value}")
+    steps = []
+    if rotation_degrees:
+        steps.append(keras.layers.RandomRotation(rotation_degrees / 360.0, fill_mode="nearest", seed=seed))
+    if shift:
+        steps.append(keras.layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed + 1))
+    if zoom:
+        steps.append(keras.layers.RandomZoom(zoom, fill_mode="nearest", seed=seed + 2))
+    if shear:
+        steps.append(keras.layers.RandomShear(x_factor=shear, y_factor=shear, fill_mode="nearest", seed=seed + 3))
+    if contrast:
+        steps.append(keras.layers.RandomContrast(contrast, value_range=(0, 1), seed=seed + 4))
+    if brightness:
+        steps.append(keras.layers.RandomBrightness(brightness, value_range=(0, 1), seed=seed + 5))
+    return keras.Sequential(steps, name=name)
+
+
+def reference_augmentation(seed: int = 0) -> keras.Sequential:
+    """The seed lab report's augmentation: rotation 10°, shift 0.05, shear 0.1, zoom 0.075, nothing photometric."""
+    return augmentation_pipeline(rotation_degrees=10, shift=0.05, zoom=0.075, shear=0.1, contrast=0, brightness=0,
+                                 seed=seed, name="reference_augmentation")
+
+
+def training_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int = 128,
+    seed: int = 0,
+    augmentation: keras.Sequential | None = None,
+):
+    """A shuffled, batched ``tf.data.Dataset`` of (image, class index), augmented on the fly if asked."""
+    import tensorflow as tf
+
+    if len(x) != len(y):
+        raise ValueError(f"x ({len(x)}) and y ({len(y)}) differ in length")
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if augmentation is not None:
+        dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def cosine_schedule(peak: float, epochs: int, steps_per_epoch: int, warmup_fraction: float = 0.1):
+    """Linear warm-up to ``peak`` then cosine decay to 0 over ``epochs``."""
+    if peak <= 0 or epochs < 1 or steps_per_epoch < 1:
+        raise ValueError("peak must be > 0, epochs and steps_per_epoch >= 1")
+    total = epochs * steps_per_epoch
+    warmup = int(total * warmup_fraction)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak / 10, decay_steps=max(1, total - warmup), warmup_target=peak, warmup_steps=warmup
+    )
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Adds ``seconds`` (cumulative training time, validation included) to each epoch's logs."""
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self._start
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the epoch during which ``seconds`` ran out (None: no limit)."""
+
+    def __init__(self, seconds: float | None):
+        super().__init__()
+        self.seconds = seconds
+        self.exhausted = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.seconds is not None and time.perf_counter() - self._start >= self.seconds:
+            self.exhausted = True
+            self.model.stop_training = True
+
+
+def history_frame(history: keras.callbacks.History) -> pd.DataFrame:
+    """The per-epoch logs as a table, epochs numbered from 1."""
+    frame = pd.DataFrame(history.history)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
+    return frame

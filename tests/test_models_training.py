@@ -1,0 +1,180 @@
+"""Models, training helpers and evaluation: weight counts, shapes, augmentation, a short fit, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, log_loss
+
+from labutils.data import LETTERS, label_to_index, load_dataset
+from labutils.evaluation import (
+    METRIC_FIELDS,
+    classification_metrics,
+    model_record,
+    per_letter_report,
+    plot_confusion_matrix,
+    plot_misclassified,
+    write_metrics,
+)
+from labutils.models import PerImageStandardization, compact_cnn, count_weights, seed_cnn
+from labutils.training import (
+    EpochClock,
+    TimeBudget,
+    augmentation_pipeline,
+    cosine_schedule,
+    history_frame,
+    reference_augmentation,
+    to_model_input,
+    training_dataset,
+)
+
+
+def test_seed_cnn_has_the_reference_weight_count():
+    model = seed_cnn()
+    assert model.count_params() == 139_608
+    assert count_weights(model) == {"trainable": 139_608, "non_trainable": 0, "total": 139_608}
+
+
+@pytest.mark.parametrize("build", [seed_cnn, compact_cnn])
+def test_output_shapes_and_probabilities(build, rng):
+    model = build()
+    probabilities = model.predict(rng.random((5, 28, 28, 1)).astype("float32"), verbose=0)
+    assert probabilities.shape == (5, 24)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_compact_cnn_validates_its_arguments():
+    with pytest.raises(ValueError, match="width"):
+        compact_cnn(width=0)
+    with pytest.raises(ValueError, match="dropout"):
+        compact_cnn(dropout=1.0)
+
+
+def test_per_image_standardization_ignores_brightness_and_contrast(rng):
+    layer = PerImageStandardization()
+    image = rng.random((2, 28, 28, 1)).astype("float32")
+    changed = image * 0.5 + 0.3
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(image)), keras.ops.convert_to_numpy(layer(changed)), atol=1e-2)
+    standardized = keras.ops.convert_to_numpy(layer(image))
+    np.testing.assert_allclose(standardized.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+
+
+def test_saved_model_round_trip_in_safe_mode(tmp_path, rng):
+    model = compact_cnn(width=4)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    x = rng.random((3, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_to_model_input_scales_and_adds_a_channel():
+    x = to_model_input(np.full((2, 28, 28), 255, dtype=np.uint8))
+    assert x.shape == (2, 28, 28, 1) and x.dtype == np.float32 and x.max() == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        to_model_input(np.zeros((2, 784)))
+
+
+def test_augmentation_never_flips_and_keeps_labels(rng):
+    pipeline = augmentation_pipeline(seed=0)
+    names = [type(layer).__name__ for layer in pipeline.layers]
+    assert "RandomFlip" not in names
+    assert {"RandomRotation", "RandomTranslation", "RandomZoom", "RandomShear", "RandomContrast", "RandomBrightness"} <= set(names)
+    # an asymmetric image: mass on the left; a flip would move it right, small rotations and shifts do not
+    images = np.zeros((64, 28, 28, 1), dtype="float32")
+    images[:, 6:22, 3:11] = 1.0
+    labels = np.arange(64) % 24
+    dataset = training_dataset(images, labels, batch_size=64, seed=0, augmentation=pipeline)
+    batch, batch_labels = next(iter(dataset))
+    batch = np.asarray(batch)
+    assert batch.shape == images.shape
+    assert sorted(np.asarray(batch_labels).tolist()) == sorted(labels.tolist())
+    left, right = batch[:, :, :14].sum(axis=(1, 2, 3)), batch[:, :, 14:].sum(axis=(1, 2, 3))
+    assert np.all(left > right)
+    assert not np.allclose(batch, images)
+    assert 0.0 <= batch.min() and batch.max() <= 1.0 + 1e-6
+
+
+def test_reference_augmentation_is_geometric_only():
+    names = [type(layer).__name__ for layer in reference_augmentation().layers]
+    assert names == ["RandomRotation", "RandomTranslation", "RandomZoom", "RandomShear"]
+    with pytest.raises(ValueError, match="shift"):
+        augmentation_pipeline(shift=-1)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    schedule = cosine_schedule(1e-2, epochs=10, steps_per_epoch=10, warmup_fraction=0.1)
+    values = [float(schedule(step)) for step in (0, 10, 50, 99)]
+    assert values[0] == pytest.approx(1e-3) and values[1] == pytest.approx(1e-2, rel=1e-3)
+    assert values[1] > values[2] > values[3]
+
+
+def test_a_short_fit_on_the_standin_beats_chance(standin_dir):
+    dataset = load_dataset(standin_dir)
+    x, y = to_model_input(dataset.x_train), label_to_index(dataset.y_train)
+    x_test, y_test = to_model_input(dataset.x_test), label_to_index(dataset.y_test)
+    keras.utils.set_random_seed(0)
+    model = compact_cnn(width=8)
+    model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(3e-3, 6, 19)), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=False)
+    clock, budget = EpochClock(), TimeBudget(None)
+    history = model.fit(training_dataset(x, y, batch_size=64, seed=0), epochs=6, verbose=0, callbacks=[clock, budget])
+    frame = history_frame(history)
+    assert list(frame.index) == [1, 2, 3, 4, 5, 6] and "seconds" in frame and frame.seconds.is_monotonic_increasing
+    metrics = classification_metrics(y_test, model.predict(x_test, verbose=0))
+    assert metrics["accuracy"] > 4 / 24, metrics
+
+
+def test_time_budget_stops_training(standin_dir):
+    model = compact_cnn(width=4)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=False)
+    x = np.zeros((32, 28, 28, 1), dtype="float32")
+    history = model.fit(x, np.zeros(32), epochs=50, verbose=0, callbacks=[budget := TimeBudget(0.0)])
+    assert len(history.history["loss"]) == 1 and budget.exhausted
+
+
+def test_metrics_agree_with_scikit_learn(rng):
+    y_true = rng.integers(0, 24, 300)
+    probabilities = rng.dirichlet(np.ones(24), 300)
+    probabilities[np.arange(200), y_true[:200]] += 2
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    metrics = classification_metrics(y_true, probabilities)
+    predicted = probabilities.argmax(axis=1)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(y_true, predicted))
+    assert metrics["log_loss"] == pytest.approx(log_loss(y_true, probabilities, labels=np.arange(24)))
+    assert metrics["f1_weighted"] == pytest.approx(f1_score(y_true, predicted, average="weighted"))
+    assert metrics["errors"] == int(np.sum(predicted != y_true))
+    with pytest.raises(ValueError, match="shape"):
+        classification_metrics(y_true, probabilities[:, :20])
+
+
+def test_per_letter_report_and_plots(rng):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    y_true = np.repeat(np.arange(24), 3)
+    y_predicted = y_true.copy()
+    y_predicted[:3] = 1  # every A predicted as B
+    report = per_letter_report(y_true, y_predicted)
+    assert list(report.index) == list(LETTERS)
+    assert report.loc["A", "recall"] == 0 and report.loc["B", "precision"] == 0.5 and report.loc["C", "f1"] == 1
+    ax = plot_confusion_matrix(y_true, y_predicted)
+    assert "69 of 72 correct" in ax.get_title()
+    grid = plot_misclassified(rng.random((72, 28, 28)), y_true, y_predicted)
+    assert [text.get_text() for text in grid.texts] == ["A→B"] * 3
+    assert plot_misclassified(rng.random((72, 28, 28)), y_true, y_true) is None
+
+
+def test_metrics_json_has_the_fixed_fields(tmp_path):
+    record = model_record({"accuracy": 0.9, "log_loss": 0.3, "f1_weighted": 0.89, "errors": 7},
+                          val_accuracy_random=1.0, val_accuracy_grouped=0.91, train_seconds=12.345,
+                          epochs=3, seed=0, model_file="m.keras", weights=100)
+    assert tuple(record)[: len(METRIC_FIELDS)] == METRIC_FIELDS and record["weights"] == 100
+    path = write_metrics(tmp_path, notebook="02_cnn", data_source="synthetic", profile="quick", models={"m": record})
+    document = json.loads(path.read_text())
+    assert document["models"]["m"]["train_seconds"] == 12.35 and document["notebook"] == "02_cnn"
+    with pytest.raises(ValueError, match="lacks"):
+        write_metrics(tmp_path, notebook="x", data_source="real", profile="full", models={"m": {"test_accuracy": 1}})
