@@ -30,7 +30,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "models": ("PerImageStandardization", "compact_cnn", "count_weights", "load_model", "seed_cnn"),
     "training": (
         "EpochClock", "ModelInputs", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
-        "model_inputs", "reference_augmentation", "to_model_input", "training_dataset",
+        "model_inputs", "prepare_task_data", "reference_augmentation", "to_model_input", "training_dataset",
     ),
     "evaluation": (
         "METRIC_FIELDS", "classification_metrics", "inference_rate", "model_record", "per_letter_report",

@@ -13,6 +13,7 @@ import html
 import json
 import os
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ __all__ = [
     "NotebookResult",
     "PROFILES",
     "ReportResult",
+    "declared_parameters",
     "discover_notebooks",
     "ensure_kernel",
     "notebook_parameters",
@@ -132,14 +134,21 @@ def _export_html(notebook_file: Path, html_file: Path) -> None:
     html_file.write_text(body, encoding="utf-8")
 
 
+def declared_parameters(source: Path) -> dict[str, Any]:
+    """The parameters a notebook source declares in its ``parameters`` cell, with their defaults."""
+    import papermill
+
+    with tempfile.TemporaryDirectory() as folder:
+        staged = _to_ipynb(source, Path(folder) / f"{source.stem}.ipynb")
+        return {name: info["default"] for name, info in papermill.inspect_notebook(str(staged)).items()}
+
+
 def _execute(source: Path, folder: Path, parameters: dict[str, Any], timeout: int, kernel: str) -> Path:
     import papermill
 
     folder.mkdir(parents=True, exist_ok=True)
     staged = _to_ipynb(source, folder / f".{source.stem}.source.ipynb")
     executed = folder / f"{source.stem}.ipynb"
-    declared = papermill.inspect_notebook(str(staged))
-    parameters = {name: value for name, value in parameters.items() if name in declared}
     try:
         papermill.execute_notebook(
             str(staged),
@@ -203,7 +212,10 @@ def run_report(
     for source, entry in zip(sources, result.notebooks):
         folder = out / source.stem
         common = {"DATA_DIR": str(files.train.parent), "OUTPUT_DIR": str(folder), "TASK2_DIR": str(out / "02_cnn")}
-        entry.parameters = notebook_parameters(profile, source.stem, common)
+        declared = declared_parameters(source)
+        entry.parameters = {
+            name: value for name, value in notebook_parameters(profile, source.stem, common).items() if name in declared
+        }
         log(f"[{source.stem}] running ({profile} profile)")
         begin = time.perf_counter()
         executed = folder / f"{source.stem}.ipynb"

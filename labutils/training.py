@@ -25,6 +25,7 @@ __all__ = [
     "cosine_schedule",
     "history_frame",
     "model_inputs",
+    "prepare_task_data",
     "reference_augmentation",
     "to_model_input",
     "training_dataset",
@@ -74,6 +75,25 @@ def model_inputs(dataset, split, *, train_limit: int | None = None, seed: int = 
         x_all[split.validation_index], y_all[split.validation_index],
         to_model_input(dataset.x_test), label_to_index(dataset.y_test),
     )
+
+
+def prepare_task_data(
+    data_dir=None,
+    *,
+    split_kind: str = "grouped",
+    validation_fraction: float = 0.3,
+    split_seed: int = 43,
+    group_threshold: float = 0.97,
+    train_limit: int | None = None,
+    seed: int = 0,
+):
+    """Load the data, make the split of notebook 01 and the network-ready arrays: ``(dataset, split, inputs)``."""
+    from .data import load_dataset
+    from .split import make_split
+
+    dataset = load_dataset(data_dir)
+    split = make_split(dataset.x_train, dataset.y_train, split_kind, validation_fraction, split_seed, group_threshold)
+    return dataset, split, model_inputs(dataset, split, train_limit=train_limit, seed=seed)
 
 
 def augmentation_pipeline(

@@ -58,12 +58,13 @@ import labutils as lu
 keras.utils.set_random_seed(SEED)
 output_dir = Path(OUTPUT_DIR)
 output_dir.mkdir(parents=True, exist_ok=True)
-dataset = lu.load_dataset(DATA_DIR)
+dataset, split, data = lu.prepare_task_data(
+    DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION, split_seed=SPLIT_SEED,
+    group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT, seed=SEED,
+)
 lu.data_banner(dataset)
 
 # %%
-split = lu.make_split(dataset.x_train, dataset.y_train, SPLIT_KIND, VALIDATION_FRACTION, SPLIT_SEED, GROUP_THRESHOLD)
-data = lu.model_inputs(dataset, split, train_limit=TRAIN_LIMIT, seed=SEED)
 x_train, y_train, x_val, y_val, x_test, y_test = data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test
 data.shapes()
 
@@ -93,18 +94,28 @@ ours.summary()
 # and the weights of the best validation epoch are kept. The test set plays no part.
 
 # %%
-steps_per_epoch = int(np.ceil(len(x_train) / BATCH_SIZE))
-ours.compile(
-    optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, EPOCHS, steps_per_epoch), weight_decay=1e-4),
-    loss="sparse_categorical_crossentropy",
-    metrics=["accuracy"],
-    jit_compile=False,
-)
-ours_history = ours.fit(
-    lu.training_dataset(x_train, y_train, batch_size=BATCH_SIZE, seed=SEED),
-    validation_data=(x_val, y_val),
-    epochs=EPOCHS,
-    verbose=2,
+def train_ours(model, inputs, epochs, callbacks=()):
+    """Compile our network with AdamW + warm-up/cosine schedule and fit it on (augmentation-free) batches."""
+    steps_per_epoch = int(np.ceil(len(inputs.x_train) / BATCH_SIZE))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, epochs, steps_per_epoch), weight_decay=1e-4),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
+    return model.fit(
+        lu.training_dataset(inputs.x_train, inputs.y_train, batch_size=BATCH_SIZE, seed=SEED),
+        validation_data=(inputs.x_val, inputs.y_val),
+        epochs=epochs,
+        verbose=2,
+        callbacks=list(callbacks),
+    )
+
+
+ours_history = train_ours(
+    ours,
+    data,
+    EPOCHS,
     callbacks=[
         lu.EpochClock(),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=4, restore_best_weights=True),
@@ -220,19 +231,7 @@ keras.utils.set_random_seed(SEED)
 random_data = lu.model_inputs(dataset, lu.random_split(dataset.y_train, VALIDATION_FRACTION, seed=SPLIT_SEED),
                               train_limit=TRAIN_LIMIT, seed=SEED)
 twin = lu.compact_cnn(width=WIDTH, name="compact_cnn_random_split")
-twin_steps = int(np.ceil(len(random_data.x_train) / BATCH_SIZE))
-twin.compile(
-    optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, RANDOM_SPLIT_EPOCHS, twin_steps), weight_decay=1e-4),
-    loss="sparse_categorical_crossentropy",
-    metrics=["accuracy"],
-    jit_compile=False,
-)
-twin_history = twin.fit(
-    lu.training_dataset(random_data.x_train, random_data.y_train, batch_size=BATCH_SIZE, seed=SEED),
-    validation_data=(random_data.x_val, random_data.y_val),
-    epochs=RANDOM_SPLIT_EPOCHS,
-    verbose=2,
-)
+twin_history = train_ours(twin, random_data, RANDOM_SPLIT_EPOCHS)
 
 # %%
 twin_val = float(twin_history.history["val_accuracy"][-1])

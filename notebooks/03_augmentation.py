@@ -64,12 +64,13 @@ import labutils as lu
 keras.utils.set_random_seed(SEED)
 output_dir = Path(OUTPUT_DIR)
 output_dir.mkdir(parents=True, exist_ok=True)
-dataset = lu.load_dataset(DATA_DIR)
+dataset, split, data = lu.prepare_task_data(
+    DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION, split_seed=SPLIT_SEED,
+    group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT, seed=SEED,
+)
 lu.data_banner(dataset)
 
 # %%
-split = lu.make_split(dataset.x_train, dataset.y_train, SPLIT_KIND, VALIDATION_FRACTION, SPLIT_SEED, GROUP_THRESHOLD)
-data = lu.model_inputs(dataset, split, train_limit=TRAIN_LIMIT, seed=SEED)
 task2_dir = Path(TASK2_DIR)
 task2_metrics = lu.read_task_metrics(task2_dir, "02_cnn", dataset.source)
 task2 = {name: lu.load_model(task2_dir / record["model_file"]) for name, record in task2_metrics["models"].items()}

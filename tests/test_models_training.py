@@ -178,3 +178,17 @@ def test_metrics_json_has_the_fixed_fields(tmp_path):
     assert document["models"]["m"]["train_seconds"] == 12.35 and document["notebook"] == "02_cnn"
     with pytest.raises(ValueError, match="lacks"):
         write_metrics(tmp_path, notebook="x", data_source="real", profile="full", models={"m": {"test_accuracy": 1}})
+
+
+def test_prepare_task_data_matches_the_split(standin_dir):
+    from labutils.training import prepare_task_data
+
+    dataset, split, inputs = prepare_task_data(standin_dir, train_limit=None)
+    assert len(inputs.x_train) == len(split.train_index) and len(inputs.x_val) == len(split.validation_index)
+    np.testing.assert_array_equal(inputs.y_val, label_to_index(dataset.y_train[split.validation_index]))
+    assert inputs.x_test.shape == (480, 28, 28, 1)
+    assert list(inputs.shapes().index) == ["train", "validation", "test"]
+    _, _, limited = prepare_task_data(standin_dir, train_limit=100, seed=1)
+    assert len(limited.x_train) == 100 and len(limited.x_val) == len(split.validation_index)
+    with pytest.raises(ValueError, match="train_limit"):
+        prepare_task_data(standin_dir, train_limit=0)

@@ -161,3 +161,9 @@ def test_task3_without_task2_says_what_to_run(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"notebook": "02_cnn", "data_source": "real", "models": {"m": {"model_file": "m.keras"}}}))
     with pytest.raises(FileNotFoundError, match="m.keras"):
         read_task_metrics(tmp_path, "02_cnn", "real")
+
+
+def test_declared_parameters_read_the_parameters_cell(notebooks):
+    from labutils.report import declared_parameters
+
+    assert declared_parameters(notebooks / "01_good.py") == {"OUTPUT_DIR": '"."', "PROFILE": '"full"', "DATA_DIR": "None"}
