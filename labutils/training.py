@@ -153,8 +153,9 @@ def training_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if augmentation is not None:
-        dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels),
-                              num_parallel_calls=tf.data.AUTOTUNE)
+        # Sequential map: the augmentation layers draw from one seeded generator, so parallel calls
+        # would make the draws depend on thread timing and the run irreproducible.
+        dataset = dataset.map(lambda images, labels: (augmentation(images, training=True), labels))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

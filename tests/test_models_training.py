@@ -192,3 +192,19 @@ def test_prepare_task_data_matches_the_split(standin_dir):
     assert len(limited.x_train) == 100 and len(limited.x_val) == len(split.validation_index)
     with pytest.raises(ValueError, match="train_limit"):
         prepare_task_data(standin_dir, train_limit=0)
+
+
+def test_training_with_augmentation_is_reproducible_with_a_seed(standin_dir):
+    dataset = load_dataset(standin_dir)
+    x, y = to_model_input(dataset.x_train[:256]), label_to_index(dataset.y_train[:256])
+
+    def train_once():
+        keras.utils.set_random_seed(7)
+        model = compact_cnn(width=4)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=False)
+        batches = training_dataset(x, y, batch_size=32, seed=7, augmentation=augmentation_pipeline(seed=7))
+        model.fit(batches, epochs=2, verbose=0)
+        return model.get_weights()
+
+    for first, second in zip(train_once(), train_once()):
+        np.testing.assert_array_equal(first, second)
