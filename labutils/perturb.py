@@ -102,7 +102,7 @@ def perturb(images: np.ndarray, kind: str, strength: float, *, seed: int = 0) ->
         raise ValueError(f"strength must be >= 0, got {strength}")
     images = np.asarray(images, dtype=np.float32)
     shape = images.shape
-    flat = images.reshape(-1, shape[-3] if images.ndim == 4 else shape[-2], shape[-2] if images.ndim == 4 else shape[-1])
+    flat = images[..., 0] if images.ndim == 4 else images  # (N, height, width)
     if flat.size and (flat.min() < 0 or flat.max() > 1):
         raise ValueError("images must be scaled to 0-1")
     if strength == 0:
