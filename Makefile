@@ -8,7 +8,9 @@ PROFILE ?= full
 DATA_DIR ?=
 OUT ?= reports
 
-.PHONY: help install report test lab clean
+BENCH_ARGS ?=
+
+.PHONY: help install report test bench lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -28,6 +30,9 @@ report: $(STAMP)  ## run every notebook and write reports/index.html (PROFILE=qu
 
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## benchmark the reference recipe against ours -> bench/results.{json,md} (DATA_DIR=..., BENCH_ARGS=...)
+	$(BIN)/python -m labutils bench $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(BENCH_ARGS)
 
 lab: $(STAMP)  ## open the notebooks in JupyterLab (the .py files open as notebooks through jupytext)
 	$(BIN)/jupyter lab notebooks

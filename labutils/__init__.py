@@ -20,8 +20,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "find_data_files", "index_to_label", "label_to_index", "label_to_letter", "letter_to_label",
         "load_dataset", "read_sign_mnist_csv", "repository_root",
     ),
-    "display": ("banner_html", "data_banner", "show_markdown"),
-    "plot": ("plot_class_balance", "plot_group_sizes", "plot_image_grid", "plot_similarity_distributions"),
+    "display": ("banner_html", "data_banner", "show_markdown", "weights_banner", "weights_banner_html"),
+    "plot": (
+        "plot_accuracy_vs_seconds", "plot_class_balance", "plot_group_sizes", "plot_image_grid",
+        "plot_similarity_distributions",
+    ),
     "split": (
         "Split", "grouped_split", "make_split", "near_duplicate_groups", "nearest_neighbour_similarity",
         "random_split", "standardize_images",
@@ -29,12 +32,17 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "synthetic": ("GENERATOR_VERSION", "make_standin", "write_standin"),
     "models": ("PerImageStandardization", "compact_cnn", "count_weights", "load_model", "seed_cnn"),
     "training": (
-        "EpochClock", "ModelInputs", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
+        "EpochClock", "ModelInputs", "RandomAffine", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
         "model_inputs", "prepare_task_data", "reference_augmentation", "to_model_input", "training_dataset",
     ),
+    "transfer": (
+        "BACKBONES", "BackboneInput", "BackboneSpec", "TransferModel", "build_transfer_model", "cached_features",
+        "resolve_weights", "unfreeze_top", "weights_fingerprint",
+    ),
     "evaluation": (
-        "METRIC_FIELDS", "classification_metrics", "inference_rate", "model_record", "per_letter_report",
-        "plot_confusion_matrix", "plot_misclassified", "read_task_metrics", "write_metrics",
+        "COMPARISON_COLUMNS", "METRIC_FIELDS", "classification_metrics", "comparison_table", "inference_rate",
+        "model_record", "per_letter_report", "plot_confusion_matrix", "plot_misclassified", "read_task_metrics",
+        "write_metrics",
     ),
     "perturb": ("PERTURBATIONS", "ROBUSTNESS_STRENGTHS", "perturb", "plot_robustness", "robustness_table"),
 }

@@ -1,4 +1,4 @@
-"""Command line: ``python -m labutils {data,report,standin} ...``."""
+"""Command line: ``python -m labutils {data,report,bench,standin} ...``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="reports", help="output folder (default: reports)")
     report.add_argument("--only", nargs="+", metavar="NN", help="run only the notebooks whose names start with these prefixes")
     report.add_argument("--notebooks", help="folder of notebook sources NN_name.py (default: notebooks/)")
+
+    bench = commands.add_parser("bench", help="the seed report's recipe and ours side by side: accuracy, time, speed")
+    bench.add_argument("--data-dir", help="folder holding the two CSV files (the real data; default as for 'data')")
+    bench.add_argument("--quick", action="store_true", help="tiny smoke run on the generated stand-in (unless --data-dir)")
+    bench.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for our models (default: 0 1 2)")
+    bench.add_argument("--budget", type=float, help="cap each contender's training at this many seconds")
+    bench.add_argument("--contenders", nargs="+", default=["reference", "task2", "task3", "transfer"],
+                       choices=["reference", "task2", "task3", "transfer"], help="which contenders to run (default: all)")
+    bench.add_argument("--out", default="bench", help="output folder (default: bench)")
+    bench.add_argument("--readme", help="also write the results table into this README between its bench markers")
 
     standin = commands.add_parser("standin", help="write the synthetic stand-in in the Kaggle CSV format")
     standin.add_argument("--out", required=True, help="folder to write into")
@@ -74,6 +84,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import markdown_table, run_bench, update_readme
+
+    results = run_bench(args.data_dir, out=args.out, seeds=args.seeds, budget=args.budget, quick=args.quick,
+                        contenders=args.contenders)
+    table = markdown_table(results)
+    print(table)
+    if args.readme:
+        update_readme(args.readme, table)
+        print(f"wrote the table into {args.readme}")
+    return 0
+
+
 def _standin(args: argparse.Namespace) -> int:
     from .synthetic import write_standin
 
@@ -85,7 +108,7 @@ def _standin(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors about the data or the arguments print one line and return 1."""
     args = _parser().parse_args(argv)
-    handler = {"data": _data, "report": _report, "standin": _standin}[args.command]
+    handler = {"data": _data, "report": _report, "bench": _bench, "standin": _standin}[args.command]
     try:
         return handler(args)
     except (DataNotFoundError, DataValidationError, ValueError) as error:

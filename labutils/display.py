@@ -6,7 +6,7 @@ import html
 
 from .data import DataFiles, SignMNIST
 
-__all__ = ["banner_html", "data_banner", "show_markdown"]
+__all__ = ["banner_html", "data_banner", "show_markdown", "weights_banner", "weights_banner_html"]
 
 _STYLES = {
     "synthetic": "background:#b00020;color:#fff;border:4px solid #600010",
@@ -50,3 +50,23 @@ def show_markdown(text: str):
     from IPython.display import Markdown
 
     return Markdown(text)
+
+
+def weights_banner_html(backbone: str, pretrained: bool, status: str) -> str:
+    """A banner saying which weights a transfer network started from; loud when none were pretrained."""
+    if pretrained:
+        style, title = _STYLES["real"], f"{backbone}: pretrained weights"
+    else:
+        style, title = _STYLES["synthetic"], f"{backbone}: NO PRETRAINED WEIGHTS — this is not transfer learning"
+    return (
+        f'<div class="weights-banner weights-{"pretrained" if pretrained else "none"}" style="{style};'
+        f'padding:0.8em 1em;margin:0.5em 0;font-family:sans-serif"><strong style="font-size:1.2em">'
+        f"{html.escape(title)}</strong><br>{html.escape(status)}</div>"
+    )
+
+
+def weights_banner(backbone: str, pretrained: bool, status: str):
+    """:func:`weights_banner_html` as an IPython display object."""
+    from IPython.display import HTML
+
+    return HTML(weights_banner_html(backbone, pretrained, status))

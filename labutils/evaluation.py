@@ -19,8 +19,10 @@ from .data import LETTERS, NUM_CLASSES
 from .plot import plot_image_grid
 
 __all__ = [
+    "COMPARISON_COLUMNS",
     "METRIC_FIELDS",
     "classification_metrics",
+    "comparison_table",
     "inference_rate",
     "model_record",
     "per_letter_report",
@@ -184,3 +186,32 @@ def read_task_metrics(folder: str | Path, notebook: str, data_source: str) -> di
         if not model_file.exists():
             raise FileNotFoundError(f"{model_file} (model {name!r} of {path}) not found: re-run notebook {notebook}")
     return document
+
+
+#: Columns of :func:`comparison_table`, in order.
+COMPARISON_COLUMNS = (
+    "task", "test_accuracy", "test_log_loss", "test_f1_weighted", "test_errors", "val_accuracy_grouped",
+    "trainable_weights", "total_weights", "train_seconds", "inference_images_per_second",
+)
+
+
+def comparison_table(documents: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per model over several notebooks' ``metrics.json`` documents ({task label: document}).
+
+    Missing optional fields (e.g. trainable weights of an older run) are left empty, never guessed.
+    """
+    rows = {}
+    for task, document in documents.items():
+        for name, record in document.get("models", {}).items():
+            row = {column: record.get(column) for column in COMPARISON_COLUMNS}
+            row["task"] = task
+            if row["total_weights"] is None:
+                row["total_weights"] = record.get("weights")
+            if name in rows:
+                raise ValueError(f"model {name!r} appears in more than one document")
+            rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(COMPARISON_COLUMNS))
+    table.index.name = "model"
+    numeric = [column for column in COMPARISON_COLUMNS if column != "task"]
+    table[numeric] = table[numeric].apply(pd.to_numeric)
+    return table

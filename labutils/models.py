@@ -87,5 +87,10 @@ def count_weights(model: keras.Model) -> dict[str, int]:
 
 
 def load_model(path) -> keras.Model:
-    """Load a ``.keras`` model saved by this project, in Keras' safe mode (this module registers its layers)."""
+    """Load a ``.keras`` model saved by this project, in Keras' safe mode.
+
+    The project's layers are registered by their modules, so those are imported first.
+    """
+    from . import training, transfer  # noqa: F401 - registers RandomAffine, BackboneInput
+
     return keras.models.load_model(path, safe_mode=True)

@@ -12,6 +12,7 @@ import seaborn as sns
 from .data import LETTERS, label_to_letter
 
 __all__ = [
+    "plot_accuracy_vs_seconds",
     "plot_class_balance",
     "plot_group_sizes",
     "plot_image_grid",
@@ -99,4 +100,29 @@ def plot_group_sizes(groups: np.ndarray, *, ax: plt.Axes | None = None) -> plt.A
     ax = _axes(ax, (6, 3))
     sns.histplot(sizes, bins=np.arange(0.5, sizes.max() + 1.5, max(1, sizes.max() // 40)), ax=ax)
     ax.set(xlabel="images in the family", ylabel="families", title=f"{len(sizes)} near-duplicate families")
+    return ax
+
+
+def plot_accuracy_vs_seconds(
+    table: pd.DataFrame,
+    *,
+    accuracy: str = "test_accuracy",
+    seconds: str = "train_seconds",
+    group: str | None = None,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Test accuracy against training seconds, one labelled point per model (row of ``table``)."""
+    for column in (accuracy, seconds) + ((group,) if group else ()):
+        if column not in table.columns:
+            raise ValueError(f"table has no column {column!r}; columns: {list(table.columns)}")
+    ax = _axes(ax, (7.5, 4.5))
+    frame = table.dropna(subset=[accuracy, seconds]).copy()
+    frame["model"] = frame.index.astype(str)
+    sns.scatterplot(data=frame, x=seconds, y=accuracy, hue=group, style=group, s=80, ax=ax)
+    for name, row in frame.iterrows():
+        ax.annotate(str(name), (row[seconds], row[accuracy]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("training seconds (log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
     return ax

@@ -46,6 +46,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "01_data": {"SAMPLE_SIZE": 500},
         "02_cnn": {"EPOCHS": 4, "WIDTH": 8, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
         "03_augmentation": {"EPOCHS": 2, "TRAIN_LIMIT": 3000, "ROBUSTNESS_IMAGES": 500},
+        "04_transfer": {
+            "WEIGHTS": None, "TRAIN_LIMIT": 1000, "HEAD_EPOCHS": 5, "FINE_TUNE_EPOCHS": 1, "FINE_TUNE_SECONDS": 30,
+            "FINE_TUNE_VALIDATION_IMAGES": 300,
+        },
     },
     "full": {
         "*": {"PROFILE": "full"},
@@ -211,7 +215,13 @@ def run_report(
     out.mkdir(parents=True, exist_ok=True)
     for source, entry in zip(sources, result.notebooks):
         folder = out / source.stem
-        common = {"DATA_DIR": str(files.train.parent), "OUTPUT_DIR": str(folder), "TASK2_DIR": str(out / "02_cnn")}
+        common = {
+            "DATA_DIR": str(files.train.parent),
+            "OUTPUT_DIR": str(folder),
+            "TASK2_DIR": str(out / "02_cnn"),
+            "TASK3_DIR": str(out / "03_augmentation"),
+            "FEATURE_CACHE_DIR": str(out / ".cache" / "features"),
+        }
         declared = declared_parameters(source)
         entry.parameters = {
             name: value for name, value in notebook_parameters(profile, source.stem, common).items() if name in declared

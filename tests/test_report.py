@@ -114,14 +114,21 @@ def test_task1_notebook_on_the_standin(standin_dir, tmp_path):
     assert "01_data/01_data.html" in (out / "index.html").read_text()
 
 
+@pytest.fixture(scope="module")
+def model_notebooks(standin_dir, tmp_path_factory) -> Path:
+    """Notebooks 02-04 executed once, quick profile, on the stand-in; the reports folder."""
+    out = tmp_path_factory.mktemp("model-notebooks") / "reports"
+    result = run_report("quick", data_dir=standin_dir, out=out, only=["02", "03", "04"], log=lambda line: None)
+    assert [entry.status for entry in result.notebooks] == ["completed"] * 3, [e.error for e in result.notebooks]
+    return out
+
+
 @pytest.mark.notebook
-def test_task2_and_task3_notebooks_on_the_standin(standin_dir, tmp_path):
+def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     from labutils.evaluation import METRIC_FIELDS
     from labutils.models import load_model
 
-    out = tmp_path / "reports"
-    result = run_report("quick", data_dir=standin_dir, out=out, only=["02", "03"], log=lambda line: None)
-    assert [entry.status for entry in result.notebooks] == ["completed", "completed"], [e.error for e in result.notebooks]
+    out = model_notebooks
     task2 = json.loads((out / "02_cnn" / "metrics.json").read_text())
     task3 = json.loads((out / "03_augmentation" / "metrics.json").read_text())
     assert set(task2["models"]) == {"compact_cnn", "seed_cnn"}
@@ -148,6 +155,42 @@ def test_task2_and_task3_notebooks_on_the_standin(standin_dir, tmp_path):
     html = (out / "03_augmentation" / "03_augmentation.html").read_text()
     assert "SYNTHETIC STAND-IN" in html and "Test accuracy under controlled perturbations" not in html  # figure, not text
     assert "test accuracy" in html
+
+
+@pytest.mark.notebook
+def test_task4_notebook_on_the_standin(model_notebooks):
+    from labutils.evaluation import METRIC_FIELDS
+    from labutils.models import load_model
+
+    out = model_notebooks
+    document = json.loads((out / "04_transfer" / "metrics.json").read_text())
+    assert document["notebook"] == "04_transfer" and document["data_source"] == "synthetic" and document["profile"] == "quick"
+    backbones = ("vgg16", "mobilenet_v2", "efficientnet_b0")
+    assert set(document["models"]) == {f"{b}_{regime}" for b in backbones for regime in ("features", "fine_tuned")}
+    for name, record in document["models"].items():
+        assert tuple(record)[: len(METRIC_FIELDS)] == METRIC_FIELDS, name
+        assert record["test_errors"] == round((1 - record["test_accuracy"]) * 480)
+        # the quick profile asks for no weights: labelled, never passed off as transfer learning
+        assert record["pretrained"] is False and "not transfer learning" in record["weights_status"]
+        assert 0 < record["trainable_weights"] <= record["total_weights"] and record["inference_images_per_second"] > 0
+        model = load_model(out / "04_transfer" / record["model_file"])
+        assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 24)
+    for backbone in backbones:
+        features, tuned = document["models"][f"{backbone}_features"], document["models"][f"{backbone}_fine_tuned"]
+        assert tuned["trainable_weights"] > features["trainable_weights"]
+        assert tuned["train_seconds"] > features["train_seconds"] and tuned["epochs"] > features["epochs"]
+    # a linear head on even random VGG16 features separates the stand-in's letters above chance
+    assert document["models"]["vgg16_features"]["test_accuracy"] > 2 / 24
+    # the comparison covers Tasks 2-4, and the best model is the most accurate of them
+    compared = {row["model"]: row for row in document["comparison"]}
+    assert {row["task"] for row in compared.values()} == {"Task 2", "Task 3", "Task 4"} and len(compared) == 10
+    best = max(compared.values(), key=lambda row: row["test_accuracy"])
+    assert document["best_overall"] == {"model": best["model"], "task": best["task"], "test_accuracy": best["test_accuracy"]}
+    html = (out / "04_transfer" / "04_transfer.html").read_text()
+    assert "NO PRETRAINED WEIGHTS" in html and "SYNTHETIC STAND-IN" in html
+    assert "Best test result of the whole lab" in html and best["model"] in html
+    # the feature cache: a file per backbone and image set, in the run's cache folder
+    assert len(list((out / ".cache" / "features").glob("*.npy"))) == 9
 
 
 def test_task3_without_task2_says_what_to_run(tmp_path):

@@ -1,0 +1,481 @@
+"""The benchmark: the seed report's recipe and the project's models, side by side, in one run.
+
+``python -m labutils bench`` trains each contender on the same grouped split and evaluates it on
+the test set after every epoch (that evaluation is excluded from the training seconds):
+
+* ``reference`` — the seed report's network and recipe: Nadam, batch 128, 50 epochs, then 50
+  more on augmented batches (rotation 10°, shift 0.05, shear 0.1, zoom 0.075);
+* ``task2`` — the project's network as notebook 02 trains it (no augmentation);
+* ``task3`` — that same model trained further on augmented batches, as in notebook 03;
+* ``transfer`` — a backbone's frozen features plus a head, then its top block fine-tuned, with
+  whatever weights are available (``weights_status`` says which).
+
+Every contender reports its final-epoch figures (the bench selects nothing on validation data),
+the epochs and training seconds until its test accuracy first reached the reference's published
+figures, training and inference speed and its process's peak memory. ``--budget`` caps each
+contender's whole training (a capped contender still completes one epoch of each phase, and
+its results say ``capped``). Each contender and seed
+runs in a fresh process (so peak RSS is its own); ratios are taken against the reference
+measured in the same run. Results go to ``results.json``, ``results.md`` and a plot.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "PUBLISHED",
+    "BenchSettings",
+    "QUICK_SETTINGS",
+    "markdown_table",
+    "run_bench",
+    "time_to_accuracy",
+    "update_readme",
+]
+
+#: The seed lab report's published test accuracies.
+PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "transfer": 0.8073}
+#: The accuracy each role's ``seconds_to_reference_final`` is measured against.
+REFERENCE_FINAL = {"reference": 0.9964, "task2": 0.9714, "task3": 0.9964, "transfer": 0.9964}
+README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What each contender trains; the defaults are the full benchmark."""
+
+    reference_epochs: tuple[int, int] = (50, 50)  # without, then with augmentation
+    task2_epochs: int = 12
+    task2_learning_rate: float = 3e-3
+    task3_epochs: int = 12
+    task3_learning_rate: float = 2e-3
+    width: int = 16
+    transfer_backbone: str = "mobilenet_v2"
+    transfer_image_size: int = 32
+    transfer_weights: str | None = "imagenet"
+    transfer_head_epochs: int = 30
+    transfer_fine_tune_epochs: int = 6
+    train_limit: int | None = None
+    batch_size: int = 128
+
+
+QUICK_SETTINGS = BenchSettings(
+    reference_epochs=(1, 1), task2_epochs=2, task3_epochs=2, width=8, transfer_weights=None,
+    transfer_head_epochs=2, transfer_fine_tune_epochs=1, train_limit=600,
+)
+
+
+def time_to_accuracy(curve: Sequence[dict[str, float]], target: float) -> tuple[int | None, float | None]:
+    """(epoch, training seconds) of the first point of ``curve`` whose test accuracy reaches ``target``.
+
+    ``curve`` holds one dict per evaluated epoch with ``epoch``, ``train_seconds`` and
+    ``test_accuracy``, in training order; (None, None) if the target is never reached.
+    """
+    for point in curve:
+        if point["test_accuracy"] >= target:
+            return int(point["epoch"]), float(point["train_seconds"])
+    return None, None
+
+
+# --- the work done in each child process -------------------------------------------------------
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class _Clock:
+    """Training seconds, with the per-epoch test evaluation left out."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.excluded = 0.0
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
+
+
+def _test_curve_callback(clock: _Clock, curve: list, x_test, y_test, budget: float | None, state: dict):
+    import keras
+
+    class TestCurve(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            from .evaluation import classification_metrics
+
+            seconds = clock.seconds()
+            begin = time.perf_counter()
+            metrics = classification_metrics(y_test, self.model.predict(x_test, batch_size=1024, verbose=0))
+            curve.append({"epoch": len(curve) + 1, "train_seconds": round(seconds, 3),
+                          "test_accuracy": metrics["accuracy"], "test_errors": int(metrics["errors"]),
+                          "test_log_loss": metrics["log_loss"]})
+            clock.excluded += time.perf_counter() - begin
+            if budget is not None and seconds >= budget:
+                state["capped"] = True
+                self.model.stop_training = True
+
+    return TestCurve()
+
+
+def _finish(model, curve: list, clock: _Clock, data, images_seen: int, state: dict, **extra) -> dict[str, Any]:
+    """The contender's figures after training."""
+    import numpy as np
+
+    from .evaluation import classification_metrics, inference_rate
+
+    final = classification_metrics(data.y_test, model.predict(data.x_test, batch_size=1024, verbose=0))
+    val_accuracy = float(np.mean(model.predict(data.x_val, batch_size=1024, verbose=0).argmax(axis=1) == data.y_val))
+    single = data.x_test[:200]
+    model(single[:1], training=False)
+    begin = time.perf_counter()
+    for index in range(len(single)):
+        model(single[index : index + 1], training=False)
+    batch1 = len(single) / (time.perf_counter() - begin)
+    seconds = clock.seconds()
+    return {
+        "test_accuracy": final["accuracy"], "test_log_loss": final["log_loss"], "test_errors": int(final["errors"]),
+        "val_accuracy_grouped": val_accuracy, "val_test_gap": val_accuracy - final["accuracy"],
+        "train_seconds": round(seconds, 3), "epochs": len(curve), "train_images_per_second": images_seen / seconds,
+        "inference_images_per_second_batch512": inference_rate(model, data.x_test, batch_size=512),
+        "inference_images_per_second_batch1": batch1, "curve": curve, "capped": bool(state.get("capped")), **extra,
+    }
+
+
+def _job(job: dict[str, Any]) -> dict[str, Any]:
+    """One contender (or Tasks 2+3) for one seed, in a fresh process: returns {role: figures}."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    from .models import compact_cnn, count_weights, seed_cnn
+    from .training import augmentation_pipeline, cosine_schedule, prepare_task_data, reference_augmentation, training_dataset
+
+    settings = BenchSettings(**{**job["settings"], "reference_epochs": tuple(job["settings"]["reference_epochs"])})
+    seed, budget = job["seed"], job["budget"]
+    keras.utils.set_random_seed(seed)
+    _, _, data = prepare_task_data(job["data_dir"], split_kind="grouped", train_limit=settings.train_limit, seed=seed)
+    n_train, results = len(data.x_train), {}
+    batch = settings.batch_size
+    steps = int(np.ceil(n_train / batch))
+
+    def fit(model, dataset, epochs, clock, curve, state):
+        # the budget counts the contender's whole training; each phase still completes one epoch
+        if epochs > 0:
+            model.fit(dataset, epochs=epochs, verbose=0,
+                      callbacks=[_test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)])
+
+    if job["kind"] == "reference":
+        model, clock, curve, state = seed_cnn(), _Clock(), [], {}
+        model.compile(optimizer="nadam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+        plain, augmented = settings.reference_epochs
+        fit(model, training_dataset(data.x_train, data.y_train, batch_size=batch, seed=seed), plain, clock, curve, state)
+        phase1 = len(curve)
+        fit(model, training_dataset(data.x_train, data.y_train, batch_size=batch, seed=seed,
+                                    augmentation=reference_augmentation(seed)), augmented, clock, curve, state)
+        results["reference"] = _finish(model, curve, clock, data, n_train * len(curve), state,
+                                       epochs_without_augmentation=phase1, weights=count_weights(model)["total"])
+    elif job["kind"] == "ours":
+        model, clock, curve, state = compact_cnn(width=settings.width), _Clock(), [], {}
+        model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(settings.task2_learning_rate, settings.task2_epochs, steps),
+                                                       weight_decay=1e-4),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+        fit(model, training_dataset(data.x_train, data.y_train, batch_size=batch, seed=seed), settings.task2_epochs,
+            clock, curve, state)
+        results["task2"] = _finish(model, list(curve), clock, data, n_train * len(curve), dict(state),
+                                   weights=count_weights(model)["total"])
+        task2_epochs = len(curve)
+        clock.excluded += clock.seconds() - results["task2"]["train_seconds"]  # Task 2's final evaluation is not training
+        model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(settings.task3_learning_rate, settings.task3_epochs, steps),
+                                                       weight_decay=1e-4),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+        fit(model, training_dataset(data.x_train, data.y_train, batch_size=batch, seed=seed,
+                                    augmentation=augmentation_pipeline(seed=seed)), settings.task3_epochs, clock, curve, state)
+        results["task3"] = _finish(model, curve, clock, data, n_train * len(curve), state,
+                                   epochs_without_augmentation=task2_epochs, weights=count_weights(model)["total"])
+    elif job["kind"] == "transfer":
+        from .transfer import build_transfer_model, cached_features, unfreeze_top
+
+        transfer = build_transfer_model(settings.transfer_backbone, image_size=settings.transfer_image_size,
+                                        weights=settings.transfer_weights)
+        clock, curve, state = _Clock(), [], {}  # the weight download (if any) is not training
+        train_features, _ = cached_features(transfer, data.x_train)
+        transfer.adapt_head(train_features)
+        transfer.head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        transfer.head.fit(train_features, data.y_train, batch_size=batch, epochs=settings.transfer_head_epochs, verbose=0)
+        callback = _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)
+        callback.set_model(transfer.model)
+        callback.on_epoch_end(0)  # the feature-extraction model is the curve's first point
+        unfreeze_top(transfer)
+        transfer.model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
+                               metrics=["accuracy"], jit_compile=False)
+        fit(transfer.model, training_dataset(data.x_train, data.y_train, batch_size=batch, seed=seed,
+                                             augmentation=augmentation_pipeline(seed=seed)),
+            settings.transfer_fine_tune_epochs, clock, curve, state)
+        results["transfer"] = _finish(
+            transfer.model, curve, clock, data, n_train * (len(curve) - 1), state, backbone=settings.transfer_backbone,
+            image_size=settings.transfer_image_size, pretrained=transfer.pretrained, weights_status=transfer.weights_status,
+            weights=count_weights(transfer.model)["total"],
+        )
+    else:
+        raise ValueError(f"unknown job kind {job['kind']!r}")
+    peak = _peak_rss_mb()
+    for figures in results.values():
+        figures["peak_rss_mb"] = peak
+    return results
+
+
+def _run_in_child(job: dict[str, Any]) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_job, (job,))
+
+
+# --- assembling the results --------------------------------------------------------------------
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    seeds = sorted(per_seed)
+    runs = [per_seed[seed] for seed in seeds]
+    target = REFERENCE_FINAL[role]
+    reached = [time_to_accuracy(run["curve"], target) for run in runs]
+    to_published = {
+        f"{value:.4f}": {"epochs": [time_to_accuracy(run["curve"], value)[0] for run in runs],
+                         "seconds": [time_to_accuracy(run["curve"], value)[1] for run in runs]}
+        for value in (PUBLISHED["task2"], PUBLISHED["task3"])
+    }
+    accuracy = [run["test_accuracy"] for run in runs]
+    summary = {
+        "role": role,
+        "seeds": seeds,
+        "test_accuracy": accuracy,
+        "test_errors": [run["test_errors"] for run in runs],
+        "test_log_loss": [run["test_log_loss"] for run in runs],
+        "train_seconds": [run["train_seconds"] for run in runs],
+        "epochs": [run["epochs"] for run in runs],
+        "seconds_to_reference_final": [seconds for _, seconds in reached],
+        "epochs_to_reference_final": [epochs for epochs, _ in reached],
+        "reference_final_accuracy": target,
+        "time_to_published": to_published,
+        "test_accuracy_mean": statistics.fmean(accuracy),
+        "test_accuracy_min": min(accuracy),
+        "test_accuracy_max": max(accuracy),
+        "test_errors_mean": statistics.fmean(run["test_errors"] for run in runs),
+        "val_test_gap": [run["val_test_gap"] for run in runs],
+        "train_images_per_second": [run["train_images_per_second"] for run in runs],
+        "inference_images_per_second_batch512": _median([run["inference_images_per_second_batch512"] for run in runs]),
+        "inference_images_per_second_batch1": _median([run["inference_images_per_second_batch1"] for run in runs]),
+        "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+        "capped": any(run["capped"] for run in runs),
+        "weights": runs[0].get("weights"),
+        "curves": {str(seed): per_seed[seed]["curve"] for seed in seeds},
+    }
+    for key in ("backbone", "image_size", "pretrained", "weights_status", "epochs_without_augmentation"):
+        if key in runs[0]:
+            summary[key] = runs[0][key]
+    return summary
+
+
+def _ratios(contenders: dict[str, dict[str, Any]]) -> None:
+    """Ratios against the reference measured in the same run (medians over seeds)."""
+    reference = contenders.get("reference")
+    if reference is None:
+        return
+    reference_total = _median(reference["train_seconds"])
+    for summary in contenders.values():
+        seconds = _median(summary["train_seconds"])
+        to_final = _median(summary["seconds_to_reference_final"])
+        summary["ratios"] = {
+            "train_seconds_vs_reference_total": seconds / reference_total if reference_total else None,
+            "seconds_to_reference_final_vs_reference_total": (to_final / reference_total
+                                                              if to_final is not None and reference_total else None),
+            "inference_batch512_vs_reference": (summary["inference_images_per_second_batch512"]
+                                                / reference["inference_images_per_second_batch512"]),
+        }
+
+
+def _machine() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _format(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The headline table of ``results.json`` as Markdown."""
+    lines = [
+        f"Benchmark of {results['date']} on {results['machine']['cpu_count']} × {results['machine']['cpu_model']}, "
+        f"{results['data_source']} data, seeds {results['seeds']}"
+        + (f", each contender capped at {results['budget_seconds']:.0f} s of training" if results.get("budget_seconds") else "")
+        + (" (quick smoke settings)" if results.get("quick") else "") + ".",
+        "",
+        "| contender | test accuracy mean (min–max) | errors mean | train s (median) | s to reference final (median) "
+        "| × reference total time | inference img/s @512 / @1 | peak RSS MB | capped |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, c in results["contenders"].items():
+        ratio = c.get("ratios", {}).get("seconds_to_reference_final_vs_reference_total")
+        reached = [s for s in c["seconds_to_reference_final"] if s is not None]
+        lines.append(
+            f"| {name} ({c['role']}) | {c['test_accuracy_mean']:.4f} ({c['test_accuracy_min']:.4f}–{c['test_accuracy_max']:.4f}) "
+            f"| {c['test_errors_mean']:.1f} | {_median(c['train_seconds']):.0f} "
+            f"| {_format(_median(c['seconds_to_reference_final']), '.0f')} to {c['reference_final_accuracy']:.4f}"
+            f" ({len(reached)}/{len(c['seeds'])} seeds) | {_format(ratio, '.3f')} "
+            f"| {c['inference_images_per_second_batch512']:,.0f} / {c['inference_images_per_second_batch1']:,.0f} "
+            f"| {c['peak_rss_mb']:.0f} | {'yes' if c['capped'] else 'no'} |"
+        )
+    transfer = results["contenders"].get("transfer")
+    if transfer is not None:
+        lines += ["", f"Transfer contender: {transfer.get('backbone')} at {transfer.get('image_size')} px — "
+                  f"{transfer.get('weights_status')}."]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for index, (name, contender) in enumerate(results["contenders"].items()):
+        for k, (seed, curve) in enumerate(contender["curves"].items()):
+            ax.plot([p["train_seconds"] for p in curve], [p["test_accuracy"] for p in curve], marker=".",
+                    color=f"C{index}", alpha=0.9 if k == 0 else 0.5, label=name if k == 0 else None)
+    for value, style in ((PUBLISHED["task2"], ":"), (PUBLISHED["task3"], "--")):
+        ax.axhline(value, color="grey", linestyle=style, linewidth=1, label=f"published {value:.4f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("training seconds (log scale)")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(max(0.0, min(ax.get_ylim()[0], 0.9)), 1.001)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def update_readme(readme: str | Path, table: str) -> None:
+    """Replace the text between the bench markers of ``readme`` with ``table``."""
+    path = Path(readme)
+    text = path.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{path} has no {README_BEGIN} … {README_END} section to fill")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    path.write_text(f"{head}{README_BEGIN}\n{table}{README_END}{tail}")
+
+
+def run_bench(
+    data_dir: str | Path | None,
+    *,
+    out: str | Path = "bench",
+    seeds: Sequence[int] = (0, 1, 2),
+    budget: float | None = None,
+    quick: bool = False,
+    contenders: Sequence[str] = ("reference", "task2", "task3", "transfer"),
+    settings: BenchSettings | None = None,
+    log: Callable[[str], None] = print,
+    in_child: bool = True,
+) -> dict[str, Any]:
+    """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``."""
+    from .data import find_data_files
+
+    if budget is not None and budget <= 0:
+        raise ValueError(f"--budget must be a positive number of seconds, got {budget}")
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed")
+    unknown = set(contenders) - set(REFERENCE_FINAL)
+    if unknown:
+        raise ValueError(f"unknown contenders {sorted(unknown)}; choose from {sorted(REFERENCE_FINAL)}")
+    settings = settings or (QUICK_SETTINGS if quick else BenchSettings())
+    if quick and data_dir is None:
+        from .synthetic import write_standin
+
+        data_dir = write_standin(Path(out) / "standin", 1200, 480, seed=0)
+    files = find_data_files(data_dir, download=not quick)
+    seeds = list(dict.fromkeys(int(seed) for seed in seeds))
+    jobs = []
+    if "reference" in contenders:
+        jobs.append(("reference", seeds[0]))
+    if {"task2", "task3"} & set(contenders):
+        jobs += [("ours", seed) for seed in seeds]
+    if "transfer" in contenders:
+        jobs.append(("transfer", seeds[0]))
+    per_role: dict[str, dict[int, dict[str, Any]]] = {}
+    started = time.perf_counter()
+    for kind, seed in jobs:
+        log(f"[bench] {kind} seed {seed} …")
+        job = {"kind": kind, "seed": seed, "budget": budget, "data_dir": str(files.train.parent),
+               "settings": asdict(settings)}
+        begin = time.perf_counter()
+        figures = _run_in_child(job) if in_child else _job(job)
+        for role, result in figures.items():
+            if role in contenders:
+                per_role.setdefault(role, {})[seed] = result
+                log(f"[bench] {role} seed {seed}: test accuracy {result['test_accuracy']:.4f} "
+                    f"({result['test_errors']} errors), {result['train_seconds']:.0f} s of training"
+                    + (" — capped" if result["capped"] else ""))
+        log(f"[bench] {kind} seed {seed} done in {time.perf_counter() - begin:.0f} s")
+    summaries = {role: _summarise(role, per_role[role]) for role in contenders if role in per_role}
+    _ratios(summaries)
+    results = {
+        "data_source": files.source,
+        "data": {"folder": str(files.train.parent), "checksums": files.checksum_status(), "sha256": files.sha256},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "packages": _versions(),
+        "quick": quick,
+        "seeds": seeds,
+        "budget_seconds": budget,
+        "settings": asdict(settings),
+        "published": PUBLISHED,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "contenders": summaries,
+    }
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results, indent=2))
+    (folder / "results.md").write_text(markdown_table(results))
+    _plot(results, folder / "accuracy_vs_seconds.png")
+    log(f"[bench] wrote {folder / 'results.json'}, results.md and accuracy_vs_seconds.png "
+        f"in {results['wall_seconds']:.0f} s")
+    return results
+

@@ -1,0 +1,106 @@
+"""The benchmark command: time-to-accuracy, the budget cap, and the quick mode end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from labutils.bench import PUBLISHED, QUICK_SETTINGS, markdown_table, run_bench, time_to_accuracy, update_readme
+
+FIXED_CONTENDER_FIELDS = (
+    "role", "seeds", "test_accuracy", "test_errors", "train_seconds", "seconds_to_reference_final",
+    "inference_images_per_second_batch512", "inference_images_per_second_batch1", "peak_rss_mb",
+)
+
+
+def test_time_to_accuracy_finds_the_first_epoch_at_or_above_the_target():
+    curve = [
+        {"epoch": 1, "train_seconds": 10.0, "test_accuracy": 0.90},
+        {"epoch": 2, "train_seconds": 20.0, "test_accuracy": 0.9714},
+        {"epoch": 3, "train_seconds": 30.0, "test_accuracy": 0.95},
+        {"epoch": 4, "train_seconds": 40.0, "test_accuracy": 0.9970},
+    ]
+    assert time_to_accuracy(curve, 0.9714) == (2, 20.0)  # reaching the target exactly counts
+    assert time_to_accuracy(curve, 0.9964) == (4, 40.0)
+    assert time_to_accuracy(curve, 0.999) == (None, None)
+    assert time_to_accuracy([], 0.5) == (None, None)
+
+
+def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
+    results = run_bench(standin_dir, out=tmp_path, seeds=[0], budget=0.001, contenders=["task2", "task3"],
+                        settings=QUICK_SETTINGS, log=lambda line: None, in_child=False)
+    for role in ("task2", "task3"):
+        contender = results["contenders"][role]
+        assert contender["capped"] is True
+        # one epoch is always completed, then the cap stops the phase
+        assert contender["epochs"] == [1 if role == "task2" else 2]
+    table = (tmp_path / "results.md").read_text()
+    assert "each contender capped at" in table and table.count("| yes |") == 2
+    uncapped = run_bench(standin_dir, out=tmp_path / "free", seeds=[0], contenders=["task2"], settings=QUICK_SETTINGS,
+                         log=lambda line: None, in_child=False)
+    assert uncapped["contenders"]["task2"]["capped"] is False
+    assert uncapped["contenders"]["task2"]["epochs"] == [QUICK_SETTINGS.task2_epochs]
+
+
+def test_arguments_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="budget"):
+        run_bench(None, out=tmp_path, budget=0, quick=True)
+    with pytest.raises(ValueError, match="unknown contenders"):
+        run_bench(None, out=tmp_path, quick=True, contenders=["alexnet"])
+    with pytest.raises(ValueError, match="seed"):
+        run_bench(None, out=tmp_path, quick=True, seeds=[])
+
+
+def test_update_readme_fills_only_the_marked_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# T\n\nbefore\n<!-- bench:begin -->\nold table\n<!-- bench:end -->\nafter\n")
+    update_readme(readme, "| new |\n")
+    assert readme.read_text() == "# T\n\nbefore\n<!-- bench:begin -->\n| new |\n<!-- bench:end -->\nafter\n"
+    (tmp_path / "plain.md").write_text("no markers")
+    with pytest.raises(ValueError, match="bench:begin"):
+        update_readme(tmp_path / "plain.md", "x")
+
+
+@pytest.mark.notebook
+def test_quick_bench_end_to_end(tmp_path):
+    out = tmp_path / "bench"
+    command = [sys.executable, "-m", "labutils", "bench", "--quick", "--seeds", "0", "1", "--out", str(out)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["data_source"] == "synthetic" and results["quick"] is True and results["seeds"] == [0, 1]
+    assert results["machine"]["cpu_count"] >= 1 and "keras" in results["packages"]
+    assert set(results["data"]["checksums"]) == {"sign_mnist_train.csv", "sign_mnist_test.csv"}
+    contenders = results["contenders"]
+    assert {name: c["role"] for name, c in contenders.items()} == {
+        "reference": "reference", "task2": "task2", "task3": "task3", "transfer": "transfer"}
+    for name, contender in contenders.items():
+        for key in FIXED_CONTENDER_FIELDS:
+            assert key in contender, (name, key)
+        n = len(contender["seeds"])
+        assert len(contender["test_accuracy"]) == len(contender["test_errors"]) == len(contender["train_seconds"]) == n
+        assert all(0 <= a <= 1 for a in contender["test_accuracy"]) and all(s > 0 for s in contender["train_seconds"])
+        assert contender["inference_images_per_second_batch512"] > 0 and contender["peak_rss_mb"] > 100
+        for seed, curve in contender["curves"].items():
+            assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1))
+            seconds = [p["train_seconds"] for p in curve]
+            assert seconds == sorted(seconds)
+        # time-to-accuracy agrees with the recorded curves
+        for seed, reached in zip(contender["seeds"], contender["seconds_to_reference_final"]):
+            assert reached == time_to_accuracy(contender["curves"][str(seed)], contender["reference_final_accuracy"])[1]
+    assert contenders["task2"]["seeds"] == [0, 1] and contenders["reference"]["seeds"] == [0]
+    assert contenders["task3"]["epochs"][0] == QUICK_SETTINGS.task2_epochs + QUICK_SETTINGS.task3_epochs
+    assert contenders["transfer"]["pretrained"] is False and "not transfer learning" in contenders["transfer"]["weights_status"]
+    # ratios are computed from the reference measured in this run
+    reference_total = contenders["reference"]["train_seconds"][0]
+    ratio = contenders["task2"]["ratios"]["train_seconds_vs_reference_total"]
+    median = sorted(contenders["task2"]["train_seconds"])
+    assert ratio == pytest.approx(((median[0] + median[1]) / 2) / reference_total)
+    assert contenders["reference"]["ratios"]["train_seconds_vs_reference_total"] == pytest.approx(1.0)
+    table = (out / "results.md").read_text()
+    assert table == markdown_table(results) and "| task3 (task3) |" in table and "quick" in table
+    assert (out / "accuracy_vs_seconds.png").stat().st_size > 10_000
+    assert PUBLISHED["task3"] == 0.9964

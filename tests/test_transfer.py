@@ -1,0 +1,207 @@
+"""Transfer learning helpers: backbones, their input, weights (local file, offline), freezing, feature cache."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import labutils as lu
+from labutils.transfer import BACKBONES, BackboneInput, build_transfer_model, cached_features, resolve_weights, unfreeze_top
+
+IMAGES = np.random.default_rng(0).random((6, 28, 28, 1)).astype("float32")
+IMAGENET_BGR_MEANS = np.array([103.939, 116.779, 123.68])
+
+
+def head_weights(features: int) -> int:
+    return features * 24 + 24
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+@pytest.mark.parametrize("image_size", [32, 48])
+def test_each_backbone_builds_without_weights_and_classifies(backbone, image_size):
+    transfer = build_transfer_model(backbone, image_size=image_size, weights=None)
+    assert not transfer.pretrained and "not transfer learning" in transfer.weights_status
+    probabilities = transfer.model.predict(IMAGES, verbose=0)
+    assert probabilities.shape == (6, 24)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    features = transfer.extractor.predict(IMAGES, verbose=0)
+    assert features.shape == (6, transfer.base.output.shape[-1])
+    # frozen: only the new head trains
+    assert lu.count_weights(transfer.model)["trainable"] == head_weights(features.shape[1])
+
+
+def test_sizes_below_a_backbones_minimum_and_unknown_names_are_rejected():
+    with pytest.raises(ValueError, match="below vgg16's minimum of 32"):
+        build_transfer_model("vgg16", image_size=28, weights=None)
+    with pytest.raises(ValueError, match="unknown backbone 'alexnet'"):
+        build_transfer_model("alexnet", weights=None)
+    with pytest.raises(ValueError, match="BACKBONES|unknown backbone"):
+        BackboneInput("inception", 75)
+
+
+@pytest.mark.parametrize(
+    ("backbone", "white", "black"),
+    [
+        # caffe convention: BGR order, ImageNet means subtracted, 0-255 scale
+        ("vgg16", 255.0 - IMAGENET_BGR_MEANS, -IMAGENET_BGR_MEANS),
+        ("resnet50", 255.0 - IMAGENET_BGR_MEANS, -IMAGENET_BGR_MEANS),
+        # tf convention: [-1, 1]
+        ("mobilenet_v2", np.ones(3), -np.ones(3)),
+        # EfficientNet rescales inside the network: plain 0-255
+        ("efficientnet_b0", np.full(3, 255.0), np.zeros(3)),
+    ],
+)
+def test_the_values_and_channel_order_that_reach_each_backbone(backbone, white, black):
+    images = np.zeros((2, 28, 28, 1), "float32")
+    images[0] = 1.0
+    prepared = np.asarray(BackboneInput(backbone, 40)(images))
+    assert prepared.shape == (2, 40, 40, 3)
+    np.testing.assert_allclose(prepared[0].reshape(-1, 3), np.broadcast_to(white, (1600, 3)), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(prepared[1].reshape(-1, 3), np.broadcast_to(black, (1600, 3)), rtol=1e-5, atol=1e-4)
+
+
+def test_a_local_weights_file_is_loaded(tmp_path):
+    keras.utils.set_random_seed(1)
+    source = build_transfer_model("mobilenet_v2", image_size=32, weights=None)
+    path = tmp_path / "mobilenet_v2.weights.h5"
+    source.base.save_weights(path)
+    keras.utils.set_random_seed(2)
+    other = build_transfer_model("mobilenet_v2", image_size=32, weights=None)
+    assert lu.weights_fingerprint(other.base) != lu.weights_fingerprint(source.base)
+
+    keras.utils.set_random_seed(2)
+    loaded = build_transfer_model("mobilenet_v2", image_size=32, weights=resolve_weights(str(tmp_path / "{backbone}.weights.h5"), "mobilenet_v2"))
+    assert loaded.pretrained and str(path) in loaded.weights_status
+    assert lu.weights_fingerprint(loaded.base) == lu.weights_fingerprint(source.base)
+    np.testing.assert_allclose(loaded.extractor.predict(IMAGES, verbose=0), source.extractor.predict(IMAGES, verbose=0), rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping nested container:UserWarning")
+def test_a_missing_or_mismatched_weights_file_is_an_error_naming_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.weights.h5"):
+        build_transfer_model("vgg16", weights=str(tmp_path / "nothing.weights.h5"))
+    path = tmp_path / "mobilenet.weights.h5"
+    build_transfer_model("mobilenet_v2", weights=None).base.save_weights(path)
+    with pytest.raises(ValueError, match="mobilenet.weights.h5 does not fit vgg16"):
+        build_transfer_model("vgg16", weights=str(path))
+
+
+def test_resolve_weights():
+    assert resolve_weights("imagenet", "vgg16") == "imagenet"
+    assert resolve_weights(None, "vgg16") is None and resolve_weights("None", "vgg16") is None
+    assert resolve_weights("w/{backbone}.weights.h5", "resnet50") == "w/resnet50.weights.h5"
+    with pytest.raises(ValueError, match="WEIGHTS"):
+        resolve_weights("", "vgg16")
+
+
+def test_unavailable_imagenet_weights_give_a_labelled_random_start_not_an_exception(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    transfer = build_transfer_model("vgg16", image_size=32, weights="imagenet")
+    assert not transfer.pretrained
+    assert "ImageNet weights unavailable" in transfer.weights_status and "not transfer learning" in transfer.weights_status
+    assert transfer.model.predict(IMAGES, verbose=0).shape == (6, 24)
+    banner = lu.weights_banner_html("vgg16", transfer.pretrained, transfer.weights_status)
+    assert "NO PRETRAINED WEIGHTS" in banner and "Name or service not known" in banner
+    assert "NO PRETRAINED" not in lu.weights_banner_html("vgg16", True, "ImageNet weights")
+
+
+def test_other_errors_while_loading_weights_are_not_mistaken_for_offline(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug, not the network")
+
+    monkeypatch.setattr(file_utils, "get_file", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        build_transfer_model("vgg16", image_size=32, weights="imagenet")
+
+
+def test_fine_tuning_unfreezes_the_top_block_only():
+    transfer = build_transfer_model("vgg16", image_size=32, weights=None)
+    # block5: three 3x3 convolutions of 512 -> 512 channels, with biases
+    assert unfreeze_top(transfer) == 3 * (3 * 3 * 512 * 512 + 512) + head_weights(512)
+    assert [layer.name for layer in transfer.base.layers if layer.trainable and layer.weights] == [
+        "block5_conv1", "block5_conv2", "block5_conv3"]
+    mobile = build_transfer_model("mobilenet_v2", image_size=32, weights=None)
+    unfreeze_top(mobile)
+    assert not any(layer.trainable for layer in mobile.base.layers if isinstance(layer, keras.layers.BatchNormalization))
+    with pytest.raises(ValueError, match="no layer 'block9'"):
+        unfreeze_top(mobile, "block9")
+
+
+def test_cached_features_equal_freshly_computed_ones(tmp_path):
+    transfer = build_transfer_model("mobilenet_v2", image_size=32, weights=None)
+    fresh = transfer.extractor.predict(IMAGES, verbose=0)
+    first, hit = cached_features(transfer, IMAGES, cache_dir=tmp_path)
+    assert not hit and len(list(tmp_path.glob("*.npy"))) == 1
+    second, hit = cached_features(transfer, IMAGES, cache_dir=tmp_path)
+    assert hit
+    np.testing.assert_allclose(first, fresh, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(second, first)
+    # other images, or other weights, are another cache entry
+    _, hit = cached_features(transfer, IMAGES[::-1].copy(), cache_dir=tmp_path)
+    assert not hit
+    transfer.base.layers[1].set_weights([w + 1 for w in transfer.base.layers[1].get_weights()])
+    _, hit = cached_features(transfer, IMAGES, cache_dir=tmp_path)
+    assert not hit and len(list(tmp_path.glob("*.npy"))) == 3
+    with pytest.raises(ValueError, match="shape"):
+        cached_features(transfer, IMAGES[..., 0])
+
+
+def test_a_saved_transfer_model_loads_in_safe_mode(tmp_path):
+    transfer = build_transfer_model("efficientnet_b0", image_size=32, weights=None)
+    transfer.model.save(tmp_path / "m.keras")
+    loaded = lu.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(IMAGES, verbose=0), transfer.model.predict(IMAGES, verbose=0), rtol=1e-4, atol=1e-6)
+
+
+def test_comparison_table_and_its_plot():
+    import matplotlib.pyplot as plt
+
+    record = {"test_accuracy": 0.9, "test_errors": 5, "train_seconds": 10.0, "weights": 100}
+    table = lu.comparison_table({
+        "Task 2": {"models": {"a": record}},
+        "Task 4": {"models": {"b": {**record, "test_accuracy": 0.95, "total_weights": 7, "trainable_weights": 3}}},
+    })
+    assert list(table.index) == ["a", "b"] and list(table.columns) == list(lu.COMPARISON_COLUMNS)
+    assert table.loc["a", "total_weights"] == 100 and np.isnan(table.loc["a", "trainable_weights"])
+    assert table.loc["b", "total_weights"] == 7 and table.loc["b", "task"] == "Task 4"
+    with pytest.raises(ValueError, match="more than one"):
+        lu.comparison_table({"x": {"models": {"a": record}}, "y": {"models": {"a": record}}})
+    ax = lu.plot_accuracy_vs_seconds(table, group="task")
+    assert len(ax.texts) == 2 and ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match="no column 'speed'"):
+        lu.plot_accuracy_vs_seconds(table, seconds="speed")
+    plt.close("all")
+
+
+def test_the_head_standardises_features_from_the_training_set():
+    transfer = build_transfer_model("vgg16", image_size=32, weights=None)
+    features = np.random.default_rng(1).normal(3.0, 0.01, size=(50, 512)).astype("float32")
+    transfer.adapt_head(features)
+    normalization = transfer.head.get_layer("feature_normalization")
+    standardized = np.asarray(normalization(features))
+    np.testing.assert_allclose(standardized.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(standardized.std(axis=0), 1.0, atol=1e-2)
+    with pytest.raises(ValueError, match=r"\(N, 512\)"):
+        transfer.adapt_head(features[:, :10])
+
+
+def test_load_model_registers_the_transfer_layers_itself(tmp_path):
+    import subprocess
+    import sys
+
+    build_transfer_model("vgg16", image_size=32, weights=None).model.save(tmp_path / "m.keras")
+    # a fresh interpreter that has not imported labutils.transfer
+    code = ("import sys; from labutils.models import load_model; "
+            "assert 'labutils.transfer' not in sys.modules; "
+            f"print(load_model({str(tmp_path / 'm.keras')!r}).output_shape)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(None, 24)" in result.stdout
