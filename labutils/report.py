@@ -134,7 +134,9 @@ def _export_html(notebook_file: Path, html_file: Path) -> None:
     from nbconvert import HTMLExporter
 
     notebook = nbformat.read(notebook_file, as_version=4)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
+    # "offline": the lab template minus require.js and MathJax, which it would load from a CDN
+    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(Path(__file__).parent / "templates")])
+    body, _ = exporter.from_notebook_node(notebook)
     html_file.write_text(body, encoding="utf-8")
 
 
@@ -252,57 +254,27 @@ def run_report(
 
 # --------------------------------------------------------------------------- index page
 
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.4em;text-align:left}
-.completed{color:#1b5e20}.failed{color:#b00020;font-weight:bold}.pending{color:#777}
-.banner{padding:.8em 1em;margin:1em 0;border-radius:4px}
-.synthetic{background:#b00020;color:#fff;font-size:1.1em}.real{background:#e8f5e9;color:#1b5e20}
-.mismatch{background:#e65100;color:#fff}pre{white-space:pre-wrap;background:#fbe9e7;padding:.5em}
-"""
 
+def _versions() -> dict[str, str]:
+    from importlib import metadata
 
-def _banner(data: dict[str, Any]) -> str:
-    if data["data_source"] == "synthetic":
-        return ('<div class="banner synthetic"><strong>SYNTHETIC STAND-IN DATA</strong> — the real Sign Language '
-                "MNIST files were not available; every number below comes from a generated stand-in, "
-                "not from the real data.</div>")
-    bad = [name for name, state in data["checksums"].items() if state != "verified"]
-    if bad:
-        return (f'<div class="banner mismatch"><strong>CHECKSUM MISMATCH</strong> — {html.escape(", ".join(bad))} '
-                "differ from the Kaggle originals.</div>")
-    return '<div class="banner real">Real Sign Language MNIST data, SHA-256 of both files verified.</div>'
+    versions = {"python": sys.version.split()[0]}
+    for package in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn", "papermill", "labutils"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def write_index(result: ReportResult, out: Path) -> Path:
-    """Write ``index.html`` (and ``run.json``) for a finished or partial run."""
+    """Write ``index.html`` (and ``run.json``) for a finished, partial or interrupted run."""
+    from .index import render_index
+
     out = Path(out)
-    rows = []
-    for entry in result.notebooks:
-        links = []
-        if entry.html_file:
-            links.append(f'<a href="{html.escape(entry.html_file)}">HTML</a>')
-        if entry.notebook_file:
-            links.append(f'<a href="{html.escape(entry.notebook_file)}">notebook</a>')
-        error = f"<pre>{html.escape(entry.error)}</pre>" if entry.error else ""
-        rows.append(
-            f'<tr><td>{html.escape(entry.name)}</td><td class="{entry.status}">{entry.status}</td>'
-            f"<td>{entry.seconds:.1f} s</td><td>{' · '.join(links)}{error}</td></tr>"
-        )
-    data = result.data
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign Language MNIST lab report</title>
-<style>{_CSS}</style></head><body>
-<h1>Sign Language MNIST — lab report</h1>
-{_banner(data)}
-<p>Profile <strong>{html.escape(result.profile)}</strong> · started {html.escape(result.started)} ·
-total {result.seconds:.1f} s · data: {html.escape(data["data_source"])} ({html.escape(data["origin"])})</p>
-<table><thead><tr><th>notebook</th><th>status</th><th>time</th><th>output</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table>
-</body></html>
-"""
-    (out / "index.html").write_text(page, encoding="utf-8")
     run = asdict(result)
     run["ok"] = result.ok
+    run["versions"] = _versions()
+    (out / "index.html").write_text(render_index(run, out), encoding="utf-8")
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
     return out / "index.html"

@@ -80,7 +80,7 @@ shapes
 # Share of each letter in the training and test files. The dashed line is a uniform share
 # (1/24).
 
-# %%
+# %% tags=["thumbnail"]
 lu.plot_class_balance({"train": dataset.y_train, "test": dataset.y_test})
 plt.show()
 

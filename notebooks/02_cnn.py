@@ -93,7 +93,7 @@ ours.summary()
 # along a cosine to zero; training stops early if the grouped validation loss stops improving,
 # and the weights of the best validation epoch are kept. The test set plays no part.
 
-# %%
+# %% tags=["thumbnail"]
 def train_ours(model, inputs, epochs, callbacks=()):
     """Compile our network with AdamW + warm-up/cosine schedule and fit it on (augmentation-free) batches."""
     steps_per_epoch = int(np.ceil(len(inputs.x_train) / BATCH_SIZE))
@@ -198,7 +198,7 @@ letters.sort_values("f1").head(8).round(4)
 # The confusion matrix shows which letters are taken for which (the diagonal, greyed, counts the
 # correct answers; red cells count errors).
 
-# %%
+# %% tags=["thumbnail"]
 lu.plot_confusion_matrix(y_test, predicted)
 plt.show()
 

@@ -214,7 +214,7 @@ plt.show() if ax is not None else lu.show_markdown("No test image is misclassifi
 # contrast, noised and blurred, at growing strength (strength 0 is the unperturbed images). A
 # seeded random sample of `ROBUSTNESS_IMAGES` test images keeps this study to about a minute.
 
-# %%
+# %% tags=["thumbnail"]
 if ROBUSTNESS_IMAGES is None or ROBUSTNESS_IMAGES >= len(data.x_test):
     sample = np.arange(len(data.x_test))
 else:

@@ -255,7 +255,7 @@ comparison.sort_values("test_accuracy", ascending=False).round(4)
 # %% [markdown]
 # Test accuracy against the training seconds each model cost (log scale): up and to the left is better.
 
-# %%
+# %% tags=["thumbnail"]
 lu.plot_accuracy_vs_seconds(comparison, group="task")
 plt.show()
 

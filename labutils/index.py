@@ -1,0 +1,266 @@
+"""The report's front page: the lab's questions answered from the notebooks' ``metrics.json``.
+
+:func:`render_index` turns a run (the runner's ``run.json`` content: data, profile, date,
+versions and each notebook's status and metrics) into one self-contained HTML page — inline CSS,
+thumbnails as local PNG files, nothing fetched from the network. Each answer names the numbers
+it rests on; a task that did not run says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["REFERENCE_PUBLISHED", "extract_thumbnails", "render_index"]
+
+#: The seed lab report's published test figures, shown beside ours.
+REFERENCE_PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "task4": 0.8073}
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:64em;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;width:100%;margin:.6em 0}th,td{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.completed,.cached{color:#1b5e20}.failed,.interrupted{color:#b00020;font-weight:bold}.pending{color:#777}
+.banner{padding:.8em 1em;margin:1em 0;border-radius:4px}
+.synthetic,.nopretrain{background:#b00020;color:#fff;font-size:1.1em}.real{background:#e8f5e9;color:#1b5e20}
+.mismatch{background:#e65100;color:#fff}pre{white-space:pre-wrap;background:#fbe9e7;padding:.5em;font-size:.85em}
+.answer{background:#f6f8fa;border-left:4px solid #1565c0;padding:.6em 1em;margin:.6em 0}
+.missing{color:#777;font-style:italic}.meta{color:#555;font-size:.92em}
+.thumbs{display:flex;flex-wrap:wrap;gap:1em}.thumbs figure{margin:0;width:15em}
+.thumbs img{width:100%;border:1px solid #ccc}.thumbs figcaption{font-size:.85em;color:#555}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _pct(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _metrics(run: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    for entry in run.get("notebooks", []):
+        if entry["name"] == name and entry.get("status") in {"completed", "cached"}:
+            return entry.get("metrics")
+    return None
+
+
+def _data_banner(data: Mapping[str, Any]) -> str:
+    if data.get("data_source") == "synthetic":
+        return ('<div class="banner synthetic"><strong>SYNTHETIC STAND-IN DATA</strong> — the real Sign Language '
+                "MNIST files were not available; every number below comes from a generated stand-in, "
+                "not from the real data.</div>")
+    checksums = data.get("checksums", {})
+    bad = [name for name, state in checksums.items() if state != "verified"]
+    if bad:
+        return (f'<div class="banner mismatch"><strong>CHECKSUM MISMATCH</strong> — {_e(", ".join(bad))} '
+                "differ from the Kaggle originals.</div>")
+    listed = ", ".join(f"{_e(name)} ✓" for name in checksums)
+    return f'<div class="banner real">Real Sign Language MNIST data, SHA-256 verified: {listed}.</div>'
+
+
+def _missing(task: str, notebook: str) -> str:
+    return f'<p class="missing">{_e(task)}: notebook {_e(notebook)} did not complete in this run, so there is no answer.</p>'
+
+
+def _task1(metrics: Mapping[str, Any] | None) -> str:
+    if not metrics:
+        return _missing("Task 1", "01_data")
+    kind = metrics.get("split_kind", "grouped")
+    split = metrics["splits"][kind]
+    nn = metrics.get("nearest_neighbour_median", {})
+    families = metrics.get("families", {})
+    return (
+        '<div class="answer"><strong>How were the data split?</strong> '
+        f"{metrics['data']['train']['rows']:,} training and {metrics['data']['test']['rows']:,} test images. "
+        f"The {_e(kind)} split keeps {split['train_rows']:,} for training and {split['validation_rows']:,} "
+        f"({100 * split['validation_fraction']:.1f} %) for validation"
+        + (f", whole families of near-duplicates at a time ({families.get('count', '?'):,} families, "
+           f"{split.get('validation_groups', '?')} in validation)" if kind == "grouped" else "")
+        + ". Why: a validation image's nearest training image correlates at "
+        f"{_pct(nn.get('random_validation_to_train'), 3)} (median) under a random split but "
+        f"{_pct(nn.get('grouped_validation_to_train'), 3)} under the grouped one, against "
+        f"{_pct(nn.get('test_to_train'), 3)} for the test images.</div>"
+    )
+
+
+def _task2(metrics: Mapping[str, Any] | None) -> str:
+    if not metrics:
+        return _missing("Task 2", "02_cnn")
+    ours, reference = metrics["models"].get("compact_cnn"), metrics["models"].get("seed_cnn")
+    twin = metrics.get("random_split_twin", {})
+    text = ('<div class="answer"><strong>Which architecture, which quality?</strong> '
+            f"Our compact CNN ({ours.get('weights', 0):,} weights: three convolution blocks with batch "
+            f"normalisation, per-image standardisation) reaches <strong>{ours['test_accuracy']:.4f}</strong> test "
+            f"accuracy ({ours['test_errors']} errors, log-loss {ours['test_log_loss']:.3f}) in {ours['train_seconds']:.0f} s; ")
+    if reference:
+        text += (f"the seed report's network ({reference.get('weights', 0):,} weights) reaches "
+                 f"{reference['test_accuracy']:.4f} in the same seconds; ")
+    text += f"the seed report published {REFERENCE_PUBLISHED['task2']:.4f} after 50 epochs. "
+    if ours.get("val_accuracy_grouped") is not None:
+        text += (f"Grouped validation accuracy {ours['val_accuracy_grouped']:.4f} "
+                 f"({100 * (ours['val_accuracy_grouped'] - ours['test_accuracy']):+.1f} points from test)")
+    if twin:
+        text += (f"; on the random split, validation {twin['val_accuracy']:.4f} vs test {twin['test_accuracy']:.4f} "
+                 f"({100 * (twin['val_accuracy'] - twin['test_accuracy']):+.1f} points)")
+    return text + ".</div>"
+
+
+def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -> str:
+    if not metrics:
+        return _missing("Task 3", "03_augmentation")
+    ours = metrics["models"].get("compact_cnn_augmented")
+    before = (task2 or {}).get("models", {}).get("compact_cnn")
+    text = '<div class="answer"><strong>How did augmentation change the classifier?</strong> '
+    if before:
+        text += (f"Test accuracy {before['test_accuracy']:.4f} → <strong>{ours['test_accuracy']:.4f}</strong> "
+                 f"({before['test_errors']} → {ours['test_errors']} errors); ")
+    else:
+        text += f"Test accuracy <strong>{ours['test_accuracy']:.4f}</strong> ({ours['test_errors']} errors); "
+    if ours.get("val_accuracy_grouped") is not None:
+        text += f"grouped validation {100 * (ours['val_accuracy_grouped'] - ours['test_accuracy']):+.1f} points from test; "
+    text += f"the seed report published {REFERENCE_PUBLISHED['task3']:.4f}. "
+    robustness = ours.get("robustness_mean_accuracy") or {}
+    rows = metrics.get("robustness") or []
+    baseline = {}
+    for row in rows:
+        if row.get("strength", 0) > 0 and row.get("model") == "compact_cnn (Task 2)":
+            baseline.setdefault(row["perturbation"], []).append(row["accuracy"])
+    if robustness:
+        parts = []
+        for kind, value in sorted(robustness.items()):
+            old = baseline.get(kind)
+            parts.append(f"{_e(kind)} {sum(old) / len(old):.3f} → {value:.3f}" if old else f"{_e(kind)} {value:.3f}")
+        text += "Mean accuracy on perturbed test images, without → with augmentation: " + ", ".join(parts) + "."
+    return text + "</div>"
+
+
+def _task4(metrics: Mapping[str, Any] | None) -> str:
+    if not metrics:
+        return _missing("Task 4", "04_transfer")
+    models = metrics["models"]
+    any_pretrained = any(record.get("pretrained") for record in models.values())
+    text = ""
+    if not any_pretrained:
+        text += ('<div class="banner nopretrain"><strong>NO PRETRAINED WEIGHTS</strong> — the backbones started from '
+                 "random initialisation in this run: the Task 4 numbers are not transfer learning.</div>")
+    rows = "".join(
+        f"<tr><td>{_e(name)}</td><td>{_e(record.get('regime', ''))}</td><td>{'yes' if record.get('pretrained') else '<strong>no</strong>'}</td>"
+        f"<td class=num>{record['test_accuracy']:.4f}</td><td class=num>{record['test_errors']}</td>"
+        f"<td class=num>{record.get('trainable_weights', 0):,}</td><td class=num>{record.get('total_weights', 0):,}</td>"
+        f"<td class=num>{record['train_seconds']:.0f}</td><td class=num>{record.get('inference_images_per_second', 0):,.0f}</td></tr>"
+        for name, record in models.items()
+    )
+    best = metrics.get("best_overall", {})
+    comparison = {row["model"]: row for row in metrics.get("comparison", [])}
+    own = [row for row in comparison.values() if row.get("task") != "Task 4"]
+    transfer_best = max(models, key=lambda name: models[name]["test_accuracy"])
+    text += ('<div class="answer"><strong>Did transfer learning help, and could we have done without it?</strong> '
+             f"Best transfer model: {_e(transfer_best)} at <strong>{models[transfer_best]['test_accuracy']:.4f}</strong>"
+             f"{'' if models[transfer_best].get('pretrained') else ' (no pretrained weights)'}; the seed report's frozen "
+             f"VGG16 reached {REFERENCE_PUBLISHED['task4']:.4f}. ")
+    if own:
+        best_own = max(own, key=lambda row: row["test_accuracy"])
+        text += (f"Without it: {_e(best_own['model'])} ({_e(best_own['task'])}) reaches {best_own['test_accuracy']:.4f} "
+                 f"with {int(best_own.get('total_weights') or 0):,} weights. ")
+    text += "</div>"
+    text += ("<table><thead><tr><th>model</th><th>regime</th><th>pretrained</th><th class=num>test acc.</th>"
+             "<th class=num>errors</th><th class=num>trainable</th><th class=num>weights</th><th class=num>train s</th>"
+             f"<th class=num>img/s</th></tr></thead><tbody>{rows}</tbody></table>")
+    if best:
+        text += (f'<div class="answer"><strong>Best test result of the whole lab: {best["test_accuracy"]:.4f}</strong> '
+                 f"by {_e(best['model'])} ({_e(best['task'])}).</div>")
+    return text
+
+
+def extract_thumbnails(notebook_file: Path, target_folder: Path, prefix: str) -> list[tuple[str, str]]:
+    """Save the last PNG output of each cell tagged ``thumbnail``; returns (file name, caption) pairs."""
+    import nbformat
+
+    notebook = nbformat.read(notebook_file, as_version=4)
+    saved = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or "thumbnail" not in cell.metadata.get("tags", []):
+            continue
+        images = [output["data"]["image/png"] for output in cell.get("outputs", [])
+                  if output.get("output_type") in {"display_data", "execute_result"} and "image/png" in output.get("data", {})]
+        if not images:
+            continue
+        name = f"{prefix}-{len(saved) + 1}.png"
+        target_folder.mkdir(parents=True, exist_ok=True)
+        (target_folder / name).write_bytes(base64.b64decode(images[-1]))
+        first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+        saved.append((name, first_line))
+    return saved
+
+
+_CAPTIONS = {
+    "01_data": ["class balance of the training and test files"],
+    "02_cnn": ["training curves of our CNN", "confusion matrix of our CNN"],
+    "03_augmentation": ["robustness under perturbations, with and without augmentation"],
+    "04_transfer": ["test accuracy against training seconds, every model of the lab"],
+}
+
+
+def render_index(run: Mapping[str, Any], out: Path) -> str:
+    """The index page's HTML for a run (``run.json`` content); writes thumbnails under ``out/figures``."""
+    out = Path(out)
+    data = run.get("data", {})
+    notebooks = run.get("notebooks", [])
+    task1, task2, task3, task4 = (_metrics(run, name) for name in ("01_data", "02_cnn", "03_augmentation", "04_transfer"))
+    thumbs = []
+    for entry in notebooks:
+        if not entry.get("notebook_file") or not (out / entry["notebook_file"]).exists():
+            continue
+        captions = _CAPTIONS.get(entry["name"], [])
+        for k, (name, _) in enumerate(extract_thumbnails(out / entry["notebook_file"], out / "figures", entry["name"])):
+            caption = captions[k] if k < len(captions) else entry["name"]
+            link = entry.get("html_file") or entry["notebook_file"]
+            thumbs.append(f'<figure><a href="{_e(link)}"><img src="figures/{_e(name)}" alt="{_e(caption)}"></a>'
+                          f"<figcaption>{_e(entry['name'])}: {_e(caption)}</figcaption></figure>")
+    rows = []
+    for entry in notebooks:
+        links = []
+        if entry.get("html_file"):
+            links.append(f'<a href="{_e(entry["html_file"])}">HTML</a>')
+        if entry.get("notebook_file"):
+            links.append(f'<a href="{_e(entry["notebook_file"])}">notebook (.ipynb)</a>')
+        error = f"<pre>{_e(entry['error'])}</pre>" if entry.get("error") else ""
+        rows.append(f'<tr><td>{_e(entry["name"])}</td><td class="{_e(entry["status"])}">{_e(entry["status"])}</td>'
+                    f"<td class=num>{entry.get('seconds', 0):.1f} s</td><td>{' · '.join(links)}{error}</td></tr>")
+    versions = ", ".join(f"{_e(name)} {_e(version)}" for name, version in sorted(run.get("versions", {}).items()))
+    state = run.get("state", "completed")
+    state_line = "" if state == "completed" else f' · <strong class="{_e(state)}">run {_e(state)}</strong>'
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign Language MNIST lab report</title><link rel="icon" href="data:,">
+<style>{_CSS}</style></head><body>
+<h1>Sign Language MNIST — lab report</h1>
+{_data_banner(data)}
+<p class="meta">Profile <strong>{_e(run.get("profile", "?"))}</strong> · started {_e(run.get("started", "?"))} ·
+total {run.get("seconds", 0):.1f} s · data: {_e(data.get("data_source", "?"))} ({_e(data.get("origin", "?"))}){state_line}<br>
+{versions}</p>
+<h2>Task 1 — the data and the split</h2>
+{_task1(task1)}
+<h2>Task 2 — a deep convolutional network</h2>
+{_task2(task2)}
+<h2>Task 3 — data augmentation</h2>
+{_task3(task3, task2)}
+<h2>Task 4 — transfer learning</h2>
+{_task4(task4)}
+<h2>Key figures</h2>
+<div class="thumbs">{''.join(thumbs) or '<p class="missing">No figures: no notebook completed.</p>'}</div>
+<h2>Notebooks</h2>
+<table><thead><tr><th>notebook</th><th>status</th><th class=num>time</th><th>output</th></tr></thead>
+<tbody>{''.join(rows)}</tbody></table>
+<p class="meta">Every number on this page is read from the notebooks' <code>metrics.json</code> files of this run;
+the seed lab report's published figures ({REFERENCE_PUBLISHED['task2']:.4f} / {REFERENCE_PUBLISHED['task3']:.4f} /
+{REFERENCE_PUBLISHED['task4']:.4f} for Tasks 2 / 3 / 4) are quoted for comparison.</p>
+</body></html>
+"""
+

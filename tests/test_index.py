@@ -1,0 +1,157 @@
+"""The index page, rendered from fixture metrics.json documents (no notebook is executed here)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+
+from labutils.index import REFERENCE_PUBLISHED, extract_thumbnails, render_index
+
+# the smallest valid PNG (1x1 pixel)
+PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)).decode()
+
+
+def record(accuracy: float, errors: int, **extra) -> dict:
+    return {"test_accuracy": accuracy, "test_log_loss": 0.05, "test_f1_weighted": accuracy, "test_errors": errors,
+            "val_accuracy_random": None, "val_accuracy_grouped": accuracy - 0.004, "train_seconds": 123.4, "epochs": 12,
+            "seed": 0, "model_file": "m.keras", **extra}
+
+
+METRICS = {
+    "01_data": {
+        "notebook": "01_data", "data_source": "real",
+        "data": {"train": {"rows": 27455}, "test": {"rows": 7172}},
+        "split_kind": "grouped",
+        "splits": {"grouped": {"train_rows": 19118, "validation_rows": 8337, "validation_fraction": 0.3037,
+                               "validation_groups": 376}},
+        "families": {"count": 1229},
+        "nearest_neighbour_median": {"random_validation_to_train": 0.9999, "grouped_validation_to_train": 0.809,
+                                     "test_to_train": 0.852},
+    },
+    "02_cnn": {
+        "notebook": "02_cnn", "data_source": "real",
+        "models": {"compact_cnn": record(0.9502, 357, weights=37480), "seed_cnn": record(0.9095, 649, weights=139608)},
+        "random_split_twin": {"val_accuracy": 1.0, "test_accuracy": 0.9615},
+    },
+    "03_augmentation": {
+        "notebook": "03_augmentation", "data_source": "real",
+        "models": {"compact_cnn_augmented": record(0.9940, 43, robustness_mean_accuracy={"shift": 0.904, "noise": 0.229})},
+        "robustness": [{"model": "compact_cnn (Task 2)", "perturbation": "shift", "strength": 1, "accuracy": 0.66},
+                       {"model": "compact_cnn (Task 2)", "perturbation": "noise", "strength": 1, "accuracy": 0.438}],
+    },
+    "04_transfer": {
+        "notebook": "04_transfer", "data_source": "real",
+        "models": {
+            "vgg16_features": record(0.7711, 1642, regime="feature extraction", pretrained=True, trainable_weights=12312,
+                                     total_weights=14727000, inference_images_per_second=185.0),
+            "vgg16_fine_tuned": record(0.9977, 17, regime="fine-tuning", pretrained=True, trainable_weights=7091736,
+                                       total_weights=14727000, inference_images_per_second=184.0),
+        },
+        "comparison": [
+            {"model": "compact_cnn_augmented", "task": "Task 3", "test_accuracy": 0.9940, "total_weights": 37480},
+            {"model": "vgg16_fine_tuned", "task": "Task 4", "test_accuracy": 0.9977, "total_weights": 14727000},
+        ],
+        "best_overall": {"model": "vgg16_fine_tuned", "task": "Task 4", "test_accuracy": 0.9977},
+    },
+}
+
+
+def make_run(tmp_path: Path, *, source: str = "real", failed: str | None = None) -> dict:
+    notebooks = []
+    for name, metrics in METRICS.items():
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        notebook = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("lu.plot_something()")
+        cell.metadata["tags"] = ["thumbnail"]
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})]
+        notebook.cells = [nbformat.v4.new_code_cell("x = 1"), cell]
+        nbformat.write(notebook, folder / f"{name}.ipynb")
+        entry = {"name": name, "status": "completed", "seconds": 12.5, "error": None, "parameters": {},
+                 "notebook_file": f"{name}/{name}.ipynb", "html_file": f"{name}/{name}.html",
+                 "metrics": {**copy.deepcopy(metrics), "data_source": source}}
+        if name == failed:
+            entry.update(status="failed", metrics=None, html_file=None,
+                         error="RuntimeError: deliberate failure in cell 7")
+        notebooks.append(entry)
+    checksums = ({"sign_mnist_train.csv": "verified", "sign_mnist_test.csv": "verified"} if source == "real"
+                 else {"sign_mnist_train.csv": "stand-in", "sign_mnist_test.csv": "stand-in"})
+    return {"profile": "full", "started": "2026-11-28T12:00:00+00:00", "seconds": 900.0, "ok": failed is None,
+            "data": {"data_source": source, "origin": "explicit folder", "checksums": checksums},
+            "versions": {"keras": "3.15.1", "tensorflow-cpu": "2.21.0"}, "notebooks": notebooks}
+
+
+def text_of(page: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+
+
+def test_all_completed_answers_every_question_with_the_runs_numbers(tmp_path):
+    page = render_index(make_run(tmp_path), tmp_path)
+    text = text_of(page)
+    assert "SHA-256 verified" in page and "SYNTHETIC" not in page
+    assert "19,118 for training and 8,337 (30.4 %) for validation" in text and "1,229 families" in text
+    assert "0.9502" in text and "357 errors" in text and "37,480 weights" in text
+    assert "0.9502 → 0.9940 (357 → 43 errors)" in text
+    assert "shift 0.660 → 0.904" in text and "noise 0.438 → 0.229" in text
+    assert "Best test result of the whole lab: 0.9977 by vgg16_fine_tuned (Task 4)" in text
+    assert "NO PRETRAINED WEIGHTS" not in page
+    for published in REFERENCE_PUBLISHED.values():
+        assert f"{published:.4f}" in text
+    assert "keras 3.15.1" in text and "Profile full" in text
+    # thumbnails: written as files, linked to the notebook pages
+    for name in METRICS:
+        assert (tmp_path / "figures" / f"{name}-1.png").read_bytes().startswith(b"\x89PNG")
+        assert f'<a href="{name}/{name}.html"><img src="figures/{name}-1.png"' in page
+    # self-contained: nothing from the network
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_a_failed_notebook_shows_its_error_and_no_invented_answer(tmp_path):
+    page = render_index(make_run(tmp_path, failed="03_augmentation"), tmp_path)
+    text = text_of(page)
+    assert "RuntimeError: deliberate failure in cell 7" in text
+    assert "Task 3: notebook 03_augmentation did not complete in this run" in text
+    assert '<td class="failed">failed</td>' in page
+    assert "0.9940 (357" not in text  # no Task 3 answer without its metrics
+    assert "0.9502" in text  # the other tasks still answered
+
+
+def test_the_standin_and_missing_pretrained_weights_are_loud(tmp_path):
+    run = make_run(tmp_path, source="synthetic")
+    for entry in run["notebooks"]:
+        if entry["name"] == "04_transfer":
+            for model in entry["metrics"]["models"].values():
+                model["pretrained"] = False
+    page = render_index(run, tmp_path)
+    assert "SYNTHETIC STAND-IN DATA" in page and 'class="banner synthetic"' in page
+    assert "NO PRETRAINED WEIGHTS" in page and "(no pretrained weights)" in page
+
+
+def test_an_interrupted_run_says_so(tmp_path):
+    run = make_run(tmp_path)
+    run["state"] = "interrupted"
+    assert "run interrupted" in text_of(render_index(run, tmp_path))
+
+
+def test_thumbnails_come_only_from_tagged_cells_with_images(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    untagged = nbformat.v4.new_code_cell("plot()")
+    untagged.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PNG})]
+    tagged_without_image = nbformat.v4.new_code_cell("print(1)")
+    tagged_without_image.metadata["tags"] = ["thumbnail"]
+    notebook.cells = [untagged, tagged_without_image]
+    nbformat.write(notebook, tmp_path / "n.ipynb")
+    assert extract_thumbnails(tmp_path / "n.ipynb", tmp_path / "figures", "n") == []
+
+
+def test_every_notebook_tags_its_key_figures():
+    from labutils.data import repository_root
+
+    for path in sorted((repository_root() / "notebooks").glob("0*.py")):
+        assert 'tags=["thumbnail"]' in path.read_text(), path.name
