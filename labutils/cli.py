@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="reports", help="output folder (default: reports)")
     report.add_argument("--only", nargs="+", metavar="NN", help="run only the notebooks whose names start with these prefixes")
     report.add_argument("--notebooks", help="folder of notebook sources NN_name.py (default: notebooks/)")
+    report.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override a notebook parameter, e.g. -p EPOCHS 3 -p WEIGHTS None (a Python literal, else text)")
+    report.add_argument("--force", action="store_true", help="re-run every notebook, even those whose inputs did not change")
 
     bench = commands.add_parser("bench", help="the seed report's recipe and ours side by side: accuracy, time, speed")
     bench.add_argument("--data-dir", help="folder holding the two CSV files (the real data; default as for 'data')")
@@ -72,10 +75,16 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import run_report
+    from .report import parse_parameter_value, run_report
 
-    result = run_report(args.profile, data_dir=args.data_dir, out=args.out, only=args.only, notebooks_dir=args.notebooks)
-    failed = [entry.name for entry in result.notebooks if entry.status != "completed"]
+    overrides = {}
+    for name, value in args.parameter:
+        if name in overrides:
+            raise ValueError(f"parameter {name} is given twice")
+        overrides[name] = parse_parameter_value(value)
+    result = run_report(args.profile, data_dir=args.data_dir, out=args.out, only=args.only, notebooks_dir=args.notebooks,
+                        overrides=overrides, force=args.force)
+    failed = [entry.name for entry in result.notebooks if entry.status not in {"completed", "cached"}]
     print(f"index: {args.out}/index.html ({len(result.notebooks) - len(failed)}/{len(result.notebooks)} "
           f"notebooks completed in {result.seconds:.1f} s)")
     if failed:

@@ -210,3 +210,141 @@ def test_declared_parameters_read_the_parameters_cell(notebooks):
     from labutils.report import declared_parameters
 
     assert declared_parameters(notebooks / "01_good.py") == {"OUTPUT_DIR": '"."', "PROFILE": '"full"', "DATA_DIR": "None"}
+
+
+PARAMETRISED = '''# %% tags=["parameters"]
+OUTPUT_DIR = "."
+PROFILE = "full"
+DATA_DIR = None
+REPEATS = 1
+RATE = 0.5
+LABEL = "x"
+
+# %%
+import json, pathlib
+pathlib.Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
+pathlib.Path(OUTPUT_DIR, "metrics.json").write_text(json.dumps({"repeats": REPEATS, "rate": RATE, "label": LABEL}))
+'''
+
+SLOW = '''# %% tags=["parameters"]
+OUTPUT_DIR = "."
+PROFILE = "full"
+DATA_DIR = None
+
+# %%
+print("started the slow cell", flush=True)
+import time
+time.sleep(300)
+'''
+
+
+@pytest.fixture
+def two_notebooks(tmp_path: Path) -> Path:
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "01_first.py").write_text(PARAMETRISED)
+    (folder / "02_second.py").write_text(GOOD)
+    return folder
+
+
+def statuses(result) -> list[str]:
+    return [entry.status for entry in result.notebooks]
+
+
+def test_overrides_reach_the_notebooks_and_bad_ones_stop_the_run_before_it_starts(two_notebooks, standin_dir, tmp_path):
+    out = tmp_path / "out"
+    result = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=two_notebooks, log=lambda line: None,
+                        overrides={"REPEATS": 3, "RATE": 1, "LABEL": "y"})
+    assert statuses(result) == ["completed", "completed"]
+    assert json.loads((out / "01_first" / "metrics.json").read_text()) == {"repeats": 3, "rate": 1, "label": "y"}
+    for overrides, message in (
+        ({"EPOCHZ": 3}, r"unknown parameter 'EPOCHZ'; valid parameters: LABEL \(in 01_first\); RATE .*REPEATS"),
+        ({"REPEATS": "many"}, r"REPEATS of 01_first takes a int \(default 1\), got 'many'"),
+        ({"REPEATS": 2.5}, "takes a int"),
+        ({"RATE": "fast"}, "takes a float"),
+        ({"DATA_DIR": "/x"}, "set by the runner"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            run_report("quick", data_dir=standin_dir, out=tmp_path / "never", notebooks_dir=two_notebooks,
+                       log=lambda line: None, overrides=overrides)
+        assert not (tmp_path / "never").exists()  # rejected before anything ran
+
+
+def test_cli_parses_parameter_values_and_rejects_unknown_names(two_notebooks, standin_dir, tmp_path):
+    base = [sys.executable, "-m", "labutils", "report", "--profile", "quick", "--data-dir", str(standin_dir),
+            "--notebooks", str(two_notebooks), "--out", str(tmp_path / "out")]
+    bad = subprocess.run(base + ["-p", "NOPE", "1"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "unknown parameter 'NOPE'" in bad.stderr and "REPEATS" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    good = subprocess.run(base + ["-p", "REPEATS", "4", "-p", "LABEL", "some text"], capture_output=True, text=True, timeout=300)
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert json.loads((tmp_path / "out" / "01_first" / "metrics.json").read_text())["repeats"] == 4
+    assert json.loads((tmp_path / "out" / "01_first" / "metrics.json").read_text())["label"] == "some text"
+
+
+def test_a_notebook_reruns_only_when_one_of_its_inputs_changed(two_notebooks, standin_dir, tmp_path, monkeypatch):
+    import labutils.report as report
+
+    out = tmp_path / "out"
+
+    def run(**kwargs):
+        kwargs.setdefault("data_dir", standin_dir)
+        return statuses(run_report("quick", out=out, notebooks_dir=two_notebooks, log=lambda line: None, **kwargs))
+
+    assert run() == ["completed", "completed"]
+    assert run() == ["cached", "cached"]
+    assert "cached" in (out / "index.html").read_text()
+    # the notebook's source: it re-runs, and so does the later one that may read its outputs
+    (two_notebooks / "01_first.py").write_text(PARAMETRISED + "\n# an edit\n")
+    assert run() == ["completed", "completed"]
+    # the second notebook's own source only
+    (two_notebooks / "02_second.py").write_text(GOOD + "\n# an edit\n")
+    assert run() == ["cached", "completed"]
+    # a parameter
+    assert run(overrides={"REPEATS": 2}) == ["completed", "completed"]
+    assert run(overrides={"REPEATS": 2}) == ["cached", "cached"]
+    # the labutils sources
+    monkeypatch.setattr(report, "_sources_digest", lambda: "edited")
+    assert run(overrides={"REPEATS": 2}) == ["completed", "completed"]
+    # the data
+    from labutils.synthetic import write_standin
+
+    other = write_standin(tmp_path / "other-data", 240, 96, seed=5)
+    assert run(overrides={"REPEATS": 2}, data_dir=other) == ["completed", "completed"]
+    # --force, and --only keeps the other notebook's entry on the index
+    assert run(overrides={"REPEATS": 2}, data_dir=other, force=True) == ["completed", "completed"]
+    assert run(data_dir=other, only=["02"]) == ["cached"]
+    index = json.loads((out / "run.json").read_text())
+    assert [entry["name"] for entry in index["notebooks"]] == ["01_first", "02_second"]
+
+
+def test_an_interrupted_run_keeps_finished_work_and_the_next_run_continues(two_notebooks, standin_dir, tmp_path):
+    import signal
+    import time
+
+    (two_notebooks / "02_second.py").write_text(SLOW)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "labutils", "report", "--profile", "quick", "--data-dir", str(standin_dir),
+               "--notebooks", str(two_notebooks), "--out", str(out)]
+    runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 240
+    for line in runner.stdout:
+        lines.append(line)
+        if "[02_second] running" in line:
+            break
+        assert time.monotonic() < deadline, "".join(lines)
+    time.sleep(8)  # let the kernel start and enter the slow cell
+    runner.send_signal(signal.SIGINT)
+    rest, _ = runner.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert runner.returncode != 0, output
+    assert "interrupted" in output
+    run = json.loads((out / "run.json").read_text())
+    assert run["state"] == "interrupted" and run["ok"] is False
+    assert [entry["status"] for entry in run["notebooks"]] == ["completed", "interrupted"]
+    assert "run interrupted" in (out / "index.html").read_text()
+    # the next run reuses the finished notebook and runs the other one again
+    (two_notebooks / "02_second.py").write_text(GOOD)
+    result = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=two_notebooks, log=lambda line: None)
+    assert statuses(result) == ["cached", "completed"] and result.ok
