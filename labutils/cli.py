@@ -1,4 +1,4 @@
-"""Command line: ``python -m labutils {data,report,bench,standin} ...``."""
+"""Command line: ``python -m labutils {data,report,bench,predict,standin} ...``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
                        choices=["reference", "task2", "task3", "transfer"], help="which contenders to run (default: all)")
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
     bench.add_argument("--readme", help="also write the results table into this README between its bench markers")
+
+    predict = commands.add_parser("predict", help="top-3 letters for image files or Kaggle-format CSV rows")
+    predict.add_argument("inputs", nargs="+", help="PNG/JPEG/... files of any size and colour, or CSV files (Kaggle format)")
+    predict.add_argument("--model", help="a .keras model (default: the most accurate model of the latest report run)")
+    predict.add_argument("--reports", default="reports", help="report folder holding run.json (default: reports)")
+    predict.add_argument("--json", action="store_true", help="print one JSON array with an object per image or CSV row")
+    predict.add_argument("--batch-size", type=int, default=512)
 
     standin = commands.add_parser("standin", help="write the synthetic stand-in in the Kaggle CSV format")
     standin.add_argument("--out", required=True, help="folder to write into")
@@ -106,6 +113,27 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from .predict import best_model_file, predict_files
+
+    model = args.model or best_model_file(args.reports)
+    predictions = predict_files(args.inputs, model, batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps([prediction.as_dict() for prediction in predictions], indent=1))
+    else:
+        print(f"model: {model}")
+        for prediction in predictions:
+            where = prediction.input + (f" row {prediction.row}" if prediction.row is not None else "")
+            if prediction.error:
+                print(f"{where}: error: {prediction.error}")
+            else:
+                print(f"{where}: " + ", ".join(f"{t['letter']} {t['probability']:.3f}" for t in prediction.top3))
+    failed = [prediction for prediction in predictions if prediction.error]
+    for prediction in failed:
+        print(f"error: {prediction.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _standin(args: argparse.Namespace) -> int:
     from .synthetic import write_standin
 
@@ -117,10 +145,10 @@ def _standin(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors about the data or the arguments print one line and return 1."""
     args = _parser().parse_args(argv)
-    handler = {"data": _data, "report": _report, "bench": _bench, "standin": _standin}[args.command]
+    handler = {"data": _data, "report": _report, "bench": _bench, "predict": _predict, "standin": _standin}[args.command]
     try:
         return handler(args)
-    except (DataNotFoundError, DataValidationError, ValueError) as error:
+    except (DataNotFoundError, DataValidationError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
