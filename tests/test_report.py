@@ -116,10 +116,10 @@ def test_task1_notebook_on_the_standin(standin_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def model_notebooks(standin_dir, tmp_path_factory) -> Path:
-    """Notebooks 02-04 executed once, quick profile, on the stand-in; the reports folder."""
+    """All notebooks executed once, quick profile, on the stand-in; the reports folder."""
     out = tmp_path_factory.mktemp("model-notebooks") / "reports"
-    result = run_report("quick", data_dir=standin_dir, out=out, only=["02", "03", "04"], log=lambda line: None)
-    assert [entry.status for entry in result.notebooks] == ["completed"] * 3, [e.error for e in result.notebooks]
+    result = run_report("quick", data_dir=standin_dir, out=out, log=lambda line: None)
+    assert [entry.status for entry in result.notebooks] == ["completed"] * 4, [e.error for e in result.notebooks]
     return out
 
 
@@ -348,3 +348,29 @@ def test_an_interrupted_run_keeps_finished_work_and_the_next_run_continues(two_n
     (two_notebooks / "02_second.py").write_text(GOOD)
     result = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=two_notebooks, log=lambda line: None)
     assert statuses(result) == ["cached", "completed"] and result.ok
+
+
+@pytest.mark.notebook
+def test_the_rendered_report_in_a_real_browser(model_notebooks):
+    from labutils.browser import check_report, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)")
+    checks = check_report(model_notebooks)
+    pages = [check.page for check in checks]
+    assert pages == ["index.html", "01_data/01_data.html", "02_cnn/02_cnn.html", "03_augmentation/03_augmentation.html",
+                     "04_transfer/04_transfer.html"]
+    for check in checks:
+        assert check.ok, (check.page, check.errors, check.broken_images, check.broken_links)
+        assert Path(check.screenshot).stat().st_size > 10_000
+    index = checks[0]
+    assert index.images == 5 and index.links == 8  # five thumbnails; per notebook its HTML page and its .ipynb
+    assert all(check.images >= 3 for check in checks[1:])  # every notebook page shows its figures
+
+
+@pytest.mark.notebook
+def test_executed_notebooks_stay_small(model_notebooks):
+    # Keras logs once per epoch (verbose=2) and figures are PNGs: no notebook balloons with progress bars
+    for path in model_notebooks.glob("[0-9][0-9]_*/*.ipynb"):
+        assert path.stat().st_size < 3_000_000, (path.name, path.stat().st_size)
+        assert path.read_text().count("\\r") < 50  # carriage returns: what progress bars are made of
