@@ -49,7 +49,6 @@ __all__ = [
 PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "transfer": 0.8073}
 #: The accuracy each role's ``seconds_to_reference_final`` is measured against.
 REFERENCE_FINAL = {"reference": 0.9964, "task2": 0.9714, "task3": 0.9964, "transfer": 0.9964}
-README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
 @dataclass(frozen=True)
@@ -392,15 +391,16 @@ def _plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def update_readme(readme: str | Path, table: str) -> None:
-    """Replace the text between the bench markers of ``readme`` with ``table``."""
+def update_readme(readme: str | Path, table: str, *, section: str = "bench") -> None:
+    """Replace the text between the ``<!-- SECTION:begin -->`` and ``<!-- SECTION:end -->`` markers of ``readme``."""
     path = Path(readme)
     text = path.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{path} has no {README_BEGIN} … {README_END} section to fill")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    path.write_text(f"{head}{README_BEGIN}\n{table}{README_END}{tail}")
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+    if begin not in text or end not in text:
+        raise ValueError(f"{path} has no {begin} … {end} section to fill")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{table}{end}{tail}")
 
 
 def run_bench(

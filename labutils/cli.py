@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
     bench.add_argument("--readme", help="also write the results table into this README between its bench markers")
 
+    results = commands.add_parser("results", help="print a report run's models as a Markdown table (optionally into a README)")
+    results.add_argument("--reports", default="reports", help="report folder holding run.json (default: reports)")
+    results.add_argument("--readme", help="write the table into this README between <!-- report:begin --> and <!-- report:end -->")
+
     predict = commands.add_parser("predict", help="top-3 letters for image files or Kaggle-format CSV rows")
     predict.add_argument("inputs", nargs="+", help="PNG/JPEG/... files of any size and colour, or CSV files (Kaggle format)")
     predict.add_argument("--model", help="a .keras model (default: the most accurate model of the latest report run)")
@@ -113,6 +117,23 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _results(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import update_readme
+    from .index import results_markdown
+
+    run_file = Path(args.reports) / "run.json"
+    if not run_file.exists():
+        raise FileNotFoundError(f"{run_file} not found: run the report first")
+    table = results_markdown(json.loads(run_file.read_text()))
+    print(table)
+    if args.readme:
+        update_readme(args.readme, table, section="report")
+        print(f"wrote the table into {args.readme}")
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     from .predict import best_model_file, predict_files
 
@@ -145,7 +166,9 @@ def _standin(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors about the data or the arguments print one line and return 1."""
     args = _parser().parse_args(argv)
-    handler = {"data": _data, "report": _report, "bench": _bench, "predict": _predict, "standin": _standin}[args.command]
+    handlers = {"data": _data, "report": _report, "results": _results, "predict": _predict, "bench": _bench,
+                "standin": _standin}
+    handler = handlers[args.command]
     try:
         return handler(args)
     except (DataNotFoundError, DataValidationError, FileNotFoundError, ValueError) as error:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REFERENCE_PUBLISHED", "extract_thumbnails", "render_index"]
+__all__ = ["REFERENCE_PUBLISHED", "extract_thumbnails", "render_index", "results_markdown"]
 
 #: The seed lab report's published test figures, shown beside ours.
 REFERENCE_PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "task4": 0.8073}
@@ -264,3 +264,34 @@ the seed lab report's published figures ({REFERENCE_PUBLISHED['task2']:.4f} / {R
 </body></html>
 """
 
+
+
+def results_markdown(run: Mapping[str, Any]) -> str:
+    """A Markdown table of every model of a run (from its notebooks' metrics), with what was run where."""
+    import platform
+
+    data = run.get("data", {})
+    versions = run.get("versions", {})
+    lines = [
+        f"Report run of {run.get('started', '?')}, profile `{run.get('profile', '?')}`, "
+        f"{data.get('data_source', '?')} data ({'SHA-256 verified' if all(v == 'verified' for v in data.get('checksums', {}).values()) and data.get('checksums') else 'not the verified Kaggle files'}), "
+        f"{run.get('seconds', 0) / 60:.1f} min in all on {run.get('machine', platform.machine())}; "
+        + ", ".join(f"{name} {version}" for name, version in sorted(versions.items())) + ".",
+        "",
+        "| notebook | model | test accuracy | errors | log-loss | grouped val. accuracy | train s | pretrained |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for entry in run.get("notebooks", []):
+        if entry.get("status") not in {"completed", "cached"}:
+            lines.append(f"| {entry['name']} | — {entry.get('status')} — | | | | | | |")
+            continue
+        for name, record in ((entry.get("metrics") or {}).get("models") or {}).items():
+            pretrained = record.get("pretrained")
+            lines.append(
+                f"| {entry['name']} | {name} | {record['test_accuracy']:.4f} | {record['test_errors']} | "
+                f"{record['test_log_loss']:.3f} | {_pct(record.get('val_accuracy_grouped'))} | {record['train_seconds']:.0f} | "
+                f"{'' if pretrained is None else ('yes' if pretrained else '**no**')} |"
+            )
+    seconds = ", ".join(f"{entry['name']} {entry.get('seconds', 0):.0f} s" for entry in run.get("notebooks", []))
+    lines += ["", f"Notebook times: {seconds}."]
+    return "\n".join(lines) + "\n"

@@ -428,6 +428,20 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _machine() -> str:
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPU cores ({model})"
+
+
 def write_index(result: ReportResult, out: Path) -> Path:
     """Write ``index.html`` (and ``run.json``) for a finished, partial or interrupted run."""
     from .index import render_index
@@ -436,6 +450,7 @@ def write_index(result: ReportResult, out: Path) -> Path:
     run = asdict(result)
     run["ok"] = result.ok
     run["versions"] = _versions()
+    run["machine"] = _machine()
     # notebooks not part of this run (e.g. --only 03) keep their entries from the previous run
     previous_file = out / "run.json"
     if previous_file.exists():

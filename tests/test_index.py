@@ -155,3 +155,16 @@ def test_every_notebook_tags_its_key_figures():
 
     for path in sorted((repository_root() / "notebooks").glob("0*.py")):
         assert 'tags=["thumbnail"]' in path.read_text(), path.name
+
+
+def test_results_markdown_lists_every_model_and_the_failures(tmp_path):
+    from labutils.index import results_markdown
+
+    run = make_run(tmp_path, failed="02_cnn")
+    run["machine"] = "2 CPU cores (test CPU)"
+    table = results_markdown(run)
+    assert "profile `full`, real data (SHA-256 verified)" in table and "2 CPU cores (test CPU)" in table
+    assert "| 02_cnn | — failed — |" in table
+    assert "| 03_augmentation | compact_cnn_augmented | 0.9940 | 43 | 0.050 | 0.9900 | 123 |  |" in table
+    assert "| 04_transfer | vgg16_fine_tuned | 0.9977 | 17 |" in table and table.count("| yes |") == 2
+    assert "Notebook times: 01_data 12 s, 02_cnn 12 s" in table
