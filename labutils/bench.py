@@ -138,7 +138,7 @@ def _finish(model, curve: list, clock: _Clock, data, images_seen: int, state: di
 
     final = classification_metrics(data.y_test, model.predict(data.x_test, batch_size=1024, verbose=0))
     val_accuracy = float(np.mean(model.predict(data.x_val, batch_size=1024, verbose=0).argmax(axis=1) == data.y_val))
-    single = data.x_test[:200]
+    single = data.x_test[:50]
     model(single[:1], training=False)
     begin = time.perf_counter()
     for index in range(len(single)):

@@ -37,7 +37,7 @@ VALIDATION_FRACTION = 0.3
 SPLIT_SEED = 43
 GROUP_THRESHOLD = 0.97
 BACKBONES = ["vgg16", "mobilenet_v2", "efficientnet_b0"]  # any of labutils.BACKBONES
-IMAGE_SIZE = 32  # side of the backbone input in pixels (>= 32)
+IMAGE_SIZE = 32  # side of the backbone input in pixels, at least 32
 WEIGHTS = "imagenet"  # "imagenet", None, or a weights file path ("{backbone}" is replaced by the name)
 HEAD_EPOCHS = 40  # feature extraction: epochs of the new head on the cached features
 HEAD_LEARNING_RATE = 1e-3

@@ -374,3 +374,18 @@ def test_executed_notebooks_stay_small(model_notebooks):
     for path in model_notebooks.glob("[0-9][0-9]_*/*.ipynb"):
         assert path.stat().st_size < 3_000_000, (path.name, path.stat().st_size)
         assert path.read_text().count("\\r") < 50  # carriage returns: what progress bars are made of
+
+
+def test_papermill_reads_every_parameter_of_every_notebook():
+    import ast
+
+    import jupytext
+
+    from labutils.report import declared_parameters
+
+    for source in discover_notebooks():
+        notebook = jupytext.read(source)
+        cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+        assigned = [node.targets[0].id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)]
+        # papermill skips a line holding more than one "=" (e.g. ">=" in a comment): each must be read
+        assert list(declared_parameters(source)) == assigned, source.name
