@@ -243,20 +243,35 @@ class EpochClock(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training after the epoch during which ``seconds`` ran out (None: no limit)."""
+    """Stops training once ``seconds`` have run out (None: no limit).
 
-    def __init__(self, seconds: float | None):
+    By default the check runs after each epoch, so the epoch in progress completes; with
+    ``per_batch=True`` it runs after each batch and cuts a long epoch short (that epoch is then
+    validated and logged as usual, and training ends).
+    """
+
+    def __init__(self, seconds: float | None, *, per_batch: bool = False):
         super().__init__()
+        if seconds is not None and seconds < 0:
+            raise ValueError(f"seconds must be >= 0 or None, got {seconds}")
         self.seconds = seconds
+        self.per_batch = per_batch
         self.exhausted = False
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def _check(self) -> None:
         if self.seconds is not None and time.perf_counter() - self._start >= self.seconds:
             self.exhausted = True
             self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.per_batch:
+            self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()
 
 
 def history_frame(history: keras.callbacks.History) -> pd.DataFrame:

@@ -175,6 +175,17 @@ def test_time_budget_stops_training(standin_dir):
     x = np.zeros((32, 28, 28, 1), dtype="float32")
     history = model.fit(x, np.zeros(32), epochs=50, verbose=0, callbacks=[budget := TimeBudget(0.0)])
     assert len(history.history["loss"]) == 1 and budget.exhausted
+    # per batch: a long epoch is cut short after its first batch, and still logged
+    steps = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(batch))
+    history = model.fit(np.zeros((320, 28, 28, 1), "float32"), np.zeros(320), batch_size=8, epochs=5, verbose=0,
+                        callbacks=[counter, TimeBudget(0.0, per_batch=True)])
+    assert len(history.history["loss"]) == 1 and steps == [0]
+    unlimited = TimeBudget(None, per_batch=True)
+    model.fit(x, np.zeros(32), batch_size=8, epochs=2, verbose=0, callbacks=[unlimited])
+    assert not unlimited.exhausted
+    with pytest.raises(ValueError, match="seconds"):
+        TimeBudget(-1)
 
 
 def test_metrics_agree_with_scikit_learn(rng):
