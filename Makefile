@@ -9,6 +9,7 @@ DATA_DIR ?=
 OUT ?= reports
 
 BENCH_ARGS ?=
+REPORT_ARGS ?=
 
 .PHONY: help install report test bench lab clean
 
@@ -26,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv and install the project (done by the other targets)
 
 report: $(STAMP)  ## run every notebook and write reports/index.html (PROFILE=quick|full, DATA_DIR=...)
-	$(BIN)/python -m labutils report --profile $(PROFILE) --out $(OUT) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(BIN)/python -m labutils report --profile $(PROFILE) --out $(OUT) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(REPORT_ARGS)
 
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest
