@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -311,29 +310,6 @@ def _ratios(contenders: dict[str, dict[str, Any]]) -> None:
         }
 
 
-def _machine() -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
-            "python": platform.python_version()}
-
-
-def _versions() -> dict[str, str]:
-    versions = {}
-    for package in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
 def _format(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
@@ -417,6 +393,7 @@ def run_bench(
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``."""
     from .data import find_data_files
+    from .report import machine_info, package_versions
 
     if budget is not None and budget <= 0:
         raise ValueError(f"--budget must be a positive number of seconds, got {budget}")
@@ -460,8 +437,8 @@ def run_bench(
         "data_source": files.source,
         "data": {"folder": str(files.train.parent), "checksums": files.checksum_status(), "sha256": files.sha256},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "packages": _versions(),
+        "machine": {**machine_info(), "python": platform.python_version()},
+        "packages": package_versions(),
         "quick": quick,
         "seeds": seeds,
         "budget_seconds": budget,

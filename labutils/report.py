@@ -34,8 +34,10 @@ __all__ = [
     "declared_parameters",
     "discover_notebooks",
     "ensure_kernel",
+    "machine_info",
     "notebook_fingerprint",
     "notebook_parameters",
+    "package_versions",
     "parse_parameter_value",
     "run_report",
     "validate_overrides",
@@ -416,7 +418,8 @@ def _cell_count(notebook_file: Path) -> int:
 # --------------------------------------------------------------------------- index page
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """Python's and the main packages' versions, for the index and the benchmark."""
     from importlib import metadata
 
     versions = {"python": sys.version.split()[0]}
@@ -428,7 +431,8 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _machine() -> str:
+def machine_info() -> dict[str, Any]:
+    """CPU count and model (from /proc/cpuinfo where there is one) and the platform."""
     import platform
 
     model = platform.processor() or platform.machine()
@@ -439,7 +443,7 @@ def _machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} CPU cores ({model})"
+    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform()}
 
 
 def write_index(result: ReportResult, out: Path) -> Path:
@@ -449,8 +453,9 @@ def write_index(result: ReportResult, out: Path) -> Path:
     out = Path(out)
     run = asdict(result)
     run["ok"] = result.ok
-    run["versions"] = _versions()
-    run["machine"] = _machine()
+    run["versions"] = package_versions()
+    machine = machine_info()
+    run["machine"] = f"{machine['cpu_count']} CPU cores ({machine['cpu_model']})"
     # notebooks not part of this run (e.g. --only 03) keep their entries from the previous run
     previous_file = out / "run.json"
     if previous_file.exists():
