@@ -55,9 +55,9 @@ class BenchSettings:
     """What each contender trains; the defaults are the full benchmark."""
 
     reference_epochs: tuple[int, int] = (50, 50)  # without, then with augmentation
-    task2_epochs: int = 12
+    task2_epochs: int = 10
     task2_learning_rate: float = 3e-3
-    task3_epochs: int = 12
+    task3_epochs: int = 10
     task3_learning_rate: float = 2e-3
     width: int = 16
     transfer_backbone: str = "mobilenet_v2"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REFERENCE_PUBLISHED", "extract_thumbnails", "render_index", "results_markdown"]
+__all__ = ["REFERENCE_PUBLISHED", "extract_thumbnails", "render_index", "results_markdown", "run_time_summary"]
 
 #: The seed lab report's published test figures, shown beside ours.
 REFERENCE_PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "task4": 0.8073}
@@ -243,7 +243,7 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
 <h1>Sign Language MNIST — lab report</h1>
 {_data_banner(data)}
 <p class="meta">Profile <strong>{_e(run.get("profile", "?"))}</strong> · started {_e(run.get("started", "?"))} ·
-total {run.get("seconds", 0):.1f} s · data: {_e(data.get("data_source", "?"))} ({_e(data.get("origin", "?"))}){state_line}<br>
+{_e(run_time_summary(run))} · data: {_e(data.get("data_source", "?"))} ({_e(data.get("origin", "?"))}){state_line}<br>
 {versions}</p>
 <h2>Task 1 — the data and the split</h2>
 {_task1(task1)}
@@ -266,6 +266,18 @@ the seed lab report's published figures ({REFERENCE_PUBLISHED['task2']:.4f} / {R
 
 
 
+def run_time_summary(run: Mapping[str, Any]) -> str:
+    """How long the notebooks took, saying which were reused from an earlier invocation."""
+    entries = [entry for entry in run.get("notebooks", []) if entry.get("status") in {"completed", "cached"}]
+    total = sum(float(entry.get("seconds") or 0) for entry in entries)
+    cached = [entry["name"] for entry in entries if entry.get("status") == "cached"]
+    text = f"{total / 60:.1f} min of notebook execution"
+    if cached:
+        text += (f" ({', '.join(cached)} reused unchanged from an earlier invocation; "
+                 f"this invocation took {float(run.get('seconds') or 0) / 60:.1f} min)")
+    return text
+
+
 def results_markdown(run: Mapping[str, Any]) -> str:
     """A Markdown table of every model of a run (from its notebooks' metrics), with what was run where."""
     import platform
@@ -275,7 +287,7 @@ def results_markdown(run: Mapping[str, Any]) -> str:
     lines = [
         f"Report run of {run.get('started', '?')}, profile `{run.get('profile', '?')}`, "
         f"{data.get('data_source', '?')} data ({'SHA-256 verified' if all(v == 'verified' for v in data.get('checksums', {}).values()) and data.get('checksums') else 'not the verified Kaggle files'}), "
-        f"{run.get('seconds', 0) / 60:.1f} min in all on {run.get('machine', platform.machine())}; "
+        f"{run_time_summary(run)} on {run.get('machine', platform.machine())}; "
         + ", ".join(f"{name} {version}" for name, version in sorted(versions.items())) + ".",
         "",
         "| notebook | model | test accuracy | errors | log-loss | grouped val. accuracy | train s | pretrained |",

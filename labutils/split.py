@@ -43,6 +43,14 @@ class Split:
     def validation_fraction(self) -> float:
         return len(self.validation_index) / (len(self.train_index) + len(self.validation_index))
 
+    @property
+    def validation_families(self) -> int:
+        """Independent units in the validation set: its families of near-duplicates (grouped
+        split), else its rows."""
+        if self.groups is None:
+            return int(len(self.validation_index))
+        return int(np.unique(self.groups[self.validation_index]).size)
+
     def summary(self) -> dict:
         """Sizes and settings, JSON-ready."""
         result = {

@@ -19,6 +19,7 @@ warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=
 
 __all__ = [
     "EpochClock",
+    "FinalOrBest",
     "ModelInputs",
     "RandomAffine",
     "TimeBudget",
@@ -272,6 +273,85 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._check()
+
+
+class FinalOrBest(keras.callbacks.Callback):
+    """Keep the final epoch's weights unless a monitored validation figure fell clearly below its best.
+
+    A warm-up + cosine schedule ends at a learning rate near zero, so its last epoch is normally
+    the model to keep. A validation set made of a few hundred families of near-identical images
+    is noisy, though: one family more or less right moves its accuracy by tenths of a point, and
+    choosing the epoch with the very best validation figure then picks noise as often as quality.
+    This callback keeps the last epoch, and restores the best epoch's weights only if the last
+    epoch's ``monitor`` is more than ``tolerance`` worse than the best one (``mode`` "max" for
+    accuracies, "min" for losses).
+
+    Give either ``tolerance`` or ``families`` (for an accuracy): with ``families``, the tolerance
+    is ``standard_errors`` standard errors of an accuracy measured on that many independent units,
+    ``sqrt(best * (1 - best) / families)`` — each validation family counts once, as its images
+    are near-copies of each other. After training, ``kept_epoch`` (1-based), ``best_epoch``,
+    ``tolerance_used`` and ``restored`` say what happened.
+    """
+
+    def __init__(self, monitor: str = "val_accuracy", *, tolerance: float | None = None, families: int | None = None,
+                 standard_errors: float = 2.0, mode: str = "max"):
+        super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        if (tolerance is None) == (families is None):
+            raise ValueError("give exactly one of tolerance and families")
+        if tolerance is not None and tolerance < 0:
+            raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+        if families is not None:
+            if families < 1:
+                raise ValueError(f"families must be a positive count, got {families}")
+            if mode != "max":
+                raise ValueError("families applies to an accuracy (mode 'max')")
+        if standard_errors <= 0:
+            raise ValueError(f"standard_errors must be > 0, got {standard_errors}")
+        self.monitor, self.mode = monitor, mode
+        self.tolerance = None if tolerance is None else float(tolerance)
+        self.families, self.standard_errors = families, float(standard_errors)
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+        self.kept_epoch: int | None = None
+        self.tolerance_used: float | None = None
+        self.restored = False
+        self._best_weights = None
+        self._last: tuple[int, float] | None = None
+
+    def _better(self, value: float, than: float) -> bool:
+        return value > than if self.mode == "max" else value < than
+
+    def on_train_begin(self, logs=None):
+        self.best_value = self.best_epoch = self.kept_epoch = self.tolerance_used = self._best_weights = self._last = None
+        self.restored = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not logs or self.monitor not in logs:
+            raise ValueError(f"FinalOrBest monitors {self.monitor!r}, which fit() did not log "
+                             f"(logged: {sorted(logs or {})}); pass validation_data")
+        value = float(logs[self.monitor])
+        self._last = (epoch + 1, value)
+        if self.best_value is None or self._better(value, self.best_value):
+            self.best_value, self.best_epoch = value, epoch + 1
+            self._best_weights = self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self._last is None:
+            return
+        last_epoch, last_value = self._last
+        if self.tolerance is not None:
+            self.tolerance_used = self.tolerance
+        else:
+            best = min(max(self.best_value, 0.0), 1.0)
+            self.tolerance_used = self.standard_errors * (best * (1.0 - best) / self.families) ** 0.5
+        shortfall = self.best_value - last_value if self.mode == "max" else last_value - self.best_value
+        if shortfall > self.tolerance_used:
+            self.model.set_weights(self._best_weights)
+            self.kept_epoch, self.restored = self.best_epoch, True
+        else:
+            self.kept_epoch = last_epoch
 
 
 def history_frame(history: keras.callbacks.History) -> pd.DataFrame:

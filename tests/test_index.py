@@ -168,3 +168,18 @@ def test_results_markdown_lists_every_model_and_the_failures(tmp_path):
     assert "| 03_augmentation | compact_cnn_augmented | 0.9940 | 43 | 0.050 | 0.9900 | 123 |  |" in table
     assert "| 04_transfer | vgg16_fine_tuned | 0.9977 | 17 |" in table and table.count("| yes |") == 2
     assert "Notebook times: 01_data 12 s, 02_cnn 12 s" in table
+
+
+def test_run_time_summary_counts_every_notebook_and_names_the_reused_ones():
+    from labutils.index import run_time_summary
+
+    run = {"seconds": 300.0, "notebooks": [
+        {"name": "01_data", "status": "cached", "seconds": 60.0},
+        {"name": "02_cnn", "status": "cached", "seconds": 600.0},
+        {"name": "03_augmentation", "status": "completed", "seconds": 240.0},
+        {"name": "04_transfer", "status": "failed", "seconds": 5.0},
+    ]}
+    assert run_time_summary(run) == ("15.0 min of notebook execution (01_data, 02_cnn reused unchanged from an earlier "
+                                     "invocation; this invocation took 5.0 min)")
+    fresh = {"seconds": 900.0, "notebooks": [{"name": "01_data", "status": "completed", "seconds": 900.0}]}
+    assert run_time_summary(fresh) == "15.0 min of notebook execution"

@@ -22,6 +22,7 @@ from labutils.evaluation import (
 from labutils.models import PerImageStandardization, compact_cnn, count_weights, seed_cnn
 from labutils.training import (
     EpochClock,
+    FinalOrBest,
     TimeBudget,
     augmentation_pipeline,
     cosine_schedule,
@@ -260,3 +261,49 @@ def test_training_with_augmentation_is_reproducible_with_a_seed(standin_dir):
 
     for first, second in zip(train_once(), train_once()):
         np.testing.assert_array_equal(first, second)
+
+
+def _replay(callback, model, values, monitor="val_accuracy"):
+    """Drive a callback through epochs whose weights are all equal to the epoch number."""
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, value in enumerate(values):
+        model.set_weights([np.full_like(w, epoch + 1) for w in model.get_weights()])
+        callback.on_epoch_end(epoch, {monitor: value})
+    callback.on_train_end()
+    return float(model.get_weights()[0].flat[0])
+
+
+def test_final_or_best_keeps_the_final_epoch_unless_it_is_clearly_worse():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    within = FinalOrBest(tolerance=0.005)
+    assert _replay(within, model, [0.90, 0.985, 0.982]) == 3.0  # 0.3 points below the best: noise, keep the last
+    assert (within.kept_epoch, within.best_epoch, within.restored) == (3, 2, False)
+    clearly = FinalOrBest(tolerance=0.005)
+    assert _replay(clearly, model, [0.90, 0.985, 0.95]) == 2.0  # 3.5 points below: restore the best epoch
+    assert (clearly.kept_epoch, clearly.restored) == (2, True)
+    loss = FinalOrBest("val_loss", tolerance=0.01, mode="min")
+    assert _replay(loss, model, [0.5, 0.10, 0.30], monitor="val_loss") == 2.0
+    with pytest.raises(ValueError, match="val_accuracy.*validation_data"):
+        _replay(FinalOrBest(tolerance=0.01), model, [0.5], monitor="accuracy")
+    with pytest.raises(ValueError, match="mode"):
+        FinalOrBest(tolerance=0.01, mode="up")
+    with pytest.raises(ValueError, match="tolerance"):
+        FinalOrBest(tolerance=-1)
+    with pytest.raises(ValueError, match="exactly one"):
+        FinalOrBest()
+    with pytest.raises(ValueError, match="exactly one"):
+        FinalOrBest(tolerance=0.01, families=10)
+    with pytest.raises(ValueError, match="families"):
+        FinalOrBest(families=0)
+
+
+def test_final_or_best_derives_its_tolerance_from_the_number_of_validation_families():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    noisy = FinalOrBest(families=376)  # 2 standard errors at 0.9562: 0.0211
+    assert _replay(noisy, model, [0.90, 0.9562, 0.9482]) == 3.0
+    assert noisy.tolerance_used == pytest.approx(2 * (0.9562 * 0.0438 / 376) ** 0.5) and not noisy.restored
+    sharp = FinalOrBest(families=376)  # at 0.99 the tolerance shrinks to 0.0103
+    assert _replay(sharp, model, [0.90, 0.99, 0.975]) == 2.0 and sharp.restored
+    many = FinalOrBest(families=100_000)  # many independent families: a 0.8-point drop is real
+    assert _replay(many, model, [0.90, 0.9562, 0.9482]) == 2.0

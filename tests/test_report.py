@@ -148,6 +148,10 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     assert 0.0 <= task2["models"]["compact_cnn"]["val_accuracy_random"] <= 1.0
     # Task 3 counts Task 2's training in its totals
     assert task3["models"]["compact_cnn_augmented"]["epochs"] > task2["models"]["compact_cnn"]["epochs"]
+    # the kept epoch (last, or best if the last fell clearly behind on grouped validation) is recorded
+    assert 1 <= task2["models"]["compact_cnn"]["kept_epoch"] <= task2["models"]["compact_cnn"]["epochs"]
+    augmented = task3["models"]["compact_cnn_augmented"]
+    assert 1 <= augmented["kept_epoch_augmented"] <= augmented["epochs_augmented"]
     kinds = {row["perturbation"] for row in task3["robustness"]}
     assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur"}
     plain = [row for row in task3["robustness"] if row["strength"] == 0 and row["model"] == "compact_cnn_augmented"]

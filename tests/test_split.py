@@ -28,6 +28,7 @@ def test_random_split_is_the_seeds_split(small):
     np.testing.assert_array_equal(split.train_index, np.sort(train))
     np.testing.assert_array_equal(split.validation_index, np.sort(validation))
     assert split.summary()["validation_rows"] == 360
+    assert split.validation_families == 360  # no families: every row counts
 
 
 def test_random_split_partitions_and_is_deterministic(small):
@@ -59,6 +60,8 @@ def test_grouped_split_keeps_every_family_on_one_side(small):
     assert 0.2 < split.validation_fraction < 0.4
     summary = split.summary()
     assert summary["groups"] == np.unique(groups).size and summary["validation_groups"] > 0
+    # its independent validation units are its families, fewer than its rows
+    assert split.validation_families == summary["validation_groups"] < summary["validation_rows"]
 
 
 def test_grouped_split_is_stratified_and_deterministic():
