@@ -320,6 +320,21 @@ class FinalOrBest(keras.callbacks.Callback):
         self._best_weights = None
         self._last: tuple[int, float] | None = None
 
+    def describe(self) -> str:
+        """One sentence (Markdown) on which epoch was kept and why, for after training."""
+        if self.kept_epoch is None:
+            return "No epoch was kept: training did not complete an epoch."
+        if self.restored:
+            text = (f"Kept: epoch {self.kept_epoch} (the best, {self.best_value:.4f}): the last epoch's {self.monitor} was more "
+                    f"than {self.tolerance_used:.4f} behind it.")
+        else:
+            text = (f"Kept: the last epoch, {self.kept_epoch} (the best {self.monitor}, {self.best_value:.4f} at epoch "
+                    f"{self.best_epoch}, is within the tolerance of {self.tolerance_used:.4f}).")
+        if self.families is not None:
+            text += (f" The tolerance is {self.standard_errors:g} standard errors of an accuracy measured on "
+                     f"{self.families} validation families, each counted once.")
+        return text
+
     def _better(self, value: float, than: float) -> bool:
         return value > than if self.mode == "max" else value < than
 

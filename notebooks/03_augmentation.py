@@ -137,14 +137,7 @@ ours_history = ours.fit(
 # %%
 ours_log = lu.history_frame(ours_history)
 ours_seconds = float(ours_log["seconds"].iloc[-1])
-lu.show_markdown(
-    f"Kept: epoch {keep.kept_epoch} of {len(ours_log)} "
-    + (f"(the last epoch's validation accuracy was more than {keep.tolerance_used:.4f} below the best, epoch {keep.best_epoch})."
-       if keep.restored else f"(the last; the best validation accuracy, {keep.best_value:.4f} at epoch {keep.best_epoch}, "
-       f"is within the tolerance of {keep.tolerance_used:.4f}).")
-    + ("" if KEEP_TOLERANCE is not None else f" The tolerance is two standard errors of an accuracy measured on the {split.validation_families} "
-       "validation families, each counted once.")
-)
+lu.show_markdown(keep.describe())
 ours_log.round(4)
 
 # %% [markdown]

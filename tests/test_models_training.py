@@ -279,9 +279,12 @@ def test_final_or_best_keeps_the_final_epoch_unless_it_is_clearly_worse():
     within = FinalOrBest(tolerance=0.005)
     assert _replay(within, model, [0.90, 0.985, 0.982]) == 3.0  # 0.3 points below the best: noise, keep the last
     assert (within.kept_epoch, within.best_epoch, within.restored) == (3, 2, False)
+    assert within.describe().startswith("Kept: the last epoch, 3 (the best val_accuracy, 0.9850 at epoch 2")
     clearly = FinalOrBest(tolerance=0.005)
     assert _replay(clearly, model, [0.90, 0.985, 0.95]) == 2.0  # 3.5 points below: restore the best epoch
     assert (clearly.kept_epoch, clearly.restored) == (2, True)
+    assert clearly.describe().startswith("Kept: epoch 2 (the best, 0.9850)") and "families" not in clearly.describe()
+    assert FinalOrBest(tolerance=0.01).describe().startswith("No epoch was kept")
     loss = FinalOrBest("val_loss", tolerance=0.01, mode="min")
     assert _replay(loss, model, [0.5, 0.10, 0.30], monitor="val_loss") == 2.0
     with pytest.raises(ValueError, match="val_accuracy.*validation_data"):
@@ -303,6 +306,8 @@ def test_final_or_best_derives_its_tolerance_from_the_number_of_validation_famil
     noisy = FinalOrBest(families=376)  # 2 standard errors at 0.9562: 0.0211
     assert _replay(noisy, model, [0.90, 0.9562, 0.9482]) == 3.0
     assert noisy.tolerance_used == pytest.approx(2 * (0.9562 * 0.0438 / 376) ** 0.5) and not noisy.restored
+    assert "within the tolerance of 0.0211" in noisy.describe() and "2 standard errors" in noisy.describe()
+    assert "376 validation families" in noisy.describe()
     sharp = FinalOrBest(families=376)  # at 0.99 the tolerance shrinks to 0.0103
     assert _replay(sharp, model, [0.90, 0.99, 0.975]) == 2.0 and sharp.restored
     many = FinalOrBest(families=100_000)  # many independent families: a 0.8-point drop is real
