@@ -62,7 +62,7 @@ class Split:
         }
         if self.groups is not None:
             result["groups"] = int(np.unique(self.groups).size)
-            result["validation_groups"] = int(np.unique(self.groups[self.validation_index]).size)
+            result["validation_groups"] = self.validation_families
         return result
 
 
