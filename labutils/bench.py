@@ -10,17 +10,24 @@ the test set after every epoch (that evaluation is excluded from the training se
 * ``transfer`` — a backbone's frozen features plus a head, then its top block fine-tuned, with
   whatever weights are available (``weights_status`` says which).
 
-Every contender reports its final-epoch figures (the bench selects nothing on validation data),
+Every contender reports its final-epoch figures (the bench selects nothing on validation data) —
+among them how many test families (near-copies of one photograph) it gets at least partly wrong —
 the epochs and training seconds until its test accuracy first reached the reference's published
 figures, training and inference speed and its process's peak memory. ``--budget`` caps each
 contender's whole training (a capped contender still completes one epoch of each phase, and
 its results say ``capped``). Each contender and seed
 runs in a fresh process (so peak RSS is its own); ratios are taken against the reference
 measured in the same run. Results go to ``results.json``, ``results.md`` and a plot.
+
+Each finished job (a contender and seed) is also saved at once to ``OUT/jobs/``, so that a long
+run that stops — a crash, a closed session — loses only the job in progress: ``--resume`` reuses
+the saved jobs whose settings, budget, data and code match, and the results list them as reused
+(their figures were then measured in an earlier run than the others).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -130,12 +137,18 @@ def _test_curve_callback(clock: _Clock, curve: list, x_test, y_test, budget: flo
 
 
 def _finish(model, curve: list, clock: _Clock, data, images_seen: int, state: dict, **extra) -> dict[str, Any]:
-    """The contender's figures after training."""
+    """The contender's figures after training (the evaluation here is not counted as training)."""
     import numpy as np
 
     from .evaluation import classification_metrics, inference_rate
 
-    final = classification_metrics(data.y_test, model.predict(data.x_test, batch_size=1024, verbose=0))
+    from .split import near_duplicate_groups
+
+    seconds = curve[-1]["train_seconds"] if curve else clock.seconds()  # training ends with its last epoch
+    probabilities = model.predict(data.x_test, batch_size=1024, verbose=0)
+    final = classification_metrics(data.y_test, probabilities)
+    families = near_duplicate_groups(data.x_test, data.y_test)
+    wrong = probabilities.argmax(axis=1) != data.y_test
     val_accuracy = float(np.mean(model.predict(data.x_val, batch_size=1024, verbose=0).argmax(axis=1) == data.y_val))
     single = data.x_test[:50]
     model(single[:1], training=False)
@@ -143,9 +156,9 @@ def _finish(model, curve: list, clock: _Clock, data, images_seen: int, state: di
     for index in range(len(single)):
         model(single[index : index + 1], training=False)
     batch1 = len(single) / (time.perf_counter() - begin)
-    seconds = clock.seconds()
     return {
         "test_accuracy": final["accuracy"], "test_log_loss": final["log_loss"], "test_errors": int(final["errors"]),
+        "test_families": int(len(np.unique(families))), "test_families_with_errors": int(len(np.unique(families[wrong]))),
         "val_accuracy_grouped": val_accuracy, "val_test_gap": val_accuracy - final["accuracy"],
         "train_seconds": round(seconds, 3), "epochs": len(curve), "train_images_per_second": images_seen / seconds,
         "inference_images_per_second_batch512": inference_rate(model, data.x_test, batch_size=512),
@@ -266,6 +279,8 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
         "seeds": seeds,
         "test_accuracy": accuracy,
         "test_errors": [run["test_errors"] for run in runs],
+        "test_families": runs[0].get("test_families"),
+        "test_families_with_errors": [run.get("test_families_with_errors") for run in runs],
         "test_log_loss": [run["test_log_loss"] for run in runs],
         "train_seconds": [run["train_seconds"] for run in runs],
         "epochs": [run["epochs"] for run in runs],
@@ -321,17 +336,22 @@ def markdown_table(results: dict[str, Any]) -> str:
         f"{results['data_source']} data, seeds {results['seeds']}"
         + (f", each contender capped at {results['budget_seconds']:.0f} s of training" if results.get("budget_seconds") else "")
         + (" (quick smoke settings)" if results.get("quick") else "") + ".",
+        *([f"Reused from an earlier run (`--resume`), so measured apart from the others: "
+           + ", ".join(f"{job['job']} (finished {job['finished']})" for job in results["reused_jobs"]) + "."]
+          if results.get("reused_jobs") else []),
         "",
-        "| contender | test accuracy mean (min–max) | errors mean | train s (median) | s to reference final (median) "
+        "| contender | test accuracy mean (min–max) | errors mean | test families with errors (per seed) "
+        "| train s (median) | s to reference final (median) "
         "| × reference total time | inference img/s @512 / @1 | peak RSS MB | capped |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, c in results["contenders"].items():
         ratio = c.get("ratios", {}).get("seconds_to_reference_final_vs_reference_total")
         reached = [s for s in c["seconds_to_reference_final"] if s is not None]
         lines.append(
             f"| {name} ({c['role']}) | {c['test_accuracy_mean']:.4f} ({c['test_accuracy_min']:.4f}–{c['test_accuracy_max']:.4f}) "
-            f"| {c['test_errors_mean']:.1f} | {_median(c['train_seconds']):.0f} "
+            f"| {c['test_errors_mean']:.1f} | {' / '.join(_format(n, 'd') for n in c.get('test_families_with_errors', []))}"
+            f" of {_format(c.get('test_families'), 'd')} | {_median(c['train_seconds']):.0f} "
             f"| {_format(_median(c['seconds_to_reference_final']), '.0f')} to {c['reference_final_accuracy']:.4f}"
             f" ({len(reached)}/{len(c['seeds'])} seeds) | {_format(ratio, '.3f')} "
             f"| {c['inference_images_per_second_batch512']:,.0f} / {c['inference_images_per_second_batch1']:,.0f} "
@@ -379,6 +399,47 @@ def update_readme(readme: str | Path, table: str, *, section: str = "bench") -> 
     path.write_text(f"{head}{begin}\n{table}{end}{tail}")
 
 
+#: The modules whose code decides what a job measures; a saved job is reused only if they are unchanged.
+_JOB_CODE = ("bench.py", "models.py", "training.py", "transfer.py", "evaluation.py", "data.py", "split.py")
+
+
+def _code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in _JOB_CODE:
+        digest.update(name.encode() + b"\0" + (Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _job_identity(job: dict[str, Any], sha256: dict[str, str], code: str) -> dict[str, Any]:
+    """What must match for a saved job to stand for a new one (not the data folder's path)."""
+    return {"kind": job["kind"], "seed": job["seed"], "budget": job["budget"], "settings": job["settings"],
+            "data_sha256": sha256, "code": code}
+
+
+def _saved_job(path: Path, identity: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any] | None:
+    """The saved figures of a finished job, if ``path`` holds one with this identity."""
+    if not path.exists():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        figures, same = saved["figures"], saved["identity"] == json.loads(json.dumps(identity))
+    except (ValueError, KeyError, TypeError) as error:
+        log(f"[bench] {path} is not a readable saved job ({error}): running the job again")
+        return None
+    if not same:
+        log(f"[bench] {path} was measured with other settings, budget, data or code: running the job again")
+        return None
+    return {"figures": figures, "finished": saved.get("finished")}
+
+
+def _save_job(path: Path, identity: dict[str, Any], figures: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps({"identity": identity, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                   "figures": figures}, indent=1))
+    partial.replace(path)  # a job file is either whole or absent
+
+
 def run_bench(
     data_dir: str | Path | None,
     *,
@@ -390,8 +451,13 @@ def run_bench(
     settings: BenchSettings | None = None,
     log: Callable[[str], None] = print,
     in_child: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``."""
+    """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
+
+    Every finished job is saved to ``out/jobs/`` as it ends; with ``resume=True`` the saved jobs
+    whose settings, budget, data and code match are reused instead of run again.
+    """
     from .data import find_data_files
     from .report import machine_info, package_versions
 
@@ -418,12 +484,28 @@ def run_bench(
         jobs.append(("transfer", seeds[0]))
     per_role: dict[str, dict[int, dict[str, Any]]] = {}
     started = time.perf_counter()
+    jobs_folder, code, reused = Path(out) / "jobs", _code_fingerprint(), []
     for kind, seed in jobs:
-        log(f"[bench] {kind} seed {seed} …")
         job = {"kind": kind, "seed": seed, "budget": budget, "data_dir": str(files.train.parent),
                "settings": asdict(settings)}
+        identity, checkpoint = _job_identity(job, files.sha256, code), jobs_folder / f"{kind}-seed{seed}.json"
+        saved = _saved_job(checkpoint, identity, log) if resume else None
         begin = time.perf_counter()
-        figures = _run_in_child(job) if in_child else _job(job)
+        if saved is not None:
+            figures = saved["figures"]
+            reused.append({"job": f"{kind} seed {seed}", "finished": saved["finished"]})
+            log(f"[bench] {kind} seed {seed}: reusing the job saved in {checkpoint} (finished {saved['finished']})")
+        else:
+            log(f"[bench] {kind} seed {seed} …")
+            try:
+                figures = _run_in_child(job) if in_child else _job(job)
+            except Exception as error:
+                done = sorted(path.name for path in jobs_folder.glob("*.json")) if jobs_folder.exists() else []
+                raise RuntimeError(
+                    f"bench job '{kind}' seed {seed} failed ({type(error).__name__}: {error}); the finished jobs "
+                    f"{done or '(none)'} are saved in {jobs_folder}: run again with --resume to keep them"
+                ) from error
+            _save_job(checkpoint, identity, figures)
         for role, result in figures.items():
             if role in contenders:
                 per_role.setdefault(role, {})[seed] = result
@@ -445,6 +527,7 @@ def run_bench(
         "settings": asdict(settings),
         "published": PUBLISHED,
         "wall_seconds": round(time.perf_counter() - started, 1),
+        "reused_jobs": reused,
         "contenders": summaries,
     }
     folder = Path(out)

@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                        choices=["reference", "task2", "task3", "transfer"], help="which contenders to run (default: all)")
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
     bench.add_argument("--readme", help="also write the results table into this README between its bench markers")
+    bench.add_argument("--resume", action="store_true",
+                       help="reuse the jobs an earlier run saved in OUT/jobs with the same settings, data and code")
 
     results = commands.add_parser("results", help="print a report run's models as a Markdown table (optionally into a README)")
     results.add_argument("--reports", default="reports", help="report folder holding run.json (default: reports)")
@@ -108,7 +110,7 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import markdown_table, run_bench, update_readme
 
     results = run_bench(args.data_dir, out=args.out, seeds=args.seeds, budget=args.budget, quick=args.quick,
-                        contenders=args.contenders)
+                        contenders=args.contenders, resume=args.resume)
     table = markdown_table(results)
     print(table)
     if args.readme:

@@ -23,6 +23,7 @@ __all__ = [
     "METRIC_FIELDS",
     "classification_metrics",
     "comparison_table",
+    "errors_by_family",
     "inference_rate",
     "model_record",
     "per_letter_report",
@@ -72,6 +73,28 @@ def per_letter_report(y_true: np.ndarray, y_predicted: np.ndarray) -> pd.DataFra
         {"precision": precision, "recall": recall, "f1": f1, "support": support},
         index=pd.Index(LETTERS, name="letter"),
     )
+
+
+def errors_by_family(y_true: np.ndarray, y_predicted: np.ndarray, families: np.ndarray) -> pd.DataFrame:
+    """Errors per family of near-copies (``near_duplicate_groups`` of the evaluated images).
+
+    One row per family, most errors first: its letter, images, errors, and the letter its wrong
+    answers name most often ("" when it has none). A family is one photograph seen many times, so
+    errors come by families, and a whole family moves accuracy by its size at once.
+    """
+    y_true, y_predicted, families = np.asarray(y_true), np.asarray(y_predicted), np.asarray(families)
+    if not len(y_true) == len(y_predicted) == len(families):
+        raise ValueError(f"y_true ({len(y_true)}), y_predicted ({len(y_predicted)}) and families ({len(families)}) "
+                         "must have one entry per image")
+    frame = pd.DataFrame({"family": families, "letter": [LETTERS[i] for i in y_true],
+                          "wrong": y_true != y_predicted, "predicted": [LETTERS[i] for i in y_predicted]})
+    if len(frame) and frame.groupby("family")["letter"].nunique().max() > 1:
+        raise ValueError("a family holds images of several letters: families must come from near_duplicate_groups of these images")
+    wrong_as = frame[frame["wrong"]].groupby("family")["predicted"].agg(lambda letters: letters.value_counts().index[0])
+    table = frame.groupby("family").agg(letter=("letter", "first"), images=("wrong", "size"), errors=("wrong", "sum"))
+    table["predicted_as"] = wrong_as.reindex(table.index).fillna("")
+    table["errors"] = table["errors"].astype(int)
+    return table.sort_values(["errors", "images"], ascending=[False, True], kind="stable")
 
 
 def plot_confusion_matrix(y_true: np.ndarray, y_predicted: np.ndarray, *, ax: plt.Axes | None = None) -> plt.Axes:

@@ -88,6 +88,13 @@ def test_quick_bench_end_to_end(tmp_path):
             assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1))
             seconds = [p["train_seconds"] for p in curve]
             assert seconds == sorted(seconds)
+        # training seconds end with the last epoch: the final evaluation is not counted as training
+        for seed, seconds in zip(contender["seeds"], contender["train_seconds"]):
+            assert seconds == contender["curves"][str(seed)][-1]["train_seconds"]
+        # errors come by test families: some family is wrong exactly when some image is
+        assert contender["test_families"] >= 24
+        for errors, families in zip(contender["test_errors"], contender["test_families_with_errors"]):
+            assert (errors > 0) == (families > 0) and families <= min(errors, contender["test_families"])
         # time-to-accuracy agrees with the recorded curves
         for seed, reached in zip(contender["seeds"], contender["seconds_to_reference_final"]):
             assert reached == time_to_accuracy(contender["curves"][str(seed)], contender["reference_final_accuracy"])[1]
@@ -104,3 +111,47 @@ def test_quick_bench_end_to_end(tmp_path):
     assert table == markdown_table(results) and "| task3 (task3) |" in table and "quick" in table
     assert (out / "accuracy_vs_seconds.png").stat().st_size > 10_000
     assert PUBLISHED["task3"] == 0.9964
+
+
+def test_finished_jobs_are_saved_and_resume_reuses_only_matching_ones(standin_dir, tmp_path):
+    def run(lines, **kwargs):
+        return run_bench(standin_dir, out=tmp_path, seeds=[0], contenders=["task2"], settings=QUICK_SETTINGS,
+                         log=lines.append, in_child=False, **kwargs)
+
+    first = run([])
+    saved = tmp_path / "jobs" / "ours-seed0.json"
+    assert saved.exists() and first["reused_jobs"] == []
+    lines: list[str] = []
+    again = run(lines, resume=True)
+    assert any("reusing the job saved in" in line for line in lines)
+    assert [job["job"] for job in again["reused_jobs"]] == ["ours seed 0"]
+    # the reused figures are the saved ones, not a new measurement
+    assert again["contenders"]["task2"]["train_seconds"] == first["contenders"]["task2"]["train_seconds"]
+    assert "Reused from an earlier run" in (tmp_path / "results.md").read_text()
+    # another budget is another job: it runs again, and says why
+    lines = []
+    capped = run(lines, resume=True, budget=0.001)
+    assert capped["reused_jobs"] == [] and any("other settings" in line for line in lines)
+    # without --resume nothing is reused, and a damaged file is run again, not trusted
+    assert run([])["reused_jobs"] == []
+    saved.write_text("{not json")
+    lines = []
+    assert run(lines, resume=True)["reused_jobs"] == [] and any("not a readable saved job" in line for line in lines)
+
+
+def test_a_failed_job_says_where_the_finished_ones_are(standin_dir, tmp_path, monkeypatch):
+    import labutils.bench as bench
+
+    calls, real_job = [], bench._job
+
+    def failing_job(job):
+        calls.append(job["kind"])
+        if len(calls) == 2:
+            raise MemoryError("out of memory")
+        return real_job(job)
+
+    monkeypatch.setattr(bench, "_job", failing_job)
+    with pytest.raises(RuntimeError, match=r"'ours' seed 1 failed \(MemoryError.*ours-seed0.json.*--resume"):
+        run_bench(standin_dir, out=tmp_path, seeds=[0, 1], contenders=["task2"], settings=QUICK_SETTINGS,
+                  log=lambda line: None, in_child=False)
+    assert (tmp_path / "jobs" / "ours-seed0.json").exists() and not (tmp_path / "jobs" / "ours-seed1.json").exists()

@@ -221,6 +221,23 @@ def test_per_letter_report_and_plots(rng):
     assert plot_misclassified(rng.random((72, 28, 28)), y_true, y_true) is None
 
 
+def test_errors_by_family_counts_whole_families():
+    from labutils import errors_by_family
+
+    y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    families = np.array([5, 5, 5, 7, 7, 9, 9, 3, 3])
+    y_predicted = np.array([0, 0, 0, 12, 12, 2, 4, 2, 2])  # family 7 (B) wholly read as N; one C of family 9 as E
+    table = errors_by_family(y_true, y_predicted, families)
+    assert list(table.index) == [7, 9, 3, 5]
+    assert table.loc[7].to_dict() == {"letter": "B", "images": 2, "errors": 2, "predicted_as": "N"}
+    assert table.loc[9, "errors"] == 1 and table.loc[9, "predicted_as"] == "E"
+    assert table.loc[3, "errors"] == 0 and table.loc[3, "predicted_as"] == "" and table["errors"].sum() == 3
+    with pytest.raises(ValueError, match="one entry per image"):
+        errors_by_family(y_true, y_predicted[:-1], families)
+    with pytest.raises(ValueError, match="several letters"):
+        errors_by_family(y_true, y_predicted, np.zeros(9, dtype=int))
+
+
 def test_metrics_json_has_the_fixed_fields(tmp_path):
     record = model_record({"accuracy": 0.9, "log_loss": 0.3, "f1_weighted": 0.89, "errors": 7},
                           val_accuracy_random=1.0, val_accuracy_grouped=0.91, train_seconds=12.345,

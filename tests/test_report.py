@@ -152,6 +152,12 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     assert 1 <= task2["models"]["compact_cnn"]["kept_epoch"] <= task2["models"]["compact_cnn"]["epochs"]
     augmented = task3["models"]["compact_cnn_augmented"]
     assert 1 <= augmented["kept_epoch_augmented"] <= augmented["epochs_augmented"]
+    # errors by test family: a model with errors has at least one family with errors, and never more than errors
+    for document in (task2, task3):
+        assert document["test_families"] >= 24  # at least one family per letter
+        for record in document["models"].values():
+            assert (record["test_errors"] > 0) == (record["test_families_with_errors"] > 0)
+            assert record["test_families_with_errors"] <= min(record["test_errors"], document["test_families"])
     kinds = {row["perturbation"] for row in task3["robustness"]}
     assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur"}
     plain = [row for row in task3["robustness"] if row["strength"] == 0 and row["model"] == "compact_cnn_augmented"]
