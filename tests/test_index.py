@@ -183,3 +183,14 @@ def test_run_time_summary_counts_every_notebook_and_names_the_reused_ones():
                                      "invocation; this invocation took 5.0 min)")
     fresh = {"seconds": 900.0, "notebooks": [{"name": "01_data", "status": "completed", "seconds": 900.0}]}
     assert run_time_summary(fresh) == "15.0 min of notebook execution"
+
+
+def test_errors_are_also_counted_by_test_families_when_the_run_counted_them(tmp_path):
+    run = make_run(tmp_path)
+    task3 = run["notebooks"][2]["metrics"]
+    task3["test_families"] = 338
+    task3["models"]["compact_cnn_augmented"]["test_families_with_errors"] = 5
+    text = text_of(render_index(run, tmp_path))
+    assert "(357 → 43 errors in 5 of the 338 test families)" in text
+    # Task 2's document did not count them: no invented figure
+    assert "357 errors, log-loss" in text
