@@ -136,18 +136,18 @@ def _test_curve_callback(clock: _Clock, curve: list, x_test, y_test, budget: flo
     return TestCurve()
 
 
-def _finish(model, curve: list, clock: _Clock, data, images_seen: int, state: dict, **extra) -> dict[str, Any]:
-    """The contender's figures after training (the evaluation here is not counted as training)."""
+def _finish(model, curve: list, clock: _Clock, data, families, images_seen: int, state: dict, **extra) -> dict[str, Any]:
+    """The contender's figures after training (the evaluation here is not counted as training).
+
+    ``families``: the test images' families of near-copies (``near_duplicate_groups``).
+    """
     import numpy as np
 
     from .evaluation import classification_metrics, inference_rate
 
-    from .split import near_duplicate_groups
-
     seconds = curve[-1]["train_seconds"] if curve else clock.seconds()  # training ends with its last epoch
     probabilities = model.predict(data.x_test, batch_size=1024, verbose=0)
     final = classification_metrics(data.y_test, probabilities)
-    families = near_duplicate_groups(data.x_test, data.y_test)
     wrong = probabilities.argmax(axis=1) != data.y_test
     val_accuracy = float(np.mean(model.predict(data.x_val, batch_size=1024, verbose=0).argmax(axis=1) == data.y_val))
     single = data.x_test[:50]
@@ -173,6 +173,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     from .models import compact_cnn, count_weights, seed_cnn
+    from .split import near_duplicate_groups
     from .training import augmentation_pipeline, cosine_schedule, prepare_task_data, reference_augmentation, training_dataset
 
     settings = BenchSettings(**{**job["settings"], "reference_epochs": tuple(job["settings"]["reference_epochs"])})
@@ -180,6 +181,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     keras.utils.set_random_seed(seed)
     _, _, data = prepare_task_data(job["data_dir"], split_kind="grouped", train_limit=settings.train_limit, seed=seed)
     n_train, results = len(data.x_train), {}
+    test_families = near_duplicate_groups(data.x_test, data.y_test)  # once per job, for every _finish
     batch = settings.batch_size
     steps = int(np.ceil(n_train / batch))
 
@@ -197,7 +199,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         phase1 = len(curve)
         fit(model, training_dataset(data.x_train, data.y_train, batch_size=batch, seed=seed,
                                     augmentation=reference_augmentation(seed)), augmented, clock, curve, state)
-        results["reference"] = _finish(model, curve, clock, data, n_train * len(curve), state,
+        results["reference"] = _finish(model, curve, clock, data, test_families, n_train * len(curve), state,
                                        epochs_without_augmentation=phase1, weights=count_weights(model)["total"])
     elif job["kind"] == "ours":
         model, clock, curve, state = compact_cnn(width=settings.width), _Clock(), [], {}
@@ -206,7 +208,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
         fit(model, training_dataset(data.x_train, data.y_train, batch_size=batch, seed=seed), settings.task2_epochs,
             clock, curve, state)
-        results["task2"] = _finish(model, list(curve), clock, data, n_train * len(curve), dict(state),
+        results["task2"] = _finish(model, list(curve), clock, data, test_families, n_train * len(curve), dict(state),
                                    weights=count_weights(model)["total"])
         task2_epochs = len(curve)
         clock.excluded += clock.seconds() - results["task2"]["train_seconds"]  # Task 2's final evaluation is not training
@@ -215,7 +217,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
         fit(model, training_dataset(data.x_train, data.y_train, batch_size=batch, seed=seed,
                                     augmentation=augmentation_pipeline(seed=seed)), settings.task3_epochs, clock, curve, state)
-        results["task3"] = _finish(model, curve, clock, data, n_train * len(curve), state,
+        results["task3"] = _finish(model, curve, clock, data, test_families, n_train * len(curve), state,
                                    epochs_without_augmentation=task2_epochs, weights=count_weights(model)["total"])
     elif job["kind"] == "transfer":
         from .transfer import build_transfer_model, cached_features, unfreeze_top
@@ -237,7 +239,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
                                              augmentation=augmentation_pipeline(seed=seed)),
             settings.transfer_fine_tune_epochs, clock, curve, state)
         results["transfer"] = _finish(
-            transfer.model, curve, clock, data, n_train * (len(curve) - 1), state, backbone=settings.transfer_backbone,
+            transfer.model, curve, clock, data, test_families, n_train * (len(curve) - 1), state, backbone=settings.transfer_backbone,
             image_size=settings.transfer_image_size, pretrained=transfer.pretrained, weights_status=transfer.weights_status,
             weights=count_weights(transfer.model)["total"],
         )
@@ -500,7 +502,7 @@ def run_bench(
             try:
                 figures = _run_in_child(job) if in_child else _job(job)
             except Exception as error:
-                done = sorted(path.name for path in jobs_folder.glob("*.json")) if jobs_folder.exists() else []
+                done = sorted(path.name for path in jobs_folder.glob("*.json"))
                 raise RuntimeError(
                     f"bench job '{kind}' seed {seed} failed ({type(error).__name__}: {error}); the finished jobs "
                     f"{done or '(none)'} are saved in {jobs_folder}: run again with --resume to keep them"

@@ -226,11 +226,9 @@ plt.show() if ax is not None else lu.show_markdown("No test image is misclassifi
 
 # %%
 test_families = lu.near_duplicate_groups(dataset.x_test, data.y_test, threshold=GROUP_THRESHOLD)
-by_family = lu.errors_by_family(data.y_test, predicted, test_families)
-families_with_errors = {
-    name: int((lu.errors_by_family(data.y_test, p.argmax(axis=1), test_families)["errors"] > 0).sum())
-    for name, p in probabilities.items()
-}
+family_tables = {name: lu.errors_by_family(data.y_test, p.argmax(axis=1), test_families) for name, p in probabilities.items()}
+families_with_errors = {name: int((table["errors"] > 0).sum()) for name, table in family_tables.items()}
+by_family = family_tables["compact_cnn_augmented"]
 wrong_families = by_family[by_family["errors"] > 0]
 wrong_families.head(10)
 
