@@ -214,7 +214,7 @@ def read_task_metrics(folder: str | Path, notebook: str, data_source: str) -> di
 #: Columns of :func:`comparison_table`, in order.
 COMPARISON_COLUMNS = (
     "task", "test_accuracy", "test_log_loss", "test_f1_weighted", "test_errors", "val_accuracy_grouped",
-    "trainable_weights", "total_weights", "train_seconds", "inference_images_per_second",
+    "trainable_weights", "total_weights", "train_seconds", "train_images", "inference_images_per_second",
 )
 
 

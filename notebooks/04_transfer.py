@@ -171,7 +171,7 @@ for backbone, t in transfers.items():
         train_seconds=extraction_seconds[backbone] + head_seconds[backbone], epochs=len(head_logs[backbone]), seed=SEED,
         model_file=f"{name}.keras", backbone=backbone, regime="feature extraction", image_size=IMAGE_SIZE,
         pretrained=t.pretrained, weights_status=t.weights_status, trainable_weights=weights["trainable"],
-        total_weights=weights["total"], inference_images_per_second=inference[backbone],
+        total_weights=weights["total"], inference_images_per_second=inference[backbone], train_images=len(data.x_train),
     )
 pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds", "pretrained"]]
 
@@ -236,7 +236,7 @@ for backbone, t in transfers.items():
         seed=SEED, model_file=f"{name}.keras", backbone=backbone, regime="fine-tuning", image_size=IMAGE_SIZE,
         pretrained=t.pretrained, weights_status=t.weights_status, trainable_weights=weights["trainable"],
         total_weights=weights["total"], fine_tune_seconds=fine_seconds[backbone], fine_tune_epochs=len(fine_logs[backbone]),
-        inference_images_per_second=inference[backbone], val_images=len(monitor),
+        inference_images_per_second=inference[backbone], val_images=len(monitor), train_images=len(data.x_train),
     )
 pd.DataFrame(records).T[["regime", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds", "pretrained"]]
 
@@ -246,7 +246,9 @@ pd.DataFrame(records).T[["regime", "test_accuracy", "test_errors", "val_accuracy
 # The networks of Tasks 2 and 3 (read from their runs' `metrics.json`, when those ran on the same
 # data) and every backbone in both regimes. `train_seconds` is what it took to obtain each
 # model (for feature extraction: the forward pass plus the head; for fine-tuning: that plus the
-# fine-tuning); inference is measured on this machine's CPU at batch 512.
+# fine-tuning); `train_images` is how many training images it learned from (the final networks of
+# Tasks 2-3: all of them; the others: the grouped split's training side); inference is measured on
+# this machine's CPU at batch 512.
 
 # %%
 documents = {}
@@ -345,6 +347,9 @@ if best_own is not None:
         f"and classifies {comparison.inference_images_per_second[best_transfer]:,.0f} images/s against "
         f"{comparison.inference_images_per_second[best_own]:,.0f}."
     )
+    if comparison.train_images[best_own] > comparison.train_images[best_transfer]:  # NaN (not recorded) compares False
+        without += (f" (Our network learned from all {int(comparison.train_images[best_own]):,} training images, the "
+                    f"transfer model from the split's {int(comparison.train_images[best_transfer]):,}.)")
 else:
     without = "Could we have done without it? Run notebooks 02 and 03 on the same data to answer."
 lu.show_markdown(

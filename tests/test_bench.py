@@ -39,10 +39,17 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
         assert contender["epochs"] == [1 if role == "task2" else 2]
     table = (tmp_path / "results.md").read_text()
     assert "each contender capped at" in table and table.count("| yes |") == 2
+    # by default every contender trains on all training rows, so no validation figure is claimed
+    assert results["contenders"]["task2"]["train_images"] > QUICK_SETTINGS.train_limit
+    assert results["contenders"]["task2"]["val_test_gap"] == [None] and "all training rows" in table
     uncapped = run_bench(standin_dir, out=tmp_path / "free", seeds=[0], contenders=["task2"], settings=QUICK_SETTINGS,
-                         log=lambda line: None, in_child=False)
+                         log=lambda line: None, in_child=False, train_rows="split")
     assert uncapped["contenders"]["task2"]["capped"] is False
     assert uncapped["contenders"]["task2"]["epochs"] == [QUICK_SETTINGS.task2_epochs]
+    # on the split's training side: the limited training rows, and the grouped-validation-test gap is measured
+    assert uncapped["contenders"]["task2"]["train_images"] == QUICK_SETTINGS.train_limit
+    assert -1.0 <= uncapped["contenders"]["task2"]["val_test_gap"][0] <= 1.0
+    assert "the grouped split's training side" in (tmp_path / "free" / "results.md").read_text()
 
 
 def test_arguments_are_checked(tmp_path):
@@ -52,6 +59,8 @@ def test_arguments_are_checked(tmp_path):
         run_bench(None, out=tmp_path, quick=True, contenders=["alexnet"])
     with pytest.raises(ValueError, match="seed"):
         run_bench(None, out=tmp_path, quick=True, seeds=[])
+    with pytest.raises(ValueError, match="train_rows must be one of all, split, got 'everything'"):
+        run_bench(None, out=tmp_path, quick=True, train_rows="everything")
 
 
 def test_update_readme_fills_only_the_marked_section(tmp_path):
@@ -99,6 +108,9 @@ def test_quick_bench_end_to_end(tmp_path):
         for seed, reached in zip(contender["seeds"], contender["seconds_to_reference_final"]):
             assert reached == time_to_accuracy(contender["curves"][str(seed)], contender["reference_final_accuracy"])[1]
     assert contenders["task2"]["seeds"] == [0, 1] and contenders["reference"]["seeds"] == [0]
+    # every contender trained on the same rows: all training rows by default
+    assert results["settings"]["train_rows"] == "all"
+    assert len({c["train_images"] for c in contenders.values()}) == 1 and contenders["task2"]["train_images"] > 600
     assert contenders["task3"]["epochs"][0] == QUICK_SETTINGS.task2_epochs + QUICK_SETTINGS.task3_epochs
     assert contenders["transfer"]["pretrained"] is False and "not transfer learning" in contenders["transfer"]["weights_status"]
     # ratios are computed from the reference measured in this run

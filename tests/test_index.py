@@ -194,3 +194,21 @@ def test_errors_are_also_counted_by_test_families_when_the_run_counted_them(tmp_
     assert "(357 → 43 errors in 5 of the 338 test families)" in text
     # Task 2's document did not count them: no invented figure
     assert "357 errors, log-loss" in text
+
+
+def test_the_final_networks_answer_tasks_2_and_3_when_the_run_trained_them(tmp_path):
+    run = make_run(tmp_path)
+    task2, task3 = run["notebooks"][1]["metrics"], run["notebooks"][2]["metrics"]
+    task2["models"]["compact_cnn_final"] = record(0.9787, 153, weights=37480, val_accuracy_grouped=None, train_images=27455)
+    task3["models"]["compact_cnn_augmented_final"] = record(
+        1.0, 0, val_accuracy_grouped=None, train_images=27455, robustness_mean_accuracy={"shift": 0.951, "noise": 0.3})
+    task3["robustness"] += [{"model": "compact_cnn_final (Task 2)", "perturbation": "shift", "strength": 1, "accuracy": 0.7}]
+    text = text_of(render_index(run, tmp_path))
+    # Task 2: the final network answers; the split-trained one and its validation gap stay beside it
+    assert "reaches 0.9787 test accuracy (153 errors" in text and "trained on all 27,455 training images" in text
+    assert "Trained on the split's training side it reaches 0.9502 (357 errors)" in text
+    assert "Grouped validation accuracy 0.9462 (-0.4 points from the same network's test)" in text
+    # Task 3: before and after are both final networks, and the robustness baseline is the final Task 2 network
+    assert "0.9787 → 1.0000 (153 → 0 errors; trained on all 27,455 training images)" in text
+    assert "On the split's training side: 0.9940" in text
+    assert "shift 0.700 → 0.951" in text and "noise 0.300" in text

@@ -257,9 +257,14 @@ def test_prepare_task_data_matches_the_split(standin_dir):
     assert len(inputs.x_train) == len(split.train_index) and len(inputs.x_val) == len(split.validation_index)
     np.testing.assert_array_equal(inputs.y_val, label_to_index(dataset.y_train[split.validation_index]))
     assert inputs.x_test.shape == (480, 28, 28, 1)
-    assert list(inputs.shapes().index) == ["train", "validation", "test"]
+    assert list(inputs.shapes().index) == ["train", "validation", "train + validation (final fit)", "test"]
+    # the final fit: every labelled training row once, in file order
+    np.testing.assert_array_equal(inputs.y_all, label_to_index(dataset.y_train))
+    np.testing.assert_array_equal(inputs.x_all[split.validation_index], inputs.x_val)
     _, _, limited = prepare_task_data(standin_dir, train_limit=100, seed=1)
     assert len(limited.x_train) == 100 and len(limited.x_val) == len(split.validation_index)
+    share = round(100 / len(split.train_index) * len(split.validation_index))
+    assert len(limited.x_all) == 100 + share  # the same share of the validation rows joins the limited training rows
     with pytest.raises(ValueError, match="train_limit"):
         prepare_task_data(standin_dir, train_limit=0)
 

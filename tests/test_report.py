@@ -131,8 +131,8 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     out = model_notebooks
     task2 = json.loads((out / "02_cnn" / "metrics.json").read_text())
     task3 = json.loads((out / "03_augmentation" / "metrics.json").read_text())
-    assert set(task2["models"]) == {"compact_cnn", "seed_cnn"}
-    assert set(task3["models"]) == {"compact_cnn_augmented", "seed_cnn_augmented"}
+    assert set(task2["models"]) == {"compact_cnn", "seed_cnn", "compact_cnn_final"}
+    assert set(task3["models"]) == {"compact_cnn_augmented", "seed_cnn_augmented", "compact_cnn_augmented_final"}
     for document, notebook in ((task2, "02_cnn"), (task3, "03_augmentation")):
         assert document["notebook"] == notebook and document["data_source"] == "synthetic" and document["profile"] == "quick"
         for name, record in document["models"].items():
@@ -148,6 +148,14 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     assert 0.0 <= task2["models"]["compact_cnn"]["val_accuracy_random"] <= 1.0
     # Task 3 counts Task 2's training in its totals
     assert task3["models"]["compact_cnn_augmented"]["epochs"] > task2["models"]["compact_cnn"]["epochs"]
+    # the final networks: the split run's recipe (up to its kept epoch) on training + validation rows, no validation score
+    for document, final, split_name, kept in ((task2, "compact_cnn_final", "compact_cnn", "kept_epoch"),
+                                              (task3, "compact_cnn_augmented_final", "compact_cnn_augmented", "kept_epoch_augmented")):
+        record, split_record = document["models"][final], document["models"][split_name]
+        assert record["trained_on"] == "train + validation" and split_record["trained_on"] == "train"
+        assert record["train_images"] > split_record["train_images"] and record["val_accuracy_grouped"] is None
+        assert record["epochs" if final == "compact_cnn_final" else "epochs_augmented"] == split_record[kept]
+    assert task3["models"]["compact_cnn_augmented_final"]["epochs"] > task2["models"]["compact_cnn_final"]["epochs"]
     # the kept epoch (last, or best if the last fell clearly behind on grouped validation) is recorded
     assert 1 <= task2["models"]["compact_cnn"]["kept_epoch"] <= task2["models"]["compact_cnn"]["epochs"]
     augmented = task3["models"]["compact_cnn_augmented"]
@@ -160,7 +168,8 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
             assert record["test_families_with_errors"] <= min(record["test_errors"], document["test_families"])
     kinds = {row["perturbation"] for row in task3["robustness"]}
     assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur"}
-    plain = [row for row in task3["robustness"] if row["strength"] == 0 and row["model"] == "compact_cnn_augmented"]
+    assert {row["model"] for row in task3["robustness"]} == {"compact_cnn_final (Task 2)", "compact_cnn_augmented_final", "seed_cnn_augmented"}
+    plain = [row for row in task3["robustness"] if row["strength"] == 0 and row["model"] == "compact_cnn_augmented_final"]
     assert len({row["accuracy"] for row in plain}) == 1  # strength 0 is the same test set for every kind
     html = (out / "03_augmentation" / "03_augmentation.html").read_text()
     assert "SYNTHETIC STAND-IN" in html and "Test accuracy under controlled perturbations" not in html  # figure, not text
@@ -399,3 +408,26 @@ def test_papermill_reads_every_parameter_of_every_notebook():
         assigned = [node.targets[0].id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)]
         # papermill skips a line holding more than one "=" (e.g. ">=" in a comment): each must be read
         assert list(declared_parameters(source)) == assigned, source.name
+
+
+def test_narration_is_never_dropped_by_a_later_expression():
+    """`lu.show_markdown(...)` returns a Markdown object that Jupyter shows only as a cell's last value:
+    anywhere else in a cell it must be passed to display(), or the narration silently vanishes."""
+    import ast
+
+    import jupytext
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    dropped = []
+    for path in sorted(root.glob("*.py")):
+        for number, cell in enumerate(jupytext.read(path).cells):
+            if cell.cell_type != "code":
+                continue
+            body = ast.parse(cell.source).body
+            for statement in body[:-1]:
+                if isinstance(statement, ast.Expr) and any(
+                    isinstance(node, ast.Attribute) and node.attr == "show_markdown"
+                    for node in ast.walk(statement.value)
+                ) and not (isinstance(statement.value, ast.Call) and getattr(statement.value.func, "id", None) == "display"):
+                    dropped.append(f"{path.name} cell {number}, line {statement.lineno}")
+    assert not dropped, f"narration that Jupyter would not show: {dropped}"

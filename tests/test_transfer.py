@@ -171,6 +171,7 @@ def test_comparison_table_and_its_plot():
     })
     assert list(table.index) == ["a", "b"] and list(table.columns) == list(lu.COMPARISON_COLUMNS)
     assert table.loc["a", "total_weights"] == 100 and np.isnan(table.loc["a", "trainable_weights"])
+    assert np.isnan(table.loc["a", "train_images"])  # not recorded: left empty, never guessed
     assert table.loc["b", "total_weights"] == 7 and table.loc["b", "task"] == "Task 4"
     with pytest.raises(ValueError, match="more than one"):
         lu.comparison_table({"x": {"models": {"a": record}}, "y": {"models": {"a": record}}})
