@@ -118,15 +118,21 @@ plt.show()
 # accuracy by tenths of a point.
 
 # %%
-ours = keras.models.clone_model(task2["compact_cnn"])
-ours.set_weights(task2["compact_cnn"].get_weights())
-steps_per_epoch = int(np.ceil(len(data.x_train) / BATCH_SIZE))
-ours.compile(
-    optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, EPOCHS, steps_per_epoch), weight_decay=1e-4),
-    loss="sparse_categorical_crossentropy",
-    metrics=["accuracy"],
-    jit_compile=False,
-)
+def continue_ours(task2_model, training_rows):
+    """A copy of a Task 2 network, compiled with AdamW + a fresh warm-up/cosine schedule over `EPOCHS` epochs of `training_rows` images."""
+    model = keras.models.clone_model(task2_model)
+    model.set_weights(task2_model.get_weights())
+    steps_per_epoch = int(np.ceil(training_rows / BATCH_SIZE))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, EPOCHS, steps_per_epoch), weight_decay=1e-4),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
+    return model
+
+
+ours = continue_ours(task2["compact_cnn"], len(data.x_train))
 ours_history = ours.fit(
     lu.training_dataset(data.x_train, data.y_train, batch_size=BATCH_SIZE, seed=SEED, augmentation=augment),
     validation_data=(data.x_val, data.y_val),
@@ -183,15 +189,7 @@ lu.show_markdown(
 # This network has no validation score of its own; the split run above is its validation.
 
 # %%
-final = keras.models.clone_model(task2["compact_cnn_final"])
-final.set_weights(task2["compact_cnn_final"].get_weights())
-final_steps = int(np.ceil(len(data.x_all) / BATCH_SIZE))
-final.compile(
-    optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, EPOCHS, final_steps), weight_decay=1e-4),
-    loss="sparse_categorical_crossentropy",
-    metrics=["accuracy"],
-    jit_compile=False,
-)
+final = continue_ours(task2["compact_cnn_final"], len(data.x_all))
 final_history = final.fit(
     lu.training_dataset(data.x_all, data.y_all, batch_size=BATCH_SIZE, seed=SEED,
                         augmentation=lu.augmentation_pipeline(**augmentation, seed=SEED)),
