@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -263,33 +264,58 @@ class EpochClock(keras.callbacks.Callback):
 class TimeBudget(keras.callbacks.Callback):
     """Stops training once ``seconds`` have run out (None: no limit).
 
-    By default the check runs after each epoch, so the epoch in progress completes; with
-    ``per_batch=True`` it runs after each batch and cuts a long epoch short (that epoch is then
-    validated and logged as usual, and training ends).
+    By default the check runs after each epoch, so the epoch in progress completes. With
+    ``per_batch=True`` it runs after each batch and cuts a long epoch short, and the budget is meant
+    to hold for the whole fit: each check keeps back the time the previous epoch spent after its
+    last training step (validation and the other callbacks), so the cut epoch is still validated
+    and logged within ``seconds``, and no epoch starts that could not get a step in. After
+    training, ``exhausted`` says whether the budget stopped it, ``stopped_epoch`` (1-based) in which
+    epoch, and ``steps_done`` / ``steps_per_epoch`` how far that epoch got
+    (``cut_short``: fewer steps than a whole epoch). ``clock`` returns seconds (tests pass a fake one).
     """
 
-    def __init__(self, seconds: float | None, *, per_batch: bool = False):
+    def __init__(self, seconds: float | None, *, per_batch: bool = False, clock: Callable[[], float] = time.perf_counter):
         super().__init__()
         if seconds is not None and seconds < 0:
             raise ValueError(f"seconds must be >= 0 or None, got {seconds}")
         self.seconds = seconds
         self.per_batch = per_batch
         self.exhausted = False
+        self.stopped_epoch: int | None = None
+        self.steps_done: int | None = None
+        self.steps_per_epoch: int | None = None
+        self.reserve = 0.0  # seconds the last epoch spent after its last training step
+        self.clock = clock
 
     def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
+        self._start = self.clock()
+        self.exhausted, self.stopped_epoch, self.steps_done, self.reserve = False, None, None, 0.0
+        self.steps_per_epoch = (self.params or {}).get("steps")
 
-    def _check(self) -> None:
-        if self.seconds is not None and time.perf_counter() - self._start >= self.seconds:
-            self.exhausted = True
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._steps, self._last_step_end = epoch, 0, None
+
+    def _stop_if_spent(self, now: float, reserve: float) -> None:
+        if self.seconds is not None and now - self._start + reserve >= self.seconds and not self.exhausted:
+            self.exhausted, self.stopped_epoch, self.steps_done = True, self._epoch + 1, self._steps
             self.model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
+        self._steps, self._last_step_end = batch + 1, self.clock()
         if self.per_batch:
-            self._check()
+            self._stop_if_spent(self._last_step_end, self.reserve)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check()
+        now = self.clock()
+        if self.per_batch and self._last_step_end is not None:
+            self.reserve = now - self._last_step_end
+        self._stop_if_spent(now, self.reserve if self.per_batch else 0.0)
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether the budget stopped training part-way through an epoch."""
+        return bool(self.exhausted and self.steps_per_epoch and self.steps_done is not None
+                    and self.steps_done < self.steps_per_epoch)
 
 
 class FinalOrBest(keras.callbacks.Callback):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 
 import keras
 import numpy as np
@@ -334,3 +335,63 @@ def test_final_or_best_derives_its_tolerance_from_the_number_of_validation_famil
     assert _replay(sharp, model, [0.90, 0.99, 0.975]) == 2.0 and sharp.restored
     many = FinalOrBest(families=100_000)  # many independent families: a 0.8-point drop is real
     assert _replay(many, model, [0.90, 0.9562, 0.9482]) == 2.0
+
+
+class _FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _run_budget(budget: TimeBudget, clock: _FakeClock, *, epochs: int, steps: int, step_seconds: float,
+                tail_seconds: float) -> list[int]:
+    """Drive a TimeBudget like fit() does: each step takes step_seconds, and each epoch ends with
+    tail_seconds of validation; returns the steps run per epoch."""
+    model = types.SimpleNamespace(stop_training=False)
+    budget.set_model(model)
+    budget.set_params({"epochs": epochs, "steps": steps, "verbose": 0})
+    budget.on_train_begin()
+    done = []
+    for epoch in range(epochs):
+        budget.on_epoch_begin(epoch)
+        for step in range(steps):
+            clock.now += step_seconds
+            budget.on_train_batch_end(step)
+            if model.stop_training:
+                break
+        done.append(step + 1)
+        clock.now += tail_seconds
+        budget.on_epoch_end(epoch)
+        if model.stop_training:
+            break
+    return done
+
+
+def test_time_budget_per_batch_keeps_back_the_validation_time():
+    # 10 steps of 1 s and 4 s of validation per epoch (14 s each). 20 s: epoch 2 is cut after 2 steps
+    # (16 s) so that its validation ends at 20 s. 30 s: after two epochs (28 s) no step fits before a
+    # validation (32 s), so no epoch 3. 33 s: epoch 3 gets one step (29 s) and its validation.
+    for seconds, expected_steps, expected_end in ((20.0, [10, 2], 20.0), (30.0, [10, 10], 28.0), (33.0, [10, 10, 1], 33.0)):
+        clock = _FakeClock()
+        budget = TimeBudget(seconds, per_batch=True, clock=clock)
+        done = _run_budget(budget, clock, epochs=5, steps=10, step_seconds=1.0, tail_seconds=4.0)
+        assert (done, clock.now, budget.exhausted) == (expected_steps, expected_end, True), seconds
+    # epoch 1 has no validation time to go by yet: cut at the budget, validated after it
+    clock = _FakeClock()
+    budget = TimeBudget(5.0, per_batch=True, clock=clock)
+    assert _run_budget(budget, clock, epochs=3, steps=10, step_seconds=1.0, tail_seconds=4.0) == [5]
+    assert (budget.stopped_epoch, budget.steps_done, budget.steps_per_epoch, budget.cut_short) == (1, 5, 10, True)
+    # stopped between epochs: not cut short
+    clock = _FakeClock()
+    budget = TimeBudget(30.0, per_batch=True, clock=clock)
+    _run_budget(budget, clock, epochs=5, steps=10, step_seconds=1.0, tail_seconds=4.0)
+    assert (budget.stopped_epoch, budget.steps_done, budget.cut_short) == (2, 10, False)
+    # per epoch (the default): whole epochs, no reserve
+    clock = _FakeClock()
+    budget = TimeBudget(30.0, clock=clock)
+    assert _run_budget(budget, clock, epochs=5, steps=10, step_seconds=1.0, tail_seconds=4.0) == [10, 10, 10]
+    assert budget.stopped_epoch == 3 and not budget.cut_short
