@@ -40,7 +40,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "resolve_weights", "unfreeze_top", "weights_fingerprint",
     ),
     "evaluation": (
-        "COMPARISON_COLUMNS", "METRIC_FIELDS", "classification_metrics", "comparison_table", "errors_by_family",
+        "COMPARISON_COLUMNS", "METRIC_FIELDS", "classification_metrics", "comparison_table", "describe_gap",
+        "errors_by_family",
         "inference_rate",
         "model_record", "per_letter_report", "plot_confusion_matrix", "plot_misclassified", "read_task_metrics",
         "write_metrics",

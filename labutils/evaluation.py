@@ -23,6 +23,7 @@ __all__ = [
     "METRIC_FIELDS",
     "classification_metrics",
     "comparison_table",
+    "describe_gap",
     "errors_by_family",
     "inference_rate",
     "model_record",
@@ -50,6 +51,19 @@ def _check(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, n
         raise ValueError("probabilities must be non-negative and sum to 1 per row (a softmax output)")
     # float32 softmax rows sum to 1 only within rounding; renormalise in float64 for log-loss
     return y_true, probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def describe_gap(validation_accuracy: float, test_accuracy: float, *, decimals: int = 2) -> str:
+    """How a validation accuracy stands to the test accuracy, in percentage points, for narration:
+    "1.54 points below the test accuracy", "0.04 points above …", or "equal to …" when the
+    difference rounds to zero at ``decimals``."""
+    for name, value in (("validation_accuracy", validation_accuracy), ("test_accuracy", test_accuracy)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be an accuracy between 0 and 1, got {value}")
+    points = round(100 * (validation_accuracy - test_accuracy), decimals)
+    if points == 0:
+        return "equal to the test accuracy"
+    return f"{abs(points):.{decimals}f} points {'above' if points > 0 else 'below'} the test accuracy"
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float | int]:

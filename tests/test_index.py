@@ -207,7 +207,7 @@ def test_the_final_networks_answer_tasks_2_and_3_when_the_run_trained_them(tmp_p
     # Task 2: the final network answers; the split-trained one and its validation gap stay beside it
     assert "reaches 0.9787 test accuracy (153 errors" in text and "trained on all 27,455 training images" in text
     assert "Trained on the split's training side it reaches 0.9502 (357 errors)" in text
-    assert "Grouped validation accuracy 0.9462 (-0.4 points from the same network's test)" in text
+    assert "Grouped validation accuracy 0.9462 (-0.40 points from the same network's test)" in text
     # Task 3: before and after are both final networks, and the robustness baseline is the final Task 2 network
     assert "0.9787 → 1.0000 (153 → 0 errors; trained on all 27,455 training images)" in text
     assert "On the split's training side: 0.9940" in text

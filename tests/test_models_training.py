@@ -14,6 +14,7 @@ from labutils.data import LETTERS, label_to_index, load_dataset
 from labutils.evaluation import (
     METRIC_FIELDS,
     classification_metrics,
+    describe_gap,
     model_record,
     per_letter_report,
     plot_confusion_matrix,
@@ -395,3 +396,12 @@ def test_time_budget_per_batch_keeps_back_the_validation_time():
     budget = TimeBudget(30.0, clock=clock)
     assert _run_budget(budget, clock, epochs=5, steps=10, step_seconds=1.0, tail_seconds=4.0) == [10, 10, 10]
     assert budget.stopped_epoch == 3 and not budget.cut_short
+
+
+def test_describe_gap_says_direction_and_size():
+    assert describe_gap(0.9288, 0.9442) == "1.54 points below the test accuracy"
+    assert describe_gap(0.9858, 0.9854) == "0.04 points above the test accuracy"
+    assert describe_gap(0.98541, 0.98539) == "equal to the test accuracy"
+    assert describe_gap(1.0, 0.9491, decimals=1) == "5.1 points above the test accuracy"
+    with pytest.raises(ValueError, match="validation_accuracy"):
+        describe_gap(92.88, 0.9442)
