@@ -97,6 +97,11 @@ def _in_families(record: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     return f" in {wrong} of the {total} test families"
 
 
+def _gap_points(record: Mapping[str, Any]) -> str:
+    """A model's grouped validation accuracy minus its test accuracy, in signed percentage points."""
+    return f"{100 * (record['val_accuracy_grouped'] - record['test_accuracy']):+.2f}"
+
+
 def _task2(metrics: Mapping[str, Any] | None) -> str:
     if not metrics:
         return _missing("Task 2", "02_cnn")
@@ -120,7 +125,7 @@ def _task2(metrics: Mapping[str, Any] | None) -> str:
     text += f"the seed report published {REFERENCE_PUBLISHED['task2']:.4f} after 50 epochs. "
     if split_ours.get("val_accuracy_grouped") is not None:
         text += (f"Grouped validation accuracy {split_ours['val_accuracy_grouped']:.4f} "
-                 f"({100 * (split_ours['val_accuracy_grouped'] - split_ours['test_accuracy']):+.2f} points from the same network's test)")
+                 f"({_gap_points(split_ours)} points from the same network's test)")
     if twin:
         text += (f"; on the random split, validation {twin['val_accuracy']:.4f} vs test {twin['test_accuracy']:.4f} "
                  f"({100 * (twin['val_accuracy'] - twin['test_accuracy']):+.1f} points)")
@@ -143,7 +148,7 @@ def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -
     text += (f"; trained on all {ours.get('train_images', 0):,} training images). " if ours is not split_ours else "). ")
     if split_ours and split_ours.get("val_accuracy_grouped") is not None:
         text += (f"On the split's training side: {split_ours['test_accuracy']:.4f}, grouped validation "
-                 f"{100 * (split_ours['val_accuracy_grouped'] - split_ours['test_accuracy']):+.2f} points from test. ")
+                 f"{_gap_points(split_ours)} points from test. ")
     text += f"The seed report published {REFERENCE_PUBLISHED['task3']:.4f}. "
     robustness = ours.get("robustness_mean_accuracy") or {}
     rows = metrics.get("robustness") or []

@@ -284,7 +284,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.stopped_epoch: int | None = None
         self.steps_done: int | None = None
         self.steps_per_epoch: int | None = None
-        self.reserve = 0.0  # seconds the last epoch spent after its last training step
+        self.reserve = 0.0  # seconds the last epoch spent after its last training step (per batch only)
         self.clock = clock
 
     def on_train_begin(self, logs=None):
@@ -295,21 +295,21 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch, self._steps, self._last_step_end = epoch, 0, None
 
-    def _stop_if_spent(self, now: float, reserve: float) -> None:
-        if self.seconds is not None and now - self._start + reserve >= self.seconds and not self.exhausted:
+    def _stop_if_spent(self, now: float) -> None:
+        if self.seconds is not None and now - self._start + self.reserve >= self.seconds and not self.exhausted:
             self.exhausted, self.stopped_epoch, self.steps_done = True, self._epoch + 1, self._steps
             self.model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps, self._last_step_end = batch + 1, self.clock()
         if self.per_batch:
-            self._stop_if_spent(self._last_step_end, self.reserve)
+            self._stop_if_spent(self._last_step_end)
 
     def on_epoch_end(self, epoch, logs=None):
         now = self.clock()
         if self.per_batch and self._last_step_end is not None:
             self.reserve = now - self._last_step_end
-        self._stop_if_spent(now, self.reserve if self.per_batch else 0.0)
+        self._stop_if_spent(now)
 
     @property
     def cut_short(self) -> bool:
