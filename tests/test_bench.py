@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 
 import pytest
 
@@ -125,45 +126,92 @@ def test_quick_bench_end_to_end(tmp_path):
     assert PUBLISHED["task3"] == 0.9964
 
 
-def test_finished_jobs_are_saved_and_resume_reuses_only_matching_ones(standin_dir, tmp_path):
+@pytest.fixture(scope="module")
+def counted_job(standin_dir):
+    """A stand-in for ``bench._job`` that answers instantly and counts its calls.
+
+    Its figures are those of one real quick job (so ``run_bench`` summarises real fields), with
+    the training seconds set to the call's number: a reused job shows an earlier call's seconds.
+    The bookkeeping of saving, resuming and failing does not depend on what a job trains.
+    """
+    import copy
+
+    import labutils.bench as bench
+
+    job = {"kind": "ours", "seed": 0, "budget": None, "data_dir": str(standin_dir), "settings": asdict(QUICK_SETTINGS)}
+    real = bench._job(job)
+
+    class CountedJob:
+        def __init__(self):
+            self.calls: list[tuple[str, int]] = []
+
+        def __call__(self, job):
+            self.calls.append((job["kind"], job["seed"]))
+            figures = copy.deepcopy(real)
+            for role in figures.values():
+                role["train_seconds"] = role["curve"][-1]["train_seconds"] = float(len(self.calls))
+            return figures
+
+    return CountedJob
+
+
+def test_finished_jobs_are_saved_and_resume_reuses_only_matching_ones(standin_dir, tmp_path, monkeypatch, counted_job):
+    import labutils.bench as bench
+
+    job = counted_job()
+    monkeypatch.setattr(bench, "_job", job)
+
     def run(lines, **kwargs):
         return run_bench(standin_dir, out=tmp_path, seeds=[0], contenders=["task2"], settings=QUICK_SETTINGS,
                          log=lines.append, in_child=False, **kwargs)
 
     first = run([])
     saved = tmp_path / "jobs" / "ours-seed0.json"
-    assert saved.exists() and first["reused_jobs"] == []
+    assert saved.exists() and first["reused_jobs"] == [] and len(job.calls) == 1
     lines: list[str] = []
     again = run(lines, resume=True)
-    assert any("reusing the job saved in" in line for line in lines)
-    assert [job["job"] for job in again["reused_jobs"]] == ["ours seed 0"]
+    assert any("reusing the job saved in" in line for line in lines) and len(job.calls) == 1
+    assert [entry["job"] for entry in again["reused_jobs"]] == ["ours seed 0"]
     # the reused figures are the saved ones, not a new measurement
-    assert again["contenders"]["task2"]["train_seconds"] == first["contenders"]["task2"]["train_seconds"]
+    assert again["contenders"]["task2"]["train_seconds"] == first["contenders"]["task2"]["train_seconds"] == [1.0]
     assert "Reused from an earlier run" in (tmp_path / "results.md").read_text()
     # another budget is another job: it runs again, and says why
     lines = []
     capped = run(lines, resume=True, budget=0.001)
-    assert capped["reused_jobs"] == [] and any("other settings" in line for line in lines)
+    assert capped["reused_jobs"] == [] and any("other settings" in line for line in lines) and len(job.calls) == 2
+    # so is another code version of the job's modules
+    monkeypatch.setattr(bench, "_code_fingerprint", lambda: "another-version")
+    lines = []
+    assert run(lines, resume=True)["reused_jobs"] == [] and any("other settings" in line for line in lines)
+    assert len(job.calls) == 3
     # without --resume nothing is reused, and a damaged file is run again, not trusted
-    assert run([])["reused_jobs"] == []
+    fresh = run([])
+    assert fresh["reused_jobs"] == [] and fresh["contenders"]["task2"]["train_seconds"] == [4.0]
     saved.write_text("{not json")
     lines = []
     assert run(lines, resume=True)["reused_jobs"] == [] and any("not a readable saved job" in line for line in lines)
+    assert len(job.calls) == 5
 
 
-def test_a_failed_job_says_where_the_finished_ones_are(standin_dir, tmp_path, monkeypatch):
+def test_a_failed_job_says_where_the_finished_ones_are(standin_dir, tmp_path, monkeypatch, counted_job):
     import labutils.bench as bench
 
-    calls, real_job = [], bench._job
+    job = counted_job()
 
-    def failing_job(job):
-        calls.append(job["kind"])
-        if len(calls) == 2:
+    def failing_job(settings):
+        if len(job.calls) == 1:
+            job.calls.append((settings["kind"], settings["seed"]))
             raise MemoryError("out of memory")
-        return real_job(job)
+        return job(settings)
 
     monkeypatch.setattr(bench, "_job", failing_job)
     with pytest.raises(RuntimeError, match=r"'ours' seed 1 failed \(MemoryError.*ours-seed0.json.*--resume"):
         run_bench(standin_dir, out=tmp_path, seeds=[0, 1], contenders=["task2"], settings=QUICK_SETTINGS,
                   log=lambda line: None, in_child=False)
     assert (tmp_path / "jobs" / "ours-seed0.json").exists() and not (tmp_path / "jobs" / "ours-seed1.json").exists()
+    assert job.calls == [("ours", 0), ("ours", 1)]
+    # the next run with --resume keeps seed 0 and runs only seed 1
+    resumed = run_bench(standin_dir, out=tmp_path, seeds=[0, 1], contenders=["task2"], settings=QUICK_SETTINGS,
+                        log=lambda line: None, in_child=False, resume=True)
+    assert [entry["job"] for entry in resumed["reused_jobs"]] == ["ours seed 0"]
+    assert job.calls == [("ours", 0), ("ours", 1), ("ours", 1)] and resumed["contenders"]["task2"]["seeds"] == [0, 1]
