@@ -320,15 +320,25 @@ mean_accuracy["gain from augmentation"] = mean_accuracy["compact_cnn_augmented_f
 mean_accuracy.round(4)
 
 # %%
-largest = mean_accuracy["gain from augmentation"].idxmax()
-smallest = mean_accuracy["gain from augmentation"].idxmin()
+gains = mean_accuracy["gain from augmentation"]
+before, after = mean_accuracy["compact_cnn_final (Task 2)"], mean_accuracy["compact_cnn_augmented_final"]
+
+
+def change(perturbation):
+    return f"**{perturbation}** ({before[perturbation]:.3f} → {after[perturbation]:.3f})"
+
+
+imitated = [name for name, strength in (("rotation", ROTATION_DEGREES), ("shift", SHIFT), ("scale", ZOOM),
+                                         ("brightness_contrast", CONTRAST + BRIGHTNESS)) if strength and name in gains.index]
+helped, hurt = gains[gains > 0].sort_values(ascending=False), gains[gains < 0].sort_values()
 lu.show_markdown(
     f"Averaged over the perturbed strengths, augmentation changes our final network's accuracy by "
-    f"{mean_accuracy['gain from augmentation'].mean():+.3f} on average; most under **{largest}** "
-    f"({mean_accuracy.loc[largest, 'compact_cnn_final (Task 2)']:.3f} → {mean_accuracy.loc[largest, 'compact_cnn_augmented_final']:.3f}), "
-    f"least under **{smallest}** ({mean_accuracy.loc[smallest, 'compact_cnn_final (Task 2)']:.3f} → "
-    f"{mean_accuracy.loc[smallest, 'compact_cnn_augmented_final']:.3f}). "
-    "Perturbations of a kind the augmentation imitated are where the gain should show; the others test how far it generalises."
+    f"{gains.mean():+.3f} on average"
+    + (f"; it helps most under {change(helped.index[0])}" if len(helped) else "; it helps under none of them")
+    + (f", least under {change(helped.index[-1])}" if len(helped) > 1 and hurt.empty else "")
+    + (f"; it *lowers* accuracy under {', '.join(change(name) for name in hurt.index)}" if len(hurt) else "")
+    + f". Perturbations of a kind the augmentation imitated ({', '.join(imitated) or 'none'}) are where the gain should "
+    f"show; the others ({', '.join(name for name in gains.index if name not in imitated)}) test how far it generalises."
 )
 
 # %% [markdown]
