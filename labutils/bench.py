@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -50,7 +51,9 @@ __all__ = [
     "BenchSettings",
     "QUICK_SETTINGS",
     "markdown_table",
+    "reference_summary",
     "run_bench",
+    "target_lines",
     "time_to_accuracy",
     "update_readme",
 ]
@@ -61,6 +64,10 @@ PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "transfer": 0.8073}
 TRAIN_ROWS = ("all", "split")
 #: The accuracy each role's ``seconds_to_reference_final`` is measured against.
 REFERENCE_FINAL = {"reference": 0.9964, "task2": 0.9714, "task3": 0.9964, "transfer": 0.9964}
+#: The benchmark's targets for the Task 3 model (2 CPU cores, real data): at most this share of the
+#: full reference recipe's training seconds to reach its published Task 3 accuracy, and this many
+#: images per second at batch 512.
+TARGET_SHARE_OF_REFERENCE, TARGET_INFERENCE_BATCH512 = 0.1, 5000.0
 
 
 @dataclass(frozen=True)
@@ -382,11 +389,68 @@ def markdown_table(results: dict[str, Any]) -> str:
             f"| {c['inference_images_per_second_batch512']:,.0f} / {c['inference_images_per_second_batch1']:,.0f} "
             f"| {c['peak_rss_mb']:.0f} | {'yes' if c['capped'] else 'no'} |"
         )
+    reference = results["contenders"].get("reference")
+    if reference is not None:
+        lines += ["", reference_summary(reference, results["settings"])]
     transfer = results["contenders"].get("transfer")
     if transfer is not None:
         lines += ["", f"Transfer contender: {transfer.get('backbone')} at {transfer.get('image_size')} px — "
                   f"{transfer.get('weights_status')}."]
+    if not results.get("quick") and "task3" in results["contenders"]:
+        lines += ["", "Targets for the Task 3 model:", "", *(f"- {line}" for line in target_lines(results["contenders"], results["settings"]))]
     return "\n".join(lines) + "\n"
+
+
+def _full_recipe(reference: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Whether the reference ran every epoch of its recipe (not capped, not shortened)."""
+    return not reference["capped"] and all(epochs == sum(settings["reference_epochs"]) for epochs in reference["epochs"])
+
+
+def reference_summary(reference: dict[str, Any], settings: dict[str, Any]) -> str:
+    """What the reference recipe did in this run, in words: its epochs and seconds, and where its test accuracy went."""
+    seed = reference["seeds"][0]
+    curve, seconds = reference["curves"][str(seed)], reference["train_seconds"][0]
+    planned, plain = settings["reference_epochs"], reference.get("epochs_without_augmentation", len(curve))
+    text = (f"Reference recipe (seed {seed}): {len(curve)} of its {planned[0]} + {planned[1]} epochs "
+            f"({plain} without augmentation, {len(curve) - plain} with) in {seconds:,.0f} s of training, "
+            f"{seconds / max(len(curve), 1):.1f} s per epoch")
+    if not _full_recipe(reference, settings):
+        text += (" — capped by `--budget`, so its total time and every ratio against it stand for this shortened run, "
+                 "not for the full recipe" if reference["capped"] else " — a shortened recipe")
+    augmented = [point["test_accuracy"] for point in curve[plain:]]
+    if len(augmented) == 1:
+        text += f"; after its one augmented epoch the test accuracy was {augmented[0]:.4f}"
+    elif augmented:
+        text += (f"; over its augmented epochs the test accuracy moved between {min(augmented):.4f} and "
+                 f"{max(augmented):.4f}, ending at {augmented[-1]:.4f}")
+    for role in ("task2", "task3"):
+        epoch, reached = time_to_accuracy(curve, PUBLISHED[role])
+        text += (f"; it first reached the published {PUBLISHED[role]:.4f} at epoch {epoch} ({reached:,.0f} s)"
+                 if epoch is not None else f"; it never reached the published {PUBLISHED[role]:.4f}")
+    return text + "."
+
+
+def target_lines(contenders: dict[str, dict[str, Any]], settings: dict[str, Any]) -> list[str]:
+    """The Task 3 model's targets, each with "met" or "not met" and the figures that decide it."""
+    task3, reference = contenders["task3"], contenders.get("reference")
+    errors = task3["test_errors"]
+    lines = [f"every test image right with every seed: **{'met' if all(n == 0 for n in errors) else 'not met'}** "
+             f"(errors per seed {' / '.join(str(n) for n in errors)})"]
+    goal = (f"the published {PUBLISHED['task3']:.4f} in at most {TARGET_SHARE_OF_REFERENCE:g} of the full reference "
+            "recipe's training seconds (medians over seeds; a seed that never reaches it counts as never)")
+    reached = statistics.median(math.inf if s is None else s for s in task3["seconds_to_reference_final"])
+    if reference is None or not _full_recipe(reference, settings):
+        lines.append(f"{goal}: **not measured** (the full reference recipe did not run in this benchmark)")
+    elif math.isinf(reached):
+        lines.append(f"{goal}: **not met** (not reached with most seeds)")
+    else:
+        share = reached / _median(reference["train_seconds"])
+        lines.append(f"{goal}: **{'met' if share <= TARGET_SHARE_OF_REFERENCE else 'not met'}** ({share:.3f}: "
+                     f"{reached:,.0f} s of {_median(reference['train_seconds']):,.0f} s)")
+    speed = task3["inference_images_per_second_batch512"]
+    lines.append(f"at least {TARGET_INFERENCE_BATCH512:,.0f} images/s at batch 512: "
+                 f"**{'met' if speed >= TARGET_INFERENCE_BATCH512 else 'not met'}** ({speed:,.0f})")
+    return lines
 
 
 def _plot(results: dict[str, Any], path: Path) -> None:

@@ -9,7 +9,16 @@ from dataclasses import asdict
 
 import pytest
 
-from labutils.bench import PUBLISHED, QUICK_SETTINGS, markdown_table, run_bench, time_to_accuracy, update_readme
+from labutils.bench import (
+    PUBLISHED,
+    QUICK_SETTINGS,
+    markdown_table,
+    reference_summary,
+    run_bench,
+    target_lines,
+    time_to_accuracy,
+    update_readme,
+)
 
 FIXED_CONTENDER_FIELDS = (
     "role", "seeds", "test_accuracy", "test_errors", "train_seconds", "seconds_to_reference_final",
@@ -28,6 +37,54 @@ def test_time_to_accuracy_finds_the_first_epoch_at_or_above_the_target():
     assert time_to_accuracy(curve, 0.9964) == (4, 40.0)
     assert time_to_accuracy(curve, 0.999) == (None, None)
     assert time_to_accuracy([], 0.5) == (None, None)
+
+
+def _contender(accuracies, seconds_per_epoch, *, capped=False, plain=None, errors=None, speed=6000.0, seeds=(0,)):
+    """A summarised contender as ``run_bench`` writes it, from its per-epoch test accuracies (the same for every seed)."""
+    curve = [{"epoch": i + 1, "train_seconds": (i + 1) * seconds_per_epoch, "test_accuracy": a} for i, a in enumerate(accuracies)]
+    target = PUBLISHED["task3"]
+    return {
+        "seeds": list(seeds), "capped": capped, "epochs": [len(curve)] * len(seeds),
+        "train_seconds": [curve[-1]["train_seconds"]] * len(seeds), "curves": {str(s): curve for s in seeds},
+        "epochs_without_augmentation": plain if plain is not None else len(curve),
+        "seconds_to_reference_final": [time_to_accuracy(curve, target)[1]] * len(seeds),
+        "test_errors": errors if errors is not None else [0] * len(seeds),
+        "inference_images_per_second_batch512": speed,
+    }
+
+
+def test_the_reference_summary_says_how_far_the_recipe_ran_and_where_its_accuracy_went():
+    settings = {"reference_epochs": [3, 2]}
+    full = _contender([0.95, 0.9714, 0.96, 0.99, 0.98], 10.0, plain=3)
+    text = reference_summary(full, settings)
+    assert text.startswith("Reference recipe (seed 0): 5 of its 3 + 2 epochs (3 without augmentation, 2 with) in 50 s")
+    assert "10.0 s per epoch" in text and "capped" not in text
+    assert "moved between 0.9800 and 0.9900, ending at 0.9800" in text
+    assert "first reached the published 0.9714 at epoch 2 (20 s)" in text and "never reached the published 0.9964" in text
+    capped = _contender([0.95, 0.9970], 10.0, capped=True, plain=1)
+    text = reference_summary(capped, settings)
+    assert "2 of its 3 + 2 epochs" in text and "capped by `--budget`" in text and "one augmented epoch" in text
+    assert "first reached the published 0.9964 at epoch 2 (20 s)" in text
+
+
+def test_target_lines_say_met_only_when_the_figures_meet_them():
+    settings = {"reference_epochs": [3, 2]}
+    reference = _contender([0.9, 0.95, 0.96, 0.97, 0.99], 100.0, plain=3)  # 500 s in all
+    fast = _contender([0.99, 0.9964], 20.0, seeds=(0, 1, 2))  # 0.9964 after 40 s: 0.08 of 500 s
+    lines = target_lines({"reference": reference, "task3": fast}, settings)
+    assert lines[0].startswith("every test image right with every seed: **met** (errors per seed 0 / 0 / 0)")
+    assert lines[1].endswith("**met** (0.080: 40 s of 500 s)") and lines[2].endswith("**met** (6,000)")
+    slow = _contender([0.99, 0.99, 0.9964], 20.0, errors=[0, 3, 0], speed=4999.0)  # 60 s: 0.12
+    lines = target_lines({"reference": reference, "task3": slow}, settings)
+    assert "**not met** (errors per seed 0 / 3 / 0)" in lines[0]
+    assert lines[1].endswith("**not met** (0.120: 60 s of 500 s)") and lines[2].endswith("**not met** (4,999)")
+    # two of three seeds never reach it: the median is "never"
+    never = dict(fast, seconds_to_reference_final=[40.0, None, None])
+    assert target_lines({"reference": reference, "task3": never}, settings)[1].endswith("**not met** (not reached with most seeds)")
+    # against a capped or shortened reference, the share is not measured
+    for shortened in (dict(reference, capped=True), dict(reference, epochs=[4])):
+        assert "**not measured**" in target_lines({"reference": shortened, "task3": fast}, settings)[1]
+    assert "**not measured**" in target_lines({"task3": fast}, settings)[1]
 
 
 def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
