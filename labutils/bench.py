@@ -367,7 +367,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         + ("the grouped split's training side" if results["settings"].get("train_rows") == "split"
            else "all training rows (the grouped split's two sides, as the report's final networks)")
         + (f", each contender capped at {results['budget_seconds']:.0f} s of training" if results.get("budget_seconds") else "")
-        + (" (quick smoke settings)" if results.get("quick") else "") + ".",
+        + (" (quick smoke settings)" if results.get("quick") else "") + ". "
+        + _settings_sentence(results["settings"]),
         *([f"Reused from an earlier run (`--resume`), so measured apart from the others: "
            + ", ".join(f"{job['job']} (finished {job['finished']})" for job in results["reused_jobs"]) + "."]
           if results.get("reused_jobs") else []),
@@ -399,6 +400,14 @@ def markdown_table(results: dict[str, Any]) -> str:
     if not results.get("quick") and "task3" in results["contenders"]:
         lines += ["", "Targets for the Task 3 model:", "", *(f"- {line}" for line in target_lines(results["contenders"], results["settings"]))]
     return "\n".join(lines) + "\n"
+
+
+def _settings_sentence(settings: dict[str, Any]) -> str:
+    plain, augmented = settings["reference_epochs"]
+    return (f"Reference: {plain} + {augmented} epochs (without, then with augmentation); ours: {settings['task2_epochs']} "
+            f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3, width {settings['width']}; "
+            f"transfer: {settings['transfer_backbone']} at {settings['transfer_image_size']} px, "
+            f"{settings['transfer_head_epochs']} head + {settings['transfer_fine_tune_epochs']} fine-tuning epochs.")
 
 
 def _full_recipe(reference: dict[str, Any], settings: dict[str, Any]) -> bool:
