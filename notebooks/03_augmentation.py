@@ -321,11 +321,11 @@ mean_accuracy.round(4)
 
 # %%
 gains = mean_accuracy["gain from augmentation"]
-before, after = mean_accuracy["compact_cnn_final (Task 2)"], mean_accuracy["compact_cnn_augmented_final"]
 
 
 def change(perturbation):
-    return f"**{perturbation}** ({before[perturbation]:.3f} → {after[perturbation]:.3f})"
+    without, with_ = (mean_accuracy.loc[perturbation, name] for name in ("compact_cnn_final (Task 2)", "compact_cnn_augmented_final"))
+    return f"**{perturbation}** ({without:.3f} → {with_:.3f})"
 
 
 imitated = [name for name, strength in (("rotation", ROTATION_DEGREES), ("shift", SHIFT), ("scale", ZOOM),
