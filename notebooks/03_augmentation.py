@@ -404,5 +404,5 @@ lu.show_markdown(
     f"images ({len(final_log)} augmented epochs, {final_seconds:.0f} s) gives our final network **{final_after['accuracy']:.4f}** "
     f"({final_after['errors']} of {len(data.y_test):,} wrong, in {families_with_errors['compact_cnn_augmented_final']} of the "
     f"{len(by_family)} test families). Under perturbations, augmentation keeps "
-    f"{mean_accuracy['gain from augmentation'].mean():+.3f} more accuracy on average, most under {largest}."
+    f"{mean_accuracy['gain from augmentation'].mean():+.3f} more accuracy on average, most under {gains.idxmax()}."
 )
