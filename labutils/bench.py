@@ -453,9 +453,10 @@ def target_lines(contenders: dict[str, dict[str, Any]], settings: dict[str, Any]
     elif math.isinf(reached):
         lines.append(f"{goal}: **not met** (not reached with most seeds)")
     else:
-        share = reached / _median(reference["train_seconds"])
+        total = _median(reference["train_seconds"])
+        share = reached / total
         lines.append(f"{goal}: **{'met' if share <= TARGET_SHARE_OF_REFERENCE else 'not met'}** ({share:.3f}: "
-                     f"{reached:,.0f} s of {_median(reference['train_seconds']):,.0f} s)")
+                     f"{reached:,.0f} s of {total:,.0f} s)")
     speed = task3["inference_images_per_second_batch512"]
     lines.append(f"at least {TARGET_INFERENCE_BATCH512:,.0f} images/s at batch 512: "
                  f"**{'met' if speed >= TARGET_INFERENCE_BATCH512 else 'not met'}** ({speed:,.0f})")
