@@ -17,6 +17,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from .data import LETTERS, NUM_CLASSES
 from .plot import plot_image_grid
+from .split import standardize_images
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -25,10 +26,12 @@ __all__ = [
     "comparison_table",
     "describe_gap",
     "errors_by_family",
+    "family_neighbours",
     "inference_rate",
     "model_record",
     "per_letter_report",
     "plot_confusion_matrix",
+    "plot_family_neighbours",
     "plot_misclassified",
     "read_task_metrics",
     "write_metrics",
@@ -109,6 +112,88 @@ def errors_by_family(y_true: np.ndarray, y_predicted: np.ndarray, families: np.n
     table["predicted_as"] = wrong_as.reindex(table.index).fillna("")
     table["errors"] = table["errors"].astype(int)
     return table.sort_values(["errors", "images"], ascending=[False, True], kind="stable")
+
+
+def family_neighbours(
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    families: np.ndarray,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    batch_size: int = 1024,
+) -> pd.DataFrame:
+    """For each test family, the training image most like it, and the one most like it of its own letter.
+
+    Similarity is the Pearson correlation of the pixels (as for the near-copy families), the best
+    over the family's images. A family whose nearest training image shows another letter, while
+    its own letter's best match is far weaker, is a photograph unlike any the network learnt from.
+    One row per family, in family order: ``letter``, ``images``, ``nearest_letter``,
+    ``nearest_similarity``, ``own_letter_similarity``, and the rows of the images shown by
+    :func:`plot_family_neighbours`: ``test_index`` (the family's image closest to its nearest
+    training image), ``nearest_train_index`` and ``own_letter_train_index``.
+    """
+    y_test, y_train, families = np.asarray(y_test), np.asarray(y_train), np.asarray(families)
+    if not len(x_test) == len(y_test) == len(families):
+        raise ValueError(f"x_test ({len(x_test)}), y_test ({len(y_test)}) and families ({len(families)}) "
+                         "must have one entry per test image")
+    if len(x_train) != len(y_train) or len(x_train) == 0:
+        raise ValueError(f"x_train ({len(x_train)}) and y_train ({len(y_train)}) must be non-empty and of one length")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive number of images, got {batch_size}")
+    frame = pd.DataFrame({"family": families, "letter": y_test})
+    if len(frame) and frame.groupby("family")["letter"].nunique().max() > 1:
+        raise ValueError("a family holds images of several letters: families must come from near_duplicate_groups of these images")
+    queries, references = standardize_images(x_test), standardize_images(x_train)
+    best, best_index = np.empty(len(queries), np.float32), np.empty(len(queries), np.int64)
+    own, own_index = np.full(len(queries), -np.inf, np.float32), np.full(len(queries), -1, np.int64)
+    for start in range(0, len(queries), batch_size):
+        scores = queries[start : start + batch_size] @ references.T
+        rows = np.arange(len(scores))
+        best_index[start : start + len(scores)] = scores.argmax(axis=1)
+        best[start : start + len(scores)] = scores[rows, best_index[start : start + len(scores)]]
+        scores[y_train[None, :] != y_test[start : start + len(scores), None]] = -np.inf
+        own_index[start : start + len(scores)] = scores.argmax(axis=1)
+        own[start : start + len(scores)] = scores[rows, own_index[start : start + len(scores)]]
+    own_index[~np.isfinite(own)] = -1  # no training image of that letter
+    records = {}
+    for family in np.unique(families):
+        members = np.flatnonzero(families == family)
+        shown, own_best = members[best[members].argmax()], members[own[members].argmax()]
+        records[family] = {
+            "letter": LETTERS[y_test[shown]], "images": len(members),
+            "nearest_letter": LETTERS[y_train[best_index[shown]]], "nearest_similarity": float(best[shown]),
+            "own_letter_similarity": float(own[own_best]) if own_index[own_best] >= 0 else float("nan"),
+            "test_index": int(shown),
+            "nearest_train_index": int(best_index[shown]), "own_letter_train_index": int(own_index[own_best]),
+        }
+    table = pd.DataFrame.from_dict(records, orient="index")
+    table.index.name = "family"
+    return table
+
+
+def plot_family_neighbours(
+    x_test: np.ndarray,
+    x_train: np.ndarray,
+    neighbours: pd.DataFrame,
+    *,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Per family (a row of :func:`family_neighbours`): a test image, its nearest training image, and its letter's nearest.
+
+    Titles give the letter and, for the training images, the correlation with the test family.
+    """
+    if len(neighbours) == 0:
+        raise ValueError("no families to show")
+    images, titles = [], []
+    for family, row in neighbours.iterrows():
+        own = row["own_letter_train_index"]
+        images += [x_test[row["test_index"]], x_train[row["nearest_train_index"]],
+                   x_train[own] if own >= 0 else np.full_like(x_test[row["test_index"]], np.nan)]
+        titles += [f"test {row['letter']} #{family}", f"{row['nearest_letter']} {row['nearest_similarity']:.2f}",
+                   f"{row['letter']} {row['own_letter_similarity']:.2f}" if own >= 0 else f"no {row['letter']}"]
+    images = np.asarray(images, dtype=np.float32)
+    return plot_image_grid(images.reshape(len(images), *images.shape[1:3]), titles, columns=3, ax=ax)
 
 
 def plot_confusion_matrix(y_true: np.ndarray, y_predicted: np.ndarray, *, ax: plt.Axes | None = None) -> plt.Axes:

@@ -97,6 +97,18 @@ def _in_families(record: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     return f" in {wrong} of the {total} test families"
 
 
+def _unlike_own_letter(metrics: Mapping[str, Any]) -> str:
+    """'; J of them look more like ... another letter' from Task 3's missed families (else '')."""
+    missed = metrics.get("missed_families")
+    if not missed:
+        return ""
+    elsewhere = sum(family["nearest_letter"] != family["letter"] for family in missed)
+    if not elsewhere:
+        return "; none of them looks more like a training photograph of another letter than of its own"
+    verb, own = ("looks", "its own") if elsewhere == 1 else ("look", "their own")
+    return f"; {elsewhere} of them {verb} more like a training photograph of another letter than like any of {own}"
+
+
 def _gap_points(record: Mapping[str, Any]) -> str:
     """A model's grouped validation accuracy minus its test accuracy, in signed percentage points."""
     return f"{100 * (record['val_accuracy_grouped'] - record['test_accuracy']):+.2f}"
@@ -143,8 +155,10 @@ def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -
     if before:
         text += (f"Test accuracy {before['test_accuracy']:.4f} → <strong>{ours['test_accuracy']:.4f}</strong> "
                  f"({before['test_errors']} → {ours['test_errors']} errors{_in_families(ours, metrics)}")
+        text += _unlike_own_letter(metrics) if ours is not split_ours else ""
     else:
         text += f"Test accuracy <strong>{ours['test_accuracy']:.4f}</strong> ({ours['test_errors']} errors{_in_families(ours, metrics)}"
+        text += _unlike_own_letter(metrics) if ours is not split_ours else ""
     text += (f"; trained on all {ours.get('train_images', 0):,} training images). " if ours is not split_ours else "). ")
     if split_ours and split_ours.get("val_accuracy_grouped") is not None:
         text += (f"On the split's training side: {split_ours['test_accuracy']:.4f}, grouped validation "

@@ -65,7 +65,7 @@ def plot_image_grid(
         canvas[top : top + height, left : left + width] = image
     ax = _axes(ax, (columns * 0.9, rows * 1.1))
     cmap = plt.get_cmap("gray").with_extremes(bad="white")
-    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=255 if images.max() > 1 else 1, interpolation="nearest")
+    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=255 if np.nanmax(images) > 1 else 1, interpolation="nearest")
     for position, title in enumerate(titles):
         row, column = divmod(position, columns)
         ax.text(column * (width + gap_x) + width / 2, row * (height + gap_y) + gap_y - 1.5, title,

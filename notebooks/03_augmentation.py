@@ -293,6 +293,53 @@ lu.show_markdown(
 )
 
 # %% [markdown]
+# ### Are the families it misses unlike anything it learnt from?
+#
+# A family can stay wrong because the network failed to learn its letter well enough, or because
+# the photograph looks like no training photograph of its letter. For every test family we look up
+# the training image most like it (the Pearson correlation of the pixels, the best over the
+# family's images, among all the rows of the final fit) and the one most like it among its own
+# letter. The grid shows, for up to eight families the final network gets wrong, one test image,
+# the nearest training image and the nearest of its own letter, titled with letter and correlation.
+
+# %%
+neighbours = lu.family_neighbours(data.x_test, data.y_test, test_families, data.x_all, data.y_all)
+missed_neighbours = neighbours.loc[wrong_families.index]
+missed_neighbours[["letter", "images", "nearest_letter", "nearest_similarity", "own_letter_similarity"]].head(10).round(3)
+
+# %%
+if len(missed_neighbours):
+    lu.plot_family_neighbours(data.x_test, data.x_all, missed_neighbours.head(8))
+    plt.show()
+else:
+    lu.show_markdown("The final augmented network gets no test family wrong: nothing to show.")
+
+# %%
+own_nearest = neighbours["nearest_letter"] == neighbours["letter"]
+context = (f"Across all {len(neighbours)} test families, {own_nearest.mean():.0%} have their nearest training image in "
+           f"their own letter, and the median family has a training image of its letter at r = "
+           f"{neighbours['own_letter_similarity'].median():.2f}. ")
+elsewhere = missed_neighbours[missed_neighbours["nearest_letter"] != missed_neighbours["letter"]]
+if len(missed_neighbours):
+    # the share of all test families whose own letter's best training match is weaker than each missed family's
+    ranks = missed_neighbours["own_letter_similarity"].map(lambda value: (neighbours["own_letter_similarity"] < value).mean())
+    context += (
+        f"Of the {len(missed_neighbours)} famil{'ies' if len(missed_neighbours) > 1 else 'y'} the final network gets wrong, "
+        f"{len(elsewhere)} {'has its' if len(elsewhere) == 1 else 'have their'} nearest training image in another letter"
+        + (" (" + "; ".join(f"#{family} ({row.letter}): the nearest is {row.nearest_letter} at {row.nearest_similarity:.2f}, "
+                            f"the nearest {row.letter} at {row.own_letter_similarity:.2f}"
+                            for family, row in elsewhere.head(4).iterrows()) + ")" if len(elsewhere) else "")
+        + f"; their best match in their own letter is weaker than that of {1 - ranks.median():.0%} of all test families "
+        "(median over the missed families). "
+        + ("These are among the test photographs least like any training photograph of their letter: reading them "
+           "right takes generalising past every example the network saw, and whether a run gets them decides "
+           "whether it reaches zero errors." if ranks.median() < 0.25 else
+           "They are not unusually far from their letter's training photographs: the misses are the network's, "
+           "not the data's.")
+    )
+lu.show_markdown(context)
+
+# %% [markdown]
 # ## Robustness: the real answer to "how did augmentation change the classifier?"
 #
 # Our final network before and after augmentation, and the reference network after its own
@@ -382,6 +429,13 @@ lu.write_metrics(
     augmentation=augmentation,
     robustness=robustness.to_dict(orient="records"),
     test_families=len(by_family),
+    missed_families=[  # the final network's wrong test families and their nearest training images
+        {"family": int(family), "letter": row.letter, "images": int(row.images),
+         "errors": int(wrong_families.loc[family, "errors"]), "nearest_letter": row.nearest_letter,
+         "nearest_similarity": round(float(row.nearest_similarity), 4),
+         "own_letter_similarity": None if np.isnan(row.own_letter_similarity) else round(float(row.own_letter_similarity), 4)}
+        for family, row in missed_neighbours.iterrows()
+    ],
     reference_published=REFERENCE_PUBLISHED,
 )
 pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs", "model_file"]]
@@ -403,6 +457,9 @@ lu.show_markdown(
     f"{REFERENCE_PUBLISHED['task3_accuracy']:.4f} after 50 more epochs). The same recipe on all {len(data.x_all):,} training "
     f"images ({len(final_log)} augmented epochs, {final_seconds:.0f} s) gives our final network **{final_after['accuracy']:.4f}** "
     f"({final_after['errors']} of {len(data.y_test):,} wrong, in {families_with_errors['compact_cnn_augmented_final']} of the "
-    f"{len(by_family)} test families). Under perturbations, augmentation keeps "
+    f"{len(by_family)} test families"
+    + (f"; {len(elsewhere)} of them {'looks' if len(elsewhere) == 1 else 'look'} more like a training photograph of another "
+       f"letter than like any of {'its' if len(elsewhere) == 1 else 'their'} own" if len(elsewhere) else "")
+    + f"). Under perturbations, augmentation keeps "
     f"{mean_accuracy['gain from augmentation'].mean():+.3f} more accuracy on average, most under {gains.idxmax()}."
 )

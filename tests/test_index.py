@@ -196,6 +196,26 @@ def test_errors_are_also_counted_by_test_families_when_the_run_counted_them(tmp_
     assert "357 errors, log-loss" in text
 
 
+def test_the_task3_answer_says_how_many_missed_families_look_like_another_letter(tmp_path):
+    run = make_run(tmp_path)
+    task2, task3 = run["notebooks"][1]["metrics"], run["notebooks"][2]["metrics"]
+    task2["models"]["compact_cnn_final"] = record(0.9787, 153, val_accuracy_grouped=None, train_images=27455)
+    task3["models"]["compact_cnn_augmented_final"] = record(0.9968, 23, val_accuracy_grouped=None, train_images=27455)
+    missed = {"images": 20, "errors": 11, "nearest_similarity": 0.8, "own_letter_similarity": 0.5}
+    task3["missed_families"] = [{**missed, "family": 322, "letter": "Y", "nearest_letter": "R"},
+                                {**missed, "family": 289, "letter": "V", "nearest_letter": "W"}]
+    assert "(153 → 23 errors; 2 of them look more like a training photograph of another letter than like any of " \
+           "their own; trained on all 27,455" in text_of(render_index(run, tmp_path))
+    task3["missed_families"][1]["nearest_letter"] = "V"
+    assert "; 1 of them looks more like a training photograph of another letter than like any of its own;" \
+        in text_of(render_index(run, tmp_path))
+    task3["missed_families"][0]["nearest_letter"] = "Y"
+    assert "; none of them looks more like" in text_of(render_index(run, tmp_path))
+    # the split-trained network answers when there is no final one: the missed families are not its own
+    del task3["models"]["compact_cnn_augmented_final"]
+    assert "looks more like" not in text_of(render_index(run, tmp_path))
+
+
 def test_the_final_networks_answer_tasks_2_and_3_when_the_run_trained_them(tmp_path):
     run = make_run(tmp_path)
     task2, task3 = run["notebooks"][1]["metrics"], run["notebooks"][2]["metrics"]

@@ -405,3 +405,36 @@ def test_describe_gap_says_direction_and_size():
     assert describe_gap(1.0, 0.9491, decimals=1) == "5.1 points above the test accuracy"
     with pytest.raises(ValueError, match="validation_accuracy"):
         describe_gap(92.88, 0.9442)
+
+
+def test_family_neighbours_finds_the_training_image_most_like_each_family():
+    from labutils import family_neighbours, plot_family_neighbours
+
+    rng = np.random.default_rng(0)
+    x_train = rng.random((4, 28, 28, 1)).astype(np.float32)
+    y_train = np.array([0, 0, 1, 1])  # A, A, B, B
+    x_test = np.stack([
+        x_train[2] + 0.01 * rng.random((28, 28, 1)),  # family 5 (A): a near-copy of a training B ...
+        x_train[1] + 0.6 * rng.random((28, 28, 1)),  # ... and a noisy copy of a training A
+        x_train[3],  # family 9 (B): a training B itself
+        rng.random((28, 28, 1)),  # family 4 (C): a letter no training image has
+    ]).astype(np.float32)
+    y_test, families = np.array([0, 0, 1, 2]), np.array([5, 5, 9, 4])
+    table = family_neighbours(x_test, y_test, families, x_train, y_train, batch_size=3)
+    assert list(table.index) == [4, 5, 9] and list(table["images"]) == [1, 2, 1]
+    row = table.loc[5]
+    assert (row["letter"], row["nearest_letter"], row["test_index"], row["nearest_train_index"]) == ("A", "B", 0, 2)
+    assert row["nearest_similarity"] > 0.99 and row["own_letter_train_index"] == 1
+    assert 0.3 < row["own_letter_similarity"] < row["nearest_similarity"]
+    assert table.loc[9, "nearest_letter"] == "B" and table.loc[9, "own_letter_similarity"] == pytest.approx(1.0, abs=1e-5)
+    assert table.loc[4, "own_letter_train_index"] == -1 and np.isnan(table.loc[4, "own_letter_similarity"])
+    ax = plot_family_neighbours(x_test, x_train, table.loc[[5, 4]])
+    assert [text.get_text() for text in ax.texts] == [
+        "test A #5", f"B {row['nearest_similarity']:.2f}", f"A {row['own_letter_similarity']:.2f}",
+        "test C #4", f"{table.loc[4, 'nearest_letter']} {table.loc[4, 'nearest_similarity']:.2f}", "no C"]
+    with pytest.raises(ValueError, match="one entry per test image"):
+        family_neighbours(x_test, y_test[:-1], families, x_train, y_train)
+    with pytest.raises(ValueError, match="several letters"):
+        family_neighbours(x_test, y_test, np.zeros(4, dtype=int), x_train, y_train)
+    with pytest.raises(ValueError, match="no families"):
+        plot_family_neighbours(x_test, x_train, table.iloc[:0])
