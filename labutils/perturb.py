@@ -121,15 +121,20 @@ def robustness_table(
 ) -> pd.DataFrame:
     """Accuracy of each model (a function images -> class probabilities) per perturbation and strength.
 
-    Every model sees the very same perturbed images.
+    Every model sees the very same perturbed images: all strengths of one perturbation in one call.
     """
+    y_true = np.asarray(y_true)
+    if len(y_true) != len(images):
+        raise ValueError(f"y_true ({len(y_true)}) must have one entry per image ({len(images)})")
     rows = []
     for kind, grid in strengths.items():
-        for strength in grid:
-            perturbed = perturb(images, kind, strength, seed=seed)
-            for name, predict in models.items():
-                accuracy = float(np.mean(np.asarray(predict(perturbed)).argmax(axis=1) == y_true))
-                rows.append({"model": name, "perturbation": kind, "strength": float(strength), "accuracy": accuracy})
+        perturbed = np.concatenate([perturb(images, kind, strength, seed=seed) for strength in grid])
+        answers = {name: np.asarray(predict(perturbed)).argmax(axis=1).reshape(len(grid), len(images))
+                   for name, predict in models.items()}
+        for position, strength in enumerate(grid):
+            for name in models:
+                rows.append({"model": name, "perturbation": kind, "strength": float(strength),
+                             "accuracy": float(np.mean(answers[name][position] == y_true))})
     return pd.DataFrame(rows)
 
 

@@ -78,3 +78,20 @@ def test_robustness_table_feeds_every_model_the_same_images(images):
     assert (table.accuracy == 1.0).all()
     for first, second in zip(seen["a"], seen["b"]):
         np.testing.assert_array_equal(first, second)
+    # one call per model and perturbation, all strengths at once
+    assert len(seen["a"]) == len(seen["b"]) == 2 and all(len(batch) == 2 * len(images) for batch in seen["a"])
+
+
+def test_robustness_table_scores_each_strength_on_its_own_images(images):
+    def untouched_only(batch):  # right (class 3) exactly on the unperturbed images
+        unperturbed = np.concatenate([images] * (len(batch) // len(images)))
+        probabilities = np.zeros((len(batch), 24))
+        probabilities[np.arange(len(batch)), np.where((batch == unperturbed).all(axis=(1, 2)), 3, 5)] = 1
+        return probabilities
+
+    table = robustness_table({"m": untouched_only}, images, np.full(len(images), 3),
+                             strengths={"noise": (0, 0.1, 0.2), "rotation": (10, 0)})
+    assert list(zip(table.perturbation, table.strength, table.accuracy)) == [
+        ("noise", 0.0, 1.0), ("noise", 0.1, 0.0), ("noise", 0.2, 0.0), ("rotation", 10.0, 0.0), ("rotation", 0.0, 1.0)]
+    with pytest.raises(ValueError, match="one entry per image"):
+        robustness_table({"m": untouched_only}, images, np.full(len(images) - 1, 3))

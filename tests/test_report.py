@@ -166,6 +166,13 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
         for record in document["models"].values():
             assert (record["test_errors"] > 0) == (record["test_families_with_errors"] > 0)
             assert record["test_families_with_errors"] <= min(record["test_errors"], document["test_families"])
+    # the final network's missed families, each with its nearest training images
+    missed = task3["missed_families"]
+    assert len(missed) == task3["models"]["compact_cnn_augmented_final"]["test_families_with_errors"]
+    assert sum(family["errors"] for family in missed) == task3["models"]["compact_cnn_augmented_final"]["test_errors"]
+    for family in missed:
+        assert -1 <= family["own_letter_similarity"] <= family["nearest_similarity"] <= 1
+        assert (family["nearest_letter"] == family["letter"]) == (family["own_letter_similarity"] == family["nearest_similarity"])
     kinds = {row["perturbation"] for row in task3["robustness"]}
     assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur"}
     assert {row["model"] for row in task3["robustness"]} == {"compact_cnn_final (Task 2)", "compact_cnn_augmented_final", "seed_cnn_augmented"}
