@@ -51,6 +51,7 @@ __all__ = [
     "BenchSettings",
     "QUICK_SETTINGS",
     "markdown_table",
+    "missed_families_sentence",
     "reference_summary",
     "run_bench",
     "target_lines",
@@ -68,6 +69,8 @@ REFERENCE_FINAL = {"reference": 0.9964, "task2": 0.9714, "task3": 0.9964, "trans
 #: full reference recipe's training seconds to reach its published Task 3 accuracy, and this many
 #: images per second at batch 512.
 TARGET_SHARE_OF_REFERENCE, TARGET_INFERENCE_BATCH512 = 0.1, 5000.0
+#: How many of a contender's missed test families (most errors first) results.json describes per seed.
+MISSED_FAMILIES_LISTED = 5
 
 
 @dataclass(frozen=True)
@@ -154,12 +157,39 @@ def _test_curve_callback(clock: _Clock, curve: list, x_test, y_test, budget: flo
     return TestCurve()
 
 
+def _rounded(value: float) -> float | None:
+    """A similarity for JSON: 4 decimals, None where there was nothing to compare with (NaN)."""
+    return None if value != value else round(float(value), 4)
+
+
+def _missed_families(predicted, data, families, training, limit: int) -> list[dict[str, Any]]:
+    """The test families with errors (most errors first, at most ``limit``) and the training images most like them."""
+    import numpy as np
+
+    from .evaluation import errors_by_family, family_neighbours
+
+    table = errors_by_family(data.y_test, predicted, families)
+    table = table[table["errors"] > 0].head(limit)
+    if table.empty:
+        return []
+    members = np.isin(families, table.index)
+    x_train, y_train = training
+    neighbours = family_neighbours(data.x_test[members], data.y_test[members], families[members], x_train, y_train)
+    return [{"family": int(family), "letter": row.letter, "images": int(row.images), "errors": int(row.errors),
+             "predicted_as": row.predicted_as, "nearest_letter": neighbours.loc[family, "nearest_letter"],
+             "nearest_similarity": _rounded(neighbours.loc[family, "nearest_similarity"]),
+             "own_letter_similarity": _rounded(neighbours.loc[family, "own_letter_similarity"])}
+            for family, row in table.iterrows()]
+
+
 def _finish(model, curve: list, clock: _Clock, data, families, images_seen: int, state: dict, *,
-            trained_on_validation: bool, **extra) -> dict[str, Any]:
+            trained_on_validation: bool, training: tuple | None = None, **extra) -> dict[str, Any]:
     """The contender's figures after training (the evaluation here is not counted as training).
 
     ``families``: the test images' families of near-copies (``near_duplicate_groups``);
-    ``trained_on_validation``: no validation figures then (the model has seen those rows).
+    ``trained_on_validation``: no validation figures then (the model has seen those rows);
+    ``training``: the (images, class indices) it trained on, to find the training images most like
+    each test family it misses (``missed_families``).
     """
     import numpy as np
 
@@ -185,7 +215,10 @@ def _finish(model, curve: list, clock: _Clock, data, families, images_seen: int,
         "val_test_gap": None if val_accuracy is None else val_accuracy - final["accuracy"],
         "train_seconds": round(seconds, 3), "epochs": len(curve), "train_images_per_second": images_seen / seconds,
         "inference_images_per_second_batch512": inference_rate(model, data.x_test, batch_size=512),
-        "inference_images_per_second_batch1": batch1, "curve": curve, "capped": bool(state.get("capped")), **extra,
+        "inference_images_per_second_batch1": batch1, "curve": curve, "capped": bool(state.get("capped")),
+        **({"missed_families": _missed_families(probabilities.argmax(axis=1), data, families, training, MISSED_FAMILIES_LISTED)}
+           if training is not None else {}),
+        **extra,
     }
 
 
@@ -208,7 +241,8 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     else:
         x_fit, y_fit = data.x_train, data.y_train
     n_train, results = len(x_fit), {}
-    finish = functools.partial(_finish, trained_on_validation=settings.train_rows == "all", train_images=n_train)
+    finish = functools.partial(_finish, trained_on_validation=settings.train_rows == "all", train_images=n_train,
+                               training=(x_fit, y_fit))
     test_families = near_duplicate_groups(data.x_test, data.y_test)  # once per job, for every _finish
     batch = settings.batch_size
     steps = int(np.ceil(n_train / batch))
@@ -331,6 +365,8 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
         "weights": runs[0].get("weights"),
         "curves": {str(seed): per_seed[seed]["curve"] for seed in seeds},
     }
+    if all("missed_families" in run for run in runs):
+        summary["missed_families"] = {str(seed): per_seed[seed]["missed_families"] for seed in seeds}
     for key in ("train_images", "backbone", "image_size", "pretrained", "weights_status", "epochs_without_augmentation"):
         if key in runs[0]:
             summary[key] = runs[0][key]
@@ -397,9 +433,29 @@ def markdown_table(results: dict[str, Any]) -> str:
     if transfer is not None:
         lines += ["", f"Transfer contender: {transfer.get('backbone')} at {transfer.get('image_size')} px — "
                   f"{transfer.get('weights_status')}."]
+    missed = results["contenders"].get("task3", {}).get("missed_families")
+    if missed is not None:
+        lines += ["", missed_families_sentence(missed)]
     if not results.get("quick") and "task3" in results["contenders"]:
         lines += ["", "Targets for the Task 3 model:", "", *(f"- {line}" for line in target_lines(results["contenders"], results["settings"]))]
     return "\n".join(lines) + "\n"
+
+
+def missed_families_sentence(missed: dict[str, list[dict[str, Any]]]) -> str:
+    """Per seed, the test families the Task 3 model misses and whether each looks more like another letter's training image."""
+    def family(entry: dict[str, Any]) -> str:
+        text = f"#{entry['family']} {entry['letter']}→{entry['predicted_as']} ({entry['errors']}/{entry['images']}"
+        if entry["nearest_letter"] != entry["letter"]:
+            text += f"; nearest training image {entry['nearest_letter']} r {entry['nearest_similarity']:.2f}, "
+            own = entry["own_letter_similarity"]
+            text += f"nearest {entry['letter']} r {own:.2f}" if own is not None else f"no {entry['letter']} among the training images"
+        return text + ")"
+
+    parts = [f"seed {seed}: " + (", ".join(family(entry) for entry in entries) if entries else "none")
+             for seed, entries in missed.items()]
+    return ("Test families the Task 3 model misses (true→predicted letter, errors/images; where the nearest training "
+            "image shows another letter, its correlation and that of the nearest of the family's own letter): "
+            + "; ".join(parts) + ".")
 
 
 def _settings_sentence(settings: dict[str, Any]) -> str:

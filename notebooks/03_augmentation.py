@@ -319,6 +319,13 @@ own_nearest = neighbours["nearest_letter"] == neighbours["letter"]
 context = (f"Across all {len(neighbours)} test families, {own_nearest.mean():.0%} have their nearest training image in "
            f"their own letter, and the median family has a training image of its letter at r = "
            f"{neighbours['own_letter_similarity'].median():.2f}. ")
+missed_before = family_tables["compact_cnn_final (Task 2)"].index[family_tables["compact_cnn_final (Task 2)"]["errors"] > 0]
+set_right, newly_missed = missed_before.difference(wrong_families.index), wrong_families.index.difference(missed_before)
+if len(set_right):
+    context += (f"Augmentation set right {len(set_right)} of the {len(missed_before)} families our final network missed "
+                f"after Task 2 (their own letter's nearest training image: median r = "
+                f"{neighbours.loc[set_right, 'own_letter_similarity'].median():.2f})"
+                + (f" and newly missed {len(newly_missed)}" if len(newly_missed) else "") + ". ")
 elsewhere = missed_neighbours[missed_neighbours["nearest_letter"] != missed_neighbours["letter"]]
 if len(missed_neighbours):
     # the share of all test families whose own letter's best training match is weaker than each missed family's

@@ -10,9 +10,11 @@ from dataclasses import asdict
 import pytest
 
 from labutils.bench import (
+    MISSED_FAMILIES_LISTED,
     PUBLISHED,
     QUICK_SETTINGS,
     markdown_table,
+    missed_families_sentence,
     reference_summary,
     run_bench,
     target_lines,
@@ -121,6 +123,36 @@ def test_arguments_are_checked(tmp_path):
         run_bench(None, out=tmp_path, quick=True, train_rows="everything")
 
 
+def test_the_missed_families_sentence_names_each_seeds_families():
+    missed = {
+        "0": [{"family": 322, "letter": "Y", "images": 20, "errors": 19, "predicted_as": "V", "nearest_letter": "R",
+               "nearest_similarity": 0.7247, "own_letter_similarity": 0.5484},
+              {"family": 12, "letter": "B", "images": 21, "errors": 1, "predicted_as": "W", "nearest_letter": "B",
+               "nearest_similarity": 0.93, "own_letter_similarity": 0.93}],
+        "1": [],
+        "2": [{"family": 5, "letter": "C", "images": 20, "errors": 2, "predicted_as": "O", "nearest_letter": "O",
+               "nearest_similarity": 0.8, "own_letter_similarity": None}],
+    }
+    sentence = missed_families_sentence(missed)
+    assert ("seed 0: #322 Y→V (19/20; nearest training image R r 0.72, nearest Y r 0.55), #12 B→W (1/21); seed 1: none; "
+            "seed 2: #5 C→O (2/20; nearest training image O r 0.80, no C among the training images).") in sentence
+    # a results.json without the field (an earlier run) renders as before: no sentence
+    assert "misses" not in markdown_table(_results_without_missed_families())
+
+
+def _results_without_missed_families() -> dict:
+    contender = {"role": "task3", "seeds": [0], "test_accuracy_mean": 0.99, "test_accuracy_min": 0.99, "test_accuracy_max": 0.99,
+                 "test_errors_mean": 70.0, "test_families_with_errors": [3], "test_families": 338, "train_seconds": [200.0],
+                 "seconds_to_reference_final": [None], "reference_final_accuracy": 0.9964,
+                 "inference_images_per_second_batch512": 5000.0, "inference_images_per_second_batch1": 40.0,
+                 "peak_rss_mb": 1400.0, "capped": False}
+    return {"date": "2026-11-29", "machine": {"cpu_count": 2, "cpu_model": "x"}, "data_source": "real", "seeds": [0],
+            "settings": {"train_rows": "all", "reference_epochs": [50, 50], "task2_epochs": 8, "task3_epochs": 6, "width": 16,
+                         "transfer_backbone": "mobilenet_v2", "transfer_image_size": 32, "transfer_head_epochs": 30,
+                         "transfer_fine_tune_epochs": 6},
+            "quick": True, "contenders": {"task3": contender}}
+
+
 def test_update_readme_fills_only_the_marked_section(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# T\n\nbefore\n<!-- bench:begin -->\nold table\n<!-- bench:end -->\nafter\n")
@@ -177,8 +209,21 @@ def test_quick_bench_end_to_end(tmp_path):
     median = sorted(contenders["task2"]["train_seconds"])
     assert ratio == pytest.approx(((median[0] + median[1]) / 2) / reference_total)
     assert contenders["reference"]["ratios"]["train_seconds_vs_reference_total"] == pytest.approx(1.0)
+    # the missed test families, per seed, with the training images most like them
+    for name, contender in contenders.items():
+        assert sorted(contender["missed_families"]) == [str(seed) for seed in contender["seeds"]]
+        for seed, families, errors, with_errors in zip(contender["seeds"], contender["missed_families"].values(),
+                                                       contender["test_errors"], contender["test_families_with_errors"]):
+            assert len(families) == min(with_errors, MISSED_FAMILIES_LISTED), (name, seed)
+            listed = sum(family["errors"] for family in families)
+            assert listed <= errors and (listed == errors) == (with_errors <= MISSED_FAMILIES_LISTED)
+            assert [family["errors"] for family in families] == sorted((family["errors"] for family in families), reverse=True)
+            for family in families:
+                assert family["predicted_as"] != family["letter"] and 0 < family["errors"] <= family["images"]
+                assert family["own_letter_similarity"] is None or family["own_letter_similarity"] <= family["nearest_similarity"]
     table = (out / "results.md").read_text()
     assert table == markdown_table(results) and "| task3 (task3) |" in table and "quick" in table
+    assert missed_families_sentence(contenders["task3"]["missed_families"]) in table
     assert (out / "accuracy_vs_seconds.png").stat().st_size > 10_000
     assert PUBLISHED["task3"] == 0.9964
 
