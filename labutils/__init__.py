@@ -42,7 +42,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "evaluation": (
         "COMPARISON_COLUMNS", "METRIC_FIELDS", "classification_metrics", "comparison_table", "describe_gap",
         "errors_by_family", "family_neighbours",
-        "inference_rate",
+        "inference_rate", "missed_family_records",
         "model_record", "per_letter_report", "plot_confusion_matrix", "plot_family_neighbours", "plot_misclassified", "read_task_metrics",
         "write_metrics",
     ),

@@ -157,16 +157,11 @@ def _test_curve_callback(clock: _Clock, curve: list, x_test, y_test, budget: flo
     return TestCurve()
 
 
-def _rounded(value: float) -> float | None:
-    """A similarity for JSON: 4 decimals, None where there was nothing to compare with (NaN)."""
-    return None if value != value else round(float(value), 4)
-
-
 def _missed_families(predicted, data, families, training, limit: int) -> list[dict[str, Any]]:
     """The test families with errors (most errors first, at most ``limit``) and the training images most like them."""
     import numpy as np
 
-    from .evaluation import errors_by_family, family_neighbours
+    from .evaluation import errors_by_family, family_neighbours, missed_family_records
 
     table = errors_by_family(data.y_test, predicted, families)
     table = table[table["errors"] > 0].head(limit)
@@ -174,12 +169,8 @@ def _missed_families(predicted, data, families, training, limit: int) -> list[di
         return []
     members = np.isin(families, table.index)
     x_train, y_train = training
-    neighbours = family_neighbours(data.x_test[members], data.y_test[members], families[members], x_train, y_train)
-    return [{"family": int(family), "letter": row.letter, "images": int(row.images), "errors": int(row.errors),
-             "predicted_as": row.predicted_as, "nearest_letter": neighbours.loc[family, "nearest_letter"],
-             "nearest_similarity": _rounded(neighbours.loc[family, "nearest_similarity"]),
-             "own_letter_similarity": _rounded(neighbours.loc[family, "own_letter_similarity"])}
-            for family, row in table.iterrows()]
+    return missed_family_records(table, family_neighbours(data.x_test[members], data.y_test[members], families[members],
+                                                          x_train, y_train))
 
 
 def _finish(model, curve: list, clock: _Clock, data, families, images_seen: int, state: dict, *,

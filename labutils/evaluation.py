@@ -28,6 +28,7 @@ __all__ = [
     "errors_by_family",
     "family_neighbours",
     "inference_rate",
+    "missed_family_records",
     "model_record",
     "per_letter_report",
     "plot_confusion_matrix",
@@ -148,13 +149,14 @@ def family_neighbours(
     best, best_index = np.empty(len(queries), np.float32), np.empty(len(queries), np.int64)
     own, own_index = np.full(len(queries), -np.inf, np.float32), np.full(len(queries), -1, np.int64)
     for start in range(0, len(queries), batch_size):
-        scores = queries[start : start + batch_size] @ references.T
+        batch = slice(start, start + batch_size)
+        scores = queries[batch] @ references.T
         rows = np.arange(len(scores))
-        best_index[start : start + len(scores)] = scores.argmax(axis=1)
-        best[start : start + len(scores)] = scores[rows, best_index[start : start + len(scores)]]
-        scores[y_train[None, :] != y_test[start : start + len(scores), None]] = -np.inf
-        own_index[start : start + len(scores)] = scores.argmax(axis=1)
-        own[start : start + len(scores)] = scores[rows, own_index[start : start + len(scores)]]
+        best_index[batch] = scores.argmax(axis=1)
+        best[batch] = scores[rows, best_index[batch]]
+        scores[y_train[None, :] != y_test[batch, None]] = -np.inf
+        own_index[batch] = scores.argmax(axis=1)
+        own[batch] = scores[rows, own_index[batch]]
     own_index[~np.isfinite(own)] = -1  # no training image of that letter
     records = {}
     for family in np.unique(families):
@@ -170,6 +172,27 @@ def family_neighbours(
     table = pd.DataFrame.from_dict(records, orient="index")
     table.index.name = "family"
     return table
+
+
+def _rounded(value: float) -> float | None:
+    """A similarity for JSON: 4 decimals, None where there was nothing to compare with (NaN)."""
+    return None if np.isnan(value) else round(float(value), 4)
+
+
+def missed_family_records(errors: pd.DataFrame, neighbours: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready records of the families with errors, in the order of ``errors``.
+
+    ``errors``: rows of :func:`errors_by_family`; ``neighbours``: :func:`family_neighbours` of (at
+    least) those families. Each record: family, letter, images, errors, predicted_as,
+    nearest_letter, nearest_similarity and own_letter_similarity (None without a training image of
+    its letter).
+    """
+    missed = errors[errors["errors"] > 0]
+    return [{"family": int(family), "letter": row.letter, "images": int(row.images), "errors": int(row.errors),
+             "predicted_as": row.predicted_as, "nearest_letter": neighbours.loc[family, "nearest_letter"],
+             "nearest_similarity": _rounded(neighbours.loc[family, "nearest_similarity"]),
+             "own_letter_similarity": _rounded(neighbours.loc[family, "own_letter_similarity"])}
+            for family, row in missed.iterrows()]
 
 
 def plot_family_neighbours(

@@ -155,10 +155,9 @@ def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -
     if before:
         text += (f"Test accuracy {before['test_accuracy']:.4f} → <strong>{ours['test_accuracy']:.4f}</strong> "
                  f"({before['test_errors']} → {ours['test_errors']} errors{_in_families(ours, metrics)}")
-        text += _unlike_own_letter(metrics) if ours is not split_ours else ""
     else:
         text += f"Test accuracy <strong>{ours['test_accuracy']:.4f}</strong> ({ours['test_errors']} errors{_in_families(ours, metrics)}"
-        text += _unlike_own_letter(metrics) if ours is not split_ours else ""
+    text += _unlike_own_letter(metrics) if ours is not split_ours else ""  # the missed families are the final network's
     text += (f"; trained on all {ours.get('train_images', 0):,} training images). " if ours is not split_ours else "). ")
     if split_ours and split_ours.get("val_accuracy_grouped") is not None:
         text += (f"On the split's training side: {split_ours['test_accuracy']:.4f}, grouped validation "

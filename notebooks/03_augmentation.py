@@ -436,13 +436,7 @@ lu.write_metrics(
     augmentation=augmentation,
     robustness=robustness.to_dict(orient="records"),
     test_families=len(by_family),
-    missed_families=[  # the final network's wrong test families and their nearest training images
-        {"family": int(family), "letter": row.letter, "images": int(row.images),
-         "errors": int(wrong_families.loc[family, "errors"]), "nearest_letter": row.nearest_letter,
-         "nearest_similarity": round(float(row.nearest_similarity), 4),
-         "own_letter_similarity": None if np.isnan(row.own_letter_similarity) else round(float(row.own_letter_similarity), 4)}
-        for family, row in missed_neighbours.iterrows()
-    ],
+    missed_families=lu.missed_family_records(wrong_families, neighbours),  # with their nearest training images
     reference_published=REFERENCE_PUBLISHED,
 )
 pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs", "model_file"]]

@@ -428,6 +428,12 @@ def test_family_neighbours_finds_the_training_image_most_like_each_family():
     assert 0.3 < row["own_letter_similarity"] < row["nearest_similarity"]
     assert table.loc[9, "nearest_letter"] == "B" and table.loc[9, "own_letter_similarity"] == pytest.approx(1.0, abs=1e-5)
     assert table.loc[4, "own_letter_train_index"] == -1 and np.isnan(table.loc[4, "own_letter_similarity"])
+    from labutils import errors_by_family, missed_family_records
+
+    records = missed_family_records(errors_by_family(y_test, np.array([1, 0, 1, 0]), families), table)
+    assert [(r["family"], r["errors"], r["predicted_as"], r["nearest_letter"]) for r in records] == [
+        (4, 1, "A", table.loc[4, "nearest_letter"]), (5, 1, "B", "B")]
+    assert records[0]["own_letter_similarity"] is None and records[1]["nearest_similarity"] == round(row["nearest_similarity"], 4)
     ax = plot_family_neighbours(x_test, x_train, table.loc[[5, 4]])
     assert [text.get_text() for text in ax.texts] == [
         "test A #5", f"B {row['nearest_similarity']:.2f}", f"A {row['own_letter_similarity']:.2f}",
