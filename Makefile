@@ -10,6 +10,7 @@ OUT ?= reports
 
 BENCH_ARGS ?=
 REPORT_ARGS ?=
+PYTEST_ARGS ?=
 
 .PHONY: help install report test bench lab clean
 
@@ -30,7 +31,7 @@ report: $(STAMP)  ## run every notebook and write reports/index.html (PROFILE=qu
 	$(BIN)/python -m labutils report --profile $(PROFILE) --out $(OUT) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(REPORT_ARGS)
 
 test: $(STAMP)  ## run the test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## benchmark the reference recipe against ours -> bench/results.{json,md} (DATA_DIR=..., BENCH_ARGS=...)
 	$(BIN)/python -m labutils bench $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(BENCH_ARGS)

@@ -107,12 +107,12 @@ def best_model_file(reports: str | Path = "reports") -> Path:
 
 def predict_files(paths: Sequence[str | Path], model_file: str | Path, *, batch_size: int = 512) -> list[Prediction]:
     """Top-3 letters for every image file and CSV row in ``paths`` (inputs that fail carry an error)."""
+    model_path = Path(model_file)
+    if not model_path.exists():  # said before TensorFlow loads, which takes seconds
+        raise FileNotFoundError(f"model file {model_path} not found")
     from .models import load_model
     from .training import to_model_input
 
-    model_path = Path(model_file)
-    if not model_path.exists():
-        raise FileNotFoundError(f"model file {model_path} not found")
     images, answered, failed = load_inputs(paths)
     if len(images):
         model = load_model(model_path)

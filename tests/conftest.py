@@ -13,6 +13,15 @@ from labutils.synthetic import write_standin
 
 REAL_DATA_DIR = repository_root().parent / "shared" / "data" / "sign-language-mnist"
 SMALL_TRAIN_ROWS, SMALL_TEST_ROWS = 1200, 480
+#: Fixtures that run all four notebooks or the benchmark (minutes): a test that uses one is ``slow``.
+SLOW_FIXTURES = {"model_notebooks", "quick_bench"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that needs a slow fixture, directly or through another fixture."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

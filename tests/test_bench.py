@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -89,6 +89,7 @@ def test_target_lines_say_met_only_when_the_figures_meet_them():
     assert "**not measured**" in target_lines({"task3": fast}, settings)[1]
 
 
+@pytest.mark.slow
 def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     results = run_bench(standin_dir, out=tmp_path, seeds=[0], budget=0.001, contenders=["task2", "task3"],
                         settings=QUICK_SETTINGS, log=lambda line: None, in_child=False)
@@ -163,12 +164,19 @@ def test_update_readme_fills_only_the_marked_section(tmp_path):
         update_readme(tmp_path / "plain.md", "x")
 
 
-@pytest.mark.notebook
-def test_quick_bench_end_to_end(tmp_path):
-    out = tmp_path / "bench"
+@pytest.fixture(scope="module")
+def quick_bench(tmp_path_factory) -> Path:
+    """The quick benchmark run once through the command line, on its own stand-in; its output folder."""
+    out = tmp_path_factory.mktemp("quick-bench") / "bench"
     command = [sys.executable, "-m", "labutils", "bench", "--quick", "--seeds", "0", "1", "--out", str(out)]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stderr[-3000:]
+    return out
+
+
+@pytest.mark.notebook
+def test_quick_bench_end_to_end(quick_bench):
+    out = quick_bench
     results = json.loads((out / "results.json").read_text())
     assert results["data_source"] == "synthetic" and results["quick"] is True and results["seeds"] == [0, 1]
     assert results["machine"]["cpu_count"] >= 1 and "keras" in results["packages"]
@@ -229,19 +237,18 @@ def test_quick_bench_end_to_end(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def counted_job(standin_dir):
+def counted_job(quick_bench):
     """A stand-in for ``bench._job`` that answers instantly and counts its calls.
 
-    Its figures are those of one real quick job (so ``run_bench`` summarises real fields), with
-    the training seconds set to the call's number: a reused job shows an earlier call's seconds.
-    The bookkeeping of saving, resuming and failing does not depend on what a job trains.
+    Its figures are those of one real quick job, the one the quick run saved for Tasks 2 and 3
+    seed 0 (so ``run_bench`` summarises real fields), with the training seconds set to the call's
+    number: a reused job shows an earlier call's seconds. The bookkeeping of saving, resuming and
+    failing does not depend on what a job trains.
     """
     import copy
 
-    import labutils.bench as bench
-
-    job = {"kind": "ours", "seed": 0, "budget": None, "data_dir": str(standin_dir), "settings": asdict(QUICK_SETTINGS)}
-    real = bench._job(job)
+    real = json.loads((quick_bench / "jobs" / "ours-seed0.json").read_text())["figures"]
+    assert set(real) == {"task2", "task3"}
 
     class CountedJob:
         def __init__(self):
