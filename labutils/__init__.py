@@ -44,7 +44,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "errors_by_family", "family_neighbours",
         "inference_rate", "missed_family_records",
         "model_record", "per_letter_report", "plot_confusion_matrix", "plot_family_neighbours", "plot_misclassified", "read_task_metrics",
-        "write_metrics",
+        "single_image_rate", "write_metrics",
     ),
     "perturb": ("PERTURBATIONS", "ROBUSTNESS_STRENGTHS", "perturb", "plot_robustness", "robustness_table"),
 }

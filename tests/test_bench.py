@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from labutils.bench import (
+    BATCH1_METHOD,
     MISSED_FAMILIES_LISTED,
     PUBLISHED,
     QUICK_SETTINGS,
@@ -231,6 +232,10 @@ def test_quick_bench_end_to_end(quick_bench):
                 assert family["own_letter_similarity"] is None or family["own_letter_similarity"] <= family["nearest_similarity"]
     table = (out / "results.md").read_text()
     assert table == markdown_table(results) and "| task3 (task3) |" in table and "quick" in table
+    # batch-1 inference: the method is recorded, and a results.json from before says its own
+    assert results["batch1_inference"] == BATCH1_METHOD and f"Inference @1: {BATCH1_METHOD}." in table
+    older = markdown_table({key: value for key, value in results.items() if key != "batch1_inference"})
+    assert "one per eager call" in older and BATCH1_METHOD not in older
     assert missed_families_sentence(contenders["task3"]["missed_families"]) in table
     assert (out / "accuracy_vs_seconds.png").stat().st_size > 10_000
     assert PUBLISHED["task3"] == 0.9964

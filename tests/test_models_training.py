@@ -19,6 +19,7 @@ from labutils.evaluation import (
     per_letter_report,
     plot_confusion_matrix,
     plot_misclassified,
+    single_image_rate,
     write_metrics,
 )
 from labutils.models import PerImageStandardization, compact_cnn, count_weights, seed_cnn
@@ -204,6 +205,37 @@ def test_metrics_agree_with_scikit_learn(rng):
     assert metrics["errors"] == int(np.sum(predicted != y_true))
     with pytest.raises(ValueError, match="shape"):
         classification_metrics(y_true, probabilities[:, :20])
+
+
+def test_single_image_rate_answers_one_image_per_compiled_call(rng):
+    class CountingModel:
+        """Records each predict_on_batch call; a real model is never called eagerly."""
+
+        def __init__(self):
+            self.batches: list[np.ndarray] = []
+
+        def predict_on_batch(self, batch):
+            self.batches.append(np.asarray(batch))
+            return np.zeros((len(batch), 24))
+
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("an eager call mostly times Python overhead")
+
+    images = rng.random((30, 28, 28, 1)).astype("float32")
+    model = CountingModel()
+    assert single_image_rate(model, images, images=10) > 0
+    # one warm-up call, then the first 10 images one at a time
+    assert [len(batch) for batch in model.batches] == [1] * 11
+    np.testing.assert_array_equal(np.concatenate(model.batches[1:]), images[:10])
+    model = CountingModel()
+    single_image_rate(model, images[:4], images=10)  # no more calls than images
+    assert len(model.batches) == 5
+    with pytest.raises(ValueError, match="at least one image"):
+        single_image_rate(CountingModel(), images[:0])
+    with pytest.raises(ValueError, match="images must be a positive"):
+        single_image_rate(CountingModel(), images, images=0)
+    # a real network: the compiled path
+    assert single_image_rate(compact_cnn(width=4), images, images=5) > 0
 
 
 def test_per_letter_report_and_plots(rng):
