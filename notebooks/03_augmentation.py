@@ -186,8 +186,8 @@ lu.show_markdown(
 # As in Task 2, the recipe chosen on the grouped split — this augmentation, this schedule,
 # stopped at the epoch `lu.FinalOrBest` kept above — is applied once more to every labelled
 # training image, starting from Task 2's final network (which was trained on all of them too).
-# This network has no validation score of its own; the split run above is its validation. As in
-# Task 2, the random generators are reseeded first: the final network depends on `SEED` and the
+# This network has no validation score of its own; the split run above is its validation. The
+# random generators are reseeded first, here too: the final network depends on `SEED` and the
 # recipe alone, not on what the cells above happened to draw.
 
 # %%
