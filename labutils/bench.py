@@ -86,7 +86,7 @@ class BenchSettings:
     task2_learning_rate: float = 3e-3
     task3_epochs: int = 6
     task3_learning_rate: float = 2e-3
-    width: int = 16
+    width: int = 32
     transfer_backbone: str = "mobilenet_v2"
     transfer_image_size: int = 32
     transfer_weights: str | None = "imagenet"
@@ -99,6 +99,8 @@ class BenchSettings:
     def __post_init__(self) -> None:
         if self.train_rows not in TRAIN_ROWS:
             raise ValueError(f"train_rows must be one of {', '.join(TRAIN_ROWS)}, got {self.train_rows!r}")
+        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+            raise ValueError(f"width must be a positive number of filters, got {self.width!r}")
 
 
 QUICK_SETTINGS = BenchSettings(
@@ -601,12 +603,15 @@ def run_bench(
     in_child: bool = True,
     resume: bool = False,
     train_rows: str | None = None,
+    width: int | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
 
     Every finished job is saved to ``out/jobs/`` as it ends; with ``resume=True`` the saved jobs
     whose settings, budget, data and code match are reused instead of run again. ``train_rows``
-    ("all" or "split") overrides the settings' (see :class:`BenchSettings`).
+    ("all" or "split") and ``width`` (our network's first-block filters) override the settings'
+    (see :class:`BenchSettings`): ``train_rows="split"`` with a few widths is how the width was
+    chosen, on the grouped validation accuracy.
     """
     from .data import find_data_files
     from .report import machine_info, package_versions
@@ -621,6 +626,8 @@ def run_bench(
     settings = settings or (QUICK_SETTINGS if quick else BenchSettings())
     if train_rows is not None:
         settings = replace(settings, train_rows=train_rows)  # checked by BenchSettings
+    if width is not None:
+        settings = replace(settings, width=width)  # checked by BenchSettings
     if quick and data_dir is None:
         from .synthetic import write_standin
 

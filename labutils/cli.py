@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--train-rows", choices=["all", "split"], default="all",
                        help="train every contender on all training rows (default; as the report's final networks) or on "
                             "the grouped split's training side (then the grouped-validation-test gap is measured too)")
+    bench.add_argument("--width", type=int, help="filters of our network's first block (default: the notebooks' WIDTH)")
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
     bench.add_argument("--readme", help="also write the results table into this README between its bench markers")
     bench.add_argument("--resume", action="store_true",
@@ -113,7 +114,8 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import markdown_table, run_bench, update_readme
 
     results = run_bench(args.data_dir, out=args.out, seeds=args.seeds, budget=args.budget, quick=args.quick,
-                        contenders=args.contenders, resume=args.resume, train_rows=args.train_rows)
+                        contenders=args.contenders, resume=args.resume, train_rows=args.train_rows,
+                        width=args.width)
     table = markdown_table(results)
     print(table)
     if args.readme:

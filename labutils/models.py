@@ -56,7 +56,7 @@ def seed_cnn(num_classes: int = NUM_CLASSES, *, name: str = "seed_cnn") -> keras
 def compact_cnn(
     num_classes: int = NUM_CLASSES,
     *,
-    width: int = 16,
+    width: int = 32,
     dropout: float = 0.4,
     standardize: bool = True,
     name: str = "compact_cnn",

@@ -287,7 +287,7 @@ lu.show_markdown(
     f"(trained on the split's training side: {families_with_errors['compact_cnn (Task 2)']} → "
     f"{families_with_errors['compact_cnn_augmented']}; the reference network: {families_with_errors['seed_cnn (Task 2)']} → "
     f"{families_with_errors['seed_cnn_augmented']}). "
-    + (f"The final augmented network's wrong families are of the letter{'s' if len(letter_counts) > 1 else ''} "
+    + (f"The final augmented network's wrong famil{'ies are' if len(wrong_families) > 1 else 'y is'} of the letter{'s' if len(letter_counts) > 1 else ''} "
        + ", ".join(f"{letter} ({count} famil{'ies' if count > 1 else 'y'})" for letter, count in letter_counts.head(5).items())
        + (f" and {len(letter_counts) - 5} more letters" if len(letter_counts) > 5 else "")
        + f"; {wrong_families.loc[wrong_families['errors'] > wrong_families['images'] / 2, 'errors'].sum() / wrong_families['errors'].sum():.0%} "
@@ -333,19 +333,28 @@ elsewhere = missed_neighbours[missed_neighbours["nearest_letter"] != missed_neig
 if len(missed_neighbours):
     # the share of all test families whose own letter's best training match is weaker than each missed family's
     ranks = missed_neighbours["own_letter_similarity"].map(lambda value: (neighbours["own_letter_similarity"] < value).mean())
+    one = len(missed_neighbours) == 1  # the sentences below speak of one family or of several
     context += (
-        f"Of the {len(missed_neighbours)} famil{'ies' if len(missed_neighbours) > 1 else 'y'} the final network gets wrong, "
-        f"{len(elsewhere)} {'has its' if len(elsewhere) == 1 else 'have their'} nearest training image in another letter"
+        (f"The one family the final network gets wrong {'has' if len(elsewhere) else 'does not have'} its nearest "
+         "training image in another letter" if one else
+         f"Of the {len(missed_neighbours)} families the final network gets wrong, "
+         f"{len(elsewhere)} {'has its' if len(elsewhere) == 1 else 'have their'} nearest training image in another letter")
         + (" (" + "; ".join(f"#{family} ({row.letter}): the nearest is {row.nearest_letter} at {row.nearest_similarity:.2f}, "
                             f"the nearest {row.letter} at {row.own_letter_similarity:.2f}"
                             for family, row in elsewhere.head(4).iterrows()) + ")" if len(elsewhere) else "")
-        + f"; their best match in their own letter is weaker than that of {1 - ranks.median():.0%} of all test families "
-        "(median over the missed families). "
-        + ("These are among the test photographs least like any training photograph of their letter: reading them "
-           "right takes generalising past every example the network saw, and whether a run gets them decides "
-           "whether it reaches zero errors." if ranks.median() < 0.25 else
-           "They are not unusually far from their letter's training photographs: the misses are the network's, "
-           "not the data's.")
+        + (f"; its best match in its own letter is weaker than that of {1 - ranks.median():.0%} of all test families. " if one else
+           f"; their best match in their own letter is weaker than that of {1 - ranks.median():.0%} of all test families "
+           "(median over the missed families). ")
+        + (("It is among the test photographs least like any training photograph of its letter: reading it right takes "
+            "generalising past every example the network saw, and whether a run gets it decides whether it reaches "
+            "zero errors." if one else
+            "These are among the test photographs least like any training photograph of their letter: reading them "
+            "right takes generalising past every example the network saw, and whether a run gets them decides "
+            "whether it reaches zero errors.") if ranks.median() < 0.25 else
+           ("It is not unusually far from its letter's training photographs: the miss is the network's, not the data's."
+            if one else
+            "They are not unusually far from their letter's training photographs: the misses are the network's, "
+            "not the data's."))
     )
 lu.show_markdown(context)
 
@@ -462,7 +471,8 @@ lu.show_markdown(
     f"images ({len(final_log)} augmented epochs, {final_seconds:.0f} s) gives our final network **{final_after['accuracy']:.4f}** "
     f"({final_after['errors']} of {len(data.y_test):,} wrong, in {families_with_errors['compact_cnn_augmented_final']} of the "
     f"{len(by_family)} test families"
-    + (f"; {len(elsewhere)} of them {'looks' if len(elsewhere) == 1 else 'look'} more like a training photograph of another "
+    + (("; it looks" if families_with_errors['compact_cnn_augmented_final'] == 1 else
+        f"; {len(elsewhere)} of them {'looks' if len(elsewhere) == 1 else 'look'}") + " more like a training photograph of another "
        f"letter than like any of {'its' if len(elsewhere) == 1 else 'their'} own" if len(elsewhere) else "")
     + f"). Under perturbations, augmentation keeps "
     f"{mean_accuracy['gain from augmentation'].mean():+.3f} more accuracy on average, most under {gains.idxmax()}."

@@ -22,6 +22,7 @@ from labutils.bench import (
     time_to_accuracy,
     update_readme,
 )
+from labutils.models import compact_cnn, count_weights
 
 FIXED_CONTENDER_FIELDS = (
     "role", "seeds", "test_accuracy", "test_errors", "train_seconds", "seconds_to_reference_final",
@@ -105,8 +106,11 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     assert results["contenders"]["task2"]["train_images"] > QUICK_SETTINGS.train_limit
     assert results["contenders"]["task2"]["val_test_gap"] == [None] and "all training rows" in table
     uncapped = run_bench(standin_dir, out=tmp_path / "free", seeds=[0], contenders=["task2"], settings=QUICK_SETTINGS,
-                         log=lambda line: None, in_child=False, train_rows="split")
+                         log=lambda line: None, in_child=False, train_rows="split", width=4)
     assert uncapped["contenders"]["task2"]["capped"] is False
+    # the width override reaches the network the bench trains (QUICK_SETTINGS' own width is 8)
+    assert uncapped["settings"]["width"] == 4
+    assert uncapped["contenders"]["task2"]["weights"] == count_weights(compact_cnn(width=4))["total"]
     assert uncapped["contenders"]["task2"]["epochs"] == [QUICK_SETTINGS.task2_epochs]
     # on the split's training side: the limited training rows, and the grouped-validation-test gap is measured
     assert uncapped["contenders"]["task2"]["train_images"] == QUICK_SETTINGS.train_limit
@@ -123,6 +127,8 @@ def test_arguments_are_checked(tmp_path):
         run_bench(None, out=tmp_path, quick=True, seeds=[])
     with pytest.raises(ValueError, match="train_rows must be one of all, split, got 'everything'"):
         run_bench(None, out=tmp_path, quick=True, train_rows="everything")
+    with pytest.raises(ValueError, match="width must be a positive number of filters, got 0"):
+        run_bench(None, out=tmp_path, quick=True, width=0)
 
 
 def test_the_missed_families_sentence_names_each_seeds_families():
@@ -329,3 +335,28 @@ def test_a_failed_job_says_where_the_finished_ones_are(standin_dir, tmp_path, mo
                         log=lambda line: None, in_child=False, resume=True)
     assert [entry["job"] for entry in resumed["reused_jobs"]] == ["ours seed 0"]
     assert job.calls == [("ours", 0), ("ours", 1), ("ours", 1)] and resumed["contenders"]["task2"]["seeds"] == [0, 1]
+
+
+def _notebook_constants(name: str) -> dict:
+    """The plain constants a notebook source assigns at top level (its parameters cell among them)."""
+    import ast
+
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "notebooks" / name).read_text())
+    return {target.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant)}
+
+
+def test_the_full_benchmark_trains_what_the_full_report_trains():
+    from labutils.bench import BenchSettings
+    from labutils.report import PROFILES
+
+    task2, task3 = _notebook_constants("02_cnn.py"), _notebook_constants("03_augmentation.py")
+    # the full profile leaves these parameters at the notebooks' defaults
+    assert not {"EPOCHS", "LEARNING_RATE", "WIDTH", "BATCH_SIZE"} & (set(PROFILES["full"].get("02_cnn", {}))
+                                                                     | set(PROFILES["full"].get("03_augmentation", {})))
+    settings = BenchSettings()
+    assert (settings.width, settings.task2_epochs, settings.task2_learning_rate, settings.batch_size) == (
+        task2["WIDTH"], task2["EPOCHS"], task2["LEARNING_RATE"], task2["BATCH_SIZE"])
+    assert (settings.task3_epochs, settings.task3_learning_rate, settings.batch_size) == (
+        task3["EPOCHS"], task3["LEARNING_RATE"], task3["BATCH_SIZE"])
+    assert compact_cnn().count_params() == compact_cnn(width=task2["WIDTH"]).count_params()
