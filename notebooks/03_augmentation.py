@@ -334,6 +334,7 @@ if len(missed_neighbours):
     # the share of all test families whose own letter's best training match is weaker than each missed family's
     ranks = missed_neighbours["own_letter_similarity"].map(lambda value: (neighbours["own_letter_similarity"] < value).mean())
     one = len(missed_neighbours) == 1  # the sentences below speak of one family or of several
+    it, its, these_are, they_are = ("it", "its", "It is", "It is") if one else ("them", "their", "These are", "They are")
     context += (
         (f"The one family the final network gets wrong {'has' if len(elsewhere) else 'does not have'} its nearest "
          "training image in another letter" if one else
@@ -342,19 +343,13 @@ if len(missed_neighbours):
         + (" (" + "; ".join(f"#{family} ({row.letter}): the nearest is {row.nearest_letter} at {row.nearest_similarity:.2f}, "
                             f"the nearest {row.letter} at {row.own_letter_similarity:.2f}"
                             for family, row in elsewhere.head(4).iterrows()) + ")" if len(elsewhere) else "")
-        + (f"; its best match in its own letter is weaker than that of {1 - ranks.median():.0%} of all test families. " if one else
-           f"; their best match in their own letter is weaker than that of {1 - ranks.median():.0%} of all test families "
-           "(median over the missed families). ")
-        + (("It is among the test photographs least like any training photograph of its letter: reading it right takes "
-            "generalising past every example the network saw, and whether a run gets it decides whether it reaches "
-            "zero errors." if one else
-            "These are among the test photographs least like any training photograph of their letter: reading them "
-            "right takes generalising past every example the network saw, and whether a run gets them decides "
-            "whether it reaches zero errors.") if ranks.median() < 0.25 else
-           ("It is not unusually far from its letter's training photographs: the miss is the network's, not the data's."
-            if one else
-            "They are not unusually far from their letter's training photographs: the misses are the network's, "
-            "not the data's."))
+        + f"; {its} best match in {its} own letter is weaker than that of {1 - ranks.median():.0%} of all test families"
+        + (". " if one else " (median over the missed families). ")
+        + (f"{these_are} among the test photographs least like any training photograph of {its} letter: reading {it} "
+           f"right takes generalising past every example the network saw, and whether a run gets {it} decides "
+           "whether it reaches zero errors." if ranks.median() < 0.25 else
+           f"{they_are} not unusually far from {its} letter's training photographs: the "
+           f"{'miss is' if one else 'misses are'} the network's, not the data's.")
     )
 lu.show_markdown(context)
 

@@ -337,23 +337,21 @@ def test_a_failed_job_says_where_the_finished_ones_are(standin_dir, tmp_path, mo
     assert job.calls == [("ours", 0), ("ours", 1), ("ours", 1)] and resumed["contenders"]["task2"]["seeds"] == [0, 1]
 
 
-def _notebook_constants(name: str) -> dict:
-    """The plain constants a notebook source assigns at top level (its parameters cell among them)."""
-    import ast
 
-    tree = ast.parse((Path(__file__).resolve().parents[1] / "notebooks" / name).read_text())
-    return {target.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-            for target in node.targets if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant)}
+def _full_profile_parameters(stem: str) -> dict:
+    """What a full report run gives notebook ``stem``: its parameters cell, then the full profile's overrides."""
+    from labutils.data import repository_root
+    from labutils.report import declared_parameters, notebook_parameters, parse_parameter_value
+
+    declared = declared_parameters(repository_root() / "notebooks" / f"{stem}.py")
+    return {**{name: parse_parameter_value(value) for name, value in declared.items()},
+            **notebook_parameters("full", stem, {})}
 
 
 def test_the_full_benchmark_trains_what_the_full_report_trains():
     from labutils.bench import BenchSettings
-    from labutils.report import PROFILES
 
-    task2, task3 = _notebook_constants("02_cnn.py"), _notebook_constants("03_augmentation.py")
-    # the full profile leaves these parameters at the notebooks' defaults
-    assert not {"EPOCHS", "LEARNING_RATE", "WIDTH", "BATCH_SIZE"} & (set(PROFILES["full"].get("02_cnn", {}))
-                                                                     | set(PROFILES["full"].get("03_augmentation", {})))
+    task2, task3 = _full_profile_parameters("02_cnn"), _full_profile_parameters("03_augmentation")
     settings = BenchSettings()
     assert (settings.width, settings.task2_epochs, settings.task2_learning_rate, settings.batch_size) == (
         task2["WIDTH"], task2["EPOCHS"], task2["LEARNING_RATE"], task2["BATCH_SIZE"])
