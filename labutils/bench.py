@@ -84,7 +84,7 @@ class BenchSettings:
     reference_epochs: tuple[int, int] = (50, 50)  # without, then with augmentation
     task2_epochs: int = 8
     task2_learning_rate: float = 3e-3
-    task3_epochs: int = 6
+    task3_epochs: int = 12
     task3_learning_rate: float = 2e-3
     width: int = 32
     transfer_backbone: str = "mobilenet_v2"
@@ -101,6 +101,10 @@ class BenchSettings:
             raise ValueError(f"train_rows must be one of {', '.join(TRAIN_ROWS)}, got {self.train_rows!r}")
         if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
             raise ValueError(f"width must be a positive number of filters, got {self.width!r}")
+        for name in ("task2_epochs", "task3_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive number of epochs, got {value!r}")
 
 
 QUICK_SETTINGS = BenchSettings(
@@ -604,13 +608,15 @@ def run_bench(
     resume: bool = False,
     train_rows: str | None = None,
     width: int | None = None,
+    task3_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
 
     Every finished job is saved to ``out/jobs/`` as it ends; with ``resume=True`` the saved jobs
     whose settings, budget, data and code match are reused instead of run again. ``train_rows``
-    ("all" or "split") and ``width`` (our network's first-block filters) override the settings'
-    (see :class:`BenchSettings`): ``train_rows="split"`` with a few widths is how the width was
+    ("all" or "split"), ``width`` (our network's first-block filters) and ``task3_epochs`` (our
+    network's augmented epochs) override the settings' (see :class:`BenchSettings`):
+    ``train_rows="split"`` with a few widths, then a few epoch counts, is how those two were
     chosen, on the grouped validation accuracy.
     """
     from .data import find_data_files
@@ -628,6 +634,8 @@ def run_bench(
         settings = replace(settings, train_rows=train_rows)  # checked by BenchSettings
     if width is not None:
         settings = replace(settings, width=width)  # checked by BenchSettings
+    if task3_epochs is not None:
+        settings = replace(settings, task3_epochs=task3_epochs)  # checked by BenchSettings
     if quick and data_dir is None:
         from .synthetic import write_standin
 

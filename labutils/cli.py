@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="train every contender on all training rows (default; as the report's final networks) or on "
                             "the grouped split's training side (then the grouped-validation-test gap is measured too)")
     bench.add_argument("--width", type=int, help="filters of our network's first block (default: the notebooks' WIDTH)")
+    bench.add_argument("--task3-epochs", type=int,
+                       help="augmented epochs of our network for Task 3 (default: notebook 03's EPOCHS)")
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
     bench.add_argument("--readme", help="also write the results table into this README between its bench markers")
     bench.add_argument("--resume", action="store_true",
@@ -115,7 +117,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     results = run_bench(args.data_dir, out=args.out, seeds=args.seeds, budget=args.budget, quick=args.quick,
                         contenders=args.contenders, resume=args.resume, train_rows=args.train_rows,
-                        width=args.width)
+                        width=args.width, task3_epochs=args.task3_epochs)
     table = markdown_table(results)
     print(table)
     if args.readme:

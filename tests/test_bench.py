@@ -105,13 +105,15 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     # by default every contender trains on all training rows, so no validation figure is claimed
     assert results["contenders"]["task2"]["train_images"] > QUICK_SETTINGS.train_limit
     assert results["contenders"]["task2"]["val_test_gap"] == [None] and "all training rows" in table
-    uncapped = run_bench(standin_dir, out=tmp_path / "free", seeds=[0], contenders=["task2"], settings=QUICK_SETTINGS,
-                         log=lambda line: None, in_child=False, train_rows="split", width=4)
+    uncapped = run_bench(standin_dir, out=tmp_path / "free", seeds=[0], contenders=["task2", "task3"], settings=QUICK_SETTINGS,
+                         log=lambda line: None, in_child=False, train_rows="split", width=4, task3_epochs=1)
     assert uncapped["contenders"]["task2"]["capped"] is False
     # the width override reaches the network the bench trains (QUICK_SETTINGS' own width is 8)
-    assert uncapped["settings"]["width"] == 4
+    assert uncapped["settings"]["width"] == 4 and uncapped["settings"]["task3_epochs"] == 1
     assert uncapped["contenders"]["task2"]["weights"] == count_weights(compact_cnn(width=4))["total"]
     assert uncapped["contenders"]["task2"]["epochs"] == [QUICK_SETTINGS.task2_epochs]
+    # ... and so does the Task 3 epoch override (QUICK_SETTINGS' own is 2): Task 2's epochs, then one augmented
+    assert uncapped["contenders"]["task3"]["epochs"] == [QUICK_SETTINGS.task2_epochs + 1]
     # on the split's training side: the limited training rows, and the grouped-validation-test gap is measured
     assert uncapped["contenders"]["task2"]["train_images"] == QUICK_SETTINGS.train_limit
     assert -1.0 <= uncapped["contenders"]["task2"]["val_test_gap"][0] <= 1.0
@@ -129,6 +131,8 @@ def test_arguments_are_checked(tmp_path):
         run_bench(None, out=tmp_path, quick=True, train_rows="everything")
     with pytest.raises(ValueError, match="width must be a positive number of filters, got 0"):
         run_bench(None, out=tmp_path, quick=True, width=0)
+    with pytest.raises(ValueError, match="task3_epochs must be a positive number of epochs, got 0"):
+        run_bench(None, out=tmp_path, quick=True, task3_epochs=0)
 
 
 def test_the_missed_families_sentence_names_each_seeds_families():
