@@ -99,12 +99,10 @@ class BenchSettings:
     def __post_init__(self) -> None:
         if self.train_rows not in TRAIN_ROWS:
             raise ValueError(f"train_rows must be one of {', '.join(TRAIN_ROWS)}, got {self.train_rows!r}")
-        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
-            raise ValueError(f"width must be a positive number of filters, got {self.width!r}")
-        for name in ("task2_epochs", "task3_epochs"):
+        for name, unit in (("width", "filters"), ("task2_epochs", "epochs"), ("task3_epochs", "epochs")):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive number of epochs, got {value!r}")
+                raise ValueError(f"{name} must be a positive number of {unit}, got {value!r}")
 
 
 QUICK_SETTINGS = BenchSettings(
@@ -630,12 +628,8 @@ def run_bench(
     if unknown:
         raise ValueError(f"unknown contenders {sorted(unknown)}; choose from {sorted(REFERENCE_FINAL)}")
     settings = settings or (QUICK_SETTINGS if quick else BenchSettings())
-    if train_rows is not None:
-        settings = replace(settings, train_rows=train_rows)  # checked by BenchSettings
-    if width is not None:
-        settings = replace(settings, width=width)  # checked by BenchSettings
-    if task3_epochs is not None:
-        settings = replace(settings, task3_epochs=task3_epochs)  # checked by BenchSettings
+    overrides = {"train_rows": train_rows, "width": width, "task3_epochs": task3_epochs}  # checked by BenchSettings
+    settings = replace(settings, **{name: value for name, value in overrides.items() if value is not None})
     if quick and data_dir is None:
         from .synthetic import write_standin
 

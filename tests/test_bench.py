@@ -14,6 +14,7 @@ from labutils.bench import (
     MISSED_FAMILIES_LISTED,
     PUBLISHED,
     QUICK_SETTINGS,
+    BenchSettings,
     markdown_table,
     missed_families_sentence,
     reference_summary,
@@ -341,7 +342,6 @@ def test_a_failed_job_says_where_the_finished_ones_are(standin_dir, tmp_path, mo
     assert job.calls == [("ours", 0), ("ours", 1), ("ours", 1)] and resumed["contenders"]["task2"]["seeds"] == [0, 1]
 
 
-
 def _full_profile_parameters(stem: str) -> dict:
     """What a full report run gives notebook ``stem``: its parameters cell, then the full profile's overrides."""
     from labutils.data import repository_root
@@ -353,8 +353,6 @@ def _full_profile_parameters(stem: str) -> dict:
 
 
 def test_the_full_benchmark_trains_what_the_full_report_trains():
-    from labutils.bench import BenchSettings
-
     task2, task3 = _full_profile_parameters("02_cnn"), _full_profile_parameters("03_augmentation")
     settings = BenchSettings()
     assert (settings.width, settings.task2_epochs, settings.task2_learning_rate, settings.batch_size) == (
