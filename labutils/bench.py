@@ -87,6 +87,8 @@ class BenchSettings:
     task3_epochs: int = 12
     task3_learning_rate: float = 2e-3
     width: int = 32
+    pooling: str = "blur"  # our network's pooling and head (see compact_cnn)
+    head: str = "average"
     transfer_backbone: str = "mobilenet_v2"
     transfer_image_size: int = 32
     transfer_weights: str | None = "imagenet"
@@ -97,8 +99,13 @@ class BenchSettings:
     train_rows: str = "all"  # "all": training + validation rows (the report's final fit); "split": the training side only
 
     def __post_init__(self) -> None:
+        from .models import HEADS, POOLINGS
+
         if self.train_rows not in TRAIN_ROWS:
             raise ValueError(f"train_rows must be one of {', '.join(TRAIN_ROWS)}, got {self.train_rows!r}")
+        for name, choices in (("pooling", POOLINGS), ("head", HEADS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for name, unit in (("width", "filters"), ("task2_epochs", "epochs"), ("task3_epochs", "epochs")):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -258,7 +265,8 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         results["reference"] = finish(model, curve, clock, data, test_families, n_train * len(curve), state,
                                        epochs_without_augmentation=phase1, weights=count_weights(model)["total"])
     elif job["kind"] == "ours":
-        model, clock, curve, state = compact_cnn(width=settings.width), _Clock(), [], {}
+        model = compact_cnn(width=settings.width, pooling=settings.pooling, head=settings.head)
+        clock, curve, state = _Clock(), [], {}
         model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(settings.task2_learning_rate, settings.task2_epochs, steps),
                                                        weight_decay=1e-4),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
@@ -458,7 +466,9 @@ def missed_families_sentence(missed: dict[str, list[dict[str, Any]]]) -> str:
 def _settings_sentence(settings: dict[str, Any]) -> str:
     plain, augmented = settings["reference_epochs"]
     return (f"Reference: {plain} + {augmented} epochs (without, then with augmentation); ours: {settings['task2_epochs']} "
-            f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3, width {settings['width']}; "
+            f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3, width {settings['width']}, "
+            f"{'anti-aliased' if settings.get('pooling', 'max') == 'blur' else 'max'} pooling, "
+            f"{'global average' if settings.get('head', 'flatten') == 'average' else 'flatten'} head; "
             f"transfer: {settings['transfer_backbone']} at {settings['transfer_image_size']} px, "
             f"{settings['transfer_head_epochs']} head + {settings['transfer_fine_tune_epochs']} fine-tuning epochs.")
 
@@ -607,15 +617,17 @@ def run_bench(
     train_rows: str | None = None,
     width: int | None = None,
     task3_epochs: int | None = None,
+    pooling: str | None = None,
+    head: str | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
 
     Every finished job is saved to ``out/jobs/`` as it ends; with ``resume=True`` the saved jobs
     whose settings, budget, data and code match are reused instead of run again. ``train_rows``
-    ("all" or "split"), ``width`` (our network's first-block filters) and ``task3_epochs`` (our
-    network's augmented epochs) override the settings' (see :class:`BenchSettings`):
-    ``train_rows="split"`` with a few widths, then a few epoch counts, is how those two were
-    chosen, on the grouped validation accuracy.
+    ("all" or "split"), ``width`` (our network's first-block filters), ``pooling`` and ``head`` (its
+    pooling and head, see :func:`compact_cnn`) and ``task3_epochs`` (its augmented epochs) override
+    the settings' (see :class:`BenchSettings`): ``train_rows="split"`` with a few values of one of
+    them is how each was chosen, on the grouped validation accuracy.
     """
     from .data import find_data_files
     from .report import machine_info, package_versions
@@ -628,7 +640,8 @@ def run_bench(
     if unknown:
         raise ValueError(f"unknown contenders {sorted(unknown)}; choose from {sorted(REFERENCE_FINAL)}")
     settings = settings or (QUICK_SETTINGS if quick else BenchSettings())
-    overrides = {"train_rows": train_rows, "width": width, "task3_epochs": task3_epochs}  # checked by BenchSettings
+    overrides = {"train_rows": train_rows, "width": width, "task3_epochs": task3_epochs,
+                 "pooling": pooling, "head": head}  # checked by BenchSettings
     settings = replace(settings, **{name: value for name, value in overrides.items() if value is not None})
     if quick and data_dir is None:
         from .synthetic import write_standin

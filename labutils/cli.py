@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="train every contender on all training rows (default; as the report's final networks) or on "
                             "the grouped split's training side (then the grouped-validation-test gap is measured too)")
     bench.add_argument("--width", type=int, help="filters of our network's first block (default: the notebooks' WIDTH)")
+    bench.add_argument("--pooling", choices=["blur", "max"],
+                       help="our network's pooling: anti-aliased or plain max pooling (default: the notebooks' POOLING)")
+    bench.add_argument("--head", choices=["average", "flatten"],
+                       help="our network's head: global average pooling or flatten (default: the notebooks' HEAD)")
     bench.add_argument("--task3-epochs", type=int,
                        help="augmented epochs of our network for Task 3 (default: notebook 03's EPOCHS)")
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
@@ -117,7 +121,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     results = run_bench(args.data_dir, out=args.out, seeds=args.seeds, budget=args.budget, quick=args.quick,
                         contenders=args.contenders, resume=args.resume, train_rows=args.train_rows,
-                        width=args.width, task3_epochs=args.task3_epochs)
+                        width=args.width, task3_epochs=args.task3_epochs, pooling=args.pooling, head=args.head)
     table = markdown_table(results)
     print(table)
     if args.readme:

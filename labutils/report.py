@@ -51,7 +51,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
         "*": {"PROFILE": "quick"},
         "01_data": {"SAMPLE_SIZE": 500},
-        "02_cnn": {"EPOCHS": 4, "WIDTH": 8, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
+        "02_cnn": {"EPOCHS": 12, "WIDTH": 16, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
         "03_augmentation": {"EPOCHS": 2, "TRAIN_LIMIT": 3000, "ROBUSTNESS_IMAGES": 300},
         "04_transfer": {
             "BACKBONES": ["vgg16", "mobilenet_v2"], "WEIGHTS": None, "TRAIN_LIMIT": 1000, "HEAD_EPOCHS": 5,

@@ -107,11 +107,14 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     assert results["contenders"]["task2"]["train_images"] > QUICK_SETTINGS.train_limit
     assert results["contenders"]["task2"]["val_test_gap"] == [None] and "all training rows" in table
     uncapped = run_bench(standin_dir, out=tmp_path / "free", seeds=[0], contenders=["task2", "task3"], settings=QUICK_SETTINGS,
-                         log=lambda line: None, in_child=False, train_rows="split", width=4, task3_epochs=1)
+                         log=lambda line: None, in_child=False, train_rows="split", width=4, task3_epochs=1,
+                         pooling="max", head="flatten")
     assert uncapped["contenders"]["task2"]["capped"] is False
-    # the width override reaches the network the bench trains (QUICK_SETTINGS' own width is 8)
+    # the width, pooling and head overrides reach the network the bench trains (QUICK_SETTINGS' are 8, blur, average)
     assert uncapped["settings"]["width"] == 4 and uncapped["settings"]["task3_epochs"] == 1
-    assert uncapped["contenders"]["task2"]["weights"] == count_weights(compact_cnn(width=4))["total"]
+    assert (uncapped["settings"]["pooling"], uncapped["settings"]["head"]) == ("max", "flatten")
+    assert uncapped["contenders"]["task2"]["weights"] == count_weights(compact_cnn(width=4, pooling="max", head="flatten"))["total"]
+    assert count_weights(compact_cnn(width=4, pooling="max", head="flatten")) != count_weights(compact_cnn(width=4))
     assert uncapped["contenders"]["task2"]["epochs"] == [QUICK_SETTINGS.task2_epochs]
     # ... and so does the Task 3 epoch override (QUICK_SETTINGS' own is 2): Task 2's epochs, then one augmented
     assert uncapped["contenders"]["task3"]["epochs"] == [QUICK_SETTINGS.task2_epochs + 1]
@@ -134,6 +137,10 @@ def test_arguments_are_checked(tmp_path):
         run_bench(None, out=tmp_path, quick=True, width=0)
     with pytest.raises(ValueError, match="task3_epochs must be a positive number of epochs, got 0"):
         run_bench(None, out=tmp_path, quick=True, task3_epochs=0)
+    with pytest.raises(ValueError, match="pooling must be one of blur, max, got 'mean'"):
+        run_bench(None, out=tmp_path, quick=True, pooling="mean")
+    with pytest.raises(ValueError, match="head must be one of average, flatten, got 'dense'"):
+        run_bench(None, out=tmp_path, quick=True, head="dense")
 
 
 def test_the_missed_families_sentence_names_each_seeds_families():
@@ -355,8 +362,9 @@ def _full_profile_parameters(stem: str) -> dict:
 def test_the_full_benchmark_trains_what_the_full_report_trains():
     task2, task3 = _full_profile_parameters("02_cnn"), _full_profile_parameters("03_augmentation")
     settings = BenchSettings()
-    assert (settings.width, settings.task2_epochs, settings.task2_learning_rate, settings.batch_size) == (
-        task2["WIDTH"], task2["EPOCHS"], task2["LEARNING_RATE"], task2["BATCH_SIZE"])
+    assert (settings.width, settings.pooling, settings.head, settings.task2_epochs, settings.task2_learning_rate,
+            settings.batch_size) == (task2["WIDTH"], task2["POOLING"], task2["HEAD"], task2["EPOCHS"], task2["LEARNING_RATE"],
+                                     task2["BATCH_SIZE"])
     assert (settings.task3_epochs, settings.task3_learning_rate, settings.batch_size) == (
         task3["EPOCHS"], task3["LEARNING_RATE"], task3["BATCH_SIZE"])
-    assert compact_cnn().count_params() == compact_cnn(width=task2["WIDTH"]).count_params()
+    assert compact_cnn().count_params() == compact_cnn(width=task2["WIDTH"], pooling=task2["POOLING"], head=task2["HEAD"]).count_params()

@@ -22,7 +22,7 @@ from labutils.evaluation import (
     single_image_rate,
     write_metrics,
 )
-from labutils.models import PerImageStandardization, compact_cnn, count_weights, seed_cnn
+from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn, count_weights, seed_cnn
 from labutils.training import (
     EpochClock,
     FinalOrBest,
@@ -55,6 +55,60 @@ def test_compact_cnn_validates_its_arguments():
         compact_cnn(width=0)
     with pytest.raises(ValueError, match="dropout"):
         compact_cnn(dropout=1.0)
+    with pytest.raises(ValueError, match="pooling must be one of blur, max, got 'average'"):
+        compact_cnn(pooling="average")
+    with pytest.raises(ValueError, match="head must be one of average, flatten, got 'dense'"):
+        compact_cnn(head="dense")
+
+
+def test_compact_cnn_pooling_and_head_change_the_network():
+    layer_types = {(pooling, head): {type(layer).__name__ for layer in compact_cnn(width=4, pooling=pooling, head=head).layers}
+                   for pooling in ("blur", "max") for head in ("average", "flatten")}
+    assert {"BlurPooling2D", "GlobalAveragePooling2D"} <= layer_types["blur", "average"]
+    assert "MaxPooling2D" not in layer_types["blur", "average"] and "Flatten" not in layer_types["blur", "average"]
+    assert {"MaxPooling2D", "Flatten"} <= layer_types["max", "flatten"]
+    # flatten keeps 3x3 positions after max pooling, 4x4 after blur pooling; the average head keeps one
+    dense_inputs = {key: compact_cnn(width=4, pooling=key[0], head=key[1]).get_layer("letter").input.shape[-1]
+                    for key in layer_types}
+    assert dense_inputs == {("blur", "average"): 16, ("max", "average"): 16, ("blur", "flatten"): 256, ("max", "flatten"): 144}
+
+
+def _blur_pooling_by_hand(images: np.ndarray) -> np.ndarray:
+    """Max over 2x2 windows at stride 1, then the 3x3 binomial blur at stride 2, each with TensorFlow's "same" padding."""
+    batch, height, width, channels = images.shape
+    padded = np.pad(images, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=-np.inf)  # a 2x2 window pads after only
+    pooled = np.max([padded[:, i:i + height, j:j + width] for i in (0, 1) for j in (0, 1)], axis=0)
+    out_h, out_w = (height + 1) // 2, (width + 1) // 2
+    pad_h, pad_w = max((out_h - 1) * 2 + 3 - height, 0), max((out_w - 1) * 2 + 3 - width, 0)
+    padded = np.pad(pooled, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    binomial = np.outer([1, 2, 1], [1, 2, 1]) / 16
+    out = np.zeros((batch, out_h, out_w, channels))
+    for i in range(out_h):
+        for j in range(out_w):
+            window = padded[:, 2 * i:2 * i + 3, 2 * j:2 * j + 3]
+            out[:, i, j] = np.einsum("bhwc,hw->bc", window, binomial)
+    return out
+
+
+@pytest.mark.parametrize("size", [28, 7])
+def test_blur_pooling_matches_a_computation_by_hand(size, rng):
+    images = rng.normal(size=(2, size, size, 3)).astype("float32")
+    layer = BlurPooling2D()
+    pooled = keras.ops.convert_to_numpy(layer(images))
+    assert pooled.shape == layer.compute_output_shape(images.shape) == (2, (size + 1) // 2, (size + 1) // 2, 3)
+    np.testing.assert_allclose(pooled, _blur_pooling_by_hand(images), atol=1e-5)
+    assert count_weights(keras.Sequential([keras.Input((size, size, 3)), layer]))["total"] == 0
+
+
+def test_blur_pooling_is_less_shift_sensitive_than_max_pooling(rng):
+    images = rng.random((8, 28, 28, 4)).astype("float32")
+    shifted = np.roll(images, 1, axis=2)  # one pixel to the right
+
+    def change(pool):
+        a, b = (keras.ops.convert_to_numpy(pool(x))[:, 2:-2, 2:-2] for x in (images, shifted))  # away from the borders
+        return float(np.abs(a - b).mean() / np.abs(a).mean())
+
+    assert change(BlurPooling2D()) < 0.5 * change(keras.layers.MaxPooling2D(2, padding="same"))
 
 
 def test_per_image_standardization_ignores_brightness_and_contrast(rng):
@@ -162,7 +216,7 @@ def test_a_short_fit_on_the_standin_beats_chance(standin_dir):
     x, y = to_model_input(dataset.x_train), label_to_index(dataset.y_train)
     x_test, y_test = to_model_input(dataset.x_test), label_to_index(dataset.y_test)
     keras.utils.set_random_seed(0)
-    model = compact_cnn(width=8)
+    model = compact_cnn(width=16)
     model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(3e-3, 6, 19)), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], jit_compile=False)
     clock, budget = EpochClock(), TimeBudget(None)
