@@ -377,6 +377,7 @@ metrics_path = lu.write_metrics(
     random_split_twin={"val_accuracy": twin_val, "test_accuracy": twin_test, "epochs": RANDOM_SPLIT_EPOCHS},
     test_families=len(by_family),
     reference_published=REFERENCE_PUBLISHED,
+    architecture={"width": WIDTH, "pooling": POOLING, "head": HEAD},  # of our networks
 )
 pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs", "model_file"]]
 

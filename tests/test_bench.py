@@ -20,6 +20,7 @@ from labutils.bench import (
     reference_summary,
     run_bench,
     target_lines,
+    task2_target_lines,
     time_to_accuracy,
     update_readme,
 )
@@ -90,6 +91,24 @@ def test_target_lines_say_met_only_when_the_figures_meet_them():
     for shortened in (dict(reference, capped=True), dict(reference, epochs=[4])):
         assert "**not measured**" in target_lines({"reference": shortened, "task3": fast}, settings)[1]
     assert "**not measured**" in target_lines({"task3": fast}, settings)[1]
+
+
+def test_task2_target_lines_say_met_only_when_the_figures_meet_them():
+    every_row = {"train_rows": "all"}
+    good = {"test_accuracy": [0.9990, 1.0, 0.9995], "test_errors": [7, 0, 4], "val_test_gap": [None, None, None]}
+    lines = task2_target_lines(good, every_row)
+    assert lines[0] == ("test accuracy at least 0.999 with every seed: **met** (trained on all training rows; "
+                        "0.9990 / 1.0000 / 0.9995, errors per seed 7 / 0 / 4)")
+    assert lines[1].endswith("**not measured** (no validation images left out: run with `--train-rows split`)")
+    one_short = dict(good, test_accuracy=[0.9990, 0.9989, 0.9995], test_errors=[7, 8, 4])
+    assert "**not met**" in task2_target_lines(one_short, every_row)[0]
+    split = {"train_rows": "split"}
+    close = dict(good, val_test_gap=[-0.005, 0.015, -0.0149])
+    lines = task2_target_lines(close, split)
+    assert "trained on the grouped split's training side" in lines[0]
+    assert lines[1].endswith("**met** (validation − test, points per seed: -0.50 / +1.50 / -1.49)")
+    far = dict(good, val_test_gap=[-0.005, -0.0151, 0.0])
+    assert "**not met** (validation − test, points per seed: -0.50 / -1.51 / +0.00)" in task2_target_lines(far, split)[1]
 
 
 @pytest.mark.slow

@@ -38,6 +38,7 @@ METRICS = {
         "notebook": "02_cnn", "data_source": "real",
         "models": {"compact_cnn": record(0.9502, 357, weights=37480), "seed_cnn": record(0.9095, 649, weights=139608)},
         "random_split_twin": {"val_accuracy": 1.0, "test_accuracy": 0.9615},
+        "architecture": {"width": 32, "pooling": "blur", "head": "average"},
     },
     "03_augmentation": {
         "notebook": "03_augmentation", "data_source": "real",
@@ -97,6 +98,8 @@ def test_all_completed_answers_every_question_with_the_runs_numbers(tmp_path):
     assert "SHA-256 verified" in page and "SYNTHETIC" not in page
     assert "19,118 for training and 8,337 (30.4 %) for validation" in text and "1,229 families" in text
     assert "0.9502" in text and "357 errors" in text and "37,480 weights" in text
+    assert ("37,480 weights: per-image standardisation, three convolution blocks with batch normalisation, "
+            "anti-aliased pooling and a global-average head)") in text
     assert "0.9502 → 0.9940 (357 → 43 errors)" in text
     assert "shift 0.660 → 0.904" in text and "noise 0.438 → 0.229" in text
     assert "Best test result of the whole lab: 0.9977 by vgg16_fine_tuned (Task 4)" in text
@@ -223,7 +226,9 @@ def test_the_final_networks_answer_tasks_2_and_3_when_the_run_trained_them(tmp_p
     task3["models"]["compact_cnn_augmented_final"] = record(
         1.0, 0, val_accuracy_grouped=None, train_images=27455, robustness_mean_accuracy={"shift": 0.951, "noise": 0.3})
     task3["robustness"] += [{"model": "compact_cnn_final (Task 2)", "perturbation": "shift", "strength": 1, "accuracy": 0.7}]
+    del task2["architecture"]  # a run from before notebook 02 recorded its design
     text = text_of(render_index(run, tmp_path))
+    assert "37,480 weights: per-image standardisation and three convolution blocks with batch normalisation)" in text
     # Task 2: the final network answers; the split-trained one and its validation gap stay beside it
     assert "reaches 0.9787 test accuracy (153 errors" in text and "trained on all 27,455 training images" in text
     assert "Trained on the split's training side it reaches 0.9502 (357 errors)" in text
