@@ -94,7 +94,11 @@ def _in_families(record: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     wrong, total = record.get("test_families_with_errors"), metrics.get("test_families")
     if wrong is None or total is None:
         return ""
-    return f" in {wrong} of the {total} test families"
+    return f": all {total} test families read right" if wrong == 0 else f" in {wrong} of the {total} test families"
+
+
+def _errors(count: int) -> str:
+    return f"{count} error" if count == 1 else f"{count} errors"
 
 
 def _unlike_own_letter(metrics: Mapping[str, Any]) -> str:
@@ -105,6 +109,8 @@ def _unlike_own_letter(metrics: Mapping[str, Any]) -> str:
     elsewhere = sum(family["nearest_letter"] != family["letter"] for family in missed)
     if not elsewhere:
         return "; none of them looks more like a training photograph of another letter than of its own"
+    if len(missed) == 1:
+        return "; it looks more like a training photograph of another letter than like any of its own"
     verb, own = ("looks", "its own") if elsewhere == 1 else ("look", "their own")
     return f"; {elsewhere} of them {verb} more like a training photograph of another letter than like any of {own}"
 
@@ -133,12 +139,12 @@ def _task2(metrics: Mapping[str, Any] | None) -> str:
     text = ('<div class="answer"><strong>Which architecture, which quality?</strong> '
             f"Our compact CNN ({ours.get('weights', 0):,} weights: {_design(metrics.get('architecture'))}) "
             f"reaches <strong>{ours['test_accuracy']:.4f}</strong> test "
-            f"accuracy ({ours['test_errors']} errors{_in_families(ours, metrics)}, log-loss {ours['test_log_loss']:.3f}) "
+            f"accuracy ({_errors(ours['test_errors'])}{_in_families(ours, metrics)}, log-loss {ours['test_log_loss']:.3f}) "
             f"in {ours['train_seconds']:.0f} s")
     if ours is not split_ours:
         text += (f", trained on all {ours.get('train_images', 0):,} training images with the recipe chosen on the grouped "
                  f"split. Trained on the split's training side it reaches {split_ours['test_accuracy']:.4f} "
-                 f"({split_ours['test_errors']} errors) in {split_ours['train_seconds']:.0f} s")
+                 f"({_errors(split_ours['test_errors'])}) in {split_ours['train_seconds']:.0f} s")
     text += "; "
     if reference:
         text += (f"the seed report's network ({reference.get('weights', 0):,} weights) reaches "
@@ -163,9 +169,9 @@ def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -
     text = '<div class="answer"><strong>How did augmentation change the classifier?</strong> '
     if before:
         text += (f"Test accuracy {before['test_accuracy']:.4f} → <strong>{ours['test_accuracy']:.4f}</strong> "
-                 f"({before['test_errors']} → {ours['test_errors']} errors{_in_families(ours, metrics)}")
+                 f"({before['test_errors']} → {_errors(ours['test_errors'])}{_in_families(ours, metrics)}")
     else:
-        text += f"Test accuracy <strong>{ours['test_accuracy']:.4f}</strong> ({ours['test_errors']} errors{_in_families(ours, metrics)}"
+        text += f"Test accuracy <strong>{ours['test_accuracy']:.4f}</strong> ({_errors(ours['test_errors'])}{_in_families(ours, metrics)}"
     text += _unlike_own_letter(metrics) if ours is not split_ours else ""  # the missed families are the final network's
     text += (f"; trained on all {ours.get('train_images', 0):,} training images). " if ours is not split_ours else "). ")
     if split_ours and split_ours.get("val_accuracy_grouped") is not None:

@@ -197,6 +197,9 @@ def test_errors_are_also_counted_by_test_families_when_the_run_counted_them(tmp_
     assert "(357 → 43 errors in 5 of the 338 test families)" in text
     # Task 2's document did not count them: no invented figure
     assert "357 errors, log-loss" in text
+    # a network without errors reads every family right
+    task3["models"]["compact_cnn_augmented"].update(test_accuracy=1.0, test_errors=0, test_families_with_errors=0)
+    assert "(357 → 0 errors: all 338 test families read right)" in text_of(render_index(run, tmp_path))
 
 
 def test_the_task3_answer_says_how_many_missed_families_look_like_another_letter(tmp_path):
@@ -214,6 +217,11 @@ def test_the_task3_answer_says_how_many_missed_families_look_like_another_letter
         in text_of(render_index(run, tmp_path))
     task3["missed_families"][0]["nearest_letter"] = "Y"
     assert "; none of them looks more like" in text_of(render_index(run, tmp_path))
+    # one missed family, one error: said in the singular
+    task3["models"]["compact_cnn_augmented_final"] = record(0.9999, 1, val_accuracy_grouped=None, train_images=27455)
+    task3["missed_families"] = [{**missed, "family": 105, "letter": "G", "nearest_letter": "E"}]
+    assert "(153 → 1 error; it looks more like a training photograph of another letter than like any of its own;" \
+        in text_of(render_index(run, tmp_path))
     # the split-trained network answers when there is no final one: the missed families are not its own
     del task3["models"]["compact_cnn_augmented_final"]
     assert "looks more like" not in text_of(render_index(run, tmp_path))
