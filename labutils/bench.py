@@ -103,7 +103,7 @@ class BenchSettings:
     train_rows: str = "all"  # "all": training + validation rows (the report's final fit); "split": the training side only
 
     def __post_init__(self) -> None:
-        from .models import HEADS, POOLINGS
+        from .data import HEADS, POOLINGS
 
         if self.train_rows not in TRAIN_ROWS:
             raise ValueError(f"train_rows must be one of {', '.join(TRAIN_ROWS)}, got {self.train_rows!r}")

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .data import DataNotFoundError, DataValidationError
+from .data import HEADS, POOLINGS, DataNotFoundError, DataValidationError
 
 __all__ = ["main"]
 
@@ -47,9 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="train every contender on all training rows (default; as the report's final networks) or on "
                             "the grouped split's training side (then the grouped-validation-test gap is measured too)")
     bench.add_argument("--width", type=int, help="filters of our network's first block (default: the notebooks' WIDTH)")
-    bench.add_argument("--pooling", choices=["blur", "max"],
+    bench.add_argument("--pooling", choices=POOLINGS,
                        help="our network's pooling: anti-aliased or plain max pooling (default: the notebooks' POOLING)")
-    bench.add_argument("--head", choices=["average", "flatten"],
+    bench.add_argument("--head", choices=HEADS,
                        help="our network's head: global average pooling or flatten (default: the notebooks' HEAD)")
     bench.add_argument("--task3-epochs", type=int,
                        help="augmented epochs of our network for Task 3 (default: notebook 03's EPOCHS)")

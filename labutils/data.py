@@ -67,6 +67,11 @@ CLASS_LABELS: tuple[int, ...] = tuple(label for label in range(25) if label != 9
 NUM_CLASSES = len(CLASS_LABELS)
 LETTERS: tuple[str, ...] = tuple(chr(ord("A") + label) for label in CLASS_LABELS)
 
+#: Our network's pooling and head choices (see ``models.compact_cnn``), kept here, free of Keras, so
+#: that the benchmark's settings and the command line can check them without importing TensorFlow.
+POOLINGS: tuple[str, ...] = ("blur", "max")
+HEADS: tuple[str, ...] = ("average", "flatten")
+
 #: Rows (train, test) of the stand-in generated when no real data can be had.
 FALLBACK_STANDIN_ROWS = (27455, 7172)
 

@@ -16,13 +16,11 @@ import keras
 import numpy as np
 from keras import layers
 
-from .data import IMAGE_SIZE, NUM_CLASSES
+from .data import HEADS, IMAGE_SIZE, NUM_CLASSES, POOLINGS
 
 __all__ = ["BlurPooling2D", "PerImageStandardization", "compact_cnn", "count_weights", "load_model", "seed_cnn"]
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
-POOLINGS = ("blur", "max")
-HEADS = ("average", "flatten")
 _BINOMIAL_3X3 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
 
 
