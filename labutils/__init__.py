@@ -32,7 +32,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "synthetic": ("GENERATOR_VERSION", "make_standin", "write_standin"),
     "models": ("BlurPooling2D", "PerImageStandardization", "compact_cnn", "count_weights", "load_model", "seed_cnn"),
     "training": (
-        "EpochClock", "FinalOrBest", "ModelInputs", "RandomAffine", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
+        "EpochClock", "FinalOrBest", "ModelInputs", "RandomAffine", "SwapAverageWeights", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
         "model_inputs", "prepare_task_data", "reference_augmentation", "to_model_input", "training_dataset",
     ),
     "transfer": (

@@ -90,6 +90,7 @@ class BenchSettings:
     task2_learning_rate: float = 3e-3
     task3_epochs: int = 12
     task3_learning_rate: float = 2e-3
+    task3_ema_momentum: float = 0.995  # Task 3 keeps this moving average of its weights; 0: its last weights
     width: int = 32
     pooling: str = "blur"  # our network's pooling and head (see compact_cnn)
     head: str = "average"
@@ -110,6 +111,9 @@ class BenchSettings:
         for name, choices in (("pooling", POOLINGS), ("head", HEADS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        momentum = self.task3_ema_momentum
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
+            raise ValueError(f"task3_ema_momentum must lie in [0, 1) (0: no average), got {momentum!r}")
         for name, unit in (("width", "filters"), ("task2_epochs", "epochs"), ("task3_epochs", "epochs")):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -118,7 +122,7 @@ class BenchSettings:
 
 QUICK_SETTINGS = BenchSettings(
     reference_epochs=(1, 1), task2_epochs=2, task3_epochs=2, width=8, transfer_weights=None,
-    transfer_head_epochs=2, transfer_fine_tune_epochs=1, train_limit=600,
+    transfer_head_epochs=2, transfer_fine_tune_epochs=1, train_limit=600, task3_ema_momentum=0.5,
 )
 
 
@@ -235,7 +239,8 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
 
     from .models import compact_cnn, count_weights, seed_cnn
     from .split import near_duplicate_groups
-    from .training import augmentation_pipeline, cosine_schedule, prepare_task_data, reference_augmentation, training_dataset
+    from .training import (SwapAverageWeights, augmentation_pipeline, cosine_schedule, prepare_task_data, reference_augmentation,
+                           training_dataset)
 
     settings = BenchSettings(**{**job["settings"], "reference_epochs": tuple(job["settings"]["reference_epochs"])})
     seed, budget = job["seed"], job["budget"]
@@ -255,8 +260,10 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     def fit(model, dataset, epochs, clock, curve, state):
         # the budget counts the contender's whole training; each phase still completes one epoch
         if epochs > 0:
+            # with a weight average, the curve (and the budget's last epoch) scores the averaged weights, as kept
+            average = [SwapAverageWeights()] if model.optimizer.use_ema else []
             model.fit(dataset, epochs=epochs, verbose=0,
-                      callbacks=[_test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)])
+                      callbacks=[*average, _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)])
 
     if job["kind"] == "reference":
         model, clock, curve, state = seed_cnn(), _Clock(), [], {}
@@ -280,8 +287,10 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
                                    weights=count_weights(model)["total"])
         task2_epochs = len(curve)
         clock.excluded += clock.seconds() - results["task2"]["train_seconds"]  # Task 2's final evaluation is not training
+        average = settings.task3_ema_momentum
         model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(settings.task3_learning_rate, settings.task3_epochs, steps),
-                                                       weight_decay=1e-4),
+                                                       weight_decay=1e-4, use_ema=average > 0,
+                                                       ema_momentum=average or 0.99),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
         fit(model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
                                     augmentation=augmentation_pipeline(seed=seed)), settings.task3_epochs, clock, curve, state)
@@ -646,6 +655,7 @@ def run_bench(
     task3_epochs: int | None = None,
     pooling: str | None = None,
     head: str | None = None,
+    task3_average: float | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
 
@@ -654,7 +664,9 @@ def run_bench(
     ("all" or "split"), ``width`` (our network's first-block filters), ``pooling`` and ``head`` (its
     pooling and head, see :func:`compact_cnn`) and ``task3_epochs`` (its augmented epochs) override
     the settings' (see :class:`BenchSettings`): ``train_rows="split"`` with a few values of one of
-    them is how each was chosen, on the grouped validation accuracy.
+    them is how each was chosen, on the grouped validation accuracy. ``task3_average`` overrides
+    ``task3_ema_momentum``, the momentum of the moving average of the weights that Task 3 keeps
+    (0: its last weights).
     """
     from .data import find_data_files
     from .report import machine_info, package_versions
@@ -668,7 +680,7 @@ def run_bench(
         raise ValueError(f"unknown contenders {sorted(unknown)}; choose from {sorted(REFERENCE_FINAL)}")
     settings = settings or (QUICK_SETTINGS if quick else BenchSettings())
     overrides = {"train_rows": train_rows, "width": width, "task3_epochs": task3_epochs,
-                 "pooling": pooling, "head": head}  # checked by BenchSettings
+                 "pooling": pooling, "head": head, "task3_ema_momentum": task3_average}  # checked by BenchSettings
     settings = replace(settings, **{name: value for name, value in overrides.items() if value is not None})
     if quick and data_dir is None:
         from .synthetic import write_standin

@@ -23,6 +23,7 @@ __all__ = [
     "FinalOrBest",
     "ModelInputs",
     "RandomAffine",
+    "SwapAverageWeights",
     "TimeBudget",
     "augmentation_pipeline",
     "cosine_schedule",
@@ -410,6 +411,35 @@ class FinalOrBest(keras.callbacks.Callback):
             self.kept_epoch, self.restored = self.best_epoch, True
         else:
             self.kept_epoch = last_epoch
+
+
+class SwapAverageWeights(keras.callbacks.SwapEMAWeights):
+    """Between epochs, the model holds its optimizer's moving average of the weights — the weights it keeps.
+
+    For an optimizer compiled with ``use_ema=True``: Keras' ``SwapEMAWeights(swap_on_epoch=True)``
+    (the validation, the callbacks after this one and ``fit``'s result all see the averaged
+    weights), made right when a callback stops training before the last epoch: Keras would then
+    end ``fit`` with the last step's raw weights, while the validation scored the average; this
+    callback keeps the average. Put it first in the callback list.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(swap_on_epoch=True)
+        self._average: list[np.ndarray] | None = None
+
+    def on_train_begin(self, logs=None):
+        if not getattr(self.model.optimizer, "use_ema", False):
+            raise ValueError("SwapAverageWeights needs an optimizer compiled with use_ema=True")
+        self._average, self._ema_weights_in_model = None, False  # the callback may serve several fits
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self._average = [keras.ops.convert_to_numpy(variable) for variable in self.model.trainable_weights]
+
+    def on_train_end(self, logs=None):
+        if self._average is not None:  # after a full run this is what fit() already left; after a stop, it is not
+            for variable, value in zip(self.model.trainable_weights, self._average):
+                variable.assign(value)
 
 
 def history_frame(history: keras.callbacks.History) -> pd.DataFrame:

@@ -36,6 +36,7 @@ GROUP_THRESHOLD = 0.97
 EPOCHS = 12  # further epochs of our network on augmented batches; the reference gets the same seconds
 BATCH_SIZE = 128
 LEARNING_RATE = 2e-3
+EMA_MOMENTUM = 0.995  # keep this moving average of the weights (about the last 1/(1 - EMA_MOMENTUM) steps); 0: the last weights
 KEEP_TOLERANCE = None  # keep the last epoch unless its validation accuracy is this far below the best; None: 2 standard errors
 ROTATION_DEGREES = 12.0  # our augmentation; the reference keeps its own (10°, shift 0.05, shear 0.1, zoom 0.075)
 SHIFT = 0.1
@@ -109,8 +110,14 @@ plt.show()
 # ## Training our network further on augmented batches
 #
 # The Task 2 network continues from its weights with a fresh warm-up + cosine schedule at a
-# lower peak. The schedule runs to its end (stopping early would cut off the low-learning-rate
-# tail) and its last epoch is kept — unless its grouped validation accuracy falls more than
+# lower peak. The optimizer also keeps an exponential moving average of the weights (Polyak
+# averaging, `use_ema=True`: about the last 1/(1 − `EMA_MOMENTUM`) steps); between epochs the
+# network holds that average (`lu.SwapAverageWeights`), so the validation scores, and the
+# network keeps, the averaged weights. Even near the end of the schedule each epoch still moves
+# the weights enough to turn a borderline family of near-identical images right or wrong; the
+# average smooths those last steps out. The schedule runs to its end (stopping early would cut
+# off the low-learning-rate tail) and its last epoch is kept — unless its grouped validation
+# accuracy falls more than
 # `KEEP_TOLERANCE` below the best epoch's, in which case the best epoch's weights come back
 # (`lu.FinalOrBest`; by default the tolerance is two standard errors of that accuracy).
 # Picking the epoch with the very best validation figure would pick noise: the validation set
@@ -119,12 +126,14 @@ plt.show()
 
 # %%
 def continue_ours(task2_model, training_rows):
-    """A copy of a Task 2 network, compiled with AdamW + a fresh warm-up/cosine schedule over `EPOCHS` epochs of `training_rows` images."""
+    """A copy of a Task 2 network, compiled with AdamW + a fresh warm-up/cosine schedule over `EPOCHS` epochs of
+    `training_rows` images, averaging its weights if `EMA_MOMENTUM` > 0."""
     model = keras.models.clone_model(task2_model)
     model.set_weights(task2_model.get_weights())
     steps_per_epoch = int(np.ceil(training_rows / BATCH_SIZE))
     model.compile(
-        optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, EPOCHS, steps_per_epoch), weight_decay=1e-4),
+        optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, EPOCHS, steps_per_epoch), weight_decay=1e-4,
+                                         use_ema=EMA_MOMENTUM > 0, ema_momentum=EMA_MOMENTUM or 0.99),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=False,
@@ -132,6 +141,7 @@ def continue_ours(task2_model, training_rows):
     return model
 
 
+averaging = [lu.SwapAverageWeights()] if EMA_MOMENTUM > 0 else []  # first: the callbacks after it see the average
 ours = continue_ours(task2["compact_cnn"], len(data.x_train))
 ours_history = ours.fit(
     lu.training_dataset(data.x_train, data.y_train, batch_size=BATCH_SIZE, seed=SEED, augmentation=augment),
@@ -140,6 +150,7 @@ ours_history = ours.fit(
     epochs=EPOCHS,
     verbose=2,
     callbacks=[
+        *averaging,
         lu.EpochClock(),
         keep := lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE, families=split.validation_families if KEEP_TOLERANCE is None else None),
         PlotLossesKeras(),
@@ -198,7 +209,7 @@ final_history = final.fit(
                         augmentation=lu.augmentation_pipeline(**augmentation, seed=SEED)),
     epochs=keep.kept_epoch,
     verbose=2,
-    callbacks=[lu.EpochClock(), PlotLossesKeras()],
+    callbacks=[*averaging, lu.EpochClock(), PlotLossesKeras()],
 )
 
 # %%
@@ -441,6 +452,7 @@ lu.write_metrics(
     models=records,
     split=split.summary(),
     augmentation=augmentation,
+    ema_momentum=EMA_MOMENTUM,
     robustness=robustness.to_dict(orient="records"),
     test_families=len(by_family),
     missed_families=lu.missed_family_records(wrong_families, neighbours),  # with their nearest training images

@@ -26,6 +26,7 @@ from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn,
 from labutils.training import (
     EpochClock,
     FinalOrBest,
+    SwapAverageWeights,
     TimeBudget,
     augmentation_pipeline,
     cosine_schedule,
@@ -382,6 +383,56 @@ def _replay(callback, model, values, monitor="val_accuracy"):
         callback.on_epoch_end(epoch, {monitor: value})
     callback.on_train_end()
     return float(model.get_weights()[0].flat[0])
+
+
+def _averaging_fit(callbacks, epochs, *, use_ema=True):
+    """A tiny regression fitted by SGD (optionally averaging its weights) on fixed, unshuffled data: the weights after fit."""
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32") + 0.3
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.05, use_ema=use_ema, ema_momentum=0.8), loss="mse")
+    history = model.fit(x, y, batch_size=8, epochs=epochs, shuffle=False, verbose=0, validation_data=(x, y), callbacks=callbacks)
+    return model, history, (x, y)
+
+
+class _StopAfter(keras.callbacks.Callback):
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 >= self.epochs:
+            self.model.stop_training = True
+
+
+def test_swap_average_weights_keeps_and_validates_the_averaged_weights():
+    plain, plain_history, _ = _averaging_fit([], 3)  # Keras ends fit() with the average: the reference weights
+    raw, _, _ = _averaging_fit([], 3, use_ema=False)
+    swapped, history, (x, y) = _averaging_fit([SwapAverageWeights()], 3)
+    assert not np.allclose(plain.get_weights()[0], raw.get_weights()[0])  # the average is not the last weights
+    np.testing.assert_allclose(swapped.get_weights()[0], plain.get_weights()[0], rtol=1e-6)
+    # what the last epoch's validation scored is what the network keeps (Keras alone scores the raw weights)
+    assert history.history["val_loss"][-1] == pytest.approx(swapped.evaluate(x, y, verbose=0), rel=1e-5)
+    assert plain_history.history["val_loss"][-1] != pytest.approx(plain.evaluate(x, y, verbose=0), rel=1e-5)
+    # training goes on from the raw weights between epochs: the same run as without the callback
+    assert history.history["loss"] == pytest.approx(plain_history.history["loss"], rel=1e-6)
+
+
+def test_swap_average_weights_keeps_the_average_when_training_stops_early():
+    one_epoch, _, _ = _averaging_fit([], 1)
+    stopped, _, _ = _averaging_fit([SwapAverageWeights(), _StopAfter(1)], 3)
+    np.testing.assert_allclose(stopped.get_weights()[0], one_epoch.get_weights()[0], rtol=1e-6)
+    # Keras' own callback ends such a run with the raw weights of the last step instead
+    keras_stopped, _, _ = _averaging_fit([keras.callbacks.SwapEMAWeights(swap_on_epoch=True), _StopAfter(1)], 3)
+    assert not np.allclose(keras_stopped.get_weights()[0], one_epoch.get_weights()[0])
+    # one instance serves several fits
+    callback = SwapAverageWeights()
+    _averaging_fit([callback], 2)
+    again, _, _ = _averaging_fit([callback], 3)
+    np.testing.assert_allclose(again.get_weights()[0], _averaging_fit([], 3)[0].get_weights()[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="use_ema=True"):
+        _averaging_fit([SwapAverageWeights()], 1, use_ema=False)
 
 
 def test_final_or_best_keeps_the_final_epoch_unless_it_is_clearly_worse():
