@@ -185,6 +185,16 @@ def test_the_missed_families_sentence_names_each_seeds_families():
     assert "misses" not in markdown_table(_results_without_missed_families())
 
 
+def test_the_settings_sentence_says_which_weights_task3_keeps():
+    results = _results_without_missed_families()
+    # a results.json from before the averaging setting: Task 3 kept its last weights
+    assert "then 6 augmented epochs for Task 3 keeping its last weights, width 16" in markdown_table(results)
+    results["settings"]["task3_ema_momentum"] = 0.995
+    assert "for Task 3 keeping a moving average of its weights, momentum 0.995, width 16" in markdown_table(results)
+    results["settings"]["task3_ema_momentum"] = 0.0
+    assert "keeping its last weights" in markdown_table(results)
+
+
 def _results_without_missed_families() -> dict:
     contender = {"role": "task3", "seeds": [0], "test_accuracy_mean": 0.99, "test_accuracy_min": 0.99, "test_accuracy_max": 0.99,
                  "test_errors_mean": 70.0, "test_families_with_errors": [3], "test_families": 338, "train_seconds": [200.0],
