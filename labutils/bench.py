@@ -289,8 +289,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         clock.excluded += clock.seconds() - results["task2"]["train_seconds"]  # Task 2's final evaluation is not training
         average = settings.task3_ema_momentum
         model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(settings.task3_learning_rate, settings.task3_epochs, steps),
-                                                       weight_decay=1e-4, use_ema=average > 0,
-                                                       ema_momentum=average or 0.99),
+                                                       weight_decay=1e-4, use_ema=average > 0, ema_momentum=average),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
         fit(model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
                                     augmentation=augmentation_pipeline(seed=seed)), settings.task3_epochs, clock, curve, state)

@@ -133,7 +133,7 @@ def continue_ours(task2_model, training_rows):
     steps_per_epoch = int(np.ceil(training_rows / BATCH_SIZE))
     model.compile(
         optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, EPOCHS, steps_per_epoch), weight_decay=1e-4,
-                                         use_ema=EMA_MOMENTUM > 0, ema_momentum=EMA_MOMENTUM or 0.99),
+                                         use_ema=EMA_MOMENTUM > 0, ema_momentum=EMA_MOMENTUM),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=False,
