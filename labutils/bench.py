@@ -90,7 +90,7 @@ class BenchSettings:
     task2_learning_rate: float = 3e-3
     task3_epochs: int = 12
     task3_learning_rate: float = 2e-3
-    task3_ema_momentum: float = 0.995  # Task 3 keeps this moving average of its weights; 0: its last weights
+    task3_ema_momentum: float = 0.998  # Task 3 keeps this moving average of its weights; 0: its last weights
     width: int = 32
     pooling: str = "blur"  # our network's pooling and head (see compact_cnn)
     head: str = "average"
