@@ -483,8 +483,7 @@ def _settings_sentence(settings: dict[str, Any]) -> str:
     momentum = settings.get("task3_ema_momentum", 0)  # a run from before the setting kept the last weights
     kept = f"a moving average of its weights, momentum {momentum:g}" if momentum else "its last weights"
     return (f"Reference: {plain} + {augmented} epochs (without, then with augmentation); ours: {settings['task2_epochs']} "
-            f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3 keeping {kept}, "
-            f"width {settings['width']}, "
+            f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3 keeping {kept}, width {settings['width']}, "
             f"{'anti-aliased' if settings.get('pooling', 'max') == 'blur' else 'max'} pooling, "
             f"{'global average' if settings.get('head', 'flatten') == 'average' else 'flatten'} head; "
             f"transfer: {settings['transfer_backbone']} at {settings['transfer_image_size']} px, "
