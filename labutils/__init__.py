@@ -32,8 +32,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "synthetic": ("GENERATOR_VERSION", "make_standin", "write_standin"),
     "models": ("BlurPooling2D", "PerImageStandardization", "compact_cnn", "count_weights", "load_model", "seed_cnn"),
     "training": (
-        "EpochClock", "FinalOrBest", "ModelInputs", "RandomAffine", "SwapAverageWeights", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
-        "model_inputs", "prepare_task_data", "reference_augmentation", "to_model_input", "training_dataset",
+        "EpochClock", "FinalOrBest", "ModelInputs", "RandomAffine", "RecomputeBatchNormStatistics", "SwapAverageWeights", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
+        "model_inputs", "prepare_task_data", "recompute_batch_norm_statistics", "reference_augmentation", "to_model_input", "training_dataset",
     ),
     "transfer": (
         "BACKBONES", "BackboneInput", "BackboneSpec", "TransferModel", "build_transfer_model", "cached_features",

@@ -91,6 +91,7 @@ class BenchSettings:
     task3_epochs: int = 12
     task3_learning_rate: float = 2e-3
     task3_ema_momentum: float = 0.998  # Task 3 keeps this moving average of its weights; 0: its last weights
+    task3_statistics_images: int = 2048  # clean training images whose batch-norm statistics Task 3 scores and keeps; 0: the training ones
     width: int = 32
     pooling: str = "blur"  # our network's pooling and head (see compact_cnn)
     head: str = "average"
@@ -114,6 +115,9 @@ class BenchSettings:
         momentum = self.task3_ema_momentum
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
             raise ValueError(f"task3_ema_momentum must lie in [0, 1) (0: no average), got {momentum!r}")
+        images = self.task3_statistics_images
+        if isinstance(images, bool) or not isinstance(images, int) or images < 0:
+            raise ValueError(f"task3_statistics_images must be a number of images >= 0 (0: the training statistics), got {images!r}")
         for name, unit in (("width", "filters"), ("task2_epochs", "epochs"), ("task3_epochs", "epochs")):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -123,6 +127,7 @@ class BenchSettings:
 QUICK_SETTINGS = BenchSettings(
     reference_epochs=(1, 1), task2_epochs=2, task3_epochs=2, width=8, transfer_weights=None,
     transfer_head_epochs=2, transfer_fine_tune_epochs=1, train_limit=600, task3_ema_momentum=0.5,
+    task3_statistics_images=256,
 )
 
 
@@ -239,8 +244,8 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
 
     from .models import compact_cnn, count_weights, seed_cnn
     from .split import near_duplicate_groups
-    from .training import (SwapAverageWeights, augmentation_pipeline, cosine_schedule, prepare_task_data, reference_augmentation,
-                           training_dataset)
+    from .training import (RecomputeBatchNormStatistics, SwapAverageWeights, augmentation_pipeline, cosine_schedule,
+                           prepare_task_data, reference_augmentation, training_dataset)
 
     settings = BenchSettings(**{**job["settings"], "reference_epochs": tuple(job["settings"]["reference_epochs"])})
     seed, budget = job["seed"], job["budget"]
@@ -257,13 +262,14 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     batch = settings.batch_size
     steps = int(np.ceil(n_train / batch))
 
-    def fit(model, dataset, epochs, clock, curve, state):
+    def fit(model, dataset, epochs, clock, curve, state, recompute=()):
         # the budget counts the contender's whole training; each phase still completes one epoch
         if epochs > 0:
-            # with a weight average, the curve (and the budget's last epoch) scores the averaged weights, as kept
+            # with a weight average, the curve (and the budget's last epoch) scores the averaged weights, as kept,
+            # with their recomputed batch-norm statistics if asked (the recomputing counts as training time)
             average = [SwapAverageWeights()] if model.optimizer.use_ema else []
             model.fit(dataset, epochs=epochs, verbose=0,
-                      callbacks=[*average, _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)])
+                      callbacks=[*average, *recompute, _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)])
 
     if job["kind"] == "reference":
         model, clock, curve, state = seed_cnn(), _Clock(), [], {}
@@ -291,8 +297,10 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(settings.task3_learning_rate, settings.task3_epochs, steps),
                                                        weight_decay=1e-4, use_ema=average > 0, ema_momentum=average),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
-        fit(model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
-                                    augmentation=augmentation_pipeline(seed=seed)), settings.task3_epochs, clock, curve, state)
+        recompute = ([RecomputeBatchNormStatistics(x_fit, sample=settings.task3_statistics_images, seed=seed)]
+                     if settings.task3_statistics_images else [])
+        fit(model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed, augmentation=augmentation_pipeline(seed=seed)),
+            settings.task3_epochs, clock, curve, state, recompute)
         results["task3"] = finish(model, curve, clock, data, test_families, n_train * len(curve), state,
                                    epochs_without_augmentation=task2_epochs, weights=count_weights(model)["total"])
     elif job["kind"] == "transfer":
@@ -482,6 +490,8 @@ def _settings_sentence(settings: dict[str, Any]) -> str:
     plain, augmented = settings["reference_epochs"]
     momentum = settings.get("task3_ema_momentum", 0)  # a run from before the setting kept the last weights
     kept = f"a moving average of its weights, momentum {momentum:g}" if momentum else "its last weights"
+    if settings.get("task3_statistics_images"):  # a run from before the setting kept the training statistics
+        kept += f" with batch-norm statistics of {settings['task3_statistics_images']:,} clean training images"
     return (f"Reference: {plain} + {augmented} epochs (without, then with augmentation); ours: {settings['task2_epochs']} "
             f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3 keeping {kept}, width {settings['width']}, "
             f"{'anti-aliased' if settings.get('pooling', 'max') == 'blur' else 'max'} pooling, "
@@ -657,6 +667,7 @@ def run_bench(
     pooling: str | None = None,
     head: str | None = None,
     task3_average: float | None = None,
+    task3_statistics_images: int | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
 
@@ -667,7 +678,8 @@ def run_bench(
     the settings' (see :class:`BenchSettings`): ``train_rows="split"`` with a few values of one of
     them is how each was chosen, on the grouped validation accuracy. ``task3_average`` overrides
     ``task3_ema_momentum``, the momentum of the moving average of the weights that Task 3 keeps
-    (0: its last weights).
+    (0: its last weights), and ``task3_statistics_images`` overrides the number of clean training
+    images whose batch-norm statistics Task 3 is scored and kept with (0: the training statistics).
     """
     from .data import find_data_files
     from .report import machine_info, package_versions
@@ -681,7 +693,8 @@ def run_bench(
         raise ValueError(f"unknown contenders {sorted(unknown)}; choose from {sorted(REFERENCE_FINAL)}")
     settings = settings or (QUICK_SETTINGS if quick else BenchSettings())
     overrides = {"train_rows": train_rows, "width": width, "task3_epochs": task3_epochs,
-                 "pooling": pooling, "head": head, "task3_ema_momentum": task3_average}  # checked by BenchSettings
+                 "pooling": pooling, "head": head, "task3_ema_momentum": task3_average,
+                 "task3_statistics_images": task3_statistics_images}  # checked by BenchSettings
     settings = replace(settings, **{name: value for name, value in overrides.items() if value is not None})
     if quick and data_dir is None:
         from .synthetic import write_standin

@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--task3-average", type=float, metavar="MOMENTUM",
                        help="momentum of the moving average of the weights that Task 3 keeps, in [0, 1); 0 keeps the last "
                             "weights (default: notebook 03's EMA_MOMENTUM)")
+    bench.add_argument("--task3-statistics-images", type=int, metavar="IMAGES",
+                       help="clean training images whose batch-norm statistics Task 3 is scored and kept with; 0 keeps "
+                            "the statistics gathered in training (default: notebook 03's STATISTICS_IMAGES)")
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
     bench.add_argument("--readme", help="also write the results table into this README between its bench markers")
     bench.add_argument("--resume", action="store_true",
@@ -125,7 +128,7 @@ def _bench(args: argparse.Namespace) -> int:
     results = run_bench(args.data_dir, out=args.out, seeds=args.seeds, budget=args.budget, quick=args.quick,
                         contenders=args.contenders, resume=args.resume, train_rows=args.train_rows,
                         width=args.width, task3_epochs=args.task3_epochs, pooling=args.pooling, head=args.head,
-                        task3_average=args.task3_average)
+                        task3_average=args.task3_average, task3_statistics_images=args.task3_statistics_images)
     table = markdown_table(results)
     print(table)
     if args.readme:

@@ -52,7 +52,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "*": {"PROFILE": "quick"},
         "01_data": {"SAMPLE_SIZE": 500},
         "02_cnn": {"EPOCHS": 12, "WIDTH": 16, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
-        "03_augmentation": {"EPOCHS": 2, "TRAIN_LIMIT": 3000, "ROBUSTNESS_IMAGES": 300, "EMA_MOMENTUM": 0.9},
+        "03_augmentation": {"EPOCHS": 2, "TRAIN_LIMIT": 3000, "ROBUSTNESS_IMAGES": 300, "EMA_MOMENTUM": 0.9,
+                            "STATISTICS_IMAGES": 512},
         "04_transfer": {
             "BACKBONES": ["vgg16", "mobilenet_v2"], "WEIGHTS": None, "TRAIN_LIMIT": 1000, "HEAD_EPOCHS": 5,
             "FINE_TUNE_EPOCHS": 1, "FINE_TUNE_SECONDS": 30,

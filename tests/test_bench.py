@@ -129,12 +129,13 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     assert results["contenders"]["task2"]["val_test_gap"] == [None] and "all training rows" in table
     uncapped = run_bench(standin_dir, out=tmp_path / "free", seeds=[0], contenders=["task2", "task3"], settings=QUICK_SETTINGS,
                          log=lambda line: None, in_child=False, train_rows="split", width=4, task3_epochs=1,
-                         pooling="max", head="flatten", task3_average=0.0)
+                         pooling="max", head="flatten", task3_average=0.0, task3_statistics_images=0)
     assert uncapped["contenders"]["task2"]["capped"] is False
     # the width, pooling and head overrides reach the network the bench trains (QUICK_SETTINGS' are 8, blur, average)
     assert uncapped["settings"]["width"] == 4 and uncapped["settings"]["task3_epochs"] == 1
     assert (uncapped["settings"]["pooling"], uncapped["settings"]["head"]) == ("max", "flatten")
     assert (uncapped["settings"]["task3_ema_momentum"], results["settings"]["task3_ema_momentum"]) == (0.0, 0.5)
+    assert (uncapped["settings"]["task3_statistics_images"], results["settings"]["task3_statistics_images"]) == (0, 256)
     assert uncapped["contenders"]["task2"]["weights"] == count_weights(compact_cnn(width=4, pooling="max", head="flatten"))["total"]
     assert count_weights(compact_cnn(width=4, pooling="max", head="flatten")) != count_weights(compact_cnn(width=4))
     assert uncapped["contenders"]["task2"]["epochs"] == [QUICK_SETTINGS.task2_epochs]
@@ -162,6 +163,9 @@ def test_arguments_are_checked(tmp_path):
     for momentum in (1.0, -0.1, True):
         with pytest.raises(ValueError, match=rf"task3_ema_momentum must lie in \[0, 1\) \(0: no average\), got {momentum!r}"):
             run_bench(None, out=tmp_path, quick=True, task3_average=momentum)
+    for images in (-1, 2.5, True):
+        with pytest.raises(ValueError, match=rf"task3_statistics_images must be a number of images >= 0 .*got {images!r}"):
+            BenchSettings(task3_statistics_images=images)
     with pytest.raises(ValueError, match="pooling must be one of blur, max, got 'mean'"):
         run_bench(None, out=tmp_path, quick=True, pooling="mean")
     with pytest.raises(ValueError, match="head must be one of average, flatten, got 'dense'"):
@@ -191,8 +195,13 @@ def test_the_settings_sentence_says_which_weights_task3_keeps():
     assert "then 6 augmented epochs for Task 3 keeping its last weights, width 16" in markdown_table(results)
     results["settings"]["task3_ema_momentum"] = 0.995
     assert "for Task 3 keeping a moving average of its weights, momentum 0.995, width 16" in markdown_table(results)
+    results["settings"]["task3_statistics_images"] = 2048
+    assert ("keeping a moving average of its weights, momentum 0.995 with batch-norm statistics of 2,048 clean training "
+            "images, width 16") in markdown_table(results)
     results["settings"]["task3_ema_momentum"] = 0.0
-    assert "keeping its last weights" in markdown_table(results)
+    assert "keeping its last weights with batch-norm statistics of 2,048" in markdown_table(results)
+    results["settings"]["task3_statistics_images"] = 0
+    assert "keeping its last weights, width 16" in markdown_table(results)
 
 
 def _results_without_missed_families() -> dict:
@@ -400,6 +409,7 @@ def test_the_full_benchmark_trains_what_the_full_report_trains():
     assert (settings.width, settings.pooling, settings.head, settings.task2_epochs, settings.task2_learning_rate,
             settings.batch_size) == (task2["WIDTH"], task2["POOLING"], task2["HEAD"], task2["EPOCHS"], task2["LEARNING_RATE"],
                                      task2["BATCH_SIZE"])
-    assert (settings.task3_epochs, settings.task3_learning_rate, settings.task3_ema_momentum, settings.batch_size) == (
-        task3["EPOCHS"], task3["LEARNING_RATE"], task3["EMA_MOMENTUM"], task3["BATCH_SIZE"])
+    assert (settings.task3_epochs, settings.task3_learning_rate, settings.task3_ema_momentum, settings.task3_statistics_images,
+            settings.batch_size) == (task3["EPOCHS"], task3["LEARNING_RATE"], task3["EMA_MOMENTUM"], task3["STATISTICS_IMAGES"],
+                                     task3["BATCH_SIZE"])
     assert compact_cnn().count_params() == compact_cnn(width=task2["WIDTH"], pooling=task2["POOLING"], head=task2["HEAD"]).count_params()

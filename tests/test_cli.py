@@ -24,7 +24,7 @@ def test_help_lists_the_commands_and_their_options():
         assert option in report_help
     assert "--data-dir" in run_cli("data", "--help").stdout
     bench_help = run_cli("bench", "--help").stdout
-    for option in ("--train-rows", "--width", "--pooling", "--head", "--task3-epochs", "--task3-average", "--resume"):
+    for option in ("--train-rows", "--width", "--pooling", "--head", "--task3-epochs", "--task3-average", "--task3-statistics-images", "--resume"):
         assert option in bench_help
 
 

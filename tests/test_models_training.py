@@ -26,11 +26,13 @@ from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn,
 from labutils.training import (
     EpochClock,
     FinalOrBest,
+    RecomputeBatchNormStatistics,
     SwapAverageWeights,
     TimeBudget,
     augmentation_pipeline,
     cosine_schedule,
     history_frame,
+    recompute_batch_norm_statistics,
     reference_augmentation,
     to_model_input,
     training_dataset,
@@ -433,6 +435,129 @@ def test_swap_average_weights_keeps_the_average_when_training_stops_early():
     np.testing.assert_allclose(again.get_weights()[0], _averaging_fit([], 3)[0].get_weights()[0], rtol=1e-6)
     with pytest.raises(ValueError, match="use_ema=True"):
         _averaging_fit([SwapAverageWeights()], 1, use_ema=False)
+
+
+def _batch_norm_net(seed=0):
+    """Two conv -> batch norm blocks and a softmax: small enough to train in a blink."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.Conv2D(3, 3, padding="same", name="conv1")(inputs)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(4, 3, name="conv2")(x)
+    x = keras.layers.BatchNormalization(name="bn2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+
+
+def _inference_moments(model, layer_name, images):
+    features = keras.Model(model.input, model.get_layer(layer_name).input)(images, training=False)
+    features = keras.ops.convert_to_numpy(features).astype(np.float64).reshape(-1, features.shape[-1])
+    return features.mean(axis=0), features.var(axis=0)
+
+
+def test_recompute_batch_norm_statistics_matches_the_inputs_moments_layer_by_layer(rng):
+    model = _batch_norm_net()
+    images = (3 * rng.random((50, 6, 6, 1)) + 2).astype("float32")
+    assert recompute_batch_norm_statistics(model, images, batch_size=7) is model
+    for name in ("bn1", "bn2"):  # bn2's moments are those its input has with bn1's new statistics in place
+        mean, variance = _inference_moments(model, name, images)
+        np.testing.assert_allclose(model.get_layer(name).moving_mean.numpy(), mean, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(model.get_layer(name).moving_variance.numpy(), variance, rtol=1e-3, atol=1e-6)
+    standardized = keras.Model(model.input, model.get_layer("bn2").output)(images, training=False).numpy().reshape(-1, 4)
+    np.testing.assert_allclose(standardized.mean(axis=0), 0, atol=1e-3)  # what "recomputed" should mean
+    np.testing.assert_allclose(standardized.std(axis=0), 1, atol=1e-2)
+    whole_batch = [v.numpy() for v in recompute_batch_norm_statistics(_batch_norm_net(), images, batch_size=1000).non_trainable_weights]
+    np.testing.assert_allclose(whole_batch[0], model.get_layer("bn1").moving_mean.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_recompute_batch_norm_statistics_rejects_what_it_cannot_do(rng):
+    images = rng.random((4, 6, 6, 1)).astype("float32")
+    with pytest.raises(ValueError, match="at least one image"):
+        recompute_batch_norm_statistics(_batch_norm_net(), images[:0])
+    with pytest.raises(ValueError, match="batch_size"):
+        recompute_batch_norm_statistics(_batch_norm_net(), images, batch_size=0)
+    inputs = keras.Input((6, 6, 1))
+    nested = keras.Model(inputs, _batch_norm_net()(inputs), name="outer")
+    with pytest.raises(ValueError, match="nested model"):
+        recompute_batch_norm_statistics(nested, images)
+
+
+class _StatisticsProbe(keras.callbacks.Callback):
+    """Records bn1's moving mean when each epoch begins (what the epoch trains on) and ends."""
+
+    def __init__(self):
+        super().__init__()
+        self.begin, self.end = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.begin.append(self.model.get_layer("bn1").moving_mean.numpy().copy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.end.append(self.model.get_layer("bn1").moving_mean.numpy().copy())
+
+
+def _clean_images():
+    clean = np.random.default_rng(1).random((64, 6, 6, 1)).astype("float32")
+    return clean, (clean.mean(axis=(1, 2, 3)) > 0.5).astype("int32")
+
+
+def _statistics_fit(callbacks, *, use_ema=False, epochs=3):
+    """Trains on shifted, rescaled ("augmented") images; returns the model, its history and the clean images."""
+    clean, labels = _clean_images()
+    model = _batch_norm_net()
+    model.compile(optimizer=keras.optimizers.SGD(0.05, use_ema=use_ema, ema_momentum=0.8),
+                  loss="sparse_categorical_crossentropy", jit_compile=False)
+    history = model.fit(2 * clean + 1, labels, batch_size=16, epochs=epochs, shuffle=False, verbose=0,
+                        validation_data=(clean, labels), callbacks=callbacks)
+    return model, history, (clean, labels)
+
+
+def test_recompute_batch_norm_statistics_callback_scores_and_keeps_clean_statistics():
+    plain_probe, probe = _StatisticsProbe(), _StatisticsProbe()
+    plain, plain_history, (clean, labels) = _statistics_fit([plain_probe])
+    recomputed, history, _ = _statistics_fit([callback := RecomputeBatchNormStatistics(_clean_images()[0], sample=None), probe])
+    # the network kept, and the validation of the last epoch, use the statistics of the clean images
+    copy = keras.models.clone_model(recomputed)
+    copy.set_weights(recomputed.get_weights())
+    expected = [v.numpy() for v in recompute_batch_norm_statistics(copy, clean).non_trainable_weights]
+    for kept, value in zip(recomputed.non_trainable_weights, expected):
+        np.testing.assert_allclose(kept.numpy(), value, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(plain.get_layer("bn1").moving_mean.numpy(), expected[0], atol=1e-3)
+    assert history.history["val_loss"][-1] == pytest.approx(recomputed.evaluate(clean, labels, verbose=0), rel=1e-5)
+    assert history.history["val_loss"][-1] < plain_history.history["val_loss"][-1]
+    # each epoch trains on from the training statistics: the same run as without the callback
+    np.testing.assert_allclose(np.array(probe.begin), np.array(plain_probe.begin), rtol=1e-5, atol=1e-6)
+    assert history.history["loss"] == pytest.approx(plain_history.history["loss"], rel=1e-5)
+    assert not np.allclose(probe.end[0], plain_probe.end[0], atol=1e-3) and callback.seconds > 0
+
+
+def test_recompute_batch_norm_statistics_callback_follows_the_averaged_weights():
+    model, history, (clean, labels) = _statistics_fit(
+        [SwapAverageWeights(), RecomputeBatchNormStatistics(_clean_images()[0], sample=None)], use_ema=True)
+    averaged, _, _ = _statistics_fit([SwapAverageWeights()], use_ema=True)
+    for kept, average in zip(model.trainable_weights, averaged.trainable_weights):
+        np.testing.assert_allclose(kept.numpy(), average.numpy(), rtol=1e-5, atol=1e-6)
+    expected = recompute_batch_norm_statistics(averaged, clean)  # the averaged weights' own statistics
+    for kept, value in zip(model.non_trainable_weights, expected.non_trainable_weights):
+        np.testing.assert_allclose(kept.numpy(), value.numpy(), rtol=1e-5, atol=1e-6)
+    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(clean, labels, verbose=0), rel=1e-5)
+
+
+def test_recompute_batch_norm_statistics_callback_samples_and_validates(rng):
+    images = rng.random((30, 6, 6, 1)).astype("float32")
+    sampled = RecomputeBatchNormStatistics(images, sample=10, seed=3)
+    chosen = np.sort(np.random.default_rng(3).choice(30, 10, replace=False))
+    np.testing.assert_array_equal(sampled.images, images[chosen])
+    assert len(RecomputeBatchNormStatistics(images, sample=100).images) == 30
+    with pytest.raises(ValueError, match="sample"):
+        RecomputeBatchNormStatistics(images, sample=0)
+    with pytest.raises(ValueError, match="at least one image"):
+        RecomputeBatchNormStatistics(images[:0])
+    plain = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    plain.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="no batch-norm layer"):
+        plain.fit(images, np.zeros(30, "int32"), epochs=1, verbose=0, callbacks=[RecomputeBatchNormStatistics(images)])
 
 
 def test_final_or_best_keeps_the_final_epoch_unless_it_is_clearly_worse():

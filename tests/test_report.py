@@ -174,6 +174,7 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
         assert -1 <= family["own_letter_similarity"] <= family["nearest_similarity"] <= 1
         assert (family["nearest_letter"] == family["letter"]) == (family["own_letter_similarity"] == family["nearest_similarity"])
     assert task3["ema_momentum"] == PROFILES["quick"]["03_augmentation"]["EMA_MOMENTUM"] > 0  # the averaged weights are kept
+    assert task3["statistics_images"] == PROFILES["quick"]["03_augmentation"]["STATISTICS_IMAGES"] > 0  # and their own statistics
     kinds = {row["perturbation"] for row in task3["robustness"]}
     assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur"}
     assert {row["model"] for row in task3["robustness"]} == {"compact_cnn_final (Task 2)", "compact_cnn_augmented_final", "seed_cnn_augmented"}
