@@ -124,11 +124,12 @@ plt.show()
 # the statistics are recomputed, layer by layer, for the averaged weights on `STATISTICS_IMAGES`
 # clean training images (`lu.RecomputeBatchNormStatistics`; the training statistics come back
 # before the next epoch trains on). On the grouped validation this made the per-epoch scores
-# steadier and the log-loss lower (README, "Batch-norm statistics (Task 3)"). The schedule runs to its end (stopping early would cut
-# off the low-learning-rate tail) and its last epoch is kept — unless its grouped validation
-# accuracy falls more than
-# `KEEP_TOLERANCE` below the best epoch's, in which case the best epoch's weights come back
-# (`lu.FinalOrBest`; by default the tolerance is two standard errors of that accuracy).
+# steadier and the log-loss lower (README, "Batch-norm statistics (Task 3)").
+#
+# The schedule runs to its end (stopping early would cut off the low-learning-rate tail) and its
+# last epoch is kept — unless its grouped validation accuracy falls more than `KEEP_TOLERANCE`
+# below the best epoch's, in which case the best epoch's weights come back (`lu.FinalOrBest`; by
+# default the tolerance is two standard errors of that accuracy).
 # Picking the epoch with the very best validation figure would pick noise: the validation set
 # holds a few hundred families of near-identical images, so one family more or less moves its
 # accuracy by tenths of a point.
