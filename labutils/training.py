@@ -429,8 +429,7 @@ def recompute_batch_norm_statistics(model: keras.Model, images: np.ndarray, *, b
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for layer in model.layers:
-        if isinstance(layer, keras.Model) and any(isinstance(inner, keras.layers.BatchNormalization)
-                                                  for inner in layer._flatten_layers()):
+        if isinstance(layer, keras.Model) and _holds_batch_norm(layer):
             raise ValueError(f"{layer.name}: batch norm inside a nested model is not supported")
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
@@ -449,6 +448,11 @@ def recompute_batch_norm_statistics(model: keras.Model, images: np.ndarray, *, b
         layer.moving_mean.assign(mean.astype(np.float32))
         layer.moving_variance.assign(np.maximum(total_squares / count - mean**2, 0.0).astype(np.float32))
     return model
+
+
+def _holds_batch_norm(model: keras.Model) -> bool:
+    return any(isinstance(layer, keras.layers.BatchNormalization)
+               or (isinstance(layer, keras.Model) and _holds_batch_norm(layer)) for layer in model.layers)
 
 
 class SwapAverageWeights(keras.callbacks.SwapEMAWeights):
