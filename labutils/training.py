@@ -428,11 +428,7 @@ def recompute_batch_norm_statistics(model: keras.Model, images: np.ndarray, *, b
         raise ValueError("recompute_batch_norm_statistics needs at least one image")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    for layer in model.layers:
-        if isinstance(layer, keras.Model) and _holds_batch_norm(layer):
-            raise ValueError(f"{layer.name}: batch norm inside a nested model is not supported")
-        if not isinstance(layer, keras.layers.BatchNormalization):
-            continue
+    for layer in _batch_norm_layers(model):
         if layer.axis not in (-1, len(layer.input.shape) - 1):
             raise ValueError(f"{layer.name}: only channels-last batch norm is supported, axis {layer.axis}")
         inputs = keras.Model(model.input, layer.input)
@@ -448,6 +444,14 @@ def recompute_batch_norm_statistics(model: keras.Model, images: np.ndarray, *, b
         layer.moving_mean.assign(mean.astype(np.float32))
         layer.moving_variance.assign(np.maximum(total_squares / count - mean**2, 0.0).astype(np.float32))
     return model
+
+
+def _batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    """The model's batch-norm layers, in computing order; batch norm inside a nested model is refused."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and _holds_batch_norm(layer):
+            raise ValueError(f"{layer.name}: batch norm inside a nested model is not supported")
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def _holds_batch_norm(model: keras.Model) -> bool:
@@ -512,8 +516,7 @@ class RecomputeBatchNormStatistics(keras.callbacks.Callback):
         self._epoch = -1
 
     def _statistics(self) -> list[keras.Variable]:
-        return [variable for layer in self.model.layers if isinstance(layer, keras.layers.BatchNormalization)
-                for variable in (layer.moving_mean, layer.moving_variance)]
+        return [variable for layer in _batch_norm_layers(self.model) for variable in (layer.moving_mean, layer.moving_variance)]
 
     def _recompute(self) -> None:
         """Save the training statistics (if not saved), then put this epoch's recomputed ones in place."""
