@@ -36,9 +36,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "model_inputs", "prepare_task_data", "recompute_batch_norm_statistics", "reference_augmentation", "to_model_input", "training_dataset",
     ),
     "transfer": (
-        "BACKBONES", "BackboneInput", "BackboneSpec", "TransferModel", "build_transfer_model", "cached_features",
-        "resolve_weights", "unfreeze_top", "weights_fingerprint",
+        "BACKBONES", "BackboneInput", "BackboneSpec", "FINE_TUNE_DEPTHS", "TransferModel", "build_transfer_model",
+        "cached_features", "resolve_weights", "unfreeze", "weights_fingerprint",
     ),
+    "efficientnet_lite": ("efficientnet_lite0", "lite0_weights", "packaged_weights_file", "packaged_weights_source"),
+    "torch_legacy": ("WeightsFileError", "read_legacy_state_dict"),
     "evaluation": (
         "COMPARISON_COLUMNS", "METRIC_FIELDS", "classification_metrics", "comparison_table", "describe_gap",
         "errors_by_family", "family_neighbours",

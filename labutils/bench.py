@@ -304,7 +304,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         results["task3"] = finish(model, curve, clock, data, test_families, n_train * len(curve), state,
                                    epochs_without_augmentation=task2_epochs, weights=count_weights(model)["total"])
     elif job["kind"] == "transfer":
-        from .transfer import build_transfer_model, cached_features, unfreeze_top
+        from .transfer import build_transfer_model, cached_features, unfreeze
 
         transfer = build_transfer_model(settings.transfer_backbone, image_size=settings.transfer_image_size,
                                         weights=settings.transfer_weights)
@@ -316,7 +316,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         callback = _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)
         callback.set_model(transfer.model)
         callback.on_epoch_end(0)  # the feature-extraction model is the curve's first point
-        unfreeze_top(transfer)
+        unfreeze(transfer)
         transfer.model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
                                metrics=["accuracy"], jit_compile=False)
         fit(transfer.model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
@@ -609,7 +609,8 @@ def update_readme(readme: str | Path, table: str, *, section: str = "bench") -> 
 
 
 #: The modules whose code decides what a job measures; a saved job is reused only if they are unchanged.
-_JOB_CODE = ("bench.py", "models.py", "training.py", "transfer.py", "evaluation.py", "data.py", "split.py")
+_JOB_CODE = ("bench.py", "models.py", "training.py", "transfer.py", "efficientnet_lite.py", "torch_legacy.py", "evaluation.py",
+             "data.py", "split.py")
 
 
 def _code_fingerprint() -> str:

