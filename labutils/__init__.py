@@ -36,10 +36,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "model_inputs", "prepare_task_data", "recompute_batch_norm_statistics", "reference_augmentation", "to_model_input", "training_dataset",
     ),
     "transfer": (
-        "BACKBONES", "BackboneInput", "BackboneSpec", "FINE_TUNE_DEPTHS", "TransferModel", "build_transfer_model",
-        "cached_features", "resolve_weights", "unfreeze", "weights_fingerprint",
+        "BACKBONES", "BackboneInput", "BackboneSpec", "FINE_TUNE_DEPTHS", "RecomputeBackboneStatistics", "TransferModel",
+        "build_transfer_model", "recompute_backbone_statistics",
+        "cached_features", "check_transfer_parameters", "fine_tune_epoch_seconds", "resolve_weights", "transfer_record",
+        "unfreeze", "weights_fingerprint",
     ),
     "efficientnet_lite": ("efficientnet_lite0", "lite0_weights", "packaged_weights_file", "packaged_weights_source"),
+    "narration": ("describe_model", "describe_transfer_answers", "plural"),
     "torch_legacy": ("WeightsFileError", "read_legacy_state_dict"),
     "evaluation": (
         "COMPARISON_COLUMNS", "METRIC_FIELDS", "classification_metrics", "comparison_table", "describe_gap",

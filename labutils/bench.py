@@ -10,8 +10,11 @@ trains on the split's training side instead and also measures the grouped-valida
   more on augmented batches (rotation 10°, shift 0.05, shear 0.1, zoom 0.075);
 * ``task2`` — the project's network as notebook 02 trains it (no augmentation);
 * ``task3`` — that same model trained further on augmented batches, as in notebook 03;
-* ``transfer`` — a backbone's frozen features plus a head, then its top block fine-tuned, with
-  whatever weights are available (``weights_status`` says which).
+* ``transfer`` — notebook 04's pretrained configuration: the packaged EfficientNet-Lite0's frozen
+  ImageNet features plus a head, then the backbone fine-tuned (batch norm frozen) on augmented
+  batches (``weights_status`` says which weights it started from);
+* ``transfer_control`` — the same network from random initialisation, batch norm trained, for the
+  same number of epochs (its seconds stand beside the transfer contender's).
 
 Every contender reports its final-epoch figures (the bench selects nothing on validation data) —
 among them how many test families (near-copies of one photograph) it gets at least partly wrong —
@@ -47,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CONTENDERS",
     "PUBLISHED",
     "BenchSettings",
     "QUICK_SETTINGS",
@@ -65,7 +69,9 @@ PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "transfer": 0.8073}
 #: What the contenders train on (see :class:`BenchSettings`).
 TRAIN_ROWS = ("all", "split")
 #: The accuracy each role's ``seconds_to_reference_final`` is measured against.
-REFERENCE_FINAL = {"reference": 0.9964, "task2": 0.9714, "task3": 0.9964, "transfer": 0.9964}
+REFERENCE_FINAL = {"reference": 0.9964, "task2": 0.9714, "task3": 0.9964, "transfer": 0.9964, "transfer_control": 0.9964}
+#: The contenders, in the order they run and are listed.
+CONTENDERS: tuple[str, ...] = tuple(REFERENCE_FINAL)
 #: The benchmark's targets for the Task 3 model (2 CPU cores, real data): at most this share of the
 #: full reference recipe's training seconds to reach its published Task 3 accuracy, and this many
 #: images per second at batch 512.
@@ -95,11 +101,15 @@ class BenchSettings:
     width: int = 32
     pooling: str = "blur"  # our network's pooling and head (see compact_cnn)
     head: str = "average"
-    transfer_backbone: str = "mobilenet_v2"
-    transfer_image_size: int = 32
+    transfer_backbone: str = "efficientnet_lite0"
+    transfer_image_size: int = 64
     transfer_weights: str | None = "imagenet"
-    transfer_head_epochs: int = 30
-    transfer_fine_tune_epochs: int = 6
+    transfer_head_epochs: int = 25
+    transfer_fine_tune_epochs: int = 3
+    transfer_fine_tune_depth: str = "all"
+    transfer_learning_rate: float = 1e-3
+    transfer_control_learning_rate: float = 3e-3
+    transfer_statistics_images: int = 1024  # clean training images whose batch-norm statistics the control keeps
     train_limit: int | None = None
     batch_size: int = 128
     train_rows: str = "all"  # "all": training + validation rows (the report's final fit); "split": the training side only
@@ -118,16 +128,23 @@ class BenchSettings:
         images = self.task3_statistics_images
         if isinstance(images, bool) or not isinstance(images, int) or images < 0:
             raise ValueError(f"task3_statistics_images must be a number of images >= 0 (0: the training statistics), got {images!r}")
-        for name, unit in (("width", "filters"), ("task2_epochs", "epochs"), ("task3_epochs", "epochs")):
+        from .data import FINE_TUNE_DEPTHS
+
+        if self.transfer_fine_tune_depth not in FINE_TUNE_DEPTHS:
+            raise ValueError(f"transfer_fine_tune_depth must be one of {', '.join(FINE_TUNE_DEPTHS)}, "
+                             f"got {self.transfer_fine_tune_depth!r}")
+        for name, unit in (("width", "filters"), ("task2_epochs", "epochs"), ("task3_epochs", "epochs"),
+                           ("transfer_fine_tune_epochs", "epochs"), ("transfer_statistics_images", "images")):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive number of {unit}, got {value!r}")
 
 
 QUICK_SETTINGS = BenchSettings(
-    reference_epochs=(1, 1), task2_epochs=2, task3_epochs=2, width=8, transfer_weights=None,
-    transfer_head_epochs=2, transfer_fine_tune_epochs=1, train_limit=600, task3_ema_momentum=0.5,
-    task3_statistics_images=256,
+    reference_epochs=(1, 1), task2_epochs=2, task3_epochs=2, width=8, transfer_image_size=32,
+    transfer_head_epochs=2, transfer_fine_tune_epochs=1, transfer_learning_rate=1e-4, transfer_statistics_images=256,
+    train_limit=600,
+    task3_ema_momentum=0.5, task3_statistics_images=256,
 )
 
 
@@ -308,7 +325,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
 
         transfer = build_transfer_model(settings.transfer_backbone, image_size=settings.transfer_image_size,
                                         weights=settings.transfer_weights)
-        clock, curve, state = _Clock(), [], {}  # the weight download (if any) is not training
+        clock, curve, state = _Clock(), [], {}  # the weight download or conversion (if any) is not training
         train_features, _ = cached_features(transfer, x_fit)
         transfer.adapt_head(train_features)
         transfer.head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -316,16 +333,36 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         callback = _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)
         callback.set_model(transfer.model)
         callback.on_epoch_end(0)  # the feature-extraction model is the curve's first point
-        unfreeze(transfer)
-        transfer.model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
-                               metrics=["accuracy"], jit_compile=False)
+        unfreeze(transfer, settings.transfer_fine_tune_depth)
+        schedule = cosine_schedule(settings.transfer_learning_rate, settings.transfer_fine_tune_epochs, steps)
+        transfer.model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+                               loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
         fit(transfer.model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
                                              augmentation=augmentation_pipeline(seed=seed)),
             settings.transfer_fine_tune_epochs, clock, curve, state)
         results["transfer"] = finish(
             transfer.model, curve, clock, data, test_families, n_train * (len(curve) - 1), state, backbone=settings.transfer_backbone,
             image_size=settings.transfer_image_size, pretrained=transfer.pretrained, weights_status=transfer.weights_status,
-            weights=count_weights(transfer.model)["total"],
+            weights_source=transfer.weights_source, weights=count_weights(transfer.model)["total"],
+        )
+    elif job["kind"] == "transfer_control":
+        from .transfer import RecomputeBackboneStatistics, build_transfer_model, unfreeze
+
+        control = build_transfer_model(settings.transfer_backbone, image_size=settings.transfer_image_size, weights=None,
+                                       train_batch_norm=True)
+        unfreeze(control, "all")
+        clock, curve, state = _Clock(), [], {}
+        schedule = cosine_schedule(settings.transfer_control_learning_rate, settings.transfer_fine_tune_epochs, steps)
+        control.model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+                              loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+        recompute = [RecomputeBackboneStatistics(control, x_fit, sample=settings.transfer_statistics_images, seed=seed)]
+        fit(control.model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
+                                            augmentation=augmentation_pipeline(seed=seed)),
+            settings.transfer_fine_tune_epochs, clock, curve, state, recompute)
+        results["transfer_control"] = finish(
+            control.model, curve, clock, data, test_families, n_train * len(curve), state, backbone=settings.transfer_backbone,
+            image_size=settings.transfer_image_size, pretrained=False, weights_status=control.weights_status,
+            weights_source=control.weights_source, weights=count_weights(control.model)["total"],
         )
     else:
         raise ValueError(f"unknown job kind {job['kind']!r}")
@@ -389,7 +426,8 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
     }
     if all("missed_families" in run for run in runs):
         summary["missed_families"] = {str(seed): per_seed[seed]["missed_families"] for seed in seeds}
-    for key in ("train_images", "backbone", "image_size", "pretrained", "weights_status", "epochs_without_augmentation"):
+    for key in ("train_images", "backbone", "image_size", "pretrained", "weights_status", "weights_source",
+                "epochs_without_augmentation"):
         if key in runs[0]:
             summary[key] = runs[0][key]
     return summary
@@ -451,10 +489,13 @@ def markdown_table(results: dict[str, Any]) -> str:
     reference = results["contenders"].get("reference")
     if reference is not None:
         lines += ["", reference_summary(reference, results["settings"])]
-    transfer = results["contenders"].get("transfer")
+    transfer, control = results["contenders"].get("transfer"), results["contenders"].get("transfer_control")
     if transfer is not None:
         lines += ["", f"Transfer contender: {transfer.get('backbone')} at {transfer.get('image_size')} px — "
                   f"{transfer.get('weights_status')}."]
+    if control is not None:
+        lines += ["", f"Transfer control: the same {control.get('backbone')} at {control.get('image_size')} px from random "
+                  "initialisation, batch norm trained, for the transfer contender's fine-tuning epochs."]
     lines += ["", f"Inference @1: {results['batch1_inference']}." if results.get("batch1_inference") else
               "Inference @1 in this run: 50 test images, one per eager call of the model (`model(image)`), which mostly "
               "times Keras' per-layer Python overhead; later runs call the compiled predict function instead."]
@@ -497,7 +538,10 @@ def _settings_sentence(settings: dict[str, Any]) -> str:
             f"{'anti-aliased' if settings.get('pooling', 'max') == 'blur' else 'max'} pooling, "
             f"{'global average' if settings.get('head', 'flatten') == 'average' else 'flatten'} head; "
             f"transfer: {settings['transfer_backbone']} at {settings['transfer_image_size']} px, "
-            f"{settings['transfer_head_epochs']} head + {settings['transfer_fine_tune_epochs']} fine-tuning epochs.")
+            f"{settings['transfer_head_epochs']} head + {settings['transfer_fine_tune_epochs']} fine-tuning epochs"
+            + (f" ({settings['transfer_fine_tune_depth']} of the backbone trained, peak learning rate "
+               f"{settings['transfer_learning_rate']:g}; the control's {settings['transfer_control_learning_rate']:g})"
+               if "transfer_fine_tune_depth" in settings else "") + ".")
 
 
 def _full_recipe(reference: dict[str, Any], settings: dict[str, Any]) -> bool:
@@ -657,7 +701,7 @@ def run_bench(
     seeds: Sequence[int] = (0, 1, 2),
     budget: float | None = None,
     quick: bool = False,
-    contenders: Sequence[str] = ("reference", "task2", "task3", "transfer"),
+    contenders: Sequence[str] = CONTENDERS,
     settings: BenchSettings | None = None,
     log: Callable[[str], None] = print,
     in_child: bool = True,
@@ -708,8 +752,7 @@ def run_bench(
         jobs.append(("reference", seeds[0]))
     if {"task2", "task3"} & set(contenders):
         jobs += [("ours", seed) for seed in seeds]
-    if "transfer" in contenders:
-        jobs.append(("transfer", seeds[0]))
+    jobs += [(kind, seed) for kind in ("transfer", "transfer_control") if kind in contenders for seed in seeds]
     per_role: dict[str, dict[int, dict[str, Any]]] = {}
     started = time.perf_counter()
     jobs_folder, code, reused = Path(out) / "jobs", _code_fingerprint(), []

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from .bench import CONTENDERS
 from .data import HEADS, POOLINGS, DataNotFoundError, DataValidationError
 
 __all__ = ["main"]
@@ -41,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="tiny smoke run on the generated stand-in (unless --data-dir)")
     bench.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for our models (default: 0 1 2)")
     bench.add_argument("--budget", type=float, help="cap each contender's training at this many seconds")
-    bench.add_argument("--contenders", nargs="+", default=["reference", "task2", "task3", "transfer"],
-                       choices=["reference", "task2", "task3", "transfer"], help="which contenders to run (default: all)")
+    bench.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS,
+                       help="which contenders to run (default: all)")
     bench.add_argument("--train-rows", choices=["all", "split"], default="all",
                        help="train every contender on all training rows (default; as the report's final networks) or on "
                             "the grouped split's training side (then the grouped-validation-test gap is measured too)")

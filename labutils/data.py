@@ -71,6 +71,8 @@ LETTERS: tuple[str, ...] = tuple(chr(ord("A") + label) for label in CLASS_LABELS
 #: that the benchmark's settings and the command line can check them without importing TensorFlow.
 POOLINGS: tuple[str, ...] = ("blur", "max")
 HEADS: tuple[str, ...] = ("average", "flatten")
+#: How deep fine-tuning reaches into a transfer backbone: its top block only, about its top half, or all of it.
+FINE_TUNE_DEPTHS: tuple[str, ...] = ("top", "half", "all")
 
 #: Rows (train, test) of the stand-in generated when no real data can be had.
 FALLBACK_STANDIN_ROWS = (27455, 7172)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -205,11 +206,19 @@ def _task4(metrics: Mapping[str, Any] | None) -> str:
                  "random initialisation in this run: the Task 4 numbers are not transfer learning.</div>")
     rows = "".join(
         f"<tr><td>{_e(name)}</td><td>{_e(record.get('regime', ''))}</td><td>{'yes' if record.get('pretrained') else '<strong>no</strong>'}</td>"
+        f"<td>{_e(record.get('weights_source', ''))}</td><td class=num>{_e(record.get('image_size', ''))}</td>"
         f"<td class=num>{record['test_accuracy']:.4f}</td><td class=num>{record['test_errors']}</td>"
         f"<td class=num>{record.get('trainable_weights', 0):,}</td><td class=num>{record.get('total_weights', 0):,}</td>"
         f"<td class=num>{record['train_seconds']:.0f}</td><td class=num>{record.get('inference_images_per_second', 0):,.0f}</td></tr>"
         for name, record in models.items()
     )
+    table = ("<table><thead><tr><th>model</th><th>regime</th><th>pretrained</th><th>weights from</th><th class=num>px</th>"
+             "<th class=num>test acc.</th><th class=num>errors</th><th class=num>trainable</th><th class=num>weights</th>"
+             f"<th class=num>train s</th><th class=num>img/s</th></tr></thead><tbody>{rows}</tbody></table>")
+    answers = metrics.get("answers")
+    if answers:  # the notebook's own conclusion, computed by the run
+        paragraphs = [paragraph for paragraph in answers.split("\n\n") if paragraph.strip()]
+        return text + "".join(f'<div class="answer">{_markdown_inline(p)}</div>' for p in paragraphs) + table
     best = metrics.get("best_overall", {})
     comparison = {row["model"]: row for row in metrics.get("comparison", [])}
     own = [row for row in comparison.values() if row.get("task") != "Task 4"]
@@ -222,14 +231,16 @@ def _task4(metrics: Mapping[str, Any] | None) -> str:
         best_own = max(own, key=lambda row: row["test_accuracy"])
         text += (f"Without it: {_e(best_own['model'])} ({_e(best_own['task'])}) reaches {best_own['test_accuracy']:.4f} "
                  f"with {int(best_own.get('total_weights') or 0):,} weights. ")
-    text += "</div>"
-    text += ("<table><thead><tr><th>model</th><th>regime</th><th>pretrained</th><th class=num>test acc.</th>"
-             "<th class=num>errors</th><th class=num>trainable</th><th class=num>weights</th><th class=num>train s</th>"
-             f"<th class=num>img/s</th></tr></thead><tbody>{rows}</tbody></table>")
+    text += "</div>" + table
     if best:
         text += (f'<div class="answer"><strong>Best test result of the whole lab: {best["test_accuracy"]:.4f}</strong> '
                  f"by {_e(best['model'])} ({_e(best['task'])}).</div>")
     return text
+
+
+def _markdown_inline(text: str) -> str:
+    """The Markdown of a computed paragraph as HTML: escaped, with ``**bold**`` kept bold."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", _e(text.strip()))
 
 
 def extract_thumbnails(notebook_file: Path, target_folder: Path, prefix: str) -> list[tuple[str, str]]:

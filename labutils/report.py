@@ -54,10 +54,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "02_cnn": {"EPOCHS": 12, "WIDTH": 16, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
         "03_augmentation": {"EPOCHS": 2, "TRAIN_LIMIT": 3000, "ROBUSTNESS_IMAGES": 300, "EMA_MOMENTUM": 0.9,
                             "STATISTICS_IMAGES": 512},
+        # the packaged backbone is pretrained here too; VGG16 asks for no download (a labelled random start)
         "04_transfer": {
-            "BACKBONES": ["vgg16", "mobilenet_v2"], "WEIGHTS": None, "TRAIN_LIMIT": 1000, "HEAD_EPOCHS": 5,
-            "FINE_TUNE_EPOCHS": 1, "FINE_TUNE_SECONDS": 30,
-            "FINE_TUNE_VALIDATION_IMAGES": 300,
+            "BACKBONES": ["efficientnet_lite0", "vgg16"], "IMAGE_SIZES": {"efficientnet_lite0": 32, "vgg16": 32},
+            "WEIGHTS": {"vgg16": None}, "TRAIN_LIMIT": 1000, "HEAD_EPOCHS": 5, "FINE_TUNE_EPOCHS": 1,
+            "FINE_TUNE_LEARNING_RATE": 1e-4, "FINE_TUNE_VALIDATION_IMAGES": 300, "STEP_PROBE_BATCHES": 1,
+            "STATISTICS_IMAGES": 256,
         },
     },
     "full": {
@@ -188,7 +190,8 @@ def _error_text(error: BaseException) -> str:
 
 
 #: Parameters the runner sets itself; ``-p`` may not override them (use --data-dir / --out).
-RUNNER_PARAMETERS = frozenset({"DATA_DIR", "OUTPUT_DIR", "TASK2_DIR", "TASK3_DIR", "FEATURE_CACHE_DIR", "PROFILE"})
+RUNNER_PARAMETERS = frozenset({"DATA_DIR", "OUTPUT_DIR", "TASK2_DIR", "TASK3_DIR", "FEATURE_CACHE_DIR", "WEIGHTS_CACHE_DIR",
+                               "PROFILE"})
 
 
 def parse_parameter_value(text: str) -> Any:
@@ -352,6 +355,7 @@ def run_report(
             "TASK2_DIR": str(out / "02_cnn"),
             "TASK3_DIR": str(out / "03_augmentation"),
             "FEATURE_CACHE_DIR": str(out / ".cache" / "features"),
+            "WEIGHTS_CACHE_DIR": str(out / ".cache" / "weights"),
         }
         declared = declared_parameters(source)
         entry.parameters = {

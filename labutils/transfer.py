@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,24 +32,25 @@ import keras
 import numpy as np
 from keras import layers
 
-from .data import IMAGE_SIZE, NUM_CLASSES
+from .data import FINE_TUNE_DEPTHS, IMAGE_SIZE, NUM_CLASSES
 
 __all__ = [
     "BACKBONES",
     "BackboneInput",
     "BackboneSpec",
     "FINE_TUNE_DEPTHS",
+    "RecomputeBackboneStatistics",
     "TransferModel",
     "build_transfer_model",
     "cached_features",
+    "check_transfer_parameters",
+    "fine_tune_epoch_seconds",
+    "recompute_backbone_statistics",
     "resolve_weights",
+    "transfer_record",
     "unfreeze",
     "weights_fingerprint",
 ]
-
-
-#: How deep fine-tuning reaches: the top block only, about the top half of the backbone, or all of it.
-FINE_TUNE_DEPTHS: tuple[str, ...] = ("top", "half", "all")
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class BackboneInput(layers.Layer):
         return {**super().get_config(), "backbone": self.backbone, "image_size": self.image_size}
 
 
-#: The head's smallest feature variance, as a fraction of the median one (see TransferModel.adapt_head).
+#: The head's smallest feature variance, as a fraction of the mean one (see TransferModel.adapt_head).
 VARIANCE_FLOOR = 0.01
 
 
@@ -170,16 +172,20 @@ class TransferModel:
         """Set the head's feature standardisation (per-feature mean and variance) from training features.
 
         A feature that (almost) never varies on the training images — a ReLU unit that stays at
-        zero — would be divided by a near-zero deviation and blow up wherever it does fire, so each
-        variance is floored at :data:`VARIANCE_FLOOR` times the median variance of the features.
+        zero — would be divided by a near-zero deviation and blow up wherever it does fire (on an
+        augmented image, say), so each variance is floored at :data:`VARIANCE_FLOOR` times the mean
+        variance of the features.
         """
+        if self.train_batch_norm:
+            raise ValueError("a from-scratch model (train_batch_norm=True) keeps an unstandardised head: "
+                             "its features change while it trains")
         if train_features.ndim != 2 or train_features.shape[1] != self.head.input_shape[-1]:
             raise ValueError(f"expected features of shape (N, {self.head.input_shape[-1]}), got {train_features.shape}")
         normalization = self.head.get_layer("feature_normalization")
         normalization.adapt(train_features)
         variance = keras.ops.convert_to_numpy(normalization.adapt_variance)
-        positive = variance[variance > 0]
-        floor = VARIANCE_FLOOR * (float(np.median(positive)) if positive.size else 1.0)
+        mean_variance = float(variance.mean())
+        floor = VARIANCE_FLOOR * (mean_variance if mean_variance > 0 else 1.0)
         normalization.adapt_variance.assign(np.maximum(variance, floor))
         normalization.finalize_state()
 
@@ -261,7 +267,10 @@ def build_transfer_model(
     prepared = BackboneInput(backbone, image_size, name="to_backbone_input")(inputs)
     features = base(prepared) if train_batch_norm else base(prepared, training=False)
     feature_input = keras.Input((features.shape[-1],), name="features")
-    x = layers.Normalization(name="feature_normalization")(feature_input)  # adapted by TransferModel.adapt_head
+    if train_batch_norm:  # the features change as the network trains: nothing to standardise them by
+        x = layers.Normalization(mean=0.0, variance=1.0, name="feature_normalization")(feature_input)
+    else:
+        x = layers.Normalization(name="feature_normalization")(feature_input)  # adapted by TransferModel.adapt_head
     x = layers.Dropout(dropout, name="head_dropout")(x)
     head = keras.Model(feature_input, layers.Dense(num_classes, activation="softmax", name="letter")(x), name="head")
     model = keras.Model(inputs, head(features), name=f"{backbone}_transfer")
@@ -270,10 +279,67 @@ def build_transfer_model(
                          bool(train_batch_norm))
 
 
-def resolve_weights(weights: str | None, backbone: str) -> str | None:
+def check_transfer_parameters(
+    backbones: list[str], image_sizes: dict[str, int], fine_tune_backbones: list[str], fine_tune_depth: str
+) -> None:
+    """Check notebook 04's backbone parameters together, naming the parameter at fault."""
+    if not backbones:
+        raise ValueError("BACKBONES is empty: name at least one of " + ", ".join(sorted(BACKBONES)))
+    for backbone in backbones:
+        if backbone not in BACKBONES:
+            raise ValueError(f"BACKBONES: unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
+        if backbone not in image_sizes:
+            raise ValueError(f"IMAGE_SIZES has no size for {backbone!r} (a backbone of BACKBONES)")
+        size = image_sizes[backbone]
+        if not isinstance(size, int) or isinstance(size, bool) or size < BACKBONES[backbone].min_size:
+            raise ValueError(f"IMAGE_SIZES[{backbone!r}] must be an integer >= {BACKBONES[backbone].min_size}, got {size!r}")
+    for backbone in fine_tune_backbones:
+        if backbone not in backbones:
+            raise ValueError(f"FINE_TUNE_BACKBONES: {backbone!r} is not one of BACKBONES {list(backbones)}")
+    if fine_tune_depth not in FINE_TUNE_DEPTHS:
+        raise ValueError(f"FINE_TUNE_DEPTH must be one of {FINE_TUNE_DEPTHS}, got {fine_tune_depth!r}")
+
+
+def transfer_record(
+    transfer: TransferModel,
+    test: dict,
+    *,
+    regime: str,
+    val_accuracy_grouped: float | None,
+    train_seconds: float,
+    epochs: int,
+    seed: int,
+    model_file: str,
+    **extra,
+) -> dict:
+    """One Task 4 model's entry of ``metrics.json``: the common fields, then where its weights came from."""
+    from .evaluation import model_record
+    from .models import count_weights
+
+    weights = count_weights(transfer.model)
+    return model_record(
+        {key: test[key] for key in ("accuracy", "log_loss", "f1_weighted", "errors")},
+        val_accuracy_random=None, val_accuracy_grouped=val_accuracy_grouped, train_seconds=train_seconds,
+        epochs=epochs, seed=seed, model_file=model_file, backbone=transfer.backbone, regime=regime,
+        image_size=transfer.image_size, pretrained=transfer.pretrained, weights_source=transfer.weights_source,
+        weights_status=transfer.weights_status, trainable_weights=weights["trainable"], total_weights=weights["total"],
+        **extra,
+    )
+
+
+def resolve_weights(weights, backbone: str) -> str | None:
     """The ``weights`` argument for one backbone: ``"imagenet"``, ``None``, or a file path in which
-    ``{backbone}`` is replaced by the backbone's name (one parameter serves several backbones)."""
+    ``{backbone}`` is replaced by the backbone's name (one parameter serves several backbones).
+
+    ``weights`` may also be a dict from backbone name to one of those; a backbone it does not
+    name gets ``"imagenet"``.
+    """
     _spec(backbone)
+    if isinstance(weights, dict):
+        unknown = sorted(set(weights) - set(BACKBONES))
+        if unknown:
+            raise ValueError(f"WEIGHTS names unknown backbones {unknown}; choose from {sorted(BACKBONES)}")
+        weights = weights.get(backbone, "imagenet")
     if weights is None or weights == "imagenet":
         return weights
     if not isinstance(weights, str) or not weights.strip():
@@ -281,6 +347,44 @@ def resolve_weights(weights: str | None, backbone: str) -> str | None:
     if weights.lower() in {"none", "null", "random"}:
         return None
     return weights.replace("{backbone}", backbone)
+
+
+def fine_tune_epoch_seconds(
+    backbone: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    image_size: int,
+    depth: str = "top",
+    batch_size: int = 128,
+    batches: int = 4,
+    augmentation: keras.Sequential | None = None,
+    seed: int = 0,
+) -> float:
+    """Seconds one fine-tuning epoch over ``x`` would take, measured on ``batches`` training steps.
+
+    A fresh, randomly initialised copy of the network is trained (the weights do not change the
+    cost of a step), so nothing of a real model is touched. The first step (tracing) is not counted.
+    """
+    from .training import training_dataset
+
+    if batches < 1:
+        raise ValueError(f"batches must be >= 1, got {batches}")
+    probe = build_transfer_model(backbone, image_size=image_size, weights=None)
+    unfreeze(probe, depth)
+    probe.model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss="sparse_categorical_crossentropy")
+    steps = training_dataset(x[: batch_size * (batches + 1)], y[: batch_size * (batches + 1)], batch_size=batch_size,
+                             seed=seed, augmentation=augmentation)
+    iterator = iter(steps)
+    first = next(iterator)
+    probe.model.train_on_batch(*first)
+    timed, start = 0, time.perf_counter()
+    for images, labels in iterator:
+        probe.model.train_on_batch(images, labels)
+        timed += 1
+    if timed == 0:
+        raise ValueError(f"too few images ({len(x)}) to time a step after the first at batch size {batch_size}")
+    return (time.perf_counter() - start) / timed * int(np.ceil(len(x) / batch_size))
 
 
 def unfreeze(transfer: TransferModel, depth: str = "top") -> int:
@@ -303,6 +407,82 @@ def unfreeze(transfer: TransferModel, depth: str = "top") -> int:
         batch_norm = isinstance(layer, layers.BatchNormalization)
         layer.trainable = index >= start and (transfer.train_batch_norm or not batch_norm)
     return sum(int(np.prod(weight.shape)) for weight in transfer.model.trainable_weights)
+
+
+def recompute_backbone_statistics(transfer: TransferModel, images: np.ndarray) -> None:
+    """Set the backbone's batch-norm statistics to those of ``images`` under its current weights.
+
+    For a model trained from scratch (``train_batch_norm``): the moving statistics gathered in
+    training trail the fast-changing weights and see augmented batches, and a network scored
+    with them can read almost nothing right. Here all of ``images`` pass through the backbone as
+    **one** batch in training mode with every batch-norm momentum set to 0, so each layer's
+    moving statistics become the statistics of its input over ``images``, computed with the
+    layers before it normalised by theirs — exactly what
+    :func:`~labutils.training.recompute_batch_norm_statistics` gives layer by layer, in one pass.
+    """
+    if not transfer.train_batch_norm:
+        raise ValueError("only a from-scratch model (train_batch_norm=True) trains its batch-norm statistics")
+    if len(images) == 0:
+        raise ValueError("recompute_backbone_statistics needs at least one image")
+    batch_norms = [layer for layer in transfer.base.layers if isinstance(layer, layers.BatchNormalization)]
+    if not all(layer.trainable for layer in batch_norms):
+        raise ValueError("unfreeze the backbone's batch norm first (unfreeze(transfer, 'all'))")
+    prepared = transfer.model.get_layer("to_backbone_input")(images)
+    momenta = [layer.momentum for layer in batch_norms]
+    try:
+        for layer in batch_norms:
+            layer.momentum = 0.0
+        transfer.base(prepared, training=True)
+    finally:
+        for layer, momentum in zip(batch_norms, momenta, strict=True):
+            layer.momentum = momentum
+
+
+class RecomputeBackboneStatistics(keras.callbacks.Callback):
+    """Scores and keeps a from-scratch model with batch-norm statistics of clean training images.
+
+    After each epoch's last step — before the validation inside ``fit``, or at the epoch's end
+    without one, so that callbacks after this one see them — and when training ends, the
+    backbone's statistics are recomputed on ``sample`` of ``images`` (drawn once with ``seed``)
+    by :func:`recompute_backbone_statistics`, once per set of weights. The next epoch trains on
+    from them (batch norm then normalises with each batch's own statistics and moves its
+    averages on).
+    """
+
+    def __init__(self, transfer: TransferModel, images: np.ndarray, *, sample: int | None = 1024, seed: int = 0) -> None:
+        super().__init__()
+        if len(images) == 0:
+            raise ValueError("RecomputeBackboneStatistics needs at least one image")
+        if sample is not None and sample < 1:
+            raise ValueError(f"sample must be a positive number of images or None, got {sample}")
+        if sample is not None and sample < len(images):
+            images = images[np.sort(np.random.default_rng(seed).choice(len(images), sample, replace=False))]
+        self.transfer, self.images = transfer, images
+        self.seconds = 0.0  # spent recomputing, over the whole fit
+        self._current = False  # the statistics belong to the weights the model holds now
+
+    def _recompute(self) -> None:
+        if self._current:
+            return
+        start = time.perf_counter()
+        recompute_backbone_statistics(self.transfer, self.images)
+        self.seconds += time.perf_counter() - start
+        self._current = True
+
+    def on_train_begin(self, logs=None):
+        self.seconds, self._current = 0.0, False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._current = False  # the weights moved
+
+    def on_test_begin(self, logs=None):
+        self._recompute()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._recompute()
+
+    def on_train_end(self, logs=None):
+        self._recompute()
 
 
 def weights_fingerprint(model: keras.Model) -> str:

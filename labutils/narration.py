@@ -1,0 +1,137 @@
+"""Sentences computed from a run's numbers, for the notebooks' narration (Markdown strings).
+
+Each function takes the records a notebook has just computed and returns the paragraph that
+states them; the notebook displays it with :func:`labutils.show_markdown`. Keeping the grammar
+here, tested, keeps the notebooks' cells short and every number in the prose computed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["describe_model", "describe_transfer_answers", "plural"]
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    """``1 error``, ``2 errors``, with the count written with thousands separators."""
+    word = noun if count == 1 else (plural_noun or noun + "s")
+    return f"{count:,} {word}"
+
+
+def describe_model(name: str, row: Mapping[str, Any], *, test_images: int) -> str:
+    """``name`` reads 0.9990 of the test images right (7 of 7,172 wrong, log-loss 0.0042)."""
+    errors = int(row["test_errors"])
+    return (f"**{name}** reads **{float(row['test_accuracy']):.4f}** of the test images right "
+            f"({errors:,} of {test_images:,} wrong, log-loss {float(row['test_log_loss']):.4f})")
+
+
+def _costs(row: Mapping[str, Any]) -> str:
+    parts = []
+    for key, text in (("total_weights", "{:,.0f} weights"), ("train_seconds", "{:,.0f} s of training"),
+                      ("inference_images_per_second", "{:,.0f} images/s")):
+        value = row.get(key)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            parts.append(text.format(float(value)))
+    return ", ".join(parts)
+
+
+def _difference(first: float, second: float) -> str:
+    points = 100 * (first - second)
+    if abs(points) < 0.005:
+        return "the same"
+    return f"{abs(points):.2f} points {'above' if points > 0 else 'below'}"
+
+
+def _pretraining_effect(gain: float) -> str:
+    points = 100 * gain
+    if abs(points) < 0.005:
+        return "pretraining leaves the test accuracy unchanged"
+    return f"pretraining {'adds' if points > 0 else 'costs'} {abs(points):.2f} points of test accuracy"
+
+
+def describe_transfer_answers(
+    records: Mapping[str, Mapping[str, Any]],
+    comparison: pd.DataFrame,
+    *,
+    is_real: bool,
+    test_images: int,
+    epoch_seconds: Mapping[str, float] | None = None,
+) -> str:
+    """Notebook 04's conclusion: the lab's three questions, answered from this run's records.
+
+    ``records``: notebook 04's models (``regime`` "feature extraction", "fine-tuning" or
+    "from scratch", with ``backbone`` and ``pretrained``); ``comparison``: the table over the
+    whole lab (:func:`labutils.comparison_table`), indexed by model name with a ``task`` column.
+    """
+    if not records:
+        raise ValueError("no Task 4 models to describe")
+    data_words = "On the real data" if is_real else "On the SYNTHETIC STAND-IN (not the real data)"
+    paragraphs = []
+
+    # 1. How did transfer learning change the classifier?
+    frozen = {name: r for name, r in records.items() if r["regime"] == "feature extraction"}
+    tuned = {name: r for name, r in records.items() if r["regime"] == "fine-tuning"}
+    answer = ["**How did transfer learning change the classifier?**"]
+    if not any(r["pretrained"] for r in records.values()):
+        answer.append("**No pretrained weights were available in this run, so this is not transfer learning**: every "
+                      "backbone started from random weights, and the numbers measure those architectures, not pretraining.")
+    for name, record in tuned.items():
+        control_name = f"{record['backbone']}_from_scratch"
+        control = records.get(control_name)
+        sentence = f"{describe_model(name, record, test_images=test_images)} after {record['train_seconds']:,.0f} s"
+        if not record["pretrained"]:
+            sentence += " (from random weights: no pretrained weights were loaded)"
+        if control is not None:
+            sentence += (f"; the same network from random initialisation ({control_name}, batch norm trained, "
+                         f"{control['train_seconds']:,.0f} s) reads {float(control['test_accuracy']):.4f} "
+                         f"({int(control['test_errors']):,} wrong, log-loss {float(control['test_log_loss']):.4f}): "
+                         f"{_pretraining_effect(float(record['test_accuracy']) - float(control['test_accuracy']))}")
+        answer.append(sentence + ".")
+    if frozen:
+        best_frozen = max(frozen, key=lambda n: frozen[n]["test_accuracy"])
+        listed = ", ".join(f"{n} {frozen[n]['test_accuracy']:.4f}{'' if frozen[n]['pretrained'] else ' (not pretrained)'}"
+                           for n in sorted(frozen, key=lambda n: -frozen[n]["test_accuracy"]))
+        answer.append(f"Frozen, with only a new head: {listed}; the best, {best_frozen}, is "
+                      f"{_difference(float(frozen[best_frozen]['test_accuracy']), 0.8073)} the seed report's frozen VGG16 (0.8073).")
+    for backbone, seconds in sorted((epoch_seconds or {}).items()):
+        if not any(r["backbone"] == backbone for r in tuned.values()):
+            answer.append(f"{backbone} was not fine-tuned here: one fine-tuning epoch would take about {seconds:,.0f} s "
+                          "on this machine (measured on a few training steps).")
+    paragraphs.append(" ".join(answer))
+
+    # 2. Could we have done without it?
+    transfer_rows = comparison[comparison["task"] == "Task 4"]
+    pretrained_names = [n for n in transfer_rows.index if records.get(n, {}).get("pretrained")]
+    own = comparison[comparison["task"].isin(["Task 2", "Task 3"])]
+    if not pretrained_names:
+        paragraphs.append("**Could we have done without it?** Not answered: no model of this run started from "
+                          "pretrained weights.")
+    elif own.empty:
+        paragraphs.append("**Could we have done without it?** Run notebooks 02 and 03 on the same data to answer.")
+    else:
+        best_pretrained = max(pretrained_names, key=lambda n: transfer_rows.test_accuracy[n])
+        ours = own[own["task"] == "Task 3"] if (own["task"] == "Task 3").any() else own
+        same_images = ours[ours["train_images"] == transfer_rows.train_images[best_pretrained]]
+        best_own = (same_images if len(same_images) else ours).test_accuracy.idxmax()
+        pretrained_row, own_row = transfer_rows.loc[best_pretrained], own.loc[best_own]
+        difference = float(own_row.test_accuracy) - float(pretrained_row.test_accuracy)
+        verdict = ("Yes" if difference >= 0 else
+                   "Not quite" if difference > -0.005 else "No")
+        text = (f"**Could we have done without it?** {verdict}: {describe_model(best_own, own_row, test_images=test_images)} "
+                f"({own_row.task}, trained from scratch; {_costs(own_row)}), {_difference(float(own_row.test_accuracy), float(pretrained_row.test_accuracy))} "
+                f"the best pretrained model, {best_pretrained} at {float(pretrained_row.test_accuracy):.4f} "
+                f"(log-loss {float(pretrained_row.test_log_loss):.4f}; {_costs(pretrained_row)}).")
+        if len(same_images):
+            text += f" Both learned from the same {int(pretrained_row.train_images):,} training images."
+        paragraphs.append(text)
+
+    # 3. The best test result of the lab
+    best = comparison.test_accuracy.idxmax()
+    paragraphs.append(f"**Best test result of the whole lab: {float(comparison.test_accuracy[best]):.4f}** "
+                      f"({plural(int(comparison.test_errors[best]), 'error')} of {test_images:,}) by **{best}** "
+                      f"({comparison.task[best]}).")
+    return f"{data_words}:\n\n" + "\n\n".join(paragraphs)

@@ -1,0 +1,84 @@
+"""Computed sentences: every number comes from the records, and the wording follows them."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from labutils.narration import describe_model, describe_transfer_answers, plural
+
+
+def record(accuracy: float, errors: int, regime: str, pretrained: bool, backbone: str = "efficientnet_lite0", **extra):
+    return {"test_accuracy": accuracy, "test_errors": errors, "test_log_loss": 0.01 + errors / 1000, "regime": regime,
+            "pretrained": pretrained, "backbone": backbone, "train_seconds": 100.0 + errors, **extra}
+
+
+def table(records: dict, own: dict | None = None) -> pd.DataFrame:
+    rows = [{"model": name, "task": "Task 4", "total_weights": 3_400_000, "train_images": 19118,
+             "inference_images_per_second": 900.0, **r} for name, r in records.items()]
+    for name, r in (own or {}).items():
+        rows.append({"model": name, "total_weights": 121_000, "inference_images_per_second": 5000.0, **r})
+    return pd.DataFrame(rows).set_index("model")
+
+
+RECORDS = {
+    "efficientnet_lite0_features": record(0.9449, 395, "feature extraction", True),
+    "vgg16_features": record(0.1200, 6311, "feature extraction", False, backbone="vgg16"),
+    "efficientnet_lite0_fine_tuned": record(0.9990, 7, "fine-tuning", True),
+    "efficientnet_lite0_from_scratch": record(0.6100, 2797, "from scratch", False),
+}
+OWN = {
+    "compact_cnn_augmented": {"task": "Task 3", "test_accuracy": 0.9943, "test_errors": 41, "test_log_loss": 0.02,
+                              "train_seconds": 300.0, "train_images": 19118},
+    "compact_cnn_augmented_final": {"task": "Task 3", "test_accuracy": 1.0, "test_errors": 0, "test_log_loss": 0.001,
+                                    "train_seconds": 400.0, "train_images": 27455},
+}
+
+
+def test_plural_and_one_model():
+    assert plural(1, "error") == "1 error" and plural(7172, "error") == "7,172 errors"
+    assert plural(2, "family", "families") == "2 families"
+    sentence = describe_model("m", {"test_accuracy": 0.99902, "test_errors": 7, "test_log_loss": 0.00421}, test_images=7172)
+    assert sentence == "**m** reads **0.9990** of the test images right (7 of 7,172 wrong, log-loss 0.0042)"
+
+
+def test_the_three_answers_state_the_records_numbers():
+    text = describe_transfer_answers(RECORDS, table(RECORDS, OWN), is_real=True, test_images=7172,
+                                     epoch_seconds={"vgg16": 212.4})
+    assert text.startswith("On the real data:")
+    # pretrained against its control, same network
+    assert "**efficientnet_lite0_fine_tuned** reads **0.9990**" in text and "reads 0.6100 (2,797 wrong" in text
+    assert "pretraining adds 38.90 points of test accuracy" in text
+    assert "the best, efficientnet_lite0_features, is 13.76 points above the seed report's frozen VGG16" in text
+    assert "vgg16_features 0.1200 (not pretrained)" in text
+    assert "vgg16 was not fine-tuned here: one fine-tuning epoch would take about 212 s" in text
+    # without it: Task 3's network trained on the same images, compared with the best pretrained model
+    assert "**Could we have done without it?** Not quite: **compact_cnn_augmented** reads **0.9943**" in text
+    assert "0.47 points below the best pretrained model, efficientnet_lite0_fine_tuned at 0.9990" in text
+    assert "Both learned from the same 19,118 training images." in text
+    assert "**Best test result of the whole lab: 1.0000** (0 errors of 7,172) by **compact_cnn_augmented_final** (Task 3)." in text
+
+
+def test_the_verdicts_follow_the_numbers():
+    better = {**OWN, "compact_cnn_augmented": {**OWN["compact_cnn_augmented"], "test_accuracy": 0.9995}}
+    assert "**Could we have done without it?** Yes:" in describe_transfer_answers(
+        RECORDS, table(RECORDS, better), is_real=True, test_images=7172)
+    worse = {**OWN, "compact_cnn_augmented": {**OWN["compact_cnn_augmented"], "test_accuracy": 0.95}}
+    text = describe_transfer_answers(RECORDS, table(RECORDS, worse), is_real=True, test_images=7172)
+    assert "**Could we have done without it?** No:" in text and "4.90 points below" in text
+    control_wins = {**RECORDS, "efficientnet_lite0_from_scratch": record(0.9995, 4, "from scratch", False)}
+    assert "pretraining costs 0.05 points" in describe_transfer_answers(
+        control_wins, table(control_wins, OWN), is_real=True, test_images=7172)
+
+
+def test_runs_without_pretrained_weights_or_earlier_tasks_say_so():
+    unpretrained = {name: {**r, "pretrained": False} for name, r in RECORDS.items()}
+    text = describe_transfer_answers(unpretrained, table(unpretrained, OWN), is_real=False, test_images=480)
+    assert text.startswith("On the SYNTHETIC STAND-IN (not the real data):")
+    assert "**No pretrained weights were available in this run, so this is not transfer learning**" in text
+    assert "(from random weights: no pretrained weights were loaded)" in text
+    assert "**Could we have done without it?** Not answered" in text
+    alone = describe_transfer_answers(RECORDS, table(RECORDS), is_real=True, test_images=7172)
+    assert "Run notebooks 02 and 03 on the same data to answer." in alone
+    with pytest.raises(ValueError, match="no Task 4 models"):
+        describe_transfer_answers({}, table(RECORDS), is_real=True, test_images=1)
