@@ -97,10 +97,12 @@ def describe_transfer_answers(
                            for n in sorted(frozen, key=lambda n: -frozen[n]["test_accuracy"]))
         answer.append(f"Frozen, with only a new head: {listed}; the best, {best_frozen}, is "
                       f"{_difference(float(frozen[best_frozen]['test_accuracy']), 0.8073)} the seed report's frozen VGG16 (0.8073).")
-    for backbone, seconds in sorted((epoch_seconds or {}).items()):
-        if not any(r["backbone"] == backbone for r in tuned.values()):
-            answer.append(f"{backbone} was not fine-tuned here: one fine-tuning epoch would take about {seconds:,.0f} s "
-                          "on this machine (measured on a few training steps).")
+    untuned = [(backbone, seconds) for backbone, seconds in sorted((epoch_seconds or {}).items())
+               if not any(r["backbone"] == backbone for r in tuned.values())]
+    if untuned:
+        listed = "; ".join(f"{backbone} about {seconds:,.0f} s" for backbone, seconds in untuned)
+        answer.append(f"Not fine-tuned here: one fine-tuning epoch would take, on this machine, {listed} "
+                      "(timed on a few training steps).")
     paragraphs.append(" ".join(answer))
 
     # 2. Could we have done without it?

@@ -446,6 +446,20 @@ def recompute_batch_norm_statistics(model: keras.Model, images: np.ndarray, *, b
     return model
 
 
+def statistics_sample(images: np.ndarray, sample: int | None, seed: int, *, owner: str) -> np.ndarray:
+    """``sample`` of ``images`` (all of them for ``None`` or a larger number), drawn with ``seed``, in their order.
+
+    The images whose batch-norm statistics a recomputing callback uses; ``owner`` names it in errors.
+    """
+    if len(images) == 0:
+        raise ValueError(f"{owner} needs at least one image")
+    if sample is not None and sample < 1:
+        raise ValueError(f"sample must be a positive number of images or None, got {sample}")
+    if sample is not None and sample < len(images):
+        images = images[np.sort(np.random.default_rng(seed).choice(len(images), sample, replace=False))]
+    return images
+
+
 def _batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     """The model's batch-norm layers, in computing order; batch norm inside a nested model is refused."""
     for layer in model.layers:
@@ -503,13 +517,7 @@ class RecomputeBatchNormStatistics(keras.callbacks.Callback):
 
     def __init__(self, images: np.ndarray, *, sample: int | None = 2048, seed: int = 0, batch_size: int = 1024) -> None:
         super().__init__()
-        if len(images) == 0:
-            raise ValueError("RecomputeBatchNormStatistics needs at least one image")
-        if sample is not None and sample < 1:
-            raise ValueError(f"sample must be a positive number of images or None, got {sample}")
-        if sample is not None and sample < len(images):
-            images = images[np.sort(np.random.default_rng(seed).choice(len(images), sample, replace=False))]
-        self.images, self.batch_size = images, batch_size
+        self.images, self.batch_size = statistics_sample(images, sample, seed, owner=type(self).__name__), batch_size
         self.seconds = 0.0  # spent recomputing, over all epochs
         self._training_statistics: list[np.ndarray] | None = None
         self._recomputed: tuple[int, list[np.ndarray]] | None = None  # (epoch, statistics) for this epoch's weights

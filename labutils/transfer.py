@@ -451,13 +451,9 @@ class RecomputeBackboneStatistics(keras.callbacks.Callback):
 
     def __init__(self, transfer: TransferModel, images: np.ndarray, *, sample: int | None = 1024, seed: int = 0) -> None:
         super().__init__()
-        if len(images) == 0:
-            raise ValueError("RecomputeBackboneStatistics needs at least one image")
-        if sample is not None and sample < 1:
-            raise ValueError(f"sample must be a positive number of images or None, got {sample}")
-        if sample is not None and sample < len(images):
-            images = images[np.sort(np.random.default_rng(seed).choice(len(images), sample, replace=False))]
-        self.transfer, self.images = transfer, images
+        from .training import statistics_sample
+
+        self.transfer, self.images = transfer, statistics_sample(images, sample, seed, owner=type(self).__name__)
         self.seconds = 0.0  # spent recomputing, over the whole fit
         self._current = False  # the statistics belong to the weights the model holds now
 
