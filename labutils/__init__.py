@@ -32,8 +32,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "synthetic": ("GENERATOR_VERSION", "make_standin", "write_standin"),
     "models": ("BlurPooling2D", "PerImageStandardization", "compact_cnn", "count_weights", "load_model", "seed_cnn"),
     "training": (
-        "EpochClock", "FinalOrBest", "ModelInputs", "RandomAffine", "RecomputeBatchNormStatistics", "SwapAverageWeights", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
-        "model_inputs", "prepare_task_data", "recompute_batch_norm_statistics", "reference_augmentation", "to_model_input", "training_dataset",
+        "EpochClock", "FinalOrBest", "ModelInputs", "RandomAffine", "RecomputeBatchNormStatistics", "SecondsCosineSchedule",
+        "SwapAverageWeights", "TimeBudget", "augmentation_pipeline", "cosine_schedule", "history_frame",
+        "model_inputs", "prepare_task_data", "recompute_batch_norm_statistics", "reference_augmentation", "to_model_input",
+        "training_dataset", "warmup_cosine",
     ),
     "transfer": (
         "BACKBONES", "BackboneInput", "BackboneSpec", "FINE_TUNE_DEPTHS", "RecomputeBackboneStatistics", "TransferModel",

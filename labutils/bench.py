@@ -10,11 +10,12 @@ trains on the split's training side instead and also measures the grouped-valida
   more on augmented batches (rotation 10°, shift 0.05, shear 0.1, zoom 0.075);
 * ``task2`` — the project's network as notebook 02 trains it (no augmentation);
 * ``task3`` — that same model trained further on augmented batches, as in notebook 03;
-* ``transfer`` — notebook 04's pretrained configuration: the packaged EfficientNet-Lite0's frozen
-  ImageNet features plus a head, then the backbone fine-tuned (batch norm frozen) on augmented
-  batches (``weights_status`` says which weights it started from);
+* ``transfer`` — notebook 04's fine-tuned configuration: the packaged EfficientNet-Lite0's frozen,
+  pooled ImageNet features plus a head (the curve's first point), then the backbone fine-tuned
+  (batch norm frozen) on augmented batches (``weights_status`` says which weights it started from);
 * ``transfer_control`` — the same network from random initialisation, batch norm trained, for the
-  same number of epochs (its seconds stand beside the transfer contender's).
+  seconds the transfer contender's fine-tuning took with the same seed (its warm-up and cosine
+  decay spread over those seconds); it needs ``transfer`` in the same run.
 
 Every contender reports its final-epoch figures (the bench selects nothing on validation data) —
 among them how many test families (near-copies of one photograph) it gets at least partly wrong —
@@ -261,8 +262,9 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
 
     from .models import compact_cnn, count_weights, seed_cnn
     from .split import near_duplicate_groups
-    from .training import (RecomputeBatchNormStatistics, SwapAverageWeights, augmentation_pipeline, cosine_schedule,
-                           prepare_task_data, reference_augmentation, training_dataset)
+    from .training import (RecomputeBatchNormStatistics, SecondsCosineSchedule, SwapAverageWeights, TimeBudget,
+                           augmentation_pipeline, cosine_schedule, prepare_task_data, reference_augmentation,
+                           training_dataset)
 
     settings = BenchSettings(**{**job["settings"], "reference_epochs": tuple(job["settings"]["reference_epochs"])})
     seed, budget = job["seed"], job["budget"]
@@ -279,14 +281,15 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     batch = settings.batch_size
     steps = int(np.ceil(n_train / batch))
 
-    def fit(model, dataset, epochs, clock, curve, state, recompute=()):
+    def fit(model, dataset, epochs, clock, curve, state, extra_callbacks=()):
         # the budget counts the contender's whole training; each phase still completes one epoch
         if epochs > 0:
             # with a weight average, the curve (and the budget's last epoch) scores the averaged weights, as kept,
             # with their recomputed batch-norm statistics if asked (the recomputing counts as training time)
             average = [SwapAverageWeights()] if model.optimizer.use_ema else []
             model.fit(dataset, epochs=epochs, verbose=0,
-                      callbacks=[*average, *recompute, _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)])
+                      callbacks=[*average, *extra_callbacks,
+                                 _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)])
 
     if job["kind"] == "reference":
         model, clock, curve, state = seed_cnn(), _Clock(), [], {}
@@ -324,7 +327,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         from .transfer import build_transfer_model, cached_features, unfreeze
 
         transfer = build_transfer_model(settings.transfer_backbone, image_size=settings.transfer_image_size,
-                                        weights=settings.transfer_weights)
+                                        weights=settings.transfer_weights, inner_features=False)  # as notebook 04 fine-tunes
         clock, curve, state = _Clock(), [], {}  # the weight download or conversion (if any) is not training
         train_features, _ = cached_features(transfer, x_fit)
         transfer.adapt_head(train_features)
@@ -342,6 +345,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             settings.transfer_fine_tune_epochs, clock, curve, state)
         results["transfer"] = finish(
             transfer.model, curve, clock, data, test_families, n_train * (len(curve) - 1), state, backbone=settings.transfer_backbone,
+            fine_tune_seconds=round(curve[-1]["train_seconds"] - curve[0]["train_seconds"], 3),
             image_size=settings.transfer_image_size, pretrained=transfer.pretrained, weights_status=transfer.weights_status,
             weights_source=transfer.weights_source, weights=count_weights(transfer.model)["total"],
         )
@@ -349,16 +353,18 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         from .transfer import RecomputeBackboneStatistics, build_transfer_model, unfreeze
 
         control = build_transfer_model(settings.transfer_backbone, image_size=settings.transfer_image_size, weights=None,
-                                       train_batch_norm=True)
+                                       train_batch_norm=True, inner_features=False)
         unfreeze(control, "all")
-        clock, curve, state = _Clock(), [], {}
-        schedule = cosine_schedule(settings.transfer_control_learning_rate, settings.transfer_fine_tune_epochs, steps)
-        control.model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        clock, curve, state, seconds = _Clock(), [], {}, job["seconds"]
+        control.model.compile(optimizer=keras.optimizers.AdamW(settings.transfer_control_learning_rate, weight_decay=1e-4),
                               loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
-        recompute = [RecomputeBackboneStatistics(control, x_fit, sample=settings.transfer_statistics_images, seed=seed)]
+        # the transfer contender's fine-tuning seconds, with the learning rate's decay spread over them
+        callbacks = [SecondsCosineSchedule(settings.transfer_control_learning_rate, seconds, clock=clock.seconds),
+                     TimeBudget(seconds, per_batch=True, clock=clock.seconds),
+                     RecomputeBackboneStatistics(control, x_fit, sample=settings.transfer_statistics_images, seed=seed)]
         fit(control.model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
                                             augmentation=augmentation_pipeline(seed=seed)),
-            settings.transfer_fine_tune_epochs, clock, curve, state, recompute)
+            10 * settings.transfer_fine_tune_epochs, clock, curve, state, callbacks)  # an upper bound: the seconds end it
         results["transfer_control"] = finish(
             control.model, curve, clock, data, test_families, n_train * len(curve), state, backbone=settings.transfer_backbone,
             image_size=settings.transfer_image_size, pretrained=False, weights_status=control.weights_status,
@@ -495,7 +501,9 @@ def markdown_table(results: dict[str, Any]) -> str:
                   f"{transfer.get('weights_status')}."]
     if control is not None:
         lines += ["", f"Transfer control: the same {control.get('backbone')} at {control.get('image_size')} px from random "
-                  "initialisation, batch norm trained, for the transfer contender's fine-tuning epochs."]
+                  "initialisation, batch norm trained, for the seconds of the transfer contender's fine-tuning "
+                  "with the same seed (" + ", ".join(f"{seconds:,.0f} s" for seconds in control.get("train_seconds", []))
+                  + ")."]
     lines += ["", f"Inference @1: {results['batch1_inference']}." if results.get("batch1_inference") else
               "Inference @1 in this run: 50 test images, one per eager call of the model (`model(image)`), which mostly "
               "times Keras' per-layer Python overhead; later runs call the compiled predict function instead."]
@@ -667,7 +675,7 @@ def _code_fingerprint() -> str:
 def _job_identity(job: dict[str, Any], sha256: dict[str, str], code: str) -> dict[str, Any]:
     """What must match for a saved job to stand for a new one (not the data folder's path)."""
     return {"kind": job["kind"], "seed": job["seed"], "budget": job["budget"], "settings": job["settings"],
-            "data_sha256": sha256, "code": code}
+            "seconds": job.get("seconds"), "data_sha256": sha256, "code": code}
 
 
 def _saved_job(path: Path, identity: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any] | None:
@@ -736,6 +744,9 @@ def run_bench(
     unknown = set(contenders) - set(REFERENCE_FINAL)
     if unknown:
         raise ValueError(f"unknown contenders {sorted(unknown)}; choose from {sorted(REFERENCE_FINAL)}")
+    if "transfer_control" in contenders and "transfer" not in contenders:
+        raise ValueError("transfer_control trains for the seconds of the transfer contender's fine-tuning: "
+                         "add transfer to --contenders")
     settings = settings or (QUICK_SETTINGS if quick else BenchSettings())
     overrides = {"train_rows": train_rows, "width": width, "task3_epochs": task3_epochs,
                  "pooling": pooling, "head": head, "task3_ema_momentum": task3_average,
@@ -759,6 +770,8 @@ def run_bench(
     for kind, seed in jobs:
         job = {"kind": kind, "seed": seed, "budget": budget, "data_dir": str(files.train.parent),
                "settings": asdict(settings)}
+        if kind == "transfer_control":  # the same seconds as the pretrained network's fine-tuning with this seed
+            job["seconds"] = per_role["transfer"][seed]["fine_tune_seconds"]
         identity, checkpoint = _job_identity(job, files.sha256, code), jobs_folder / f"{kind}-seed{seed}.json"
         saved = _saved_job(checkpoint, identity, log) if resume else None
         begin = time.perf_counter()

@@ -95,7 +95,9 @@ def describe_transfer_answers(
         best_frozen = max(frozen, key=lambda n: frozen[n]["test_accuracy"])
         listed = ", ".join(f"{n} {frozen[n]['test_accuracy']:.4f}{'' if frozen[n]['pretrained'] else ' (not pretrained)'}"
                            for n in sorted(frozen, key=lambda n: -frozen[n]["test_accuracy"]))
-        answer.append(f"Frozen, with only a new head: {listed}; the best, {best_frozen}, is "
+        reads = frozen[best_frozen].get("head_reads")
+        answer.append(f"Frozen, with only a new head: {listed}; the best, {best_frozen}"
+                      f"{f' (its head reads the {reads})' if reads else ''}, is "
                       f"{_difference(float(frozen[best_frozen]['test_accuracy']), 0.8073)} the seed report's frozen VGG16 (0.8073).")
     untuned = [(backbone, seconds) for backbone, seconds in sorted((epoch_seconds or {}).items())
                if not any(r["backbone"] == backbone for r in tuned.values())]

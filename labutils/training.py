@@ -24,6 +24,7 @@ __all__ = [
     "ModelInputs",
     "RandomAffine",
     "RecomputeBatchNormStatistics",
+    "SecondsCosineSchedule",
     "SwapAverageWeights",
     "TimeBudget",
     "augmentation_pipeline",
@@ -35,6 +36,7 @@ __all__ = [
     "reference_augmentation",
     "to_model_input",
     "training_dataset",
+    "warmup_cosine",
 ]
 
 
@@ -251,6 +253,51 @@ def cosine_schedule(peak: float, epochs: int, steps_per_epoch: int, warmup_fract
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=peak / 10, decay_steps=max(1, total - warmup), warmup_target=peak, warmup_steps=warmup
     )
+
+
+def warmup_cosine(peak: float, progress: float, warmup_fraction: float = 0.1) -> float:
+    """The learning rate of :func:`cosine_schedule`'s shape at ``progress`` (0 to 1) through training.
+
+    A linear warm-up from ``peak / 10`` to ``peak`` over the first ``warmup_fraction``, then a
+    cosine decay to 0 at ``progress`` 1 (and 0 beyond).
+    """
+    if peak <= 0 or not 0 <= warmup_fraction < 1:
+        raise ValueError(f"peak must be > 0 and warmup_fraction in [0, 1), got {peak} and {warmup_fraction}")
+    progress = min(max(float(progress), 0.0), 1.0)
+    if progress < warmup_fraction:
+        return peak / 10 + (peak - peak / 10) * progress / warmup_fraction
+    decay = (progress - warmup_fraction) / (1 - warmup_fraction)
+    return 0.5 * peak * (1 + float(np.cos(np.pi * decay)))
+
+
+class SecondsCosineSchedule(keras.callbacks.Callback):
+    """A warm-up + cosine learning rate spread over a budget of ``seconds`` of training, not of steps.
+
+    Training for a fixed number of seconds (beside :class:`TimeBudget`) with a schedule written in
+    steps leaves the learning rate high when the time runs out if a step is slower than assumed;
+    this callback sets the optimizer's learning rate before each batch from the seconds elapsed
+    since training began (validation and the other callbacks included, as :class:`TimeBudget`
+    counts them), so the decay ends when the budget does, whatever a step costs on the machine.
+    The model must be compiled with a plain float learning rate. ``clock`` returns seconds (tests
+    pass a fake one).
+    """
+
+    def __init__(self, peak: float, seconds: float, *, warmup_fraction: float = 0.1,
+                 clock: Callable[[], float] = time.perf_counter):
+        super().__init__()
+        if seconds <= 0:
+            raise ValueError(f"seconds must be > 0, got {seconds}")
+        warmup_cosine(peak, 0.0, warmup_fraction)  # checks peak and warmup_fraction
+        self.peak, self.seconds, self.warmup_fraction, self.clock = float(peak), float(seconds), float(warmup_fraction), clock
+
+    def on_train_begin(self, logs=None):
+        if isinstance(self.model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            raise ValueError("SecondsCosineSchedule needs a model compiled with a float learning rate, not a schedule")
+        self._start = self.clock()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        progress = (self.clock() - self._start) / self.seconds
+        self.model.optimizer.learning_rate = warmup_cosine(self.peak, progress, self.warmup_fraction)
 
 
 class EpochClock(keras.callbacks.Callback):

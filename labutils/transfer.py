@@ -7,7 +7,8 @@ transfer model takes the same 0-1 (N, 28, 28, 1) input as every other model of t
 
 Two regimes:
 
-* **feature extraction** — the frozen backbone's pooled features are computed once
+* **feature extraction** — the frozen backbone's features (its pooled top features, and for
+  EfficientNet-Lite0 also a mid-level feature map, flattened: ``BackboneSpec.inner_features``) are computed once
   (:func:`cached_features`, optionally kept on disk) and only a new softmax head is trained on them;
 * **fine-tuning** — the backbone from a chosen depth upwards (:data:`FINE_TUNE_DEPTHS`,
   :func:`unfreeze`) is trained with the head on augmented images; batch normalisation stays in
@@ -60,7 +61,10 @@ class BackboneSpec:
     ``constructor`` and ``preprocess`` are ``"module:attribute"`` paths: a function called like the
     ``keras.applications`` constructors (``include_top``, ``weights``, ``input_shape``, ``pooling``)
     and the ``preprocess_input`` it expects. ``packaged`` backbones take their ImageNet weights from
-    an installed package (no download); the others download them through Keras.
+    an installed package (no download); the others download them through Keras. ``inner_features``
+    names inner layers whose outputs, flattened, the head reads beside the pooled top features:
+    mid-level feature maps that keep where in the image each pattern is (a hand sign is a shape),
+    which the global pooling of the top features throws away.
     """
 
     name: str
@@ -70,6 +74,7 @@ class BackboneSpec:
     fine_tune_from: dict[str, str]  # FINE_TUNE_DEPTHS -> first layer made trainable
     preprocessing: str  # what preprocess_input does, for the narration
     packaged: bool = False
+    inner_features: tuple[str, ...] = ()
 
     def application(self):
         module, attribute = self.constructor.split(":")
@@ -99,7 +104,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         BackboneSpec("efficientnet_lite0", "labutils.efficientnet_lite:efficientnet_lite0",
                      "labutils.efficientnet_lite:preprocess_input", 32,
                      {"top": "block7a_expand_conv", "half": "block5a_expand_conv", "all": "stem_conv"},
-                     "(x - 127) / 128 on 0-255 RGB", packaged=True),
+                     "(x - 127) / 128 on 0-255 RGB", packaged=True, inner_features=("block5c_add",)),
         _keras_spec("vgg16", "VGG16", "vgg16", "block5_conv1", "block4_conv1", "block1_conv1",
                     "RGB to BGR, ImageNet channel means subtracted (0-255 scale)"),
         _keras_spec("mobilenet_v2", "MobileNetV2", "mobilenet_v2", "block_16_expand", "block_8_expand", "Conv1",
@@ -151,7 +156,7 @@ class TransferModel:
     """A transfer network and its parts.
 
     ``model`` maps 0-1 images to class probabilities; ``extractor`` maps them to the frozen
-    backbone's pooled features; ``head`` (feature standardisation, dropout, softmax) maps features
+    backbone's features; ``head`` (feature standardisation, dropout, softmax) maps features
     to probabilities — its layers are the model's, so training the head on cached features
     trains the model's head.
     """
@@ -167,6 +172,19 @@ class TransferModel:
     weights_status: str  # what was loaded, in words: shown in the notebook and written to metrics.json
     weights_source: str  # where the starting weights came from: a package, a download, a file, or none
     train_batch_norm: bool = False  # batch norm follows fit's training flag (training from scratch)
+    inner_features: tuple[str, ...] = ()  # the inner layers whose flattened outputs the head reads beside the pooled top
+
+    @property
+    def head_reads(self) -> str:
+        """What the head reads, in words (for tables and ``metrics.json``)."""
+        return " + ".join(["pooled top features", *(f"{name} flattened" for name in self.inner_features)])
+
+    def pooled_features(self, features: np.ndarray) -> np.ndarray:
+        """The pooled top features within ``features`` of this backbone (pooled first, then any inner ones)."""
+        width = int(self.base.outputs[0].shape[-1])
+        if features.ndim != 2 or features.shape[1] < width:
+            raise ValueError(f"expected features of shape (N, >= {width}) from {self.backbone}, got {features.shape}")
+        return features[:, :width]
 
     def adapt_head(self, train_features: np.ndarray) -> None:
         """Set the head's feature standardisation (per-feature mean and variance) from training features.
@@ -243,8 +261,16 @@ def build_transfer_model(
     num_classes: int = NUM_CLASSES,
     weights_cache_dir: str | Path | None = None,
     train_batch_norm: bool = False,
+    inner_features: bool = True,
 ) -> TransferModel:
     """A frozen ``backbone`` under a new softmax head, for 0-1 (N, 28, 28, 1) images.
+
+    ``inner_features``: whether the head also reads the backbone's
+    :attr:`BackboneSpec.inner_features` beside its pooled top features — right for feature
+    extraction, where they made the frozen head much better on the grouped validation split; a
+    network to be fine-tuned reads the pooled top only, which validated better once every layer
+    trains (``docs/transfer.md``). :meth:`TransferModel.pooled_features` takes the pooled part of
+    the wider features, so one extraction serves both heads.
 
     ``weights``: ``"imagenet"`` (for a packaged backbone, the installed file, converted once into
     ``weights_cache_dir``; for the others, a Keras download), a path to a weights file saved from
@@ -262,10 +288,17 @@ def build_transfer_model(
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
     base, (pretrained, status, source) = _load_base(spec, int(image_size), weights, weights_cache_dir)
+    inner = spec.inner_features if inner_features else ()
+    if inner:  # the same layers, with the inner outputs as further outputs
+        base = keras.Model(base.input, [base.outputs[0], *(base.get_layer(name).output for name in inner)], name=base.name)
     base.trainable = False
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
     prepared = BackboneInput(backbone, image_size, name="to_backbone_input")(inputs)
     features = base(prepared) if train_batch_norm else base(prepared, training=False)
+    if inner:
+        pooled, *maps = features
+        features = layers.Concatenate(name="features")(
+            [pooled, *(layers.Flatten(name=f"{name}_flat")(output) for name, output in zip(inner, maps, strict=True))])
     feature_input = keras.Input((features.shape[-1],), name="features")
     if train_batch_norm:  # the features change as the network trains: nothing to standardise them by
         x = layers.Normalization(mean=0.0, variance=1.0, name="feature_normalization")(feature_input)
@@ -276,7 +309,7 @@ def build_transfer_model(
     model = keras.Model(inputs, head(features), name=f"{backbone}_transfer")
     extractor = keras.Model(inputs, features, name=f"{backbone}_features")
     return TransferModel(backbone, int(image_size), model, base, extractor, head, weights, pretrained, status, source,
-                         bool(train_batch_norm))
+                         bool(train_batch_norm), tuple(inner))
 
 
 def check_transfer_parameters(
@@ -322,8 +355,8 @@ def transfer_record(
         val_accuracy_random=None, val_accuracy_grouped=val_accuracy_grouped, train_seconds=train_seconds,
         epochs=epochs, seed=seed, model_file=model_file, backbone=transfer.backbone, regime=regime,
         image_size=transfer.image_size, pretrained=transfer.pretrained, weights_source=transfer.weights_source,
-        weights_status=transfer.weights_status, trainable_weights=weights["trainable"], total_weights=weights["total"],
-        **extra,
+        weights_status=transfer.weights_status, head_reads=transfer.head_reads, trainable_weights=weights["trainable"],
+        total_weights=weights["total"], **extra,
     )
 
 
@@ -370,7 +403,7 @@ def fine_tune_epoch_seconds(
 
     if batches < 1:
         raise ValueError(f"batches must be >= 1, got {batches}")
-    probe = build_transfer_model(backbone, image_size=image_size, weights=None)
+    probe = build_transfer_model(backbone, image_size=image_size, weights=None, inner_features=False)
     unfreeze(probe, depth)
     probe.model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss="sparse_categorical_crossentropy")
     steps = training_dataset(x[: batch_size * (batches + 1)], y[: batch_size * (batches + 1)], batch_size=batch_size,
@@ -496,7 +529,8 @@ def cached_features(
     cache_dir: str | Path | None = None,
     batch_size: int = 256,
 ) -> tuple[np.ndarray, bool]:
-    """The frozen backbone's pooled features of ``images`` and whether they came from the cache.
+    """The frozen backbone's features of ``images`` (pooled top, and any flattened ``inner_features``)
+    and whether they came from the cache.
 
     With ``cache_dir``, features are stored as ``.npy`` under a key made of the backbone, image
     size, the backbone's weights and the images themselves, so a changed input never reuses them.
@@ -506,12 +540,13 @@ def cached_features(
     path = None
     if cache_dir is not None:
         key = hashlib.sha256()
-        key.update(f"{transfer.backbone}|{transfer.image_size}|{weights_fingerprint(transfer.base)}|".encode())
+        layout = ",".join(transfer.inner_features)  # which features, beside the weights
+        key.update(f"{transfer.backbone}|{transfer.image_size}|{layout}|{weights_fingerprint(transfer.base)}|".encode())
         key.update(np.ascontiguousarray(images, dtype=np.float32).tobytes())
         path = Path(cache_dir) / f"{transfer.backbone}-{transfer.image_size}px-{key.hexdigest()[:20]}.npy"
         if path.exists():
             features = np.load(path)
-            if features.shape[0] == len(images):
+            if features.shape == (len(images), transfer.extractor.output.shape[-1]):
                 return features, True
     features = transfer.extractor.predict(images, batch_size=batch_size, verbose=0)
     if path is not None:

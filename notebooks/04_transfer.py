@@ -129,9 +129,13 @@ pd.DataFrame({b: {**lu.count_weights(t.model), "pretrained": t.pretrained, "weig
 # %% [markdown]
 # ## Feature extraction: one forward pass, then a new head
 #
-# The frozen backbone turns every image into a feature vector once; the features are cached
-# (in memory and, with `FEATURE_CACHE_DIR`, on disk), so each epoch of the head costs a matrix
-# product, not a pass through the backbone. The head (dropout + softmax) keeps its best epoch on
+# The frozen backbone turns every image into a feature vector once: its top features, averaged
+# over the image, and for EfficientNet-Lite0 also the feature map of its fifth stage, flattened
+# (`lu.BACKBONES[...].inner_features`). Global averaging keeps what patterns an image holds but
+# not where they are, and a hand sign is a shape: the mid-level map keeps the layout (the study
+# that chose it, on the grouped validation split, is in `docs/transfer.md`).
+# The features are cached (in memory and, with `FEATURE_CACHE_DIR`, on disk), so each epoch of
+# the head costs a matrix product, not a pass through the backbone. The head (dropout + softmax) keeps its best epoch on
 # the grouped validation loss. The head first standardises each feature with the training
 # features' mean and variance (fixed from then on).
 
@@ -146,41 +150,55 @@ for backbone, t in transfers.items():
 pd.DataFrame({b: {"feature size": features[b]["train"].shape[1], "seconds": extraction_seconds[b],
                   "from disk cache": all(from_cache[(b, p)] for p in ("train", "val", "test"))} for b in BACKBONES}).T
 
+# %% [markdown]
+# A network to be fine-tuned starts the same way, but its head reads the pooled top features
+# only: once every layer trains, the wider head validated worse (`docs/transfer.md`). It is a
+# second copy of the pretrained network, and its head is trained here too, on the pooled part of
+# the same features. One loop trains every head.
+
 # %%
-head_logs, head_seconds = {}, {}
-for backbone, t in transfers.items():
+starts = {}  # the networks of FINE_TUNE_BACKBONES, before fine-tuning
+for backbone in FINE_TUNE_BACKBONES:
     keras.utils.set_random_seed(SEED)
-    t.adapt_head(features[backbone]["train"])
+    starts[backbone] = lu.build_transfer_model(
+        backbone, image_size=IMAGE_SIZES[backbone], weights=lu.resolve_weights(WEIGHTS, backbone),
+        weights_cache_dir=WEIGHTS_CACHE_DIR, inner_features=False)
+heads = {f"{b}_features": (t, features[b]) for b, t in transfers.items()}
+heads |= {f"{b}_fine_tuned": (t, {part: t.pooled_features(f) for part, f in features[b].items()}) for b, t in starts.items()}
+head_logs, head_seconds = {}, {}
+for name, (t, inputs) in heads.items():
+    keras.utils.set_random_seed(SEED)
+    t.adapt_head(inputs["train"])
     t.head.compile(optimizer=keras.optimizers.Adam(HEAD_LEARNING_RATE), loss="sparse_categorical_crossentropy",
                    metrics=["accuracy"])
     history = t.head.fit(
-        features[backbone]["train"], data.y_train, batch_size=BATCH_SIZE, epochs=HEAD_EPOCHS, verbose=0,
-        validation_data=(features[backbone]["val"], data.y_val),
+        inputs["train"], data.y_train, batch_size=BATCH_SIZE, epochs=HEAD_EPOCHS, verbose=0,
+        validation_data=(inputs["val"], data.y_val),
         callbacks=[lu.EpochClock(), keras.callbacks.EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True)],
     )
-    head_logs[backbone] = lu.history_frame(history)
-    head_seconds[backbone] = float(head_logs[backbone]["seconds"].iloc[-1])
-pd.DataFrame({b: {"epochs": len(log), "best val accuracy": log["val_accuracy"].max(), "seconds": head_seconds[b]}
-              for b, log in head_logs.items()}).T.round(4)
+    head_logs[name] = lu.history_frame(history)
+    head_seconds[name] = float(head_logs[name]["seconds"].iloc[-1])
+pd.DataFrame({name: {"head reads": heads[name][0].head_reads, "epochs": len(log), "best val accuracy": log["val_accuracy"].max(),
+                     "seconds": head_seconds[name]} for name, log in head_logs.items()}).T
 
 # %% [markdown]
-# The test set meets each feature-extraction model once; the models are saved now, before
-# fine-tuning changes their weights.
+# The test set meets each feature-extraction model once; the models are saved now. Each
+# network's inference rate is measured once (fine-tuning keeps its architecture).
 
 # %%
-records, probabilities, inference = {}, {}, {}
+records, probabilities = {}, {}
+inference = {name: lu.inference_rate(t.model, data.x_test[:1024], batch_size=512) for name, (t, _) in heads.items()}
 for backbone, t in transfers.items():
     name = f"{backbone}_features"
-    inference[backbone] = lu.inference_rate(t.model, data.x_test[:1024], batch_size=512)  # fine-tuning keeps the architecture
     probabilities[name] = t.head.predict(features[backbone]["test"], verbose=0)
     val_accuracy = float(t.head.evaluate(features[backbone]["val"], data.y_val, verbose=0)[1])
     t.model.save(output_dir / f"{name}.keras")
     records[name] = lu.transfer_record(
         t, lu.classification_metrics(data.y_test, probabilities[name]), regime="feature extraction",
-        val_accuracy_grouped=val_accuracy, train_seconds=extraction_seconds[backbone] + head_seconds[backbone],
-        epochs=len(head_logs[backbone]), seed=SEED, model_file=f"{name}.keras",
-        inference_images_per_second=inference[backbone], train_images=len(data.x_train))
-pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds", "pretrained"]]
+        val_accuracy_grouped=val_accuracy, train_seconds=extraction_seconds[backbone] + head_seconds[name],
+        epochs=len(head_logs[name]), seed=SEED, model_file=f"{name}.keras",
+        inference_images_per_second=inference[name], train_images=len(data.x_train))
+pd.DataFrame(records).T[["head_reads", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds", "pretrained"]]
 
 # %% [markdown]
 # ## Fine-tuning
@@ -202,7 +220,7 @@ epoch_seconds = {b: lu.fine_tune_epoch_seconds(b, data.x_train, data.y_train, im
                                                depth=FINE_TUNE_DEPTH, batch_size=BATCH_SIZE, batches=STEP_PROBE_BATCHES,
                                                augmentation=augment, seed=SEED)
                  for b in BACKBONES if b not in FINE_TUNE_BACKBONES}
-trainable_after = {b: lu.unfreeze(transfers[b], FINE_TUNE_DEPTH) for b in FINE_TUNE_BACKBONES}
+trainable_after = {b: lu.unfreeze(starts[b], FINE_TUNE_DEPTH) for b in FINE_TUNE_BACKBONES}
 pd.DataFrame({b: {"fine-tuned here": b in FINE_TUNE_BACKBONES, "first trainable layer": lu.BACKBONES[b].fine_tune_from[FINE_TUNE_DEPTH],
                   "trainable weights": trainable_after.get(b), "seconds per epoch (timed steps)": epoch_seconds.get(b)}
               for b in BACKBONES}).T
@@ -214,7 +232,7 @@ pd.DataFrame({b: {"fine-tuned here": b in FINE_TUNE_BACKBONES, "first trainable 
 # %%
 fine_logs, fine_seconds = {}, {}
 for backbone in FINE_TUNE_BACKBONES:
-    model = transfers[backbone].model
+    model = starts[backbone].model
     keras.utils.set_random_seed(SEED)
     steps_per_epoch = int(np.ceil(len(data.x_train) / BATCH_SIZE))
     model.compile(optimizer=keras.optimizers.AdamW(lu.cosine_schedule(FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS, steps_per_epoch),
@@ -233,7 +251,9 @@ for backbone in FINE_TUNE_BACKBONES:
 # random weights, trained with the recipe that suits training from scratch: every layer trains,
 # batch normalisation included (it normalises with each batch's statistics while training),
 # with a higher peak learning rate (`CONTROL_LEARNING_RATE`), on the same augmented images, for
-# the same epochs and never longer than the fine-tuning took. Its batch-norm statistics are
+# exactly the seconds the fine-tuning took: its warm-up and cosine decay are spread over those
+# seconds (`lu.SecondsCosineSchedule`), not over steps, since a step that trains batch norm
+# costs more than a fine-tuning step, and `lu.TimeBudget` ends it. Its batch-norm statistics are
 # recomputed on `STATISTICS_IMAGES` clean training images before each validation and at the end
 # (`lu.RecomputeBackboneStatistics`): the moving averages gathered in training trail the
 # fast-changing weights, and scored with them the network reads almost nothing right.
@@ -243,15 +263,16 @@ controls, control_logs, control_seconds = {}, {}, {}
 for backbone in FINE_TUNE_BACKBONES:
     keras.utils.set_random_seed(SEED)
     controls[backbone] = lu.build_transfer_model(backbone, image_size=IMAGE_SIZES[backbone], weights=None,
-                                                 train_batch_norm=True)
+                                                 train_batch_norm=True, inner_features=False)
     lu.unfreeze(controls[backbone], "all")
     model = controls[backbone].model
-    model.compile(optimizer=keras.optimizers.AdamW(lu.cosine_schedule(CONTROL_LEARNING_RATE, FINE_TUNE_EPOCHS, steps_per_epoch),
-                                                   weight_decay=1e-4),
+    model.compile(optimizer=keras.optimizers.AdamW(CONTROL_LEARNING_RATE, weight_decay=1e-4),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(lu.training_dataset(data.x_train, data.y_train, batch_size=BATCH_SIZE, seed=SEED, augmentation=augment),
-                        validation_data=(data.x_val[monitor], data.y_val[monitor]), epochs=FINE_TUNE_EPOCHS, verbose=2,
-                        callbacks=[lu.EpochClock(), lu.TimeBudget(fine_seconds[backbone], per_batch=True),
+                        validation_data=(data.x_val[monitor], data.y_val[monitor]),
+                        epochs=10 * FINE_TUNE_EPOCHS, verbose=2,  # an upper bound: the seconds end it
+                        callbacks=[lu.EpochClock(), lu.SecondsCosineSchedule(CONTROL_LEARNING_RATE, fine_seconds[backbone]),
+                                   lu.TimeBudget(fine_seconds[backbone], per_batch=True),
                                    lu.RecomputeBackboneStatistics(controls[backbone], data.x_train, sample=STATISTICS_IMAGES, seed=SEED),
                                    PlotLossesKeras()])
     control_logs[backbone] = lu.history_frame(history)
@@ -268,10 +289,10 @@ curves[["loss", "accuracy", "val_loss", "val_accuracy", "seconds"]].round(4)
 
 # %%
 for backbone in FINE_TUNE_BACKBONES:
-    before = records[f"{backbone}_features"]
+    start_name = f"{backbone}_fine_tuned"  # its head's entry in head_logs
     for name, t, log, regime, seconds in (
-        (f"{backbone}_fine_tuned", transfers[backbone], fine_logs[backbone], "fine-tuning",
-         before["train_seconds"] + fine_seconds[backbone]),
+        (start_name, starts[backbone], fine_logs[backbone], "fine-tuning",
+         extraction_seconds[backbone] + head_seconds[start_name] + fine_seconds[backbone]),
         (f"{backbone}_from_scratch", controls[backbone], control_logs[backbone], "from scratch", control_seconds[backbone]),
     ):
         probabilities[name] = t.model.predict(data.x_test, batch_size=256, verbose=0)
@@ -279,9 +300,11 @@ for backbone in FINE_TUNE_BACKBONES:
         records[name] = lu.transfer_record(
             t, lu.classification_metrics(data.y_test, probabilities[name]), regime=regime,
             val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]), train_seconds=seconds,
-            epochs=len(log) + (before["epochs"] if regime == "fine-tuning" else 0), seed=SEED, model_file=f"{name}.keras",
-            inference_images_per_second=inference[backbone], train_images=len(data.x_train), val_images=len(monitor),
-            fine_tune_depth=FINE_TUNE_DEPTH if regime == "fine-tuning" else "all", fine_tune_seconds=seconds)
+            epochs=len(log) + (len(head_logs[start_name]) if regime == "fine-tuning" else 0), seed=SEED,
+            model_file=f"{name}.keras", inference_images_per_second=inference[start_name], train_images=len(data.x_train),
+            val_images=len(monitor),
+            fine_tune_depth=FINE_TUNE_DEPTH if regime == "fine-tuning" else "all",
+            fine_tune_seconds=float(log["seconds"].iloc[-1]))  # the fit itself: the control's budget
 pd.DataFrame(records).T[["regime", "pretrained", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds"]]
 
 # %% [markdown]

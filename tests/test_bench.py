@@ -154,6 +154,8 @@ def test_arguments_are_checked(tmp_path):
         run_bench(None, out=tmp_path, quick=True, contenders=["alexnet"])
     with pytest.raises(ValueError, match="seed"):
         run_bench(None, out=tmp_path, quick=True, seeds=[])
+    with pytest.raises(ValueError, match="transfer_control trains for the seconds of the transfer contender's fine-tuning"):
+        run_bench(None, out=tmp_path, quick=True, contenders=["transfer_control"])
     with pytest.raises(ValueError, match="train_rows must be one of all, split, got 'everything'"):
         run_bench(None, out=tmp_path, quick=True, train_rows="everything")
     with pytest.raises(ValueError, match="width must be a positive number of filters, got 0"):
@@ -281,8 +283,14 @@ def test_quick_bench_end_to_end(quick_bench):
     assert transfer["seeds"] == control["seeds"] == [0, 1] and transfer["backbone"] == control["backbone"] == "efficientnet_lite0"
     # the transfer curve starts with the feature-extraction model, then one point per fine-tuning epoch; the control's has no such point
     assert transfer["epochs"] == [QUICK_SETTINGS.transfer_fine_tune_epochs + 1] * 2
-    assert control["epochs"] == [QUICK_SETTINGS.transfer_fine_tune_epochs] * 2
+    # the control trains for the seconds of the same seed's fine-tuning: it uses them, and no epoch begins after they ran
+    # out (the epoch in progress then stops after its step and still recomputes its statistics)
+    for seed, run in zip(control["seeds"], control["train_seconds"]):
+        fine_tune = transfer["curves"][str(seed)][-1]["train_seconds"] - transfer["curves"][str(seed)][0]["train_seconds"]
+        assert run >= 0.8 * fine_tune, (seed, run, fine_tune)
+        assert all(point["train_seconds"] < fine_tune for point in control["curves"][str(seed)][:-1]), (seed, fine_tune)
     assert "Transfer control: the same efficientnet_lite0 at 32 px" in (out / "results.md").read_text()
+    assert "for the seconds of the transfer contender's fine-tuning" in (out / "results.md").read_text()
     # ratios are computed from the reference measured in this run
     reference_total = contenders["reference"]["train_seconds"][0]
     ratio = contenders["task2"]["ratios"]["train_seconds_vs_reference_total"]

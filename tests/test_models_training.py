@@ -27,6 +27,7 @@ from labutils.training import (
     EpochClock,
     FinalOrBest,
     RecomputeBatchNormStatistics,
+    SecondsCosineSchedule,
     SwapAverageWeights,
     TimeBudget,
     augmentation_pipeline,
@@ -36,6 +37,7 @@ from labutils.training import (
     reference_augmentation,
     to_model_input,
     training_dataset,
+    warmup_cosine,
 )
 
 
@@ -212,6 +214,38 @@ def test_cosine_schedule_warms_up_then_decays():
     values = [float(schedule(step)) for step in (0, 10, 50, 99)]
     assert values[0] == pytest.approx(1e-3) and values[1] == pytest.approx(1e-2, rel=1e-3)
     assert values[1] > values[2] > values[3]
+
+
+def test_warmup_cosine_has_the_shape_of_the_step_schedule():
+    schedule = cosine_schedule(1e-2, epochs=10, steps_per_epoch=10, warmup_fraction=0.1)
+    for step in (0, 5, 10, 40, 70, 99):
+        assert warmup_cosine(1e-2, step / 100) == pytest.approx(float(schedule(step)), rel=1e-4, abs=1e-9)
+    assert warmup_cosine(1e-2, 1.0) == pytest.approx(0.0, abs=1e-12) and warmup_cosine(1e-2, 7.0) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="peak"):
+        warmup_cosine(0.0, 0.5)
+
+
+def test_seconds_cosine_schedule_follows_the_clock_not_the_steps():
+    now = [0.0]
+    schedule = SecondsCosineSchedule(1e-2, seconds=100.0, clock=lambda: now[0])
+    rates = []
+
+    def tick(batch, logs):  # each step "takes" 10 s; the rate is read as the step runs
+        rates.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+        now[0] += 10.0
+
+    model = compact_cnn(width=4)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="sparse_categorical_crossentropy", jit_compile=False)
+    model.fit(np.zeros((64, 28, 28, 1), "float32"), np.zeros(64), batch_size=8, epochs=2, verbose=0,
+              callbacks=[schedule, keras.callbacks.LambdaCallback(on_train_batch_end=tick)])
+    expected = [warmup_cosine(1e-2, step * 10.0 / 100) for step in range(16)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-9)
+    assert rates[1] == pytest.approx(1e-2) and rates[10:] == pytest.approx([0.0] * 6, abs=1e-9)  # ends with the seconds
+    with pytest.raises(ValueError, match="float learning rate"):
+        model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(1e-3, 1, 8)), loss="sparse_categorical_crossentropy")
+        model.fit(np.zeros((8, 28, 28, 1), "float32"), np.zeros(8), verbose=0, callbacks=[SecondsCosineSchedule(1e-2, 10.0)])
+    with pytest.raises(ValueError, match="seconds"):
+        SecondsCosineSchedule(1e-2, 0.0)
 
 
 def test_a_short_fit_on_the_standin_beats_chance(standin_dir):

@@ -22,7 +22,8 @@ def table(records: dict, own: dict | None = None) -> pd.DataFrame:
 
 
 RECORDS = {
-    "efficientnet_lite0_features": record(0.9449, 395, "feature extraction", True),
+    "efficientnet_lite0_features": record(0.9449, 395, "feature extraction", True,
+                                          head_reads="pooled top features + block5c_add flattened"),
     "vgg16_features": record(0.1200, 6311, "feature extraction", False, backbone="vgg16"),
     "efficientnet_lite0_fine_tuned": record(0.9990, 7, "fine-tuning", True),
     "efficientnet_lite0_from_scratch": record(0.6100, 2797, "from scratch", False),
@@ -49,7 +50,8 @@ def test_the_three_answers_state_the_records_numbers():
     # pretrained against its control, same network
     assert "**efficientnet_lite0_fine_tuned** reads **0.9990**" in text and "reads 0.6100 (2,797 wrong" in text
     assert "pretraining adds 38.90 points of test accuracy" in text
-    assert "the best, efficientnet_lite0_features, is 13.76 points above the seed report's frozen VGG16" in text
+    assert ("the best, efficientnet_lite0_features (its head reads the pooled top features + block5c_add flattened), "
+            "is 13.76 points above the seed report's frozen VGG16") in text
     assert "vgg16_features 0.1200 (not pretrained)" in text
     assert "Not fine-tuned here: one fine-tuning epoch would take, on this machine, vgg16 about 212 s (timed" in text
     # without it: Task 3's network trained on the same images, compared with the best pretrained model

@@ -37,9 +37,27 @@ def test_each_backbone_builds_without_weights_and_classifies(backbone, image_siz
     assert probabilities.shape == (6, 24)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     features = transfer.extractor.predict(IMAGES, verbose=0)
-    assert features.shape == (6, transfer.base.output.shape[-1])
+    # the pooled top features, then each inner feature map flattened
+    outputs = transfer.base.outputs
+    widths = [outputs[0].shape[-1]] + [int(np.prod(output.shape[1:])) for output in outputs[1:]]
+    assert len(outputs) == 1 + len(BACKBONES[backbone].inner_features) and features.shape == (6, sum(widths))
     # frozen: only the new head trains
     assert lu.count_weights(transfer.model)["trainable"] == head_weights(features.shape[1])
+
+
+def test_the_lite0_head_reads_its_mid_level_feature_map_beside_the_pooled_top():
+    transfer = build_transfer_model("efficientnet_lite0", image_size=64, weights=None)
+    assert BACKBONES["efficientnet_lite0"].inner_features == ("block5c_add",)
+    features = transfer.extractor.predict(IMAGES, verbose=0)
+    inner = keras.Model(transfer.base.inputs, transfer.base.get_layer("block5c_add").output)
+    top = keras.Model(transfer.base.inputs, transfer.base.outputs[0])
+    prepared = transfer.model.get_layer("to_backbone_input")(IMAGES)
+    expected_inner = np.asarray(inner(prepared, training=False)).reshape(len(IMAGES), -1)
+    assert expected_inner.shape[1] == 4 * 4 * 112  # stage 5 of EfficientNet-Lite0 at 64 px: 4x4, 112 channels
+    np.testing.assert_allclose(features[:, :1280], np.asarray(top(prepared, training=False)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(features[:, 1280:], expected_inner, rtol=1e-4, atol=1e-5)
+    # the base is the same network: unfreezing it trains the layers both outputs come from
+    assert lu.unfreeze(transfer, "all") > lu.count_weights(transfer.head)["total"]
 
 
 def test_sizes_below_a_backbones_minimum_and_unknown_names_are_rejected():
