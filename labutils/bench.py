@@ -767,7 +767,7 @@ def run_bench(
     per_role: dict[str, dict[int, dict[str, Any]]] = {}
     started = time.perf_counter()
     jobs_folder, code, reused = Path(out) / "jobs", _code_fingerprint(), []
-    for kind, seed in jobs:
+    for number, (kind, seed) in enumerate(jobs, start=1):
         job = {"kind": kind, "seed": seed, "budget": budget, "data_dir": str(files.train.parent),
                "settings": asdict(settings)}
         if kind == "transfer_control":  # the same seconds as the pretrained network's fine-tuning with this seed
@@ -778,9 +778,10 @@ def run_bench(
         if saved is not None:
             figures = saved["figures"]
             reused.append({"job": f"{kind} seed {seed}", "finished": saved["finished"]})
-            log(f"[bench] {kind} seed {seed}: reusing the job saved in {checkpoint} (finished {saved['finished']})")
+            log(f"[bench] {kind} seed {seed} (job {number} of {len(jobs)}): reusing the job saved in {checkpoint} "
+                f"(finished {saved['finished']})")
         else:
-            log(f"[bench] {kind} seed {seed} …")
+            log(f"[bench] {kind} seed {seed} (job {number} of {len(jobs)}, {time.perf_counter() - started:.0f} s into the run) …")
             try:
                 figures = _run_in_child(job) if in_child else _job(job)
             except Exception as error:

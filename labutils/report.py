@@ -39,6 +39,7 @@ __all__ = [
     "notebook_parameters",
     "package_versions",
     "parse_parameter_value",
+    "progress_options",
     "run_report",
     "validate_overrides",
     "write_index",
@@ -161,7 +162,39 @@ def declared_parameters(source: Path) -> dict[str, Any]:
         return {name: info["default"] for name, info in papermill.inspect_notebook(str(staged)).items()}
 
 
-def _execute(source: Path, folder: Path, parameters: dict[str, Any], timeout: int, kernel: str) -> Path:
+#: At most one progress line per this many seconds while a notebook runs (and one as each notebook ends).
+PROGRESS_SECONDS = 30.0
+
+
+class _ProgressLines:
+    """A file for papermill's tqdm bar that turns each refresh into one line of the run's log.
+
+    tqdm redraws its bar in place with carriage returns, which a log file or CI output shows as one
+    ever-growing line; here each refresh (at most one per :data:`PROGRESS_SECONDS`) becomes a line
+    such as ``[04_transfer] cell 23 of 51, 06:12 elapsed``.
+    """
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log, self.last = log, None
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").strip()
+        if line and line != self.last:
+            self.last = line
+            self.log(line)
+
+    def flush(self) -> None:
+        pass
+
+
+def progress_options(stem: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """papermill's ``progress_bar`` settings (tqdm's keywords) that report a notebook's cells to ``log``."""
+    return {"desc": f"[{stem}]", "file": _ProgressLines(log), "mininterval": PROGRESS_SECONDS, "ascii": True,
+            "bar_format": "{desc} cell {n_fmt} of {total_fmt}, {elapsed} elapsed"}
+
+
+def _execute(source: Path, folder: Path, parameters: dict[str, Any], timeout: int, kernel: str,
+             log: Callable[[str], None] = print) -> Path:
     import papermill
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,7 +206,7 @@ def _execute(source: Path, folder: Path, parameters: dict[str, Any], timeout: in
             str(executed),
             parameters=parameters,
             kernel_name=kernel,
-            progress_bar=False,
+            progress_bar=progress_options(source.stem, log),
             cwd=str(source.parent),
             execution_timeout=timeout,
         )
@@ -376,7 +409,7 @@ def run_report(
         begin = time.perf_counter()
         executed = folder / f"{source.stem}.ipynb"
         try:
-            _execute(source, folder, entry.parameters, CELL_TIMEOUT[profile], kernel)
+            _execute(source, folder, entry.parameters, CELL_TIMEOUT[profile], kernel, log)
             entry.status = "completed"
         except KeyboardInterrupt:
             entry.status, entry.error = "interrupted", "interrupted (Ctrl-C) while this notebook ran"

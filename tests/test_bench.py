@@ -363,7 +363,7 @@ def test_finished_jobs_are_saved_and_resume_reuses_only_matching_ones(standin_di
     assert saved.exists() and first["reused_jobs"] == [] and len(job.calls) == 1
     lines: list[str] = []
     again = run(lines, resume=True)
-    assert any("reusing the job saved in" in line for line in lines) and len(job.calls) == 1
+    assert any("(job 1 of 1): reusing the job saved in" in line for line in lines) and len(job.calls) == 1
     assert [entry["job"] for entry in again["reused_jobs"]] == ["ours seed 0"]
     # the reused figures are the saved ones, not a new measurement
     assert again["contenders"]["task2"]["train_seconds"] == first["contenders"]["task2"]["train_seconds"] == [1.0]
@@ -378,7 +378,9 @@ def test_finished_jobs_are_saved_and_resume_reuses_only_matching_ones(standin_di
     assert run(lines, resume=True)["reused_jobs"] == [] and any("other settings" in line for line in lines)
     assert len(job.calls) == 3
     # without --resume nothing is reused, and a damaged file is run again, not trusted
-    fresh = run([])
+    lines = []
+    fresh = run(lines)
+    assert any(line.startswith("[bench] ours seed 0 (job 1 of 1, ") for line in lines)
     assert fresh["reused_jobs"] == [] and fresh["contenders"]["task2"]["train_seconds"] == [4.0]
     saved.write_text("{not json")
     lines = []

@@ -60,9 +60,15 @@ def test_discovery_order_and_parameters(notebooks):
 
 @pytest.mark.notebook
 def test_a_failing_notebook_is_reported_and_the_rest_still_runs(notebooks, standin_dir, tmp_path):
-    out = tmp_path / "reports"
-    result = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=notebooks, log=lambda line: None)
+    out, lines = tmp_path / "reports", []
+    result = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=notebooks, log=lines.append)
     assert [entry.status for entry in result.notebooks] == ["completed", "failed", "completed"]
+    # each notebook's cells are reported as they run, one line per refresh, no carriage returns
+    cells = len(nbformat.read(out / "01_good" / "01_good.ipynb", as_version=4).cells)
+    progress = [line for line in lines if line.startswith("[01_good] cell ")]
+    assert progress[0].startswith(f"[01_good] cell 0 of {cells}, 00:0") and progress[-1].startswith(f"[01_good] cell {cells} of {cells}")
+    assert all(line.endswith(" elapsed") and "\r" not in line for line in progress)
+    assert any(line.startswith("[02_broken] cell ") for line in lines)
     assert not result.ok
     broken = result.notebooks[1]
     assert "RuntimeError: deliberate failure in cell two" in broken.error
