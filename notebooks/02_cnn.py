@@ -87,7 +87,7 @@ data.shapes()
 # the network's only defence against that. Batch normalisation lets it train at a high learning
 # rate; 3×3 kernels and a small classifier keep the arithmetic per image below the reference's,
 # which is what a CPU pays for. `WIDTH`, `POOLING` and `HEAD` were chosen on the grouped validation
-# split, never on the test set (README, "Choosing the width" and "Choosing the pooling").
+# split, never on the test set (`docs/task2.md`).
 
 # %%
 reference = lu.seed_cnn()

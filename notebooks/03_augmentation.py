@@ -124,7 +124,7 @@ plt.show()
 # the statistics are recomputed, layer by layer, for the averaged weights on `STATISTICS_IMAGES`
 # clean training images (`lu.RecomputeBatchNormStatistics`; the training statistics come back
 # before the next epoch trains on). On the grouped validation this made the per-epoch scores
-# steadier and the log-loss lower (README, "Batch-norm statistics (Task 3)").
+# steadier and the log-loss lower (`docs/task3.md`, "Batch-norm statistics").
 #
 # The schedule runs to its end (stopping early would cut off the low-learning-rate tail) and its
 # last epoch is kept — unless its grouped validation accuracy falls more than `KEEP_TOLERANCE`
