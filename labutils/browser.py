@@ -124,9 +124,16 @@ def _errors(events: Sequence[dict[str, Any]]) -> list[str]:
         method, params = message.get("method"), message.get("params", {})
         if method == "Runtime.exceptionThrown":
             details = params.get("exceptionDetails", {})
-            errors.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
+            errors.append(
+                f"exception: {details.get('exception', {}).get('description') or details.get('text')}"
+            )
         elif method == "Runtime.consoleAPICalled" and params.get("type") in {"error", "assert"}:
-            errors.append("console: " + " ".join(str(arg.get("value", arg.get("description", ""))) for arg in params.get("args", [])))
+            errors.append(
+                "console: "
+                + " ".join(
+                    str(arg.get("value", arg.get("description", ""))) for arg in params.get("args", [])
+                )
+            )
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             entry = params["entry"]
             errors.append(f"log: {entry.get('text')} {entry.get('url', '')}".strip())
@@ -143,9 +150,20 @@ def _link_resolves(url: str) -> bool:
 
 def _start_chromium(binary: str, profile: Path) -> tuple[subprocess.Popen, int]:
     process = subprocess.Popen(
-        [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-extensions",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     port_file = profile / "DevToolsActivePort"
     deadline = time.monotonic() + 60
@@ -175,9 +193,13 @@ def check_report(
     folder = Path(folder).resolve()
     binary = chromium or find_chromium()
     if binary is None:
-        raise FileNotFoundError("no Chromium found (install Debian's chromium package: apt-get install chromium)")
+        raise FileNotFoundError(
+            "no Chromium found (install Debian's chromium package: apt-get install chromium)"
+        )
     if pages is None:
-        pages = ["index.html"] + sorted(path.relative_to(folder).as_posix() for path in folder.glob("[0-9][0-9]_*/*.html"))
+        pages = ["index.html"] + sorted(
+            path.relative_to(folder).as_posix() for path in folder.glob("[0-9][0-9]_*/*.html")
+        )
     shots = Path(screenshots) if screenshots else folder / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     server = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
@@ -188,7 +210,9 @@ def check_report(
         process, port = _start_chromium(binary, Path(profile))
         try:
             for page in pages:
-                request = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT")
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT"
+                )
                 with urllib.request.urlopen(request, timeout=timeout) as response:
                     target = json.loads(response.read())
                 tools = _DevTools(target["webSocketDebuggerUrl"], timeout)
@@ -196,7 +220,9 @@ def check_report(
                     results.append(_check_page(tools, base, page, shots, width, timeout))
                 finally:
                     tools.close()
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/json/close/{target['id']}", timeout=timeout).close()
+                    urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/json/close/{target['id']}", timeout=timeout
+                    ).close()
         finally:
             process.kill()
             process.wait(timeout=30)
@@ -207,24 +233,35 @@ def check_report(
 def _check_page(tools: _DevTools, base: str, page: str, shots: Path, width: int, timeout: float) -> PageCheck:
     for domain in ("Runtime", "Log", "Page"):
         tools.call(f"{domain}.enable")
-    tools.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False)
+    tools.call(
+        "Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False
+    )
     tools.call("Page.navigate", url=base + page)
     tools.wait_for("Page.loadEventFired", timeout)
     tools.drain(0.5)
     check = PageCheck(page)
-    images = tools.evaluate(
-        "Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null).then("
-        "() => [i.getAttribute('src').slice(0, 80), i.naturalWidth])))"
-    ) or []
+    images = (
+        tools.evaluate(
+            "Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null).then("
+            "() => [i.getAttribute('src').slice(0, 80), i.naturalWidth])))"
+        )
+        or []
+    )
     check.images = len(images)
     check.broken_images = [source for source, natural_width in images if not natural_width]
     links = tools.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)") or []
     local = sorted({urllib.parse.urldefrag(link)[0] for link in links if link.startswith(base)})
     check.links = len(local)
-    check.broken_links = [link[len(base):] for link in local if not _link_resolves(link)]
+    check.broken_links = [link[len(base) :] for link in local if not _link_resolves(link)]
     metrics = tools.call("Page.getLayoutMetrics")
     height = int(min(metrics["cssContentSize"]["height"], 30000))
-    tools.call("Emulation.setDeviceMetricsOverride", width=width, height=max(height, 1), deviceScaleFactor=1, mobile=False)
+    tools.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=max(height, 1),
+        deviceScaleFactor=1,
+        mobile=False,
+    )
     shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
     name = page.replace("/", "__").removesuffix(".html") + ".png"
     (shots / name).write_bytes(base64.b64decode(shot["data"]))

@@ -177,7 +177,9 @@ def file_sha256(path: Path) -> str:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
-        raise DataValidationError(f"{path}: cannot be read completely ({_describe_io_error(error)})") from error
+        raise DataValidationError(
+            f"{path}: cannot be read completely ({_describe_io_error(error)})"
+        ) from error
     return digest.hexdigest()
 
 
@@ -237,7 +239,9 @@ def _download_with_kagglehub(timeout: float) -> Path:
         raise DataNotFoundError(f"kagglehub download of {KAGGLE_DATASET} failed: {error}") from error
     pair = _search_tree(folder)
     if pair is None:
-        raise DataNotFoundError(f"kagglehub downloaded {KAGGLE_DATASET} to {folder}, but it holds no {TRAIN_FILE} and {TEST_FILE}")
+        raise DataNotFoundError(
+            f"kagglehub downloaded {KAGGLE_DATASET} to {folder}, but it holds no {TRAIN_FILE} and {TEST_FILE}"
+        )
     return pair[0].parent
 
 
@@ -294,7 +298,11 @@ def find_data_files(
         from .synthetic import GENERATOR_VERSION
 
         marker = read_standin_marker(folder)
-        wanted = {"generator_version": GENERATOR_VERSION, "n_train": FALLBACK_STANDIN_ROWS[0], "n_test": FALLBACK_STANDIN_ROWS[1]}
+        wanted = {
+            "generator_version": GENERATOR_VERSION,
+            "n_train": FALLBACK_STANDIN_ROWS[0],
+            "n_test": FALLBACK_STANDIN_ROWS[1],
+        }
         if _find_pair(folder) is None or any(marker.get(key) != value for key, value in wanted.items()):
             write_standin(folder, *FALLBACK_STANDIN_ROWS)
         files = _files_in(folder, "generated stand-in (" + "; ".join(reasons) + ")")
@@ -332,7 +340,9 @@ def read_sign_mnist_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
     _check_range(path, labels[:, None], 0, 24, first_column=0, what="label")
     bad = np.flatnonzero(labels == 9)
     if bad.size:
-        raise DataValidationError(f"{path}: {_line(bad[0])}, column 'label': label 9 (J) is not a class of the dataset")
+        raise DataValidationError(
+            f"{path}: {_line(bad[0])}, column 'label': label 9 (J) is not a class of the dataset"
+        )
     images = values[:, 1:].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     return images, labels.astype(np.int64)
 
@@ -354,7 +364,9 @@ def _read_frame(path: Path, *, as_text: bool) -> pd.DataFrame:
     except pd.errors.ParserError as error:
         raise DataValidationError(f"{path}: {_parser_message(str(error))}") from error
     except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError, OSError) as error:
-        raise DataValidationError(f"{path}: cannot be read completely ({_describe_io_error(error)})") from error
+        raise DataValidationError(
+            f"{path}: cannot be read completely ({_describe_io_error(error)})"
+        ) from error
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -402,7 +414,9 @@ def _to_integers(path: Path, frame: pd.DataFrame) -> np.ndarray:
     return frame.astype(np.int64).to_numpy()
 
 
-def _check_range(path: Path, values: np.ndarray, low: int, high: int, *, first_column: int, what: str) -> None:
+def _check_range(
+    path: Path, values: np.ndarray, low: int, high: int, *, first_column: int, what: str
+) -> None:
     bad = (values < low) | (values > high)
     if bad.any():
         row, column = np.argwhere(bad)[0]

@@ -18,7 +18,10 @@ _STYLES = {
 def banner_html(files: DataFiles) -> str:
     """An HTML banner saying where the data came from; loud for the stand-in or a bad checksum."""
     if files.source == "synthetic":
-        style, title = _STYLES["synthetic"], "SYNTHETIC STAND-IN DATA — these results are NOT from Sign Language MNIST"
+        style, title = (
+            _STYLES["synthetic"],
+            "SYNTHETIC STAND-IN DATA — these results are NOT from Sign Language MNIST",
+        )
         body = (
             "The real Kaggle files could not be found or downloaded, so this run uses a generated "
             f"stand-in in the same CSV format. Origin: {files.origin}."
@@ -26,7 +29,9 @@ def banner_html(files: DataFiles) -> str:
     elif not files.checksums_verified:
         bad = [name for name, state in files.checksum_status().items() if state != "verified"]
         style, title = _STYLES["mismatch"], "CHECKSUM MISMATCH — the data differ from the Kaggle originals"
-        body = f"Files whose SHA-256 differs from the published one: {', '.join(bad)}. Origin: {files.origin}."
+        body = (
+            f"Files whose SHA-256 differs from the published one: {', '.join(bad)}. Origin: {files.origin}."
+        )
     else:
         style, title = _STYLES["real"], "Real Sign Language MNIST data, SHA-256 verified"
         body = f"Origin: {files.origin}; train: {files.train.name}, test: {files.test.name}."
@@ -57,7 +62,10 @@ def weights_banner_html(backbone: str, pretrained: bool, status: str) -> str:
     if pretrained:
         style, title = _STYLES["real"], f"{backbone}: pretrained weights"
     else:
-        style, title = _STYLES["synthetic"], f"{backbone}: NO PRETRAINED WEIGHTS — this is not transfer learning"
+        style, title = (
+            _STYLES["synthetic"],
+            f"{backbone}: NO PRETRAINED WEIGHTS — this is not transfer learning",
+        )
     return (
         f'<div class="weights-banner weights-{"pretrained" if pretrained else "none"}" style="{style};'
         f'padding:0.8em 1em;margin:0.5em 0;font-family:sans-serif"><strong style="font-size:1.2em">'

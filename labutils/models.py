@@ -18,7 +18,14 @@ from keras import layers
 
 from .data import HEADS, IMAGE_SIZE, NUM_CLASSES, POOLINGS
 
-__all__ = ["BlurPooling2D", "PerImageStandardization", "compact_cnn", "count_weights", "load_model", "seed_cnn"]
+__all__ = [
+    "BlurPooling2D",
+    "PerImageStandardization",
+    "compact_cnn",
+    "count_weights",
+    "load_model",
+    "seed_cnn",
+]
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 _BINOMIAL_3X3 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
@@ -54,7 +61,9 @@ class BlurPooling2D(layers.Layer):
     def call(self, inputs):
         pooled = keras.ops.max_pool(inputs, 2, strides=1, padding="same")
         kernel = np.tile(_BINOMIAL_3X3[:, :, None, None], (1, 1, inputs.shape[-1], 1))
-        return keras.ops.depthwise_conv(pooled, keras.ops.cast(kernel, inputs.dtype), strides=2, padding="same")
+        return keras.ops.depthwise_conv(
+            pooled, keras.ops.cast(kernel, inputs.dtype), strides=2, padding="same"
+        )
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -107,8 +116,16 @@ def compact_cnn(
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"bn{block}")(x)
         x = layers.ReLU(name=f"relu{block}")(x)
-        x = BlurPooling2D(name=f"pool{block}")(x) if pooling == "blur" else layers.MaxPooling2D(2, name=f"pool{block}")(x)
-    x = layers.GlobalAveragePooling2D(name="average")(x) if head == "average" else layers.Flatten(name="flatten")(x)
+        x = (
+            BlurPooling2D(name=f"pool{block}")(x)
+            if pooling == "blur"
+            else layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        )
+    x = (
+        layers.GlobalAveragePooling2D(name="average")(x)
+        if head == "average"
+        else layers.Flatten(name="flatten")(x)
+    )
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="letter")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -67,10 +67,17 @@ class ModelInputs:
 
     def shapes(self) -> pd.DataFrame:
         """Images and letters per set, as a small table."""
-        sets = {"train": (self.x_train, self.y_train), "validation": (self.x_val, self.y_val),
-                "train + validation (final fit)": (self.x_all, self.y_all), "test": (self.x_test, self.y_test)}
+        sets = {
+            "train": (self.x_train, self.y_train),
+            "validation": (self.x_val, self.y_val),
+            "train + validation (final fit)": (self.x_all, self.y_all),
+            "test": (self.x_test, self.y_test),
+        }
         return pd.DataFrame(
-            {"images": [x.shape for x, _ in sets.values()], "letters": [np.unique(y).size for _, y in sets.values()]},
+            {
+                "images": [x.shape for x, _ in sets.values()],
+                "letters": [np.unique(y).size for _, y in sets.values()],
+            },
             index=list(sets),
         )
 
@@ -95,10 +102,14 @@ def model_inputs(dataset, split, *, train_limit: int | None = None, seed: int = 
     x_rows, y_rows = to_model_input(dataset.x_train), label_to_index(dataset.y_train)
     all_index = np.sort(np.concatenate([train_index, extra_index]))
     return ModelInputs(
-        x_rows[train_index], y_rows[train_index],
-        x_rows[split.validation_index], y_rows[split.validation_index],
-        to_model_input(dataset.x_test), label_to_index(dataset.y_test),
-        x_rows[all_index], y_rows[all_index],
+        x_rows[train_index],
+        y_rows[train_index],
+        x_rows[split.validation_index],
+        y_rows[split.validation_index],
+        to_model_input(dataset.x_test),
+        label_to_index(dataset.y_test),
+        x_rows[all_index],
+        y_rows[all_index],
     )
 
 
@@ -117,7 +128,9 @@ def prepare_task_data(
     from .split import make_split
 
     dataset = load_dataset(data_dir)
-    split = make_split(dataset.x_train, dataset.y_train, split_kind, validation_fraction, split_seed, group_threshold)
+    split = make_split(
+        dataset.x_train, dataset.y_train, split_kind, validation_fraction, split_seed, group_threshold
+    )
     return dataset, split, model_inputs(dataset, split, train_limit=train_limit, seed=seed)
 
 
@@ -135,11 +148,22 @@ class RandomAffine(keras.layers.Layer):
     of scale (0.1: 0.9x-1.1x); ``shear`` as the tangent of the shear angle.
     """
 
-    def __init__(self, rotation_degrees: float = 0.0, shift: float = 0.0, zoom: float = 0.0, shear: float = 0.0,
-                 seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        rotation_degrees: float = 0.0,
+        shift: float = 0.0,
+        zoom: float = 0.0,
+        shear: float = 0.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        for parameter, value, upper in (("rotation_degrees", rotation_degrees, 180.0), ("shift", shift, 1.0),
-                                        ("zoom", zoom, 1.0), ("shear", shear, 1.0)):
+        for parameter, value, upper in (
+            ("rotation_degrees", rotation_degrees, 180.0),
+            ("shift", shift, 1.0),
+            ("zoom", zoom, 1.0),
+            ("shear", shear, 1.0),
+        ):
             if not 0.0 <= float(value) < upper:
                 raise ValueError(f"{parameter} must lie in [0, {upper:g}), got {value}")
         self.rotation_degrees = float(rotation_degrees)
@@ -176,14 +200,22 @@ class RandomAffine(keras.layers.Layer):
             return images
         shape = keras.ops.shape(images)
         transform = self.transforms(shape[0], images.shape[1], images.shape[2])
-        return keras.ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="nearest")
+        return keras.ops.image.affine_transform(
+            images, transform, interpolation="bilinear", fill_mode="nearest"
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "rotation_degrees": self.rotation_degrees, "shift": self.shift,
-                "zoom": self.zoom, "shear": self.shear, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rotation_degrees": self.rotation_degrees,
+            "shift": self.shift,
+            "zoom": self.zoom,
+            "shear": self.shear,
+            "seed": self.seed,
+        }
 
 
 def augmentation_pipeline(
@@ -202,8 +234,14 @@ def augmentation_pipeline(
     The geometric changes are one :class:`RandomAffine` resampling (as Keras 2's
     ``ImageDataGenerator`` did); each factor of 0 leaves that change out.
     """
-    for parameter, value in (("rotation_degrees", rotation_degrees), ("shift", shift), ("zoom", zoom),
-                             ("shear", shear), ("contrast", contrast), ("brightness", brightness)):
+    for parameter, value in (
+        ("rotation_degrees", rotation_degrees),
+        ("shift", shift),
+        ("zoom", zoom),
+        ("shear", shear),
+        ("contrast", contrast),
+        ("brightness", brightness),
+    ):
         if value < 0:
             raise ValueError(f"{parameter} must be >= 0, got {value}")
     steps: list[keras.layers.Layer] = []
@@ -218,8 +256,16 @@ def augmentation_pipeline(
 
 def reference_augmentation(seed: int = 0) -> keras.Sequential:
     """The seed lab report's augmentation: rotation 10°, shift 0.05, shear 0.1, zoom 0.075, nothing photometric."""
-    return augmentation_pipeline(rotation_degrees=10, shift=0.05, zoom=0.075, shear=0.1, contrast=0, brightness=0,
-                                 seed=seed, name="reference_augmentation")
+    return augmentation_pipeline(
+        rotation_degrees=10,
+        shift=0.05,
+        zoom=0.075,
+        shear=0.1,
+        contrast=0,
+        brightness=0,
+        seed=seed,
+        name="reference_augmentation",
+    )
 
 
 def training_dataset(
@@ -235,7 +281,9 @@ def training_dataset(
 
     if len(x) != len(y):
         raise ValueError(f"x ({len(x)}) and y ({len(y)}) differ in length")
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+        len(x), seed=seed, reshuffle_each_iteration=True
+    )
     dataset = dataset.batch(batch_size)
     if augmentation is not None:
         # Sequential map: the augmentation layers draw from one seeded generator, so parallel calls
@@ -251,7 +299,10 @@ def cosine_schedule(peak: float, epochs: int, steps_per_epoch: int, warmup_fract
     total = epochs * steps_per_epoch
     warmup = int(total * warmup_fraction)
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=peak / 10, decay_steps=max(1, total - warmup), warmup_target=peak, warmup_steps=warmup
+        initial_learning_rate=peak / 10,
+        decay_steps=max(1, total - warmup),
+        warmup_target=peak,
+        warmup_steps=warmup,
     )
 
 
@@ -282,17 +333,30 @@ class SecondsCosineSchedule(keras.callbacks.Callback):
     pass a fake one).
     """
 
-    def __init__(self, peak: float, seconds: float, *, warmup_fraction: float = 0.1,
-                 clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        peak: float,
+        seconds: float,
+        *,
+        warmup_fraction: float = 0.1,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         super().__init__()
         if seconds <= 0:
             raise ValueError(f"seconds must be > 0, got {seconds}")
         warmup_cosine(peak, 0.0, warmup_fraction)  # checks peak and warmup_fraction
-        self.peak, self.seconds, self.warmup_fraction, self.clock = float(peak), float(seconds), float(warmup_fraction), clock
+        self.peak, self.seconds, self.warmup_fraction, self.clock = (
+            float(peak),
+            float(seconds),
+            float(warmup_fraction),
+            clock,
+        )
 
     def on_train_begin(self, logs=None):
         if isinstance(self.model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            raise ValueError("SecondsCosineSchedule needs a model compiled with a float learning rate, not a schedule")
+            raise ValueError(
+                "SecondsCosineSchedule needs a model compiled with a float learning rate, not a schedule"
+            )
         self._start = self.clock()
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -324,7 +388,13 @@ class TimeBudget(keras.callbacks.Callback):
     (``cut_short``: fewer steps than a whole epoch). ``clock`` returns seconds (tests pass a fake one).
     """
 
-    def __init__(self, seconds: float | None, *, per_batch: bool = False, clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        seconds: float | None,
+        *,
+        per_batch: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         super().__init__()
         if seconds is not None and seconds < 0:
             raise ValueError(f"seconds must be >= 0 or None, got {seconds}")
@@ -346,7 +416,11 @@ class TimeBudget(keras.callbacks.Callback):
         self._epoch, self._steps, self._last_step_end = epoch, 0, None
 
     def _stop_if_spent(self, now: float) -> None:
-        if self.seconds is not None and now - self._start + self.reserve >= self.seconds and not self.exhausted:
+        if (
+            self.seconds is not None
+            and now - self._start + self.reserve >= self.seconds
+            and not self.exhausted
+        ):
             self.exhausted, self.stopped_epoch, self.steps_done = True, self._epoch + 1, self._steps
             self.model.stop_training = True
 
@@ -364,8 +438,12 @@ class TimeBudget(keras.callbacks.Callback):
     @property
     def cut_short(self) -> bool:
         """Whether the budget stopped training part-way through an epoch."""
-        return bool(self.exhausted and self.steps_per_epoch and self.steps_done is not None
-                    and self.steps_done < self.steps_per_epoch)
+        return bool(
+            self.exhausted
+            and self.steps_per_epoch
+            and self.steps_done is not None
+            and self.steps_done < self.steps_per_epoch
+        )
 
 
 class FinalOrBest(keras.callbacks.Callback):
@@ -386,8 +464,15 @@ class FinalOrBest(keras.callbacks.Callback):
     ``tolerance_used`` and ``restored`` say what happened.
     """
 
-    def __init__(self, monitor: str = "val_accuracy", *, tolerance: float | None = None, families: int | None = None,
-                 standard_errors: float = 2.0, mode: str = "max"):
+    def __init__(
+        self,
+        monitor: str = "val_accuracy",
+        *,
+        tolerance: float | None = None,
+        families: int | None = None,
+        standard_errors: float = 2.0,
+        mode: str = "max",
+    ):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -418,27 +503,37 @@ class FinalOrBest(keras.callbacks.Callback):
         if self.kept_epoch is None:
             return "No epoch was kept: training did not complete an epoch."
         if self.restored:
-            text = (f"Kept: epoch {self.kept_epoch} (the best, {self.best_value:.4f}): the last epoch's {self.monitor} was more "
-                    f"than {self.tolerance_used:.4f} behind it.")
+            text = (
+                f"Kept: epoch {self.kept_epoch} (the best, {self.best_value:.4f}): the last epoch's {self.monitor} was more "
+                f"than {self.tolerance_used:.4f} behind it."
+            )
         else:
-            text = (f"Kept: the last epoch, {self.kept_epoch} (the best {self.monitor}, {self.best_value:.4f} at epoch "
-                    f"{self.best_epoch}, is within the tolerance of {self.tolerance_used:.4f}).")
+            text = (
+                f"Kept: the last epoch, {self.kept_epoch} (the best {self.monitor}, {self.best_value:.4f} at epoch "
+                f"{self.best_epoch}, is within the tolerance of {self.tolerance_used:.4f})."
+            )
         if self.families is not None:
-            text += (f" The tolerance is {self.standard_errors:g} standard errors of an accuracy measured on "
-                     f"{self.families} validation families, each counted once.")
+            text += (
+                f" The tolerance is {self.standard_errors:g} standard errors of an accuracy measured on "
+                f"{self.families} validation families, each counted once."
+            )
         return text
 
     def _better(self, value: float, than: float) -> bool:
         return value > than if self.mode == "max" else value < than
 
     def on_train_begin(self, logs=None):
-        self.best_value = self.best_epoch = self.kept_epoch = self.tolerance_used = self._best_weights = self._last = None
+        self.best_value = self.best_epoch = self.kept_epoch = self.tolerance_used = self._best_weights = (
+            self._last
+        ) = None
         self.restored = False
 
     def on_epoch_end(self, epoch, logs=None):
         if not logs or self.monitor not in logs:
-            raise ValueError(f"FinalOrBest monitors {self.monitor!r}, which fit() did not log "
-                             f"(logged: {sorted(logs or {})}); pass validation_data")
+            raise ValueError(
+                f"FinalOrBest monitors {self.monitor!r}, which fit() did not log "
+                f"(logged: {sorted(logs or {})}); pass validation_data"
+            )
         value = float(logs[self.monitor])
         self._last = (epoch + 1, value)
         if self.best_value is None or self._better(value, self.best_value):
@@ -462,7 +557,9 @@ class FinalOrBest(keras.callbacks.Callback):
             self.kept_epoch = last_epoch
 
 
-def recompute_batch_norm_statistics(model: keras.Model, images: np.ndarray, *, batch_size: int = 1024) -> keras.Model:
+def recompute_batch_norm_statistics(
+    model: keras.Model, images: np.ndarray, *, batch_size: int = 1024
+) -> keras.Model:
     """Set each batch-norm layer's moving mean and variance to those of its input over ``images``.
 
     Layer by layer, in inference mode, so that each layer's statistics are computed with the
@@ -481,11 +578,12 @@ def recompute_batch_norm_statistics(model: keras.Model, images: np.ndarray, *, b
         inputs = keras.Model(model.input, layer.input)
         count, total, total_squares = 0, 0.0, 0.0
         for start in range(0, len(images), batch_size):
-            features = inputs(images[start:start + batch_size], training=False)
+            features = inputs(images[start : start + batch_size], training=False)
             axes = tuple(range(len(features.shape) - 1))
             total = total + keras.ops.convert_to_numpy(keras.ops.sum(features, axis=axes)).astype(np.float64)
             total_squares = total_squares + keras.ops.convert_to_numpy(
-                keras.ops.sum(keras.ops.square(features), axis=axes)).astype(np.float64)
+                keras.ops.sum(keras.ops.square(features), axis=axes)
+            ).astype(np.float64)
             count += int(np.prod(features.shape[:-1]))
         mean = total / count
         layer.moving_mean.assign(mean.astype(np.float32))
@@ -516,8 +614,11 @@ def _batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalizati
 
 
 def _holds_batch_norm(model: keras.Model) -> bool:
-    return any(isinstance(layer, keras.layers.BatchNormalization)
-               or (isinstance(layer, keras.Model) and _holds_batch_norm(layer)) for layer in model.layers)
+    return any(
+        isinstance(layer, keras.layers.BatchNormalization)
+        or (isinstance(layer, keras.Model) and _holds_batch_norm(layer))
+        for layer in model.layers
+    )
 
 
 class SwapAverageWeights(keras.callbacks.SwapEMAWeights):
@@ -544,7 +645,9 @@ class SwapAverageWeights(keras.callbacks.SwapEMAWeights):
         self._average = [keras.ops.convert_to_numpy(variable) for variable in self.model.trainable_weights]
 
     def on_train_end(self, logs=None):
-        if self._average is not None:  # after a full run this is what fit() already left; after a stop, it is not
+        if (
+            self._average is not None
+        ):  # after a full run this is what fit() already left; after a stop, it is not
             for variable, value in zip(self.model.trainable_weights, self._average):
                 variable.assign(value)
 
@@ -562,16 +665,27 @@ class RecomputeBatchNormStatistics(keras.callbacks.Callback):
     model at the end of an epoch (``FinalOrBest``, a test curve).
     """
 
-    def __init__(self, images: np.ndarray, *, sample: int | None = 2048, seed: int = 0, batch_size: int = 1024) -> None:
+    def __init__(
+        self, images: np.ndarray, *, sample: int | None = 2048, seed: int = 0, batch_size: int = 1024
+    ) -> None:
         super().__init__()
-        self.images, self.batch_size = statistics_sample(images, sample, seed, owner=type(self).__name__), batch_size
+        self.images, self.batch_size = (
+            statistics_sample(images, sample, seed, owner=type(self).__name__),
+            batch_size,
+        )
         self.seconds = 0.0  # spent recomputing, over all epochs
         self._training_statistics: list[np.ndarray] | None = None
-        self._recomputed: tuple[int, list[np.ndarray]] | None = None  # (epoch, statistics) for this epoch's weights
+        self._recomputed: tuple[int, list[np.ndarray]] | None = (
+            None  # (epoch, statistics) for this epoch's weights
+        )
         self._epoch = -1
 
     def _statistics(self) -> list[keras.Variable]:
-        return [variable for layer in _batch_norm_layers(self.model) for variable in (layer.moving_mean, layer.moving_variance)]
+        return [
+            variable
+            for layer in _batch_norm_layers(self.model)
+            for variable in (layer.moving_mean, layer.moving_variance)
+        ]
 
     def _recompute(self) -> None:
         """Save the training statistics (if not saved), then put this epoch's recomputed ones in place."""
@@ -595,7 +709,9 @@ class RecomputeBatchNormStatistics(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if not self._statistics():
-            raise ValueError(f"{self.model.name} has no batch-norm layer whose statistics could be recomputed")
+            raise ValueError(
+                f"{self.model.name} has no batch-norm layer whose statistics could be recomputed"
+            )
         self._training_statistics, self._recomputed, self._epoch, self.seconds = None, None, -1, 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
