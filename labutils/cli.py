@@ -129,6 +129,17 @@ def _parser() -> argparse.ArgumentParser:
         help="reuse the jobs an earlier run saved in OUT/jobs with the same settings, data and code",
     )
 
+    check = commands.add_parser(
+        "check",
+        help="open a rendered report in headless Chromium: console errors, broken images and links, screenshots",
+    )
+    check.add_argument(
+        "--reports", default="reports", help="report folder holding index.html (default: reports)"
+    )
+    check.add_argument(
+        "--screenshots", help="folder for the full-page screenshots (default: REPORTS/screenshots)"
+    )
+
     results = commands.add_parser(
         "results", help="print a report run's models as a Markdown table (optionally into a README)"
     )
@@ -259,6 +270,28 @@ def _results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .browser import check_report
+
+    checks = check_report(args.reports, screenshots=args.screenshots)
+    for check in checks:
+        problems = [
+            *check.errors,
+            *(f"image did not decode: {source}" for source in check.broken_images),
+            *(f"link does not resolve: {link}" for link in check.broken_links),
+        ]
+        print(
+            f"{check.page}: {'ok' if check.ok else 'PROBLEMS'} ({check.images} images, {check.links} local links; "
+            f"screenshot {check.screenshot})"
+        )
+        for problem in problems:
+            print(f"  {problem}")
+    bad = [check.page for check in checks if not check.ok]
+    if bad:
+        print(f"error: {len(bad)} of {len(checks)} pages have problems: {', '.join(bad)}", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     from .predict import best_model_file, predict_files
 
@@ -297,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data": _data,
         "report": _report,
         "results": _results,
+        "check": _check,
         "predict": _predict,
         "bench": _bench,
         "standin": _standin,

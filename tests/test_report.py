@@ -569,12 +569,52 @@ def test_an_interrupted_run_keeps_finished_work_and_the_next_run_continues(
     assert statuses(result) == ["cached", "completed"] and result.ok
 
 
+def _needs_a_browser() -> None:
+    from labutils.browser import find_chromedriver, find_chromium
+
+    if find_chromium() is None or find_chromedriver() is None:
+        pytest.skip(
+            "no Chromium or ChromeDriver on this machine (Debian: apt-get install chromium chromium-driver; "
+            ".ci/run installs them)"
+        )
+
+
+def test_the_browser_check_finds_what_is_broken(tmp_path):
+    from labutils.browser import check_report
+
+    _needs_a_browser()
+    png = (Path(__file__).resolve().parents[1] / "docs" / "index.png").read_bytes()
+    (tmp_path / "good.png").write_bytes(png)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "page.html").write_text("<p>fine</p>")
+    (tmp_path / "index.html").write_text(
+        '<html><head><link rel="icon" href="data:,"></head><body><img src="good.png"><img src="broken.png">'
+        '<a href="page.html">ok</a>'
+        '<a href="missing.html">gone</a><script>console.error("deliberate console error")</script></body></html>'
+    )
+    [check] = check_report(tmp_path, ["index.html"], screenshots=tmp_path / "shots")
+    assert not check.ok and check.images == 2 and check.broken_images == ["broken.png"]
+    assert check.links == 2 and check.broken_links == ["missing.html"]
+    assert any("deliberate console error" in error for error in check.errors), check.errors
+    assert Path(check.screenshot).stat().st_size > 1_000
+    # the command says the same in one line per problem, and fails
+    command = [sys.executable, "-m", "labutils", "check", "--reports", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "link does not resolve: missing.html" in result.stdout
+    assert "error: 1 of 1 pages have problems: index.html" in result.stderr
+    (tmp_path / "index.html").write_text(
+        '<html><head><link rel="icon" href="data:,"></head><body><img src="good.png"><a href="page.html">ok</a>'
+        "</body></html>"
+    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "index.html: ok (1 images, 1 local links" in result.stdout
+
+
 @pytest.mark.notebook
 def test_the_rendered_report_in_a_real_browser(model_notebooks):
-    from labutils.browser import check_report, find_chromium
+    from labutils.browser import check_report
 
-    if find_chromium() is None:
-        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)")
+    _needs_a_browser()
     checks = check_report(model_notebooks)
     pages = [check.page for check in checks]
     assert pages == [
