@@ -129,7 +129,7 @@ class BenchSettings:
     )
 
     def __post_init__(self) -> None:
-        from .data import HEADS, POOLINGS
+        from .recipes import HEADS, POOLINGS
 
         if self.train_rows not in TRAIN_ROWS:
             raise ValueError(f"train_rows must be one of {', '.join(TRAIN_ROWS)}, got {self.train_rows!r}")
@@ -144,7 +144,7 @@ class BenchSettings:
             raise ValueError(
                 f"task3_statistics_images must be a number of images >= 0 (0: the training statistics), got {images!r}"
             )
-        from .data import FINE_TUNE_DEPTHS
+        from .recipes import FINE_TUNE_DEPTHS
 
         if self.transfer_fine_tune_depth not in FINE_TUNE_DEPTHS:
             raise ValueError(
@@ -1088,8 +1088,8 @@ def run_bench(
     (0: its last weights), and ``task3_statistics_images`` overrides the number of clean training
     images whose batch-norm statistics Task 3 is scored and kept with (0: the training statistics).
     """
-    from .data import find_data_files
     from .report import machine_info, package_versions
+    from .sources import find_data_files
 
     if budget is not None and budget <= 0:
         raise ValueError(f"--budget must be a positive number of seconds, got {budget}")

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from .bench import CONTENDERS
-from .data import HEADS, POOLINGS, DataNotFoundError, DataValidationError
+from .data import DataNotFoundError, DataValidationError
+from .recipes import HEADS, POOLINGS
 
 __all__ = ["main"]
 
@@ -175,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from .data import load_dataset
+    from .sources import load_dataset
 
     dataset = load_dataset(
         args.data_dir, download=not args.no_download, synthetic_fallback=not args.no_standin

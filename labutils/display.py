@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from .data import DataFiles, SignMNIST
+from .sources import DataFiles, SignMNIST
 
 __all__ = ["banner_html", "data_banner", "show_markdown", "weights_banner", "weights_banner_html"]
 

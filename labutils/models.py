@@ -16,7 +16,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from .data import HEADS, IMAGE_SIZE, NUM_CLASSES, POOLINGS
+from .data import IMAGE_SIZE, NUM_CLASSES
+from .recipes import HEADS, POOLINGS
 
 __all__ = [
     "BlurPooling2D",

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .data import DataFiles, find_data_files, repository_root
+from .sources import DataFiles, find_data_files, repository_root
 
 __all__ = [
     "KERNEL_NAME",

@@ -124,7 +124,7 @@ def prepare_task_data(
     seed: int = 0,
 ):
     """Load the data, make the split of notebook 01 and the network-ready arrays: ``(dataset, split, inputs)``."""
-    from .data import load_dataset
+    from .sources import load_dataset
     from .split import make_split
 
     dataset = load_dataset(data_dir)

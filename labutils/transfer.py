@@ -33,13 +33,13 @@ import keras
 import numpy as np
 from keras import layers
 
-from .data import FINE_TUNE_DEPTHS, IMAGE_SIZE, NUM_CLASSES
+from .data import IMAGE_SIZE, NUM_CLASSES
+from .recipes import FINE_TUNE_DEPTHS
 
 __all__ = [
     "BACKBONES",
     "BackboneInput",
     "BackboneSpec",
-    "FINE_TUNE_DEPTHS",
     "RecomputeBackboneStatistics",
     "TransferModel",
     "build_transfer_model",

@@ -626,8 +626,8 @@ def test_a_failed_job_says_where_the_finished_ones_are(standin_dir, tmp_path, mo
 
 def _full_profile_parameters(stem: str) -> dict:
     """What a full report run gives notebook ``stem``: its parameters cell, then the full profile's overrides."""
-    from labutils.data import repository_root
     from labutils.report import declared_parameters, notebook_parameters, parse_parameter_value
+    from labutils.sources import repository_root
 
     declared = declared_parameters(repository_root() / "notebooks" / f"{stem}.py")
     return {

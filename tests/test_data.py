@@ -10,20 +10,20 @@ import numpy as np
 import pytest
 
 import labutils.data as data
+import labutils.sources as sources
 from labutils.data import (
     CLASS_LABELS,
     LETTERS,
     DataNotFoundError,
     DataValidationError,
     file_sha256,
-    find_data_files,
     index_to_label,
     label_to_index,
     label_to_letter,
     letter_to_label,
-    load_dataset,
     read_sign_mnist_csv,
 )
+from labutils.sources import find_data_files, load_dataset
 from tests.conftest import csv_text, valid_row
 
 # --------------------------------------------------------------------------- labels
@@ -219,7 +219,7 @@ def test_real_looking_folder_with_wrong_checksum_is_flagged(standin_dir, tmp_pat
 
 
 def test_explicit_folder_without_files_is_an_error_not_a_fallback(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(sources, "repository_root", lambda: tmp_path / "repo")
     with pytest.raises(DataNotFoundError, match=str(tmp_path / "empty")):
         find_data_files(tmp_path / "empty")
 
@@ -239,8 +239,8 @@ def test_repository_data_folder_comes_before_download(standin_dir, tmp_path, mon
     repo = tmp_path / "repo"
     shutil.copytree(standin_dir, repo / "data")
     monkeypatch.delenv("SIGN_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "repository_root", lambda: repo)
-    monkeypatch.setattr(data, "_download_with_kagglehub", lambda timeout: pytest.fail("must not download"))
+    monkeypatch.setattr(sources, "repository_root", lambda: repo)
+    monkeypatch.setattr(sources, "_download_with_kagglehub", lambda timeout: pytest.fail("must not download"))
     files = find_data_files()
     assert files.origin == "repository data/ folder" and files.train.parent == repo / "data"
 
@@ -260,8 +260,8 @@ def test_kagglehub_download_is_searched_for_the_files(standin_dir, tmp_path, mon
             return str(download)
 
     monkeypatch.delenv("SIGN_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
-    monkeypatch.setattr(data, "_network_reachable", lambda **kwargs: True)
+    monkeypatch.setattr(sources, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(sources, "_network_reachable", lambda **kwargs: True)
     monkeypatch.setitem(__import__("sys").modules, "kagglehub", FakeKagglehub)
     files = find_data_files(synthetic_fallback=False)
     assert calls == ["datamunge/sign-language-mnist"]
@@ -270,8 +270,8 @@ def test_kagglehub_download_is_searched_for_the_files(standin_dir, tmp_path, mon
 
 def test_offline_download_fails_fast_and_says_so(tmp_path, monkeypatch):
     monkeypatch.delenv("SIGN_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
-    monkeypatch.setattr(data.socket, "create_connection", _refuse)
+    monkeypatch.setattr(sources, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(sources.socket, "create_connection", _refuse)
     start = time.perf_counter()
     with pytest.raises(DataNotFoundError, match="not reachable.*offline"):
         find_data_files(synthetic_fallback=False, download_timeout=2)
@@ -284,9 +284,9 @@ def _refuse(*args, **kwargs):
 
 def test_offline_falls_back_to_a_generated_standin(tmp_path, monkeypatch):
     monkeypatch.delenv("SIGN_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
-    monkeypatch.setattr(data.socket, "create_connection", _refuse)
-    monkeypatch.setattr(data, "FALLBACK_STANDIN_ROWS", (240, 96))
+    monkeypatch.setattr(sources, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(sources.socket, "create_connection", _refuse)
+    monkeypatch.setattr(sources, "FALLBACK_STANDIN_ROWS", (240, 96))
     files = find_data_files()
     assert files.source == "synthetic"
     assert files.train.parent == tmp_path / "repo" / "data" / "synthetic"

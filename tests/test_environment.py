@@ -8,8 +8,8 @@ import tomllib
 import jupytext
 import yaml
 
-from labutils.data import repository_root
 from labutils.report import discover_notebooks
+from labutils.sources import repository_root
 
 ROOT = repository_root()
 

@@ -236,7 +236,7 @@ def test_thumbnails_come_only_from_tagged_cells_with_images(tmp_path):
 
 
 def test_every_notebook_tags_its_key_figures():
-    from labutils.data import repository_root
+    from labutils.sources import repository_root
 
     for path in sorted((repository_root() / "notebooks").glob("0*.py")):
         assert 'tags=["thumbnail"]' in path.read_text(), path.name

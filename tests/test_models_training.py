@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 
-from labutils.data import LETTERS, label_to_index, load_dataset
+from labutils.data import LETTERS, label_to_index
 from labutils.evaluation import (
     METRIC_FIELDS,
     classification_metrics,
@@ -23,6 +23,7 @@ from labutils.evaluation import (
     write_metrics,
 )
 from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn, count_weights, seed_cnn
+from labutils.sources import load_dataset
 from labutils.training import (
     EpochClock,
     FinalOrBest,

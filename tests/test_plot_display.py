@@ -11,9 +11,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from labutils.data import KNOWN_SHA256, find_data_files
+from labutils.data import KNOWN_SHA256
 from labutils.display import banner_html
 from labutils.plot import plot_class_balance, plot_group_sizes, plot_image_grid, plot_similarity_distributions
+from labutils.sources import find_data_files
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from labutils.data import load_dataset
+from labutils.sources import load_dataset
 from labutils.split import grouped_split, near_duplicate_groups, nearest_neighbour_similarity, random_split
 
 pytestmark = pytest.mark.real_data

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from labutils.data import load_dataset
+from labutils.sources import load_dataset
 from labutils.split import (
     grouped_split,
     make_split,
