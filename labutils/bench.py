@@ -1088,7 +1088,7 @@ def run_bench(
     (0: its last weights), and ``task3_statistics_images`` overrides the number of clean training
     images whose batch-norm statistics Task 3 is scored and kept with (0: the training statistics).
     """
-    from .report import machine_info, package_versions
+    from .provenance import machine_info, package_versions
     from .sources import find_data_files
 
     if budget is not None and budget <= 0:

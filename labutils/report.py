@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .provenance import machine_info, package_versions
 from .sources import DataFiles, find_data_files, repository_root
 
 __all__ = [
@@ -34,10 +35,8 @@ __all__ = [
     "declared_parameters",
     "discover_notebooks",
     "ensure_kernel",
-    "machine_info",
     "notebook_fingerprint",
     "notebook_parameters",
-    "package_versions",
     "parse_parameter_value",
     "progress_options",
     "run_report",
@@ -518,43 +517,6 @@ def _cell_count(notebook_file: Path) -> int:
 
 
 # --------------------------------------------------------------------------- index page
-
-
-def package_versions() -> dict[str, str]:
-    """Python's and the main packages' versions, for the index and the benchmark."""
-    from importlib import metadata
-
-    versions = {"python": sys.version.split()[0]}
-    for package in (
-        "tensorflow",
-        "tensorflow-cpu",
-        "keras",
-        "numpy",
-        "pandas",
-        "scikit-learn",
-        "papermill",
-        "labutils",
-    ):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU count and model (from /proc/cpuinfo where there is one) and the platform."""
-    import platform
-
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform()}
 
 
 def write_index(result: ReportResult, out: Path) -> Path:
