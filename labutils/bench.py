@@ -326,19 +326,11 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     import keras
     import numpy as np
 
+    from .callbacks import RecomputeBatchNormStatistics, SecondsCosineSchedule, SwapAverageWeights, TimeBudget
+    from .inputs import prepare_task_data
     from .models import compact_cnn, count_weights, seed_cnn
     from .split import near_duplicate_groups
-    from .training import (
-        RecomputeBatchNormStatistics,
-        SecondsCosineSchedule,
-        SwapAverageWeights,
-        TimeBudget,
-        augmentation_pipeline,
-        cosine_schedule,
-        prepare_task_data,
-        reference_augmentation,
-        training_dataset,
-    )
+    from .training import augmentation_pipeline, cosine_schedule, reference_augmentation, training_dataset
 
     settings = BenchSettings(
         **{**job["settings"], "reference_epochs": tuple(job["settings"]["reference_epochs"])}
@@ -995,6 +987,10 @@ _JOB_CODE = (
     "bench.py",
     "models.py",
     "training.py",
+    "inputs.py",
+    "callbacks.py",
+    "recipes.py",
+    "sources.py",
     "transfer.py",
     "efficientnet_lite.py",
     "torch_legacy.py",

@@ -123,8 +123,8 @@ def predict_files(
     model_path = Path(model_file)
     if not model_path.exists():  # said before TensorFlow loads, which takes seconds
         raise FileNotFoundError(f"model file {model_path} not found")
+    from .inputs import to_model_input
     from .models import load_model
-    from .training import to_model_input
 
     images, answered, failed = load_inputs(paths)
     if len(images):

@@ -597,7 +597,7 @@ class RecomputeBackboneStatistics(keras.callbacks.Callback):
         self, transfer: TransferModel, images: np.ndarray, *, sample: int | None = 1024, seed: int = 0
     ) -> None:
         super().__init__()
-        from .training import statistics_sample
+        from .callbacks import statistics_sample
 
         self.transfer, self.images = (
             transfer,

@@ -10,6 +10,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 
+from labutils.callbacks import (
+    EpochClock,
+    FinalOrBest,
+    RecomputeBatchNormStatistics,
+    SecondsCosineSchedule,
+    SwapAverageWeights,
+    TimeBudget,
+    history_frame,
+    recompute_batch_norm_statistics,
+)
 from labutils.data import LETTERS, label_to_index
 from labutils.evaluation import (
     METRIC_FIELDS,
@@ -22,21 +32,13 @@ from labutils.evaluation import (
     single_image_rate,
     write_metrics,
 )
+from labutils.inputs import to_model_input
 from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn, count_weights, seed_cnn
 from labutils.sources import load_dataset
 from labutils.training import (
-    EpochClock,
-    FinalOrBest,
-    RecomputeBatchNormStatistics,
-    SecondsCosineSchedule,
-    SwapAverageWeights,
-    TimeBudget,
     augmentation_pipeline,
     cosine_schedule,
-    history_frame,
-    recompute_batch_norm_statistics,
     reference_augmentation,
-    to_model_input,
     training_dataset,
     warmup_cosine,
 )
@@ -462,7 +464,7 @@ def test_metrics_json_has_the_fixed_fields(tmp_path):
 
 
 def test_prepare_task_data_matches_the_split(standin_dir):
-    from labutils.training import prepare_task_data
+    from labutils.inputs import prepare_task_data
 
     dataset, split, inputs = prepare_task_data(standin_dir, train_limit=None)
     assert len(inputs.x_train) == len(split.train_index) and len(inputs.x_val) == len(split.validation_index)
