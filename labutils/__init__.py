@@ -61,16 +61,15 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "synthetic": ("GENERATOR_VERSION", "make_standin", "write_standin"),
     "models": (
-        "BlurPooling2D",
-        "PerImageStandardization",
         "compact_cnn",
         "count_weights",
         "load_model",
         "seed_cnn",
     ),
+    "layers": ("BackboneInput", "BlurPooling2D", "PerImageStandardization", "RandomAffine"),
+    "backbones": ("BACKBONES", "BackboneSpec"),
     "inputs": ("ModelInputs", "model_inputs", "prepare_task_data", "to_model_input"),
     "training": (
-        "RandomAffine",
         "augmentation_pipeline",
         "cosine_schedule",
         "reference_augmentation",
@@ -89,9 +88,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "statistics_sample",
     ),
     "transfer": (
-        "BACKBONES",
-        "BackboneInput",
-        "BackboneSpec",
         "RecomputeBackboneStatistics",
         "TransferModel",
         "build_transfer_model",

@@ -990,6 +990,8 @@ _JOB_CODE = (
     "inputs.py",
     "callbacks.py",
     "recipes.py",
+    "layers.py",
+    "backbones.py",
     "sources.py",
     "transfer.py",
     "efficientnet_lite.py",

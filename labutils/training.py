@@ -10,102 +10,19 @@ import warnings
 import keras
 import numpy as np
 
+from .layers import RandomAffine
+
 # Keras warns on every fit() with a tf.data.Dataset that its default shuffle=True is ignored;
 # training_dataset() shuffles (seeded) itself, so the warning says nothing here.
 warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=UserWarning)
 
 __all__ = [
-    "RandomAffine",
     "augmentation_pipeline",
     "cosine_schedule",
     "reference_augmentation",
     "training_dataset",
     "warmup_cosine",
 ]
-
-
-@keras.saving.register_keras_serializable(package="labutils")
-class RandomAffine(keras.layers.Layer):
-    """Random rotation, zoom, shear and shift of images, applied as **one** resampling.
-
-    Chaining RandomRotation, RandomTranslation, RandomZoom and RandomShear interpolates each
-    image four times and visibly blurs 28x28 images; here the four changes are composed into a
-    single affine map about the image centre and the image is interpolated once (bilinear,
-    borders filled with the nearest edge pixel). Inactive unless called with ``training=True``.
-
-    Parameters are the largest change drawn, uniformly and independently per image:
-    ``rotation_degrees``; ``shift`` as a fraction of height/width; ``zoom`` as a relative change
-    of scale (0.1: 0.9x-1.1x); ``shear`` as the tangent of the shear angle.
-    """
-
-    def __init__(
-        self,
-        rotation_degrees: float = 0.0,
-        shift: float = 0.0,
-        zoom: float = 0.0,
-        shear: float = 0.0,
-        seed: int | None = None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        for parameter, value, upper in (
-            ("rotation_degrees", rotation_degrees, 180.0),
-            ("shift", shift, 1.0),
-            ("zoom", zoom, 1.0),
-            ("shear", shear, 1.0),
-        ):
-            if not 0.0 <= float(value) < upper:
-                raise ValueError(f"{parameter} must lie in [0, {upper:g}), got {value}")
-        self.rotation_degrees = float(rotation_degrees)
-        self.shift = float(shift)
-        self.zoom = float(zoom)
-        self.shear = float(shear)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.supports_masking = False
-
-    def transforms(self, batch_size, height: int, width: int):
-        """(batch, 8) projective transforms mapping output pixels to input pixels (``affine_transform``'s form)."""
-        ops = keras.ops
-
-        def uniform(limit):
-            return keras.random.uniform((batch_size,), -limit, limit, seed=self.seed_generator)
-
-        angle = uniform(np.deg2rad(self.rotation_degrees))
-        scale = 1.0 + uniform(self.zoom)
-        shear = uniform(self.shear)
-        shift_x, shift_y = uniform(self.shift) * width, uniform(self.shift) * height
-        cos, sin = ops.cos(angle) / scale, ops.sin(angle) / scale
-        # output -> input: M = rotation @ shear_x / scale, about the centre, then the shift.
-        a0, a1 = cos, cos * shear - sin
-        b0, b1 = sin, sin * shear + cos
-        centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
-        a2 = centre_x - a0 * centre_x - a1 * centre_y - shift_x
-        b2 = centre_y - b0 * centre_x - b1 * centre_y - shift_y
-        zeros = ops.zeros_like(a0)
-        return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-
-    def call(self, images, training: bool = True):
-        if not training:
-            return images
-        shape = keras.ops.shape(images)
-        transform = self.transforms(shape[0], images.shape[1], images.shape[2])
-        return keras.ops.image.affine_transform(
-            images, transform, interpolation="bilinear", fill_mode="nearest"
-        )
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "rotation_degrees": self.rotation_degrees,
-            "shift": self.shift,
-            "zoom": self.zoom,
-            "shear": self.shear,
-            "seed": self.seed,
-        }
 
 
 def augmentation_pipeline(

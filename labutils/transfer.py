@@ -24,7 +24,6 @@ fails, :func:`build_transfer_model` builds the network from random initialisatio
 from __future__ import annotations
 
 import hashlib
-import importlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +32,12 @@ import keras
 import numpy as np
 from keras import layers
 
+from .backbones import BACKBONES, BackboneSpec, _spec
 from .data import IMAGE_SIZE, NUM_CLASSES
+from .layers import BackboneInput
 from .recipes import FINE_TUNE_DEPTHS
 
 __all__ = [
-    "BACKBONES",
-    "BackboneInput",
-    "BackboneSpec",
     "RecomputeBackboneStatistics",
     "TransferModel",
     "build_transfer_model",
@@ -52,143 +50,6 @@ __all__ = [
     "unfreeze",
     "weights_fingerprint",
 ]
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """How to build and fine-tune one pretrained network.
-
-    ``constructor`` and ``preprocess`` are ``"module:attribute"`` paths: a function called like the
-    ``keras.applications`` constructors (``include_top``, ``weights``, ``input_shape``, ``pooling``)
-    and the ``preprocess_input`` it expects. ``packaged`` backbones take their ImageNet weights from
-    an installed package (no download); the others download them through Keras. ``inner_features``
-    names inner layers whose outputs, flattened, the head reads beside the pooled top features:
-    mid-level feature maps that keep where in the image each pattern is (a hand sign is a shape),
-    which the global pooling of the top features throws away.
-    """
-
-    name: str
-    constructor: str
-    preprocess: str
-    min_size: int  # smallest input side the network accepts
-    fine_tune_from: dict[str, str]  # FINE_TUNE_DEPTHS -> first layer made trainable
-    preprocessing: str  # what preprocess_input does, for the narration
-    packaged: bool = False
-    inner_features: tuple[str, ...] = ()
-
-    def application(self):
-        module, attribute = self.constructor.split(":")
-        return getattr(importlib.import_module(module), attribute)
-
-    def preprocess_input(self, images):
-        module, attribute = self.preprocess.split(":")
-        return getattr(importlib.import_module(module), attribute)(images)
-
-    def weights_source(self) -> str:
-        """Where ``weights="imagenet"`` comes from, in words."""
-        if self.packaged:
-            from .efficientnet_lite import packaged_weights_source
-
-            return packaged_weights_source()
-        return "keras.applications download"
-
-
-def _keras_spec(
-    name: str, constructor: str, module: str, top: str, half: str, first: str, preprocessing: str
-) -> BackboneSpec:
-    return BackboneSpec(
-        name,
-        f"keras.applications:{constructor}",
-        f"keras.applications.{module}:preprocess_input",
-        32,
-        {"top": top, "half": half, "all": first},
-        preprocessing,
-    )
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    spec.name: spec
-    for spec in (
-        BackboneSpec(
-            "efficientnet_lite0",
-            "labutils.efficientnet_lite:efficientnet_lite0",
-            "labutils.efficientnet_lite:preprocess_input",
-            32,
-            {"top": "block7a_expand_conv", "half": "block5a_expand_conv", "all": "stem_conv"},
-            "(x - 127) / 128 on 0-255 RGB",
-            packaged=True,
-            inner_features=("block5c_add",),
-        ),
-        _keras_spec(
-            "vgg16",
-            "VGG16",
-            "vgg16",
-            "block5_conv1",
-            "block4_conv1",
-            "block1_conv1",
-            "RGB to BGR, ImageNet channel means subtracted (0-255 scale)",
-        ),
-        _keras_spec(
-            "mobilenet_v2",
-            "MobileNetV2",
-            "mobilenet_v2",
-            "block_16_expand",
-            "block_8_expand",
-            "Conv1",
-            "scaled to [-1, 1]",
-        ),
-        _keras_spec(
-            "efficientnet_b0",
-            "EfficientNetB0",
-            "efficientnet",
-            "block7a_expand_conv",
-            "block5a_expand_conv",
-            "stem_conv",
-            "none outside the model: 0-255 values, the network rescales and normalises itself",
-        ),
-        _keras_spec(
-            "resnet50",
-            "ResNet50",
-            "resnet50",
-            "conv5_block3_1_conv",
-            "conv4_block1_1_conv",
-            "conv1_conv",
-            "RGB to BGR, ImageNet channel means subtracted (0-255 scale)",
-        ),
-    )
-}
-
-
-def _spec(backbone: str) -> BackboneSpec:
-    if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
-    return BACKBONES[backbone]
-
-
-@keras.saving.register_keras_serializable(package="labutils")
-class BackboneInput(layers.Layer):
-    """0-1 gray images (N, 28, 28, 1) -> the backbone's input: resized, 3 channels, 0-255, preprocessed."""
-
-    def __init__(self, backbone: str, image_size: int, **kwargs):
-        super().__init__(**kwargs)
-        spec = _spec(backbone)
-        if int(image_size) < spec.min_size:
-            raise ValueError(
-                f"image_size {image_size} is below {backbone}'s minimum of {spec.min_size} pixels"
-            )
-        self.backbone = backbone
-        self.image_size = int(image_size)
-
-    def call(self, inputs):
-        images = keras.ops.image.resize(inputs, (self.image_size, self.image_size), interpolation="bilinear")
-        images = keras.ops.repeat(images, 3, axis=-1) * 255.0
-        return BACKBONES[self.backbone].preprocess_input(images)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.image_size, self.image_size, 3)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "backbone": self.backbone, "image_size": self.image_size}
 
 
 #: The head's smallest feature variance, as a fraction of the mean one (see TransferModel.adapt_head).

@@ -33,7 +33,8 @@ from labutils.evaluation import (
     write_metrics,
 )
 from labutils.inputs import to_model_input
-from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn, count_weights, seed_cnn
+from labutils.layers import BlurPooling2D, PerImageStandardization
+from labutils.models import compact_cnn, count_weights, seed_cnn
 from labutils.sources import load_dataset
 from labutils.training import (
     augmentation_pipeline,
@@ -199,7 +200,7 @@ def test_reference_augmentation_is_geometric_only():
 
 
 def test_random_affine_is_one_resampling_of_the_right_kind(rng):
-    from labutils.training import RandomAffine
+    from labutils.layers import RandomAffine
 
     images = rng.random((32, 28, 28, 1)).astype("float32")
     # no change asked: the identity, exactly; and nothing happens outside training

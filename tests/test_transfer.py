@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import labutils as lu
+from labutils.backbones import BACKBONES
+from labutils.layers import BackboneInput
+from labutils.recipes import FINE_TUNE_DEPTHS
 from labutils.transfer import (
-    BACKBONES,
-    FINE_TUNE_DEPTHS,
-    BackboneInput,
     build_transfer_model,
     cached_features,
     resolve_weights,
