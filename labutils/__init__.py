@@ -42,7 +42,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "repository_root",
     ),
     "recipes": ("FINE_TUNE_DEPTHS", "HEADS", "POOLINGS"),
-    "display": ("banner_html", "data_banner", "show_markdown", "weights_banner", "weights_banner_html"),
+    "display": (
+        "banner_html",
+        "data_banner",
+        "show_markdown",
+        "source_banner_html",
+        "weights_banner",
+        "weights_banner_html",
+    ),
     "plot": (
         "plot_accuracy_vs_seconds",
         "plot_class_balance",

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .display import source_banner_html
+
 __all__ = [
     "REFERENCE_PUBLISHED",
     "extract_thumbnails",
@@ -65,21 +67,7 @@ def _metrics(run: Mapping[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def _data_banner(data: Mapping[str, Any]) -> str:
-    if data.get("data_source") == "synthetic":
-        return (
-            '<div class="banner synthetic"><strong>SYNTHETIC STAND-IN DATA</strong> — the real Sign Language '
-            "MNIST files were not available; every number below comes from a generated stand-in, "
-            "not from the real data.</div>"
-        )
-    checksums = data.get("checksums", {})
-    bad = [name for name, state in checksums.items() if state != "verified"]
-    if bad:
-        return (
-            f'<div class="banner mismatch"><strong>CHECKSUM MISMATCH</strong> — {_e(", ".join(bad))} '
-            "differ from the Kaggle originals.</div>"
-        )
-    listed = ", ".join(f"{_e(name)} ✓" for name in checksums)
-    return f'<div class="banner real">Real Sign Language MNIST data, SHA-256 verified: {listed}.</div>'
+    return source_banner_html(data.get("data_source", "?"), data.get("checksums", {}), data.get("origin"))
 
 
 def _missing(task: str, notebook: str) -> str:

@@ -214,7 +214,7 @@ def test_the_standin_and_missing_pretrained_weights_are_loud(tmp_path):
             for model in entry["metrics"]["models"].values():
                 model["pretrained"] = False
     page = render_index(run, tmp_path)
-    assert "SYNTHETIC STAND-IN DATA" in page and 'class="banner synthetic"' in page
+    assert "SYNTHETIC STAND-IN DATA" in page and 'class="banner synthetic data-banner"' in page
     assert "NO PRETRAINED WEIGHTS" in page and "(no pretrained weights)" in page
 
 
