@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 REPORT_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help install report test bench lab clean
+.PHONY: help install report test format bench lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,8 +30,14 @@ install: $(STAMP)  ## create .venv and install the project (done by the other ta
 report: $(STAMP)  ## run every notebook and write reports/index.html (PROFILE=quick|full, DATA_DIR=...)
 	$(BIN)/python -m labutils report --profile $(PROFILE) --out $(OUT) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(REPORT_ARGS)
 
-test: $(STAMP)  ## run the test suite
+test: $(STAMP)  ## check the style (ruff), then run the test suite
+	$(BIN)/ruff format --check
+	$(BIN)/ruff check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+format: $(STAMP)  ## reformat the code and apply ruff's safe fixes
+	$(BIN)/ruff format
+	$(BIN)/ruff check --fix
 
 bench: $(STAMP)  ## benchmark the reference recipe against ours -> bench/results.{json,md} (DATA_DIR=..., BENCH_ARGS=...)
 	$(BIN)/python -m labutils bench $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(BENCH_ARGS)

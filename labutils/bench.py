@@ -46,7 +46,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,13 @@ PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "transfer": 0.8073}
 #: What the contenders train on (see :class:`BenchSettings`).
 TRAIN_ROWS = ("all", "split")
 #: The accuracy each role's ``seconds_to_reference_final`` is measured against.
-REFERENCE_FINAL = {"reference": 0.9964, "task2": 0.9714, "task3": 0.9964, "transfer": 0.9964, "transfer_control": 0.9964}
+REFERENCE_FINAL = {
+    "reference": 0.9964,
+    "task2": 0.9714,
+    "task3": 0.9964,
+    "transfer": 0.9964,
+    "transfer_control": 0.9964,
+}
 #: The contenders, in the order they run and are listed.
 CONTENDERS: tuple[str, ...] = tuple(REFERENCE_FINAL)
 #: The benchmark's targets for the Task 3 model (2 CPU cores, real data): at most this share of the
@@ -84,8 +90,10 @@ TARGET_TASK2_ACCURACY, TARGET_TASK2_GAP_POINTS = 0.999, 1.5
 MISSED_FAMILIES_LISTED = 5
 #: Test images answered one per call for the batch-1 inference figure, and how (results.json's ``batch1_inference``).
 BATCH1_IMAGES = 200
-BATCH1_METHOD = (f"{BATCH1_IMAGES} test images, one per call of the compiled predict function "
-                 "(`predict_on_batch`, after a warm-up call)")
+BATCH1_METHOD = (
+    f"{BATCH1_IMAGES} test images, one per call of the compiled predict function "
+    "(`predict_on_batch`, after a warm-up call)"
+)
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,8 @@ class BenchSettings:
     task3_epochs: int = 12
     task3_learning_rate: float = 2e-3
     task3_ema_momentum: float = 0.998  # Task 3 keeps this moving average of its weights; 0: its last weights
-    task3_statistics_images: int = 2048  # clean training images whose batch-norm statistics Task 3 scores and keeps; 0: the training ones
+    # clean training images whose batch-norm statistics Task 3 scores and keeps; 0: the training ones
+    task3_statistics_images: int = 2048
     width: int = 32
     pooling: str = "blur"  # our network's pooling and head (see compact_cnn)
     head: str = "average"
@@ -110,13 +119,17 @@ class BenchSettings:
     transfer_fine_tune_depth: str = "all"
     transfer_learning_rate: float = 1e-3
     transfer_control_learning_rate: float = 3e-3
-    transfer_statistics_images: int = 1024  # clean training images whose batch-norm statistics the control keeps
+    transfer_statistics_images: int = (
+        1024  # clean training images whose batch-norm statistics the control keeps
+    )
     train_limit: int | None = None
     batch_size: int = 128
-    train_rows: str = "all"  # "all": training + validation rows (the report's final fit); "split": the training side only
+    train_rows: str = (
+        "all"  # "all": training + validation rows (the report's final fit); "split": the training side only
+    )
 
     def __post_init__(self) -> None:
-        from .data import HEADS, POOLINGS
+        from .recipes import HEADS, POOLINGS
 
         if self.train_rows not in TRAIN_ROWS:
             raise ValueError(f"train_rows must be one of {', '.join(TRAIN_ROWS)}, got {self.train_rows!r}")
@@ -128,24 +141,41 @@ class BenchSettings:
             raise ValueError(f"task3_ema_momentum must lie in [0, 1) (0: no average), got {momentum!r}")
         images = self.task3_statistics_images
         if isinstance(images, bool) or not isinstance(images, int) or images < 0:
-            raise ValueError(f"task3_statistics_images must be a number of images >= 0 (0: the training statistics), got {images!r}")
-        from .data import FINE_TUNE_DEPTHS
+            raise ValueError(
+                f"task3_statistics_images must be a number of images >= 0 (0: the training statistics), got {images!r}"
+            )
+        from .recipes import FINE_TUNE_DEPTHS
 
         if self.transfer_fine_tune_depth not in FINE_TUNE_DEPTHS:
-            raise ValueError(f"transfer_fine_tune_depth must be one of {', '.join(FINE_TUNE_DEPTHS)}, "
-                             f"got {self.transfer_fine_tune_depth!r}")
-        for name, unit in (("width", "filters"), ("task2_epochs", "epochs"), ("task3_epochs", "epochs"),
-                           ("transfer_fine_tune_epochs", "epochs"), ("transfer_statistics_images", "images")):
+            raise ValueError(
+                f"transfer_fine_tune_depth must be one of {', '.join(FINE_TUNE_DEPTHS)}, "
+                f"got {self.transfer_fine_tune_depth!r}"
+            )
+        for name, unit in (
+            ("width", "filters"),
+            ("task2_epochs", "epochs"),
+            ("task3_epochs", "epochs"),
+            ("transfer_fine_tune_epochs", "epochs"),
+            ("transfer_statistics_images", "images"),
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive number of {unit}, got {value!r}")
 
 
 QUICK_SETTINGS = BenchSettings(
-    reference_epochs=(1, 1), task2_epochs=2, task3_epochs=2, width=8, transfer_image_size=32,
-    transfer_head_epochs=2, transfer_fine_tune_epochs=1, transfer_learning_rate=1e-4, transfer_statistics_images=256,
+    reference_epochs=(1, 1),
+    task2_epochs=2,
+    task3_epochs=2,
+    width=8,
+    transfer_image_size=32,
+    transfer_head_epochs=2,
+    transfer_fine_tune_epochs=1,
+    transfer_learning_rate=1e-4,
+    transfer_statistics_images=256,
     train_limit=600,
-    task3_ema_momentum=0.5, task3_statistics_images=256,
+    task3_ema_momentum=0.5,
+    task3_statistics_images=256,
 )
 
 
@@ -192,9 +222,15 @@ def _test_curve_callback(clock: _Clock, curve: list, x_test, y_test, budget: flo
             seconds = clock.seconds()
             begin = time.perf_counter()
             metrics = classification_metrics(y_test, self.model.predict(x_test, batch_size=1024, verbose=0))
-            curve.append({"epoch": len(curve) + 1, "train_seconds": round(seconds, 3),
-                          "test_accuracy": metrics["accuracy"], "test_errors": int(metrics["errors"]),
-                          "test_log_loss": metrics["log_loss"]})
+            curve.append(
+                {
+                    "epoch": len(curve) + 1,
+                    "train_seconds": round(seconds, 3),
+                    "test_accuracy": metrics["accuracy"],
+                    "test_errors": int(metrics["errors"]),
+                    "test_log_loss": metrics["log_loss"],
+                }
+            )
             clock.excluded += time.perf_counter() - begin
             if budget is not None and seconds >= budget:
                 state["capped"] = True
@@ -215,12 +251,25 @@ def _missed_families(predicted, data, families, training, limit: int) -> list[di
         return []
     members = np.isin(families, table.index)
     x_train, y_train = training
-    return missed_family_records(table, family_neighbours(data.x_test[members], data.y_test[members], families[members],
-                                                          x_train, y_train))
+    return missed_family_records(
+        table,
+        family_neighbours(data.x_test[members], data.y_test[members], families[members], x_train, y_train),
+    )
 
 
-def _finish(model, curve: list, clock: _Clock, data, families, images_seen: int, state: dict, *,
-            trained_on_validation: bool, training: tuple | None = None, **extra) -> dict[str, Any]:
+def _finish(
+    model,
+    curve: list,
+    clock: _Clock,
+    data,
+    families,
+    images_seen: int,
+    state: dict,
+    *,
+    trained_on_validation: bool,
+    training: tuple | None = None,
+    **extra,
+) -> dict[str, Any]:
     """The contender's figures after training (the evaluation here is not counted as training).
 
     ``families``: the test images' families of near-copies (``near_duplicate_groups``);
@@ -237,19 +286,36 @@ def _finish(model, curve: list, clock: _Clock, data, families, images_seen: int,
     final = classification_metrics(data.y_test, probabilities)
     wrong = probabilities.argmax(axis=1) != data.y_test
     # the grouped validation rows say something only about a model that did not train on them
-    val_accuracy = (float(np.mean(model.predict(data.x_val, batch_size=1024, verbose=0).argmax(axis=1) == data.y_val))
-                    if not trained_on_validation else None)
+    val_accuracy = (
+        float(np.mean(model.predict(data.x_val, batch_size=1024, verbose=0).argmax(axis=1) == data.y_val))
+        if not trained_on_validation
+        else None
+    )
     batch1 = single_image_rate(model, data.x_test, images=BATCH1_IMAGES)
     return {
-        "test_accuracy": final["accuracy"], "test_log_loss": final["log_loss"], "test_errors": int(final["errors"]),
-        "test_families": int(len(np.unique(families))), "test_families_with_errors": int(len(np.unique(families[wrong]))),
+        "test_accuracy": final["accuracy"],
+        "test_log_loss": final["log_loss"],
+        "test_errors": int(final["errors"]),
+        "test_families": int(len(np.unique(families))),
+        "test_families_with_errors": int(len(np.unique(families[wrong]))),
         "val_accuracy_grouped": val_accuracy,
         "val_test_gap": None if val_accuracy is None else val_accuracy - final["accuracy"],
-        "train_seconds": round(seconds, 3), "epochs": len(curve), "train_images_per_second": images_seen / seconds,
+        "train_seconds": round(seconds, 3),
+        "epochs": len(curve),
+        "train_images_per_second": images_seen / seconds,
         "inference_images_per_second_batch512": inference_rate(model, data.x_test, batch_size=512),
-        "inference_images_per_second_batch1": batch1, "curve": curve, "capped": bool(state.get("capped")),
-        **({"missed_families": _missed_families(probabilities.argmax(axis=1), data, families, training, MISSED_FAMILIES_LISTED)}
-           if training is not None else {}),
+        "inference_images_per_second_batch1": batch1,
+        "curve": curve,
+        "capped": bool(state.get("capped")),
+        **(
+            {
+                "missed_families": _missed_families(
+                    probabilities.argmax(axis=1), data, families, training, MISSED_FAMILIES_LISTED
+                )
+            }
+            if training is not None
+            else {}
+        ),
         **extra,
     }
 
@@ -260,23 +326,31 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     import keras
     import numpy as np
 
+    from .callbacks import RecomputeBatchNormStatistics, SecondsCosineSchedule, SwapAverageWeights, TimeBudget
+    from .inputs import prepare_task_data
     from .models import compact_cnn, count_weights, seed_cnn
     from .split import near_duplicate_groups
-    from .training import (RecomputeBatchNormStatistics, SecondsCosineSchedule, SwapAverageWeights, TimeBudget,
-                           augmentation_pipeline, cosine_schedule, prepare_task_data, reference_augmentation,
-                           training_dataset)
+    from .training import augmentation_pipeline, cosine_schedule, reference_augmentation, training_dataset
 
-    settings = BenchSettings(**{**job["settings"], "reference_epochs": tuple(job["settings"]["reference_epochs"])})
+    settings = BenchSettings(
+        **{**job["settings"], "reference_epochs": tuple(job["settings"]["reference_epochs"])}
+    )
     seed, budget = job["seed"], job["budget"]
     keras.utils.set_random_seed(seed)
-    _, _, data = prepare_task_data(job["data_dir"], split_kind="grouped", train_limit=settings.train_limit, seed=seed)
+    _, _, data = prepare_task_data(
+        job["data_dir"], split_kind="grouped", train_limit=settings.train_limit, seed=seed
+    )
     if settings.train_rows == "all":
         x_fit, y_fit = data.x_all, data.y_all
     else:
         x_fit, y_fit = data.x_train, data.y_train
     n_train, results = len(x_fit), {}
-    finish = functools.partial(_finish, trained_on_validation=settings.train_rows == "all", train_images=n_train,
-                               training=(x_fit, y_fit))
+    finish = functools.partial(
+        _finish,
+        trained_on_validation=settings.train_rows == "all",
+        train_images=n_train,
+        training=(x_fit, y_fit),
+    )
     test_families = near_duplicate_groups(data.x_test, data.y_test)  # once per job, for every _finish
     batch = settings.batch_size
     steps = int(np.ceil(n_train / batch))
@@ -287,88 +361,226 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             # with a weight average, the curve (and the budget's last epoch) scores the averaged weights, as kept,
             # with their recomputed batch-norm statistics if asked (the recomputing counts as training time)
             average = [SwapAverageWeights()] if model.optimizer.use_ema else []
-            model.fit(dataset, epochs=epochs, verbose=0,
-                      callbacks=[*average, *extra_callbacks,
-                                 _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)])
+            model.fit(
+                dataset,
+                epochs=epochs,
+                verbose=0,
+                callbacks=[
+                    *average,
+                    *extra_callbacks,
+                    _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state),
+                ],
+            )
 
     if job["kind"] == "reference":
         model, clock, curve, state = seed_cnn(), _Clock(), [], {}
-        model.compile(optimizer="nadam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+        model.compile(
+            optimizer="nadam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False
+        )
         plain, augmented = settings.reference_epochs
         fit(model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed), plain, clock, curve, state)
         phase1 = len(curve)
-        fit(model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
-                                    augmentation=reference_augmentation(seed)), augmented, clock, curve, state)
-        results["reference"] = finish(model, curve, clock, data, test_families, n_train * len(curve), state,
-                                       epochs_without_augmentation=phase1, weights=count_weights(model)["total"])
+        fit(
+            model,
+            training_dataset(
+                x_fit, y_fit, batch_size=batch, seed=seed, augmentation=reference_augmentation(seed)
+            ),
+            augmented,
+            clock,
+            curve,
+            state,
+        )
+        results["reference"] = finish(
+            model,
+            curve,
+            clock,
+            data,
+            test_families,
+            n_train * len(curve),
+            state,
+            epochs_without_augmentation=phase1,
+            weights=count_weights(model)["total"],
+        )
     elif job["kind"] == "ours":
         model = compact_cnn(width=settings.width, pooling=settings.pooling, head=settings.head)
         clock, curve, state = _Clock(), [], {}
-        model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(settings.task2_learning_rate, settings.task2_epochs, steps),
-                                                       weight_decay=1e-4),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
-        fit(model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed), settings.task2_epochs,
-            clock, curve, state)
-        results["task2"] = finish(model, list(curve), clock, data, test_families, n_train * len(curve), dict(state),
-                                   weights=count_weights(model)["total"])
+        model.compile(
+            optimizer=keras.optimizers.AdamW(
+                cosine_schedule(settings.task2_learning_rate, settings.task2_epochs, steps), weight_decay=1e-4
+            ),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=False,
+        )
+        fit(
+            model,
+            training_dataset(x_fit, y_fit, batch_size=batch, seed=seed),
+            settings.task2_epochs,
+            clock,
+            curve,
+            state,
+        )
+        results["task2"] = finish(
+            model,
+            list(curve),
+            clock,
+            data,
+            test_families,
+            n_train * len(curve),
+            dict(state),
+            weights=count_weights(model)["total"],
+        )
         task2_epochs = len(curve)
-        clock.excluded += clock.seconds() - results["task2"]["train_seconds"]  # Task 2's final evaluation is not training
+        clock.excluded += (
+            clock.seconds() - results["task2"]["train_seconds"]
+        )  # Task 2's final evaluation is not training
         average = settings.task3_ema_momentum
-        model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(settings.task3_learning_rate, settings.task3_epochs, steps),
-                                                       weight_decay=1e-4, use_ema=average > 0, ema_momentum=average),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
-        recompute = ([RecomputeBatchNormStatistics(x_fit, sample=settings.task3_statistics_images, seed=seed)]
-                     if settings.task3_statistics_images else [])
-        fit(model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed, augmentation=augmentation_pipeline(seed=seed)),
-            settings.task3_epochs, clock, curve, state, recompute)
-        results["task3"] = finish(model, curve, clock, data, test_families, n_train * len(curve), state,
-                                   epochs_without_augmentation=task2_epochs, weights=count_weights(model)["total"])
+        model.compile(
+            optimizer=keras.optimizers.AdamW(
+                cosine_schedule(settings.task3_learning_rate, settings.task3_epochs, steps),
+                weight_decay=1e-4,
+                use_ema=average > 0,
+                ema_momentum=average,
+            ),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=False,
+        )
+        recompute = (
+            [RecomputeBatchNormStatistics(x_fit, sample=settings.task3_statistics_images, seed=seed)]
+            if settings.task3_statistics_images
+            else []
+        )
+        fit(
+            model,
+            training_dataset(
+                x_fit, y_fit, batch_size=batch, seed=seed, augmentation=augmentation_pipeline(seed=seed)
+            ),
+            settings.task3_epochs,
+            clock,
+            curve,
+            state,
+            recompute,
+        )
+        results["task3"] = finish(
+            model,
+            curve,
+            clock,
+            data,
+            test_families,
+            n_train * len(curve),
+            state,
+            epochs_without_augmentation=task2_epochs,
+            weights=count_weights(model)["total"],
+        )
     elif job["kind"] == "transfer":
         from .transfer import build_transfer_model, cached_features, unfreeze
 
-        transfer = build_transfer_model(settings.transfer_backbone, image_size=settings.transfer_image_size,
-                                        weights=settings.transfer_weights, inner_features=False)  # as notebook 04 fine-tunes
+        transfer = build_transfer_model(
+            settings.transfer_backbone,
+            image_size=settings.transfer_image_size,
+            weights=settings.transfer_weights,
+            inner_features=False,
+        )  # as notebook 04 fine-tunes
         clock, curve, state = _Clock(), [], {}  # the weight download or conversion (if any) is not training
         train_features, _ = cached_features(transfer, x_fit)
         transfer.adapt_head(train_features)
-        transfer.head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        transfer.head.fit(train_features, y_fit, batch_size=batch, epochs=settings.transfer_head_epochs, verbose=0)
+        transfer.head.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        transfer.head.fit(
+            train_features, y_fit, batch_size=batch, epochs=settings.transfer_head_epochs, verbose=0
+        )
         callback = _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)
         callback.set_model(transfer.model)
         callback.on_epoch_end(0)  # the feature-extraction model is the curve's first point
         unfreeze(transfer, settings.transfer_fine_tune_depth)
         schedule = cosine_schedule(settings.transfer_learning_rate, settings.transfer_fine_tune_epochs, steps)
-        transfer.model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-                               loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
-        fit(transfer.model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
-                                             augmentation=augmentation_pipeline(seed=seed)),
-            settings.transfer_fine_tune_epochs, clock, curve, state)
+        transfer.model.compile(
+            optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=False,
+        )
+        fit(
+            transfer.model,
+            training_dataset(
+                x_fit, y_fit, batch_size=batch, seed=seed, augmentation=augmentation_pipeline(seed=seed)
+            ),
+            settings.transfer_fine_tune_epochs,
+            clock,
+            curve,
+            state,
+        )
         results["transfer"] = finish(
-            transfer.model, curve, clock, data, test_families, n_train * (len(curve) - 1), state, backbone=settings.transfer_backbone,
+            transfer.model,
+            curve,
+            clock,
+            data,
+            test_families,
+            n_train * (len(curve) - 1),
+            state,
+            backbone=settings.transfer_backbone,
             fine_tune_seconds=round(curve[-1]["train_seconds"] - curve[0]["train_seconds"], 3),
-            image_size=settings.transfer_image_size, pretrained=transfer.pretrained, weights_status=transfer.weights_status,
-            weights_source=transfer.weights_source, weights=count_weights(transfer.model)["total"],
+            image_size=settings.transfer_image_size,
+            pretrained=transfer.pretrained,
+            weights_status=transfer.weights_status,
+            weights_source=transfer.weights_source,
+            weights=count_weights(transfer.model)["total"],
         )
     elif job["kind"] == "transfer_control":
         from .transfer import RecomputeBackboneStatistics, build_transfer_model, unfreeze
 
-        control = build_transfer_model(settings.transfer_backbone, image_size=settings.transfer_image_size, weights=None,
-                                       train_batch_norm=True, inner_features=False)
+        control = build_transfer_model(
+            settings.transfer_backbone,
+            image_size=settings.transfer_image_size,
+            weights=None,
+            train_batch_norm=True,
+            inner_features=False,
+        )
         unfreeze(control, "all")
         clock, curve, state, seconds = _Clock(), [], {}, job["seconds"]
-        control.model.compile(optimizer=keras.optimizers.AdamW(settings.transfer_control_learning_rate, weight_decay=1e-4),
-                              loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+        control.model.compile(
+            optimizer=keras.optimizers.AdamW(settings.transfer_control_learning_rate, weight_decay=1e-4),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=False,
+        )
         # the transfer contender's fine-tuning seconds, with the learning rate's decay spread over them
-        callbacks = [SecondsCosineSchedule(settings.transfer_control_learning_rate, seconds, clock=clock.seconds),
-                     TimeBudget(seconds, per_batch=True, clock=clock.seconds),
-                     RecomputeBackboneStatistics(control, x_fit, sample=settings.transfer_statistics_images, seed=seed)]
-        fit(control.model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed,
-                                            augmentation=augmentation_pipeline(seed=seed)),
-            10 * settings.transfer_fine_tune_epochs, clock, curve, state, callbacks)  # an upper bound: the seconds end it
+        callbacks = [
+            SecondsCosineSchedule(settings.transfer_control_learning_rate, seconds, clock=clock.seconds),
+            TimeBudget(seconds, per_batch=True, clock=clock.seconds),
+            RecomputeBackboneStatistics(
+                control, x_fit, sample=settings.transfer_statistics_images, seed=seed
+            ),
+        ]
+        fit(
+            control.model,
+            training_dataset(
+                x_fit, y_fit, batch_size=batch, seed=seed, augmentation=augmentation_pipeline(seed=seed)
+            ),
+            10 * settings.transfer_fine_tune_epochs,
+            clock,
+            curve,
+            state,
+            callbacks,
+        )  # an upper bound: the seconds end it
         results["transfer_control"] = finish(
-            control.model, curve, clock, data, test_families, n_train * len(curve), state, backbone=settings.transfer_backbone,
-            image_size=settings.transfer_image_size, pretrained=False, weights_status=control.weights_status,
-            weights_source=control.weights_source, weights=count_weights(control.model)["total"],
+            control.model,
+            curve,
+            clock,
+            data,
+            test_families,
+            n_train * len(curve),
+            state,
+            backbone=settings.transfer_backbone,
+            image_size=settings.transfer_image_size,
+            pretrained=False,
+            weights_status=control.weights_status,
+            weights_source=control.weights_source,
+            weights=count_weights(control.model)["total"],
         )
     else:
         raise ValueError(f"unknown job kind {job['kind']!r}")
@@ -398,8 +610,10 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
     target = REFERENCE_FINAL[role]
     reached = [time_to_accuracy(run["curve"], target) for run in runs]
     to_published = {
-        f"{value:.4f}": {"epochs": [time_to_accuracy(run["curve"], value)[0] for run in runs],
-                         "seconds": [time_to_accuracy(run["curve"], value)[1] for run in runs]}
+        f"{value:.4f}": {
+            "epochs": [time_to_accuracy(run["curve"], value)[0] for run in runs],
+            "seconds": [time_to_accuracy(run["curve"], value)[1] for run in runs],
+        }
         for value in (PUBLISHED["task2"], PUBLISHED["task3"])
     }
     accuracy = [run["test_accuracy"] for run in runs]
@@ -423,8 +637,12 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
         "test_errors_mean": statistics.fmean(run["test_errors"] for run in runs),
         "val_test_gap": [run["val_test_gap"] for run in runs],
         "train_images_per_second": [run["train_images_per_second"] for run in runs],
-        "inference_images_per_second_batch512": _median([run["inference_images_per_second_batch512"] for run in runs]),
-        "inference_images_per_second_batch1": _median([run["inference_images_per_second_batch1"] for run in runs]),
+        "inference_images_per_second_batch512": _median(
+            [run["inference_images_per_second_batch512"] for run in runs]
+        ),
+        "inference_images_per_second_batch1": _median(
+            [run["inference_images_per_second_batch1"] for run in runs]
+        ),
         "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
         "capped": any(run["capped"] for run in runs),
         "weights": runs[0].get("weights"),
@@ -432,8 +650,15 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
     }
     if all("missed_families" in run for run in runs):
         summary["missed_families"] = {str(seed): per_seed[seed]["missed_families"] for seed in seeds}
-    for key in ("train_images", "backbone", "image_size", "pretrained", "weights_status", "weights_source",
-                "epochs_without_augmentation"):
+    for key in (
+        "train_images",
+        "backbone",
+        "image_size",
+        "pretrained",
+        "weights_status",
+        "weights_source",
+        "epochs_without_augmentation",
+    ):
         if key in runs[0]:
             summary[key] = runs[0][key]
     return summary
@@ -450,10 +675,13 @@ def _ratios(contenders: dict[str, dict[str, Any]]) -> None:
         to_final = _median(summary["seconds_to_reference_final"])
         summary["ratios"] = {
             "train_seconds_vs_reference_total": seconds / reference_total if reference_total else None,
-            "seconds_to_reference_final_vs_reference_total": (to_final / reference_total
-                                                              if to_final is not None and reference_total else None),
-            "inference_batch512_vs_reference": (summary["inference_images_per_second_batch512"]
-                                                / reference["inference_images_per_second_batch512"]),
+            "seconds_to_reference_final_vs_reference_total": (
+                to_final / reference_total if to_final is not None and reference_total else None
+            ),
+            "inference_batch512_vs_reference": (
+                summary["inference_images_per_second_batch512"]
+                / reference["inference_images_per_second_batch512"]
+            ),
         }
 
 
@@ -466,14 +694,28 @@ def markdown_table(results: dict[str, Any]) -> str:
     lines = [
         f"Benchmark of {results['date']} on {results['machine']['cpu_count']} × {results['machine']['cpu_model']}, "
         f"{results['data_source']} data, seeds {results['seeds']}, every contender trained on "
-        + ("the grouped split's training side" if results["settings"].get("train_rows") == "split"
-           else "all training rows (the grouped split's two sides, as the report's final networks)")
-        + (f", each contender capped at {results['budget_seconds']:.0f} s of training" if results.get("budget_seconds") else "")
-        + (" (quick smoke settings)" if results.get("quick") else "") + ". "
+        + (
+            "the grouped split's training side"
+            if results["settings"].get("train_rows") == "split"
+            else "all training rows (the grouped split's two sides, as the report's final networks)"
+        )
+        + (
+            f", each contender capped at {results['budget_seconds']:.0f} s of training"
+            if results.get("budget_seconds")
+            else ""
+        )
+        + (" (quick smoke settings)" if results.get("quick") else "")
+        + ". "
         + _settings_sentence(results["settings"]),
-        *([f"Reused from an earlier run (`--resume`), so measured apart from the others: "
-           + ", ".join(f"{job['job']} (finished {job['finished']})" for job in results["reused_jobs"]) + "."]
-          if results.get("reused_jobs") else []),
+        *(
+            [
+                "Reused from an earlier run (`--resume`), so measured apart from the others: "
+                + ", ".join(f"{job['job']} (finished {job['finished']})" for job in results["reused_jobs"])
+                + "."
+            ]
+            if results.get("reused_jobs")
+            else []
+        ),
         "",
         "| contender | test accuracy mean (min–max) | errors mean | test families with errors (per seed) "
         "| train s (median) | s to reference final (median) "
@@ -497,42 +739,77 @@ def markdown_table(results: dict[str, Any]) -> str:
         lines += ["", reference_summary(reference, results["settings"])]
     transfer, control = results["contenders"].get("transfer"), results["contenders"].get("transfer_control")
     if transfer is not None:
-        lines += ["", f"Transfer contender: {transfer.get('backbone')} at {transfer.get('image_size')} px — "
-                  f"{transfer.get('weights_status')}."]
+        lines += [
+            "",
+            f"Transfer contender: {transfer.get('backbone')} at {transfer.get('image_size')} px — "
+            f"{transfer.get('weights_status')}.",
+        ]
     if control is not None:
-        lines += ["", f"Transfer control: the same {control.get('backbone')} at {control.get('image_size')} px from random "
-                  "initialisation, batch norm trained, for the seconds of the transfer contender's fine-tuning "
-                  "with the same seed (" + ", ".join(f"{seconds:,.0f} s" for seconds in control.get("train_seconds", []))
-                  + ")."]
-    lines += ["", f"Inference @1: {results['batch1_inference']}." if results.get("batch1_inference") else
-              "Inference @1 in this run: 50 test images, one per eager call of the model (`model(image)`), which mostly "
-              "times Keras' per-layer Python overhead; later runs call the compiled predict function instead."]
+        lines += [
+            "",
+            f"Transfer control: the same {control.get('backbone')} at {control.get('image_size')} px from random "
+            "initialisation, batch norm trained, for the seconds of the transfer contender's fine-tuning "
+            "with the same seed ("
+            + ", ".join(f"{seconds:,.0f} s" for seconds in control.get("train_seconds", []))
+            + ").",
+        ]
+    lines += [
+        "",
+        f"Inference @1: {results['batch1_inference']}."
+        if results.get("batch1_inference")
+        else "Inference @1 in this run: 50 test images, one per eager call of the model (`model(image)`), which mostly "
+        "times Keras' per-layer Python overhead; later runs call the compiled predict function instead.",
+    ]
     missed = results["contenders"].get("task3", {}).get("missed_families")
     if missed is not None:
         lines += ["", missed_families_sentence(missed)]
     if not results.get("quick") and "task2" in results["contenders"]:
-        lines += ["", "Targets for the Task 2 model:", "",
-                  *(f"- {line}" for line in task2_target_lines(results["contenders"]["task2"], results["settings"]))]
+        lines += [
+            "",
+            "Targets for the Task 2 model:",
+            "",
+            *(
+                f"- {line}"
+                for line in task2_target_lines(results["contenders"]["task2"], results["settings"])
+            ),
+        ]
     if not results.get("quick") and "task3" in results["contenders"]:
-        lines += ["", "Targets for the Task 3 model:", "", *(f"- {line}" for line in target_lines(results["contenders"], results["settings"]))]
+        lines += [
+            "",
+            "Targets for the Task 3 model:",
+            "",
+            *(f"- {line}" for line in target_lines(results["contenders"], results["settings"])),
+        ]
     return "\n".join(lines) + "\n"
 
 
 def missed_families_sentence(missed: dict[str, list[dict[str, Any]]]) -> str:
     """Per seed, the test families the Task 3 model misses and whether each looks more like another letter's training image."""
+
     def family(entry: dict[str, Any]) -> str:
         text = f"#{entry['family']} {entry['letter']}→{entry['predicted_as']} ({entry['errors']}/{entry['images']}"
         if entry["nearest_letter"] != entry["letter"]:
-            text += f"; nearest training image {entry['nearest_letter']} r {entry['nearest_similarity']:.2f}, "
+            text += (
+                f"; nearest training image {entry['nearest_letter']} r {entry['nearest_similarity']:.2f}, "
+            )
             own = entry["own_letter_similarity"]
-            text += f"nearest {entry['letter']} r {own:.2f}" if own is not None else f"no {entry['letter']} among the training images"
+            text += (
+                f"nearest {entry['letter']} r {own:.2f}"
+                if own is not None
+                else f"no {entry['letter']} among the training images"
+            )
         return text + ")"
 
-    parts = [f"seed {seed}: " + (", ".join(family(entry) for entry in entries) if entries else "none")
-             for seed, entries in missed.items()]
-    return ("Test families the Task 3 model misses (true→predicted letter, errors/images; where the nearest training "
-            "image shows another letter, its correlation and that of the nearest of the family's own letter): "
-            + "; ".join(parts) + ".")
+    parts = [
+        f"seed {seed}: " + (", ".join(family(entry) for entry in entries) if entries else "none")
+        for seed, entries in missed.items()
+    ]
+    return (
+        "Test families the Task 3 model misses (true→predicted letter, errors/images; where the nearest training "
+        "image shows another letter, its correlation and that of the nearest of the family's own letter): "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def _settings_sentence(settings: dict[str, Any]) -> str:
@@ -540,21 +817,32 @@ def _settings_sentence(settings: dict[str, Any]) -> str:
     momentum = settings.get("task3_ema_momentum", 0)  # a run from before the setting kept the last weights
     kept = f"a moving average of its weights, momentum {momentum:g}" if momentum else "its last weights"
     if settings.get("task3_statistics_images"):  # a run from before the setting kept the training statistics
-        kept += f" with batch-norm statistics of {settings['task3_statistics_images']:,} clean training images"
-    return (f"Reference: {plain} + {augmented} epochs (without, then with augmentation); ours: {settings['task2_epochs']} "
-            f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3 keeping {kept}, width {settings['width']}, "
-            f"{'anti-aliased' if settings.get('pooling', 'max') == 'blur' else 'max'} pooling, "
-            f"{'global average' if settings.get('head', 'flatten') == 'average' else 'flatten'} head; "
-            f"transfer: {settings['transfer_backbone']} at {settings['transfer_image_size']} px, "
-            f"{settings['transfer_head_epochs']} head + {settings['transfer_fine_tune_epochs']} fine-tuning epochs"
-            + (f" ({settings['transfer_fine_tune_depth']} of the backbone trained, peak learning rate "
-               f"{settings['transfer_learning_rate']:g}; the control's {settings['transfer_control_learning_rate']:g})"
-               if "transfer_fine_tune_depth" in settings else "") + ".")
+        kept += (
+            f" with batch-norm statistics of {settings['task3_statistics_images']:,} clean training images"
+        )
+    return (
+        f"Reference: {plain} + {augmented} epochs (without, then with augmentation); ours: {settings['task2_epochs']} "
+        f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3 keeping {kept}, "
+        f"width {settings['width']}, "
+        f"{'anti-aliased' if settings.get('pooling', 'max') == 'blur' else 'max'} pooling, "
+        f"{'global average' if settings.get('head', 'flatten') == 'average' else 'flatten'} head; "
+        f"transfer: {settings['transfer_backbone']} at {settings['transfer_image_size']} px, "
+        f"{settings['transfer_head_epochs']} head + {settings['transfer_fine_tune_epochs']} fine-tuning epochs"
+        + (
+            f" ({settings['transfer_fine_tune_depth']} of the backbone trained, peak learning rate "
+            f"{settings['transfer_learning_rate']:g}; the control's {settings['transfer_control_learning_rate']:g})"
+            if "transfer_fine_tune_depth" in settings
+            else ""
+        )
+        + "."
+    )
 
 
 def _full_recipe(reference: dict[str, Any], settings: dict[str, Any]) -> bool:
     """Whether the reference ran every epoch of its recipe (not capped, not shortened)."""
-    return not reference["capped"] and all(epochs == sum(settings["reference_epochs"]) for epochs in reference["epochs"])
+    return not reference["capped"] and all(
+        epochs == sum(settings["reference_epochs"]) for epochs in reference["epochs"]
+    )
 
 
 def reference_summary(reference: dict[str, Any], settings: dict[str, Any]) -> str:
@@ -562,22 +850,33 @@ def reference_summary(reference: dict[str, Any], settings: dict[str, Any]) -> st
     seed = reference["seeds"][0]
     curve, seconds = reference["curves"][str(seed)], reference["train_seconds"][0]
     planned, plain = settings["reference_epochs"], reference.get("epochs_without_augmentation", len(curve))
-    text = (f"Reference recipe (seed {seed}): {len(curve)} of its {planned[0]} + {planned[1]} epochs "
-            f"({plain} without augmentation, {len(curve) - plain} with) in {seconds:,.0f} s of training, "
-            f"{seconds / max(len(curve), 1):.1f} s per epoch")
+    text = (
+        f"Reference recipe (seed {seed}): {len(curve)} of its {planned[0]} + {planned[1]} epochs "
+        f"({plain} without augmentation, {len(curve) - plain} with) in {seconds:,.0f} s of training, "
+        f"{seconds / max(len(curve), 1):.1f} s per epoch"
+    )
     if not _full_recipe(reference, settings):
-        text += (" — capped by `--budget`, so its total time and every ratio against it stand for this shortened run, "
-                 "not for the full recipe" if reference["capped"] else " — a shortened recipe")
+        text += (
+            " — capped by `--budget`, so its total time and every ratio against it stand for this shortened run, "
+            "not for the full recipe"
+            if reference["capped"]
+            else " — a shortened recipe"
+        )
     augmented = [point["test_accuracy"] for point in curve[plain:]]
     if len(augmented) == 1:
         text += f"; after its one augmented epoch the test accuracy was {augmented[0]:.4f}"
     elif augmented:
-        text += (f"; over its augmented epochs the test accuracy moved between {min(augmented):.4f} and "
-                 f"{max(augmented):.4f}, ending at {augmented[-1]:.4f}")
+        text += (
+            f"; over its augmented epochs the test accuracy moved between {min(augmented):.4f} and "
+            f"{max(augmented):.4f}, ending at {augmented[-1]:.4f}"
+        )
     for role in ("task2", "task3"):
         epoch, reached = time_to_accuracy(curve, PUBLISHED[role])
-        text += (f"; it first reached the published {PUBLISHED[role]:.4f} at epoch {epoch} ({reached:,.0f} s)"
-                 if epoch is not None else f"; it never reached the published {PUBLISHED[role]:.4f}")
+        text += (
+            f"; it first reached the published {PUBLISHED[role]:.4f} at epoch {epoch} ({reached:,.0f} s)"
+            if epoch is not None
+            else f"; it never reached the published {PUBLISHED[role]:.4f}"
+        )
     return text + "."
 
 
@@ -585,10 +884,14 @@ def target_lines(contenders: dict[str, dict[str, Any]], settings: dict[str, Any]
     """The Task 3 model's targets, each with "met" or "not met" and the figures that decide it."""
     task3, reference = contenders["task3"], contenders.get("reference")
     errors = task3["test_errors"]
-    lines = [f"every test image right with every seed: **{'met' if all(n == 0 for n in errors) else 'not met'}** "
-             f"(errors per seed {' / '.join(str(n) for n in errors)})"]
-    goal = (f"the published {PUBLISHED['task3']:.4f} in at most {TARGET_SHARE_OF_REFERENCE:g} of the full reference "
-            "recipe's training seconds (medians over seeds; a seed that never reaches it counts as never)")
+    lines = [
+        f"every test image right with every seed: **{'met' if all(n == 0 for n in errors) else 'not met'}** "
+        f"(errors per seed {' / '.join(str(n) for n in errors)})"
+    ]
+    goal = (
+        f"the published {PUBLISHED['task3']:.4f} in at most {TARGET_SHARE_OF_REFERENCE:g} of the full reference "
+        "recipe's training seconds (medians over seeds; a seed that never reaches it counts as never)"
+    )
     reached = statistics.median(math.inf if s is None else s for s in task3["seconds_to_reference_final"])
     if reference is None or not _full_recipe(reference, settings):
         lines.append(f"{goal}: **not measured** (the full reference recipe did not run in this benchmark)")
@@ -597,31 +900,44 @@ def target_lines(contenders: dict[str, dict[str, Any]], settings: dict[str, Any]
     else:
         total = _median(reference["train_seconds"])
         share = reached / total
-        lines.append(f"{goal}: **{'met' if share <= TARGET_SHARE_OF_REFERENCE else 'not met'}** ({share:.3f}: "
-                     f"{reached:,.0f} s of {total:,.0f} s)")
+        lines.append(
+            f"{goal}: **{'met' if share <= TARGET_SHARE_OF_REFERENCE else 'not met'}** ({share:.3f}: "
+            f"{reached:,.0f} s of {total:,.0f} s)"
+        )
     speed = task3["inference_images_per_second_batch512"]
-    lines.append(f"at least {TARGET_INFERENCE_BATCH512:,.0f} images/s at batch 512: "
-                 f"**{'met' if speed >= TARGET_INFERENCE_BATCH512 else 'not met'}** ({speed:,.0f})")
+    lines.append(
+        f"at least {TARGET_INFERENCE_BATCH512:,.0f} images/s at batch 512: "
+        f"**{'met' if speed >= TARGET_INFERENCE_BATCH512 else 'not met'}** ({speed:,.0f})"
+    )
     return lines
 
 
 def task2_target_lines(task2: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     """The Task 2 model's targets, each with "met", "not met" or "not measured" and the figures that decide it."""
     accuracy, errors = task2["test_accuracy"], task2["test_errors"]
-    trained_on = ("trained on all training rows" if settings.get("train_rows", "all") == "all"
-                  else "trained on the grouped split's training side")
-    lines = [f"test accuracy at least {TARGET_TASK2_ACCURACY:.3f} with every seed: "
-             f"**{'met' if all(a >= TARGET_TASK2_ACCURACY for a in accuracy) else 'not met'}** "
-             f"({trained_on}; {' / '.join(f'{a:.4f}' for a in accuracy)}, errors per seed {' / '.join(str(n) for n in errors)})"]
+    trained_on = (
+        "trained on all training rows"
+        if settings.get("train_rows", "all") == "all"
+        else "trained on the grouped split's training side"
+    )
+    lines = [
+        f"test accuracy at least {TARGET_TASK2_ACCURACY:.3f} with every seed: "
+        f"**{'met' if all(a >= TARGET_TASK2_ACCURACY for a in accuracy) else 'not met'}** "
+        f"({trained_on}; {' / '.join(f'{a:.4f}' for a in accuracy)}, errors per seed {' / '.join(str(n) for n in errors)})"
+    ]
     goal = f"grouped validation accuracy within {TARGET_TASK2_GAP_POINTS:g} points of the test accuracy with every seed"
     gaps = task2.get("val_test_gap") or [None]
     if any(gap is None for gap in gaps):
-        lines.append(f"{goal}: **not measured** (no validation images left out: run with `--train-rows split`)")
+        lines.append(
+            f"{goal}: **not measured** (no validation images left out: run with `--train-rows split`)"
+        )
     else:
         points = [100 * gap for gap in gaps]
         met = all(abs(p) <= TARGET_TASK2_GAP_POINTS for p in points)
-        lines.append(f"{goal}: **{'met' if met else 'not met'}** (validation − test, points per seed: "
-                     f"{' / '.join(f'{p:+.2f}' for p in points)})")
+        lines.append(
+            f"{goal}: **{'met' if met else 'not met'}** (validation − test, points per seed: "
+            f"{' / '.join(f'{p:+.2f}' for p in points)})"
+        )
     return lines
 
 
@@ -633,9 +949,15 @@ def _plot(results: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     for index, (name, contender) in enumerate(results["contenders"].items()):
-        for k, (seed, curve) in enumerate(contender["curves"].items()):
-            ax.plot([p["train_seconds"] for p in curve], [p["test_accuracy"] for p in curve], marker=".",
-                    color=f"C{index}", alpha=0.9 if k == 0 else 0.5, label=name if k == 0 else None)
+        for k, curve in enumerate(contender["curves"].values()):
+            ax.plot(
+                [p["train_seconds"] for p in curve],
+                [p["test_accuracy"] for p in curve],
+                marker=".",
+                color=f"C{index}",
+                alpha=0.9 if k == 0 else 0.5,
+                label=name if k == 0 else None,
+            )
     for value, style in ((PUBLISHED["task2"], ":"), (PUBLISHED["task3"], "--")):
         ax.axhline(value, color="grey", linestyle=style, linewidth=1, label=f"published {value:.4f}")
     ax.set_xscale("log")
@@ -661,8 +983,23 @@ def update_readme(readme: str | Path, table: str, *, section: str = "bench") -> 
 
 
 #: The modules whose code decides what a job measures; a saved job is reused only if they are unchanged.
-_JOB_CODE = ("bench.py", "models.py", "training.py", "transfer.py", "efficientnet_lite.py", "torch_legacy.py", "evaluation.py",
-             "data.py", "split.py")
+_JOB_CODE = (
+    "bench.py",
+    "models.py",
+    "training.py",
+    "inputs.py",
+    "callbacks.py",
+    "recipes.py",
+    "layers.py",
+    "backbones.py",
+    "sources.py",
+    "transfer.py",
+    "efficientnet_lite.py",
+    "torch_legacy.py",
+    "evaluation.py",
+    "data.py",
+    "split.py",
+)
 
 
 def _code_fingerprint() -> str:
@@ -674,8 +1011,15 @@ def _code_fingerprint() -> str:
 
 def _job_identity(job: dict[str, Any], sha256: dict[str, str], code: str) -> dict[str, Any]:
     """What must match for a saved job to stand for a new one (not the data folder's path)."""
-    return {"kind": job["kind"], "seed": job["seed"], "budget": job["budget"], "settings": job["settings"],
-            "seconds": job.get("seconds"), "data_sha256": sha256, "code": code}
+    return {
+        "kind": job["kind"],
+        "seed": job["seed"],
+        "budget": job["budget"],
+        "settings": job["settings"],
+        "seconds": job.get("seconds"),
+        "data_sha256": sha256,
+        "code": code,
+    }
 
 
 def _saved_job(path: Path, identity: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any] | None:
@@ -697,8 +1041,16 @@ def _saved_job(path: Path, identity: dict[str, Any], log: Callable[[str], None])
 def _save_job(path: Path, identity: dict[str, Any], figures: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps({"identity": identity, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                   "figures": figures}, indent=1))
+    partial.write_text(
+        json.dumps(
+            {
+                "identity": identity,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "figures": figures,
+            },
+            indent=1,
+        )
+    )
     partial.replace(path)  # a job file is either whole or absent
 
 
@@ -734,8 +1086,8 @@ def run_bench(
     (0: its last weights), and ``task3_statistics_images`` overrides the number of clean training
     images whose batch-norm statistics Task 3 is scored and kept with (0: the training statistics).
     """
-    from .data import find_data_files
-    from .report import machine_info, package_versions
+    from .provenance import machine_info, package_versions
+    from .sources import find_data_files
 
     if budget is not None and budget <= 0:
         raise ValueError(f"--budget must be a positive number of seconds, got {budget}")
@@ -745,12 +1097,20 @@ def run_bench(
     if unknown:
         raise ValueError(f"unknown contenders {sorted(unknown)}; choose from {sorted(REFERENCE_FINAL)}")
     if "transfer_control" in contenders and "transfer" not in contenders:
-        raise ValueError("transfer_control trains for the seconds of the transfer contender's fine-tuning: "
-                         "add transfer to --contenders")
+        raise ValueError(
+            "transfer_control trains for the seconds of the transfer contender's fine-tuning: "
+            "add transfer to --contenders"
+        )
     settings = settings or (QUICK_SETTINGS if quick else BenchSettings())
-    overrides = {"train_rows": train_rows, "width": width, "task3_epochs": task3_epochs,
-                 "pooling": pooling, "head": head, "task3_ema_momentum": task3_average,
-                 "task3_statistics_images": task3_statistics_images}  # checked by BenchSettings
+    overrides = {
+        "train_rows": train_rows,
+        "width": width,
+        "task3_epochs": task3_epochs,
+        "pooling": pooling,
+        "head": head,
+        "task3_ema_momentum": task3_average,
+        "task3_statistics_images": task3_statistics_images,
+    }  # checked by BenchSettings
     settings = replace(settings, **{name: value for name, value in overrides.items() if value is not None})
     if quick and data_dir is None:
         from .synthetic import write_standin
@@ -763,14 +1123,23 @@ def run_bench(
         jobs.append(("reference", seeds[0]))
     if {"task2", "task3"} & set(contenders):
         jobs += [("ours", seed) for seed in seeds]
-    jobs += [(kind, seed) for kind in ("transfer", "transfer_control") if kind in contenders for seed in seeds]
+    jobs += [
+        (kind, seed) for kind in ("transfer", "transfer_control") if kind in contenders for seed in seeds
+    ]
     per_role: dict[str, dict[int, dict[str, Any]]] = {}
     started = time.perf_counter()
     jobs_folder, code, reused = Path(out) / "jobs", _code_fingerprint(), []
-    for kind, seed in jobs:
-        job = {"kind": kind, "seed": seed, "budget": budget, "data_dir": str(files.train.parent),
-               "settings": asdict(settings)}
-        if kind == "transfer_control":  # the same seconds as the pretrained network's fine-tuning with this seed
+    for number, (kind, seed) in enumerate(jobs, start=1):
+        job = {
+            "kind": kind,
+            "seed": seed,
+            "budget": budget,
+            "data_dir": str(files.train.parent),
+            "settings": asdict(settings),
+        }
+        if (
+            kind == "transfer_control"
+        ):  # the same seconds as the pretrained network's fine-tuning with this seed
             job["seconds"] = per_role["transfer"][seed]["fine_tune_seconds"]
         identity, checkpoint = _job_identity(job, files.sha256, code), jobs_folder / f"{kind}-seed{seed}.json"
         saved = _saved_job(checkpoint, identity, log) if resume else None
@@ -778,9 +1147,14 @@ def run_bench(
         if saved is not None:
             figures = saved["figures"]
             reused.append({"job": f"{kind} seed {seed}", "finished": saved["finished"]})
-            log(f"[bench] {kind} seed {seed}: reusing the job saved in {checkpoint} (finished {saved['finished']})")
+            log(
+                f"[bench] {kind} seed {seed} (job {number} of {len(jobs)}): reusing the job saved in {checkpoint} "
+                f"(finished {saved['finished']})"
+            )
         else:
-            log(f"[bench] {kind} seed {seed} …")
+            log(
+                f"[bench] {kind} seed {seed} (job {number} of {len(jobs)}, {time.perf_counter() - started:.0f} s into the run) …"
+            )
             try:
                 figures = _run_in_child(job) if in_child else _job(job)
             except Exception as error:
@@ -793,16 +1167,22 @@ def run_bench(
         for role, result in figures.items():
             if role in contenders:
                 per_role.setdefault(role, {})[seed] = result
-                log(f"[bench] {role} seed {seed}: test accuracy {result['test_accuracy']:.4f} "
+                log(
+                    f"[bench] {role} seed {seed}: test accuracy {result['test_accuracy']:.4f} "
                     f"({result['test_errors']} errors), {result['train_seconds']:.0f} s of training"
-                    + (" — capped" if result["capped"] else ""))
+                    + (" — capped" if result["capped"] else "")
+                )
         log(f"[bench] {kind} seed {seed} done in {time.perf_counter() - begin:.0f} s")
     summaries = {role: _summarise(role, per_role[role]) for role in contenders if role in per_role}
     _ratios(summaries)
     results = {
         "data_source": files.source,
-        "data": {"folder": str(files.train.parent), "checksums": files.checksum_status(), "sha256": files.sha256},
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data": {
+            "folder": str(files.train.parent),
+            "checksums": files.checksum_status(),
+            "sha256": files.sha256,
+        },
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {**machine_info(), "python": platform.python_version()},
         "packages": package_versions(),
         "quick": quick,
@@ -820,7 +1200,8 @@ def run_bench(
     (folder / "results.json").write_text(json.dumps(results, indent=2))
     (folder / "results.md").write_text(markdown_table(results))
     _plot(results, folder / "accuracy_vs_seconds.png")
-    log(f"[bench] wrote {folder / 'results.json'}, results.md and accuracy_vs_seconds.png "
-        f"in {results['wall_seconds']:.0f} s")
+    log(
+        f"[bench] wrote {folder / 'results.json'}, results.md and accuracy_vs_seconds.png "
+        f"in {results['wall_seconds']:.0f} s"
+    )
     return results
-

@@ -1,10 +1,10 @@
-"""Check the rendered report in a real browser: headless Chromium, driven over the DevTools protocol.
+"""Check the rendered report in a real browser: headless Chromium, driven by Selenium.
 
 :func:`check_report` serves a report folder on localhost, opens the index and every notebook
 page, and reports per page: console errors and uncaught exceptions, images that did not decode
 (natural width 0), local links that do not resolve; it saves a full-page screenshot of each.
-It needs a Chromium binary (Debian's ``chromium`` package; no browser download) and the
-``websocket-client`` package.
+It drives the system's Chromium through its ChromeDriver (Debian's ``chromium`` and
+``chromium-driver`` packages): nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -12,12 +12,8 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
-import json
 import shutil
-import subprocess
-import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,18 +22,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PageCheck", "check_report", "find_chromium"]
+__all__ = ["PageCheck", "check_report", "find_chromedriver", "find_chromium"]
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMEDRIVER_NAMES = ("chromedriver", "chromium.chromedriver")
 
 
-def find_chromium() -> str | None:
-    """The path of a Chromium/Chrome binary on PATH, or None."""
-    for name in CHROMIUM_NAMES:
+def _first_on_path(names: Sequence[str]) -> str | None:
+    for name in names:
         path = shutil.which(name)
         if path:
             return path
     return None
+
+
+def find_chromium() -> str | None:
+    """The path of a Chromium/Chrome binary on PATH, or None."""
+    return _first_on_path(CHROMIUM_NAMES)
+
+
+def find_chromedriver() -> str | None:
+    """The path of a ChromeDriver binary on PATH (Debian: ``chromium-driver``), or None."""
+    return _first_on_path(CHROMEDRIVER_NAMES)
 
 
 @dataclass
@@ -67,72 +73,6 @@ class _Server(http.server.ThreadingHTTPServer):
         pass  # a client that hangs up early (the browser cancelling a request) is not the report's error
 
 
-class _DevTools:
-    """A minimal DevTools-protocol client for one page target."""
-
-    def __init__(self, websocket_url: str, timeout: float):
-        import websocket
-
-        self.socket = websocket.create_connection(websocket_url, timeout=timeout, suppress_origin=True)
-        self.timeout = timeout
-        self.next_id = 0
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        ident = self.next_id
-        self.socket.settimeout(self.timeout)
-        self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv())
-            if message.get("id") == ident:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            self.events.append(message)
-
-    def wait_for(self, event: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(message.get("method") == event for message in self.events):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no {event} within {timeout:.0f} s")
-            self.socket.settimeout(max(0.1, deadline - time.monotonic()))
-            self.events.append(json.loads(self.socket.recv()))
-
-    def drain(self, seconds: float) -> None:
-        import websocket
-
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.socket.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                self.events.append(json.loads(self.socket.recv()))
-            except websocket.WebSocketTimeoutException:
-                break
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        return result["result"].get("value")
-
-    def close(self) -> None:
-        self.socket.close()
-
-
-def _errors(events: Sequence[dict[str, Any]]) -> list[str]:
-    errors = []
-    for message in events:
-        method, params = message.get("method"), message.get("params", {})
-        if method == "Runtime.exceptionThrown":
-            details = params.get("exceptionDetails", {})
-            errors.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
-        elif method == "Runtime.consoleAPICalled" and params.get("type") in {"error", "assert"}:
-            errors.append("console: " + " ".join(str(arg.get("value", arg.get("description", ""))) for arg in params.get("args", [])))
-        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
-            entry = params["entry"]
-            errors.append(f"log: {entry.get('text')} {entry.get('url', '')}".strip())
-    return errors
-
-
 def _link_resolves(url: str) -> bool:
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10) as response:
@@ -141,22 +81,36 @@ def _link_resolves(url: str) -> bool:
         return False
 
 
-def _start_chromium(binary: str, profile: Path) -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen(
-        [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    port_file = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if port_file.exists() and port_file.read_text().strip():
-            return process, int(port_file.read_text().splitlines()[0])
-        if process.poll() is not None:
-            raise RuntimeError(f"{binary} exited with status {process.returncode} before opening DevTools")
-        time.sleep(0.1)
-    process.kill()
-    raise TimeoutError(f"{binary} did not open DevTools within 60 s")
+#: Resolves with [src, naturalWidth] for every image once each has decoded or failed.
+_IMAGES_SCRIPT = """
+const done = arguments[arguments.length - 1];
+Promise.all(Array.from(document.images).map(
+    image => image.decode().catch(() => null).then(() => [(image.getAttribute('src') || '').slice(0, 80),
+                                                         image.naturalWidth]))).then(done);
+"""
+
+
+def _driver(chromium: str, chromedriver: str, width: int, timeout: float):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--window-size={width},900",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages and uncaught errors
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.set_page_load_timeout(timeout)
+    driver.set_script_timeout(timeout)
+    return driver
 
 
 def check_report(
@@ -165,6 +119,7 @@ def check_report(
     *,
     screenshots: str | Path | None = None,
     chromium: str | None = None,
+    chromedriver: str | None = None,
     width: int = 1280,
     timeout: float = 60.0,
 ) -> list[PageCheck]:
@@ -173,62 +128,66 @@ def check_report(
     Screenshots go to ``screenshots`` (default: ``folder/screenshots``), one full-page PNG per page.
     """
     folder = Path(folder).resolve()
-    binary = chromium or find_chromium()
-    if binary is None:
-        raise FileNotFoundError("no Chromium found (install Debian's chromium package: apt-get install chromium)")
+    binary, driver_binary = chromium or find_chromium(), chromedriver or find_chromedriver()
+    if binary is None or driver_binary is None:
+        missing = " and ".join(
+            name for name, path in (("Chromium", binary), ("ChromeDriver", driver_binary)) if not path
+        )
+        raise FileNotFoundError(
+            f"no {missing} found (install Debian's packages: apt-get install chromium chromium-driver)"
+        )
+    if not (folder / "index.html").is_file():
+        raise FileNotFoundError(f"{folder} holds no index.html: run the report first (make report)")
     if pages is None:
-        pages = ["index.html"] + sorted(path.relative_to(folder).as_posix() for path in folder.glob("[0-9][0-9]_*/*.html"))
+        pages = ["index.html"] + sorted(
+            path.relative_to(folder).as_posix() for path in folder.glob("[0-9][0-9]_*/*.html")
+        )
     shots = Path(screenshots) if screenshots else folder / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     server = _Server(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"
-    results = []
-    with tempfile.TemporaryDirectory() as profile:
-        process, port = _start_chromium(binary, Path(profile))
+    try:
+        driver = _driver(binary, driver_binary, width, timeout)
         try:
-            for page in pages:
-                request = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT")
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    target = json.loads(response.read())
-                tools = _DevTools(target["webSocketDebuggerUrl"], timeout)
-                try:
-                    results.append(_check_page(tools, base, page, shots, width, timeout))
-                finally:
-                    tools.close()
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/json/close/{target['id']}", timeout=timeout).close()
+            return [_check_page(driver, base, page, shots, width) for page in pages]
         finally:
-            process.kill()
-            process.wait(timeout=30)
-            server.shutdown()
-    return results
+            driver.quit()
+    finally:
+        server.shutdown()
 
 
-def _check_page(tools: _DevTools, base: str, page: str, shots: Path, width: int, timeout: float) -> PageCheck:
-    for domain in ("Runtime", "Log", "Page"):
-        tools.call(f"{domain}.enable")
-    tools.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False)
-    tools.call("Page.navigate", url=base + page)
-    tools.wait_for("Page.loadEventFired", timeout)
-    tools.drain(0.5)
+def _check_page(driver, base: str, page: str, shots: Path, width: int) -> PageCheck:
+    driver.get_log("browser")  # what the previous page logged is not this page's
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+    )
+    driver.get(base + page)  # returns once the page's load event has fired
     check = PageCheck(page)
-    images = tools.evaluate(
-        "Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null).then("
-        "() => [i.getAttribute('src').slice(0, 80), i.naturalWidth])))"
-    ) or []
+    images = driver.execute_async_script(_IMAGES_SCRIPT) or []
     check.images = len(images)
     check.broken_images = [source for source, natural_width in images if not natural_width]
-    links = tools.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)") or []
+    links = (
+        driver.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
+        or []
+    )
     local = sorted({urllib.parse.urldefrag(link)[0] for link in links if link.startswith(base)})
     check.links = len(local)
-    check.broken_links = [link[len(base):] for link in local if not _link_resolves(link)]
-    metrics = tools.call("Page.getLayoutMetrics")
+    check.broken_links = [link[len(base) :] for link in local if not _link_resolves(link)]
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
     height = int(min(metrics["cssContentSize"]["height"], 30000))
-    tools.call("Emulation.setDeviceMetricsOverride", width=width, height=max(height, 1), deviceScaleFactor=1, mobile=False)
-    shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": max(height, 1), "deviceScaleFactor": 1, "mobile": False},
+    )
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
     name = page.replace("/", "__").removesuffix(".html") + ".png"
     (shots / name).write_bytes(base64.b64decode(shot["data"]))
     check.screenshot = str(shots / name)
-    tools.drain(0.2)
-    check.errors = _errors(tools.events)
+    check.errors = [
+        f"{entry.get('source', 'console')}: {entry.get('message', '')}"
+        for entry in driver.get_log("browser")
+        if entry.get("level") == "SEVERE"
+    ]
     return check

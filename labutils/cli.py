@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from .bench import CONTENDERS
-from .data import HEADS, POOLINGS, DataNotFoundError, DataValidationError
+from .data import DataNotFoundError, DataValidationError
+from .recipes import HEADS, POOLINGS
 
 __all__ = ["main"]
 
@@ -20,60 +21,150 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = commands.add_parser("data", help="find, verify and validate the two CSV files and say what was found")
-    data.add_argument("--data-dir", help="folder holding sign_mnist_train.csv and sign_mnist_test.csv (plain or .gz); "
-                      "default: $SIGN_MNIST_DIR, then data/, then a kagglehub download, then the stand-in")
+    data = commands.add_parser(
+        "data", help="find, verify and validate the two CSV files and say what was found"
+    )
+    data.add_argument(
+        "--data-dir",
+        help="folder holding sign_mnist_train.csv and sign_mnist_test.csv (plain or .gz); "
+        "default: $SIGN_MNIST_DIR, then data/, then a kagglehub download, then the stand-in",
+    )
     data.add_argument("--no-download", action="store_true", help="do not try kagglehub")
-    data.add_argument("--no-standin", action="store_true", help="fail instead of generating the synthetic stand-in")
+    data.add_argument(
+        "--no-standin", action="store_true", help="fail instead of generating the synthetic stand-in"
+    )
     data.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     report = commands.add_parser("report", help="execute the notebooks and write reports/index.html")
-    report.add_argument("--profile", choices=["quick", "full"], default="full", help="tiny settings or the real report (default: full)")
+    report.add_argument(
+        "--profile",
+        choices=["quick", "full"],
+        default="full",
+        help="tiny settings or the real report (default: full)",
+    )
     report.add_argument("--data-dir", help="folder holding the two CSV files (default as for 'data')")
     report.add_argument("--out", default="reports", help="output folder (default: reports)")
-    report.add_argument("--only", nargs="+", metavar="NN", help="run only the notebooks whose names start with these prefixes")
+    report.add_argument(
+        "--only", nargs="+", metavar="NN", help="run only the notebooks whose names start with these prefixes"
+    )
     report.add_argument("--notebooks", help="folder of notebook sources NN_name.py (default: notebooks/)")
-    report.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override a notebook parameter, e.g. -p EPOCHS 3 -p WEIGHTS None (a Python literal, else text)")
-    report.add_argument("--force", action="store_true", help="re-run every notebook, even those whose inputs did not change")
+    report.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a notebook parameter, e.g. -p EPOCHS 3 -p WEIGHTS None (a Python literal, else text)",
+    )
+    report.add_argument(
+        "--force", action="store_true", help="re-run every notebook, even those whose inputs did not change"
+    )
 
-    bench = commands.add_parser("bench", help="the seed report's recipe and ours side by side: accuracy, time, speed")
-    bench.add_argument("--data-dir", help="folder holding the two CSV files (the real data; default as for 'data')")
-    bench.add_argument("--quick", action="store_true", help="tiny smoke run on the generated stand-in (unless --data-dir)")
-    bench.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for our models (default: 0 1 2)")
+    bench = commands.add_parser(
+        "bench", help="the seed report's recipe and ours side by side: accuracy, time, speed"
+    )
+    bench.add_argument(
+        "--data-dir", help="folder holding the two CSV files (the real data; default as for 'data')"
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="tiny smoke run on the generated stand-in (unless --data-dir)"
+    )
+    bench.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for our models (default: 0 1 2)"
+    )
     bench.add_argument("--budget", type=float, help="cap each contender's training at this many seconds")
-    bench.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS,
-                       help="which contenders to run (default: all)")
-    bench.add_argument("--train-rows", choices=["all", "split"], default="all",
-                       help="train every contender on all training rows (default; as the report's final networks) or on "
-                            "the grouped split's training side (then the grouped-validation-test gap is measured too)")
-    bench.add_argument("--width", type=int, help="filters of our network's first block (default: the notebooks' WIDTH)")
-    bench.add_argument("--pooling", choices=POOLINGS,
-                       help="our network's pooling: anti-aliased or plain max pooling (default: the notebooks' POOLING)")
-    bench.add_argument("--head", choices=HEADS,
-                       help="our network's head: global average pooling or flatten (default: the notebooks' HEAD)")
-    bench.add_argument("--task3-epochs", type=int,
-                       help="augmented epochs of our network for Task 3 (default: notebook 03's EPOCHS)")
-    bench.add_argument("--task3-average", type=float, metavar="MOMENTUM",
-                       help="momentum of the moving average of the weights that Task 3 keeps, in [0, 1); 0 keeps the last "
-                            "weights (default: notebook 03's EMA_MOMENTUM)")
-    bench.add_argument("--task3-statistics-images", type=int, metavar="IMAGES",
-                       help="clean training images whose batch-norm statistics Task 3 is scored and kept with; 0 keeps "
-                            "the statistics gathered in training (default: notebook 03's STATISTICS_IMAGES)")
+    bench.add_argument(
+        "--contenders",
+        nargs="+",
+        default=list(CONTENDERS),
+        choices=CONTENDERS,
+        help="which contenders to run (default: all)",
+    )
+    bench.add_argument(
+        "--train-rows",
+        choices=["all", "split"],
+        default="all",
+        help="train every contender on all training rows (default; as the report's final networks) or on "
+        "the grouped split's training side (then the grouped-validation-test gap is measured too)",
+    )
+    bench.add_argument(
+        "--width", type=int, help="filters of our network's first block (default: the notebooks' WIDTH)"
+    )
+    bench.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        help="our network's pooling: anti-aliased or plain max pooling (default: the notebooks' POOLING)",
+    )
+    bench.add_argument(
+        "--head",
+        choices=HEADS,
+        help="our network's head: global average pooling or flatten (default: the notebooks' HEAD)",
+    )
+    bench.add_argument(
+        "--task3-epochs",
+        type=int,
+        help="augmented epochs of our network for Task 3 (default: notebook 03's EPOCHS)",
+    )
+    bench.add_argument(
+        "--task3-average",
+        type=float,
+        metavar="MOMENTUM",
+        help="momentum of the moving average of the weights that Task 3 keeps, in [0, 1); 0 keeps the last "
+        "weights (default: notebook 03's EMA_MOMENTUM)",
+    )
+    bench.add_argument(
+        "--task3-statistics-images",
+        type=int,
+        metavar="IMAGES",
+        help="clean training images whose batch-norm statistics Task 3 is scored and kept with; 0 keeps "
+        "the statistics gathered in training (default: notebook 03's STATISTICS_IMAGES)",
+    )
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
-    bench.add_argument("--readme", help="also write the results table into this README between its bench markers")
-    bench.add_argument("--resume", action="store_true",
-                       help="reuse the jobs an earlier run saved in OUT/jobs with the same settings, data and code")
+    bench.add_argument(
+        "--readme", help="also write the results table into this README between its bench markers"
+    )
+    bench.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the jobs an earlier run saved in OUT/jobs with the same settings, data and code",
+    )
 
-    results = commands.add_parser("results", help="print a report run's models as a Markdown table (optionally into a README)")
-    results.add_argument("--reports", default="reports", help="report folder holding run.json (default: reports)")
-    results.add_argument("--readme", help="write the table into this README between <!-- report:begin --> and <!-- report:end -->")
+    check = commands.add_parser(
+        "check",
+        help="open a rendered report in headless Chromium: console errors, broken images and links, screenshots",
+    )
+    check.add_argument(
+        "--reports", default="reports", help="report folder holding index.html (default: reports)"
+    )
+    check.add_argument(
+        "--screenshots", help="folder for the full-page screenshots (default: REPORTS/screenshots)"
+    )
+
+    results = commands.add_parser(
+        "results", help="print a report run's models as a Markdown table (optionally into a README)"
+    )
+    results.add_argument(
+        "--reports", default="reports", help="report folder holding run.json (default: reports)"
+    )
+    results.add_argument(
+        "--readme",
+        help="write the table into this README between <!-- report:begin --> and <!-- report:end -->",
+    )
 
     predict = commands.add_parser("predict", help="top-3 letters for image files or Kaggle-format CSV rows")
-    predict.add_argument("inputs", nargs="+", help="PNG/JPEG/... files of any size and colour, or CSV files (Kaggle format)")
-    predict.add_argument("--model", help="a .keras model (default: the most accurate model of the latest report run)")
-    predict.add_argument("--reports", default="reports", help="report folder holding run.json (default: reports)")
-    predict.add_argument("--json", action="store_true", help="print one JSON array with an object per image or CSV row")
+    predict.add_argument(
+        "inputs", nargs="+", help="PNG/JPEG/... files of any size and colour, or CSV files (Kaggle format)"
+    )
+    predict.add_argument(
+        "--model", help="a .keras model (default: the most accurate model of the latest report run)"
+    )
+    predict.add_argument(
+        "--reports", default="reports", help="report folder holding run.json (default: reports)"
+    )
+    predict.add_argument(
+        "--json", action="store_true", help="print one JSON array with an object per image or CSV row"
+    )
     predict.add_argument("--batch-size", type=int, default=512)
 
     standin = commands.add_parser("standin", help="write the synthetic stand-in in the Kaggle CSV format")
@@ -85,9 +176,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from .data import load_dataset
+    from .sources import load_dataset
 
-    dataset = load_dataset(args.data_dir, download=not args.no_download, synthetic_fallback=not args.no_standin)
+    dataset = load_dataset(
+        args.data_dir, download=not args.no_download, synthetic_fallback=not args.no_standin
+    )
     summary = dataset.summary()
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -96,7 +189,9 @@ def _data(args: argparse.Namespace) -> int:
     for split in ("train", "test"):
         name = dataset.files.train if split == "train" else dataset.files.test
         checksum = summary["checksums"][name.name.removesuffix(".gz")]
-        print(f"{split + ':':<10} {name}  [{checksum}]  {summary[split]['rows']} rows, {summary[split]['classes']} classes")
+        print(
+            f"{split + ':':<10} {name}  [{checksum}]  {summary[split]['rows']} rows, {summary[split]['classes']} classes"
+        )
     if summary["data_source"] == "synthetic":
         print("WARNING: this is the SYNTHETIC STAND-IN, not the real Sign Language MNIST data.")
     elif not summary["checksums_verified"]:
@@ -112,11 +207,20 @@ def _report(args: argparse.Namespace) -> int:
         if name in overrides:
             raise ValueError(f"parameter {name} is given twice")
         overrides[name] = parse_parameter_value(value)
-    result = run_report(args.profile, data_dir=args.data_dir, out=args.out, only=args.only, notebooks_dir=args.notebooks,
-                        overrides=overrides, force=args.force)
+    result = run_report(
+        args.profile,
+        data_dir=args.data_dir,
+        out=args.out,
+        only=args.only,
+        notebooks_dir=args.notebooks,
+        overrides=overrides,
+        force=args.force,
+    )
     failed = [entry.name for entry in result.notebooks if entry.status not in {"completed", "cached"}]
-    print(f"index: {args.out}/index.html ({len(result.notebooks) - len(failed)}/{len(result.notebooks)} "
-          f"notebooks completed in {result.seconds:.1f} s)")
+    print(
+        f"index: {args.out}/index.html ({len(result.notebooks) - len(failed)}/{len(result.notebooks)} "
+        f"notebooks completed in {result.seconds:.1f} s)"
+    )
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -126,10 +230,22 @@ def _report(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import markdown_table, run_bench, update_readme
 
-    results = run_bench(args.data_dir, out=args.out, seeds=args.seeds, budget=args.budget, quick=args.quick,
-                        contenders=args.contenders, resume=args.resume, train_rows=args.train_rows,
-                        width=args.width, task3_epochs=args.task3_epochs, pooling=args.pooling, head=args.head,
-                        task3_average=args.task3_average, task3_statistics_images=args.task3_statistics_images)
+    results = run_bench(
+        args.data_dir,
+        out=args.out,
+        seeds=args.seeds,
+        budget=args.budget,
+        quick=args.quick,
+        contenders=args.contenders,
+        resume=args.resume,
+        train_rows=args.train_rows,
+        width=args.width,
+        task3_epochs=args.task3_epochs,
+        pooling=args.pooling,
+        head=args.head,
+        task3_average=args.task3_average,
+        task3_statistics_images=args.task3_statistics_images,
+    )
     table = markdown_table(results)
     print(table)
     if args.readme:
@@ -155,6 +271,28 @@ def _results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .browser import check_report
+
+    checks = check_report(args.reports, screenshots=args.screenshots)
+    for check in checks:
+        problems = [
+            *check.errors,
+            *(f"image did not decode: {source}" for source in check.broken_images),
+            *(f"link does not resolve: {link}" for link in check.broken_links),
+        ]
+        print(
+            f"{check.page}: {'ok' if check.ok else 'PROBLEMS'} ({check.images} images, {check.links} local links; "
+            f"screenshot {check.screenshot})"
+        )
+        for problem in problems:
+            print(f"  {problem}")
+    bad = [check.page for check in checks if not check.ok]
+    if bad:
+        print(f"error: {len(bad)} of {len(checks)} pages have problems: {', '.join(bad)}", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     from .predict import best_model_file, predict_files
 
@@ -169,7 +307,9 @@ def _predict(args: argparse.Namespace) -> int:
             if prediction.error:
                 print(f"{where}: error: {prediction.error}")
             else:
-                print(f"{where}: " + ", ".join(f"{t['letter']} {t['probability']:.3f}" for t in prediction.top3))
+                print(
+                    f"{where}: " + ", ".join(f"{t['letter']} {t['probability']:.3f}" for t in prediction.top3)
+                )
     failed = [prediction for prediction in predictions if prediction.error]
     for prediction in failed:
         print(f"error: {prediction.error}", file=sys.stderr)
@@ -187,8 +327,15 @@ def _standin(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors about the data or the arguments print one line and return 1."""
     args = _parser().parse_args(argv)
-    handlers = {"data": _data, "report": _report, "results": _results, "predict": _predict, "bench": _bench,
-                "standin": _standin}
+    handlers = {
+        "data": _data,
+        "report": _report,
+        "results": _results,
+        "check": _check,
+        "predict": _predict,
+        "bench": _bench,
+        "standin": _standin,
+    }
     handler = handlers[args.command]
     try:
         return handler(args)

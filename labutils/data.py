@@ -1,12 +1,12 @@
-"""Finding, verifying, validating and loading the Sign Language MNIST CSV files.
+"""The Kaggle format of Sign Language MNIST: its constants, labels and a strict CSV parser.
 
 The Kaggle dataset ``datamunge/sign-language-mnist`` ships two CSV files,
 ``sign_mnist_train.csv`` and ``sign_mnist_test.csv``, each with a header
-``label,pixel1,...,pixel784`` and one 28x28 grayscale image per row.
-This module finds them (explicit folder, the repository's ``data/`` folder,
-a kagglehub download, or a generated stand-in), checks their SHA-256 against
-the published files and parses them strictly: any malformed cell raises a
-:class:`DataValidationError` that names the file, the row and the column.
+``label,pixel1,...,pixel784`` and one 28x28 grayscale image per row. This module knows that
+format and nothing else (it imports no other module of the package): the published files'
+SHA-256, the labels and letters, and :func:`read_sign_mnist_csv`, which parses a file strictly:
+any malformed cell raises a :class:`DataValidationError` that names the file, the row and the
+column. Where the files come from is :mod:`labutils.sources`' job.
 """
 
 from __future__ import annotations
@@ -17,11 +17,8 @@ import io
 import json
 import os
 import re
-import socket
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -31,23 +28,19 @@ __all__ = [
     "CSV_HEADER",
     "DataNotFoundError",
     "DataValidationError",
-    "DataFiles",
     "IMAGE_SIZE",
     "KAGGLE_DATASET",
     "KNOWN_SHA256",
     "LETTERS",
     "NUM_CLASSES",
-    "SignMNIST",
     "STANDIN_MARKER",
     "file_sha256",
-    "find_data_files",
     "index_to_label",
     "label_to_index",
     "label_to_letter",
     "letter_to_label",
-    "load_dataset",
     "read_sign_mnist_csv",
-    "repository_root",
+    "read_standin_marker",
 ]
 
 KAGGLE_DATASET = "datamunge/sign-language-mnist"
@@ -67,20 +60,8 @@ CLASS_LABELS: tuple[int, ...] = tuple(label for label in range(25) if label != 9
 NUM_CLASSES = len(CLASS_LABELS)
 LETTERS: tuple[str, ...] = tuple(chr(ord("A") + label) for label in CLASS_LABELS)
 
-#: Our network's pooling and head choices (see ``models.compact_cnn``), kept here, free of Keras, so
-#: that the benchmark's settings and the command line can check them without importing TensorFlow.
-POOLINGS: tuple[str, ...] = ("blur", "max")
-HEADS: tuple[str, ...] = ("average", "flatten")
-#: How deep fine-tuning reaches into a transfer backbone: its top block only, about its top half, or all of it.
-FINE_TUNE_DEPTHS: tuple[str, ...] = ("top", "half", "all")
-
-#: Rows (train, test) of the stand-in generated when no real data can be had.
-FALLBACK_STANDIN_ROWS = (27455, 7172)
-
 #: Name of the file that marks a folder as holding the generated stand-in.
 STANDIN_MARKER = "STANDIN.json"
-
-DataSourceKind = Literal["real", "synthetic"]
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -129,38 +110,6 @@ def index_to_label(indices: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- files
 
 
-def repository_root() -> Path:
-    """The project's root folder (where ``pyproject.toml`` lives), else the working directory."""
-    here = Path(__file__).resolve().parent.parent
-    return here if (here / "pyproject.toml").exists() else Path.cwd()
-
-
-@dataclass(frozen=True)
-class DataFiles:
-    """Where the two CSV files were found and what their checksums say."""
-
-    train: Path
-    test: Path
-    source: DataSourceKind
-    origin: str
-    sha256: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def checksums_verified(self) -> bool:
-        """True when both files are byte-identical to the Kaggle originals."""
-        return all(self.sha256.get(name) == KNOWN_SHA256[name] for name in KNOWN_SHA256)
-
-    def checksum_status(self) -> dict[str, str]:
-        """Per file: ``"verified"``, ``"MISMATCH"`` or ``"stand-in"``."""
-        status = {}
-        for name, expected in KNOWN_SHA256.items():
-            if self.source == "synthetic":
-                status[name] = "stand-in"
-            else:
-                status[name] = "verified" if self.sha256.get(name) == expected else "MISMATCH"
-        return status
-
-
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
@@ -177,7 +126,9 @@ def file_sha256(path: Path) -> str:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
-        raise DataValidationError(f"{path}: cannot be read completely ({_describe_io_error(error)})") from error
+        raise DataValidationError(
+            f"{path}: cannot be read completely ({_describe_io_error(error)})"
+        ) from error
     return digest.hexdigest()
 
 
@@ -187,119 +138,6 @@ def _describe_io_error(error: BaseException) -> str:
     if isinstance(error, gzip.BadGzipFile | zlib.error):
         return f"not a valid gzip file: {error}"
     return str(error) or type(error).__name__
-
-
-def _find_pair(folder: Path) -> tuple[Path, Path] | None:
-    """The train and test CSV (plain or .gz) directly in ``folder``, or None."""
-    found = []
-    for name in (TRAIN_FILE, TEST_FILE):
-        candidates = [folder / name, folder / f"{name}.gz"]
-        existing = [path for path in candidates if path.is_file()]
-        if not existing:
-            return None
-        found.append(existing[0])
-    return found[0], found[1]
-
-
-def _search_tree(folder: Path) -> tuple[Path, Path] | None:
-    """The first folder under ``folder`` (itself included) that holds both files."""
-    pair = _find_pair(folder)
-    if pair:
-        return pair
-    for train in sorted(folder.rglob(f"{TRAIN_FILE}*")):
-        if train.name in (TRAIN_FILE, f"{TRAIN_FILE}.gz"):
-            pair = _find_pair(train.parent)
-            if pair:
-                return pair
-    return None
-
-
-def _network_reachable(host: str = "www.kaggle.com", port: int = 443, timeout: float = 5.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _download_with_kagglehub(timeout: float) -> Path:
-    """Download the public dataset with kagglehub into its cache; fail fast when offline."""
-    if not _network_reachable(timeout=timeout):
-        raise DataNotFoundError(
-            f"kagglehub download of {KAGGLE_DATASET} skipped: www.kaggle.com is not reachable "
-            f"within {timeout:.0f} s (offline?)"
-        )
-    try:
-        import kagglehub
-
-        folder = Path(kagglehub.dataset_download(KAGGLE_DATASET))
-    except Exception as error:  # kagglehub raises many kinds; all mean "not downloaded"
-        raise DataNotFoundError(f"kagglehub download of {KAGGLE_DATASET} failed: {error}") from error
-    pair = _search_tree(folder)
-    if pair is None:
-        raise DataNotFoundError(f"kagglehub downloaded {KAGGLE_DATASET} to {folder}, but it holds no {TRAIN_FILE} and {TEST_FILE}")
-    return pair[0].parent
-
-
-def _files_in(folder: Path, origin: str) -> DataFiles:
-    pair = _find_pair(folder)
-    if pair is None:
-        raise DataNotFoundError(
-            f"{folder} does not hold {TRAIN_FILE} and {TEST_FILE} (plain or .gz); "
-            f"found: {sorted(p.name for p in folder.iterdir())[:10] if folder.is_dir() else 'no such folder'}"
-        )
-    train, test = pair
-    source: DataSourceKind = "synthetic" if (folder / STANDIN_MARKER).exists() else "real"
-    sha = {TRAIN_FILE: file_sha256(train), TEST_FILE: file_sha256(test)}
-    return DataFiles(train=train, test=test, source=source, origin=origin, sha256=sha)
-
-
-def find_data_files(
-    data_dir: str | os.PathLike | None = None,
-    *,
-    download: bool = True,
-    synthetic_fallback: bool = True,
-    download_timeout: float = 10.0,
-) -> DataFiles:
-    """Resolve the two CSV files and verify their checksums.
-
-    Order: ``data_dir`` (else the ``SIGN_MNIST_DIR`` environment variable), then ``data/`` in
-    the repository, then a kagglehub download, then (if ``synthetic_fallback``) a generated
-    stand-in in ``data/synthetic``. An explicit folder that lacks the files is an error: it is
-    never silently replaced by another source.
-    """
-    explicit = data_dir if data_dir not in (None, "") else os.environ.get("SIGN_MNIST_DIR") or None
-    if explicit is not None:
-        origin = "explicit folder" if data_dir not in (None, "") else "SIGN_MNIST_DIR"
-        return _files_in(Path(explicit).expanduser().resolve(), origin)
-
-    reasons = []
-    repo_data = repository_root() / "data"
-    if _find_pair(repo_data):
-        return _files_in(repo_data, "repository data/ folder")
-    reasons.append(f"{repo_data} does not hold the CSV files")
-
-    if download:
-        try:
-            return _files_in(_download_with_kagglehub(download_timeout), "kagglehub download")
-        except DataNotFoundError as error:
-            reasons.append(str(error))
-    else:
-        reasons.append("download disabled")
-
-    if synthetic_fallback:
-        from .synthetic import write_standin
-
-        folder = repo_data / "synthetic"
-        from .synthetic import GENERATOR_VERSION
-
-        marker = read_standin_marker(folder)
-        wanted = {"generator_version": GENERATOR_VERSION, "n_train": FALLBACK_STANDIN_ROWS[0], "n_test": FALLBACK_STANDIN_ROWS[1]}
-        if _find_pair(folder) is None or any(marker.get(key) != value for key, value in wanted.items()):
-            write_standin(folder, *FALLBACK_STANDIN_ROWS)
-        files = _files_in(folder, "generated stand-in (" + "; ".join(reasons) + ")")
-        return files
-    raise DataNotFoundError("Sign Language MNIST not found: " + "; ".join(reasons))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -332,7 +170,9 @@ def read_sign_mnist_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
     _check_range(path, labels[:, None], 0, 24, first_column=0, what="label")
     bad = np.flatnonzero(labels == 9)
     if bad.size:
-        raise DataValidationError(f"{path}: {_line(bad[0])}, column 'label': label 9 (J) is not a class of the dataset")
+        raise DataValidationError(
+            f"{path}: {_line(bad[0])}, column 'label': label 9 (J) is not a class of the dataset"
+        )
     images = values[:, 1:].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     return images, labels.astype(np.int64)
 
@@ -354,7 +194,9 @@ def _read_frame(path: Path, *, as_text: bool) -> pd.DataFrame:
     except pd.errors.ParserError as error:
         raise DataValidationError(f"{path}: {_parser_message(str(error))}") from error
     except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError, OSError) as error:
-        raise DataValidationError(f"{path}: cannot be read completely ({_describe_io_error(error)})") from error
+        raise DataValidationError(
+            f"{path}: cannot be read completely ({_describe_io_error(error)})"
+        ) from error
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -402,7 +244,9 @@ def _to_integers(path: Path, frame: pd.DataFrame) -> np.ndarray:
     return frame.astype(np.int64).to_numpy()
 
 
-def _check_range(path: Path, values: np.ndarray, low: int, high: int, *, first_column: int, what: str) -> None:
+def _check_range(
+    path: Path, values: np.ndarray, low: int, high: int, *, first_column: int, what: str
+) -> None:
     bad = (values < low) | (values > high)
     if bad.any():
         row, column = np.argwhere(bad)[0]
@@ -413,50 +257,6 @@ def _check_range(path: Path, values: np.ndarray, low: int, high: int, *, first_c
 
 
 # --------------------------------------------------------------------------- dataset
-
-
-@dataclass(frozen=True)
-class SignMNIST:
-    """The loaded dataset: uint8 images (N, 28, 28), int64 dataset labels (0-24 without 9)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    files: DataFiles
-
-    @property
-    def source(self) -> DataSourceKind:
-        return self.files.source
-
-    @property
-    def is_real(self) -> bool:
-        return self.files.source == "real"
-
-    def summary(self) -> dict:
-        """A JSON-ready description: source, files, checksums, rows and classes per split."""
-        return {
-            "data_source": self.files.source,
-            "origin": self.files.origin,
-            "files": {"train": str(self.files.train), "test": str(self.files.test)},
-            "checksums": self.files.checksum_status(),
-            "checksums_verified": self.files.checksums_verified,
-            "train": {"rows": int(len(self.y_train)), "classes": int(np.unique(self.y_train).size)},
-            "test": {"rows": int(len(self.y_test)), "classes": int(np.unique(self.y_test).size)},
-        }
-
-
-def load_dataset(
-    data_dir: str | os.PathLike | None = None,
-    *,
-    download: bool = True,
-    synthetic_fallback: bool = True,
-) -> SignMNIST:
-    """Find, verify and strictly parse both CSV files (see :func:`find_data_files`)."""
-    files = find_data_files(data_dir, download=download, synthetic_fallback=synthetic_fallback)
-    x_train, y_train = read_sign_mnist_csv(files.train)
-    x_test, y_test = read_sign_mnist_csv(files.test)
-    return SignMNIST(x_train, y_train, x_test, y_test, files)
 
 
 def read_standin_marker(folder: Path) -> dict:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 
-from .data import DataFiles, SignMNIST
+from .sources import DataFiles, SignMNIST
 
-__all__ = ["banner_html", "data_banner", "show_markdown", "weights_banner", "weights_banner_html"]
+__all__ = [
+    "banner_html",
+    "data_banner",
+    "show_markdown",
+    "source_banner_html",
+    "weights_banner",
+    "weights_banner_html",
+]
 
 _STYLES = {
     "synthetic": "background:#b00020;color:#fff;border:4px solid #600010",
@@ -15,26 +23,39 @@ _STYLES = {
 }
 
 
-def banner_html(files: DataFiles) -> str:
-    """An HTML banner saying where the data came from; loud for the stand-in or a bad checksum."""
-    if files.source == "synthetic":
-        style, title = _STYLES["synthetic"], "SYNTHETIC STAND-IN DATA — these results are NOT from Sign Language MNIST"
+def source_banner_html(data_source: str, checksums: Mapping[str, str], origin: str | None = None) -> str:
+    """The one banner saying where the data came from, for a notebook and for the index page alike.
+
+    Loud for the stand-in (``data_source`` "synthetic") or a checksum that is not "verified";
+    ``checksums`` maps each file name to ``"verified"``, ``"MISMATCH"`` or ``"stand-in"``.
+    """
+    if data_source == "synthetic":
+        kind, title = "synthetic", "SYNTHETIC STAND-IN DATA — these results are NOT from Sign Language MNIST"
         body = (
             "The real Kaggle files could not be found or downloaded, so this run uses a generated "
-            f"stand-in in the same CSV format. Origin: {files.origin}."
+            "stand-in in the same CSV format."
         )
-    elif not files.checksums_verified:
-        bad = [name for name, state in files.checksum_status().items() if state != "verified"]
-        style, title = _STYLES["mismatch"], "CHECKSUM MISMATCH — the data differ from the Kaggle originals"
-        body = f"Files whose SHA-256 differs from the published one: {', '.join(bad)}. Origin: {files.origin}."
+    elif not checksums or any(state != "verified" for state in checksums.values()):
+        bad = [name for name, state in checksums.items() if state != "verified"] or [
+            "(no checksums recorded)"
+        ]
+        kind, title = "mismatch", "CHECKSUM MISMATCH — the data differ from the Kaggle originals"
+        body = f"Files whose SHA-256 differs from the published one: {', '.join(bad)}."
     else:
-        style, title = _STYLES["real"], "Real Sign Language MNIST data, SHA-256 verified"
-        body = f"Origin: {files.origin}; train: {files.train.name}, test: {files.test.name}."
+        kind, title = "real", "Real Sign Language MNIST data, SHA-256 verified"
+        body = ", ".join(f"{name} ✓" for name in checksums) + "."
+    if origin:
+        body += f" Origin: {origin}."
     return (
-        f'<div class="data-banner data-{files.source}" style="{style};padding:0.8em 1em;margin:0.5em 0;'
+        f'<div class="banner {kind} data-banner" style="{_STYLES[kind]};padding:0.8em 1em;margin:0.5em 0;'
         f'font-family:sans-serif"><strong style="font-size:1.2em">{html.escape(title)}</strong>'
         f"<br>{html.escape(body)}</div>"
     )
+
+
+def banner_html(files: DataFiles) -> str:
+    """:func:`source_banner_html` for the files a notebook loaded."""
+    return source_banner_html(files.source, files.checksum_status(), files.origin)
 
 
 def data_banner(dataset: SignMNIST | DataFiles):
@@ -57,7 +78,10 @@ def weights_banner_html(backbone: str, pretrained: bool, status: str) -> str:
     if pretrained:
         style, title = _STYLES["real"], f"{backbone}: pretrained weights"
     else:
-        style, title = _STYLES["synthetic"], f"{backbone}: NO PRETRAINED WEIGHTS — this is not transfer learning"
+        style, title = (
+            _STYLES["synthetic"],
+            f"{backbone}: NO PRETRAINED WEIGHTS — this is not transfer learning",
+        )
     return (
         f'<div class="weights-banner weights-{"pretrained" if pretrained else "none"}" style="{style};'
         f'padding:0.8em 1em;margin:0.5em 0;font-family:sans-serif"><strong style="font-size:1.2em">'

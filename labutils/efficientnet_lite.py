@@ -99,7 +99,9 @@ def efficientnet_lite0(
             x = layers.Conv2D(in_channels * expansion, 1, use_bias=False, name=f"{prefix}_expand_conv")(x)
             x = _batch_norm(f"{prefix}_expand_bn")(x)
             x = layers.ReLU(6.0, name=f"{prefix}_expand_activation")(x)
-        x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False, name=f"{prefix}_dwconv")(x)
+        x = layers.DepthwiseConv2D(
+            kernel, strides=stride, padding="same", use_bias=False, name=f"{prefix}_dwconv"
+        )(x)
         x = _batch_norm(f"{prefix}_bn")(x)
         x = layers.ReLU(6.0, name=f"{prefix}_activation")(x)
         x = layers.Conv2D(out_channels, 1, use_bias=False, name=f"{prefix}_project_conv")(x)
@@ -135,7 +137,9 @@ def packaged_weights_file() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / PACKAGED_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{PACKAGE} is installed but its weights file {path} is missing; reinstall it")
+        raise FileNotFoundError(
+            f"{PACKAGE} is installed but its weights file {path} is missing; reinstall it"
+        )
     return path
 
 
@@ -162,8 +166,10 @@ def _expected_shapes() -> dict[str, list[tuple[str, str, tuple[int, ...]]]]:
     """Keras layer name -> [(PyTorch tensor name, layout kind, Keras shape)] for every weighted layer."""
 
     def batch_norm(torch_name: str, channels: int) -> list[tuple[str, str, tuple[int, ...]]]:
-        return [(f"{torch_name}.{part}", "vector", (channels,))
-                for part in ("weight", "bias", "running_mean", "running_var")]
+        return [
+            (f"{torch_name}.{part}", "vector", (channels,))
+            for part in ("weight", "bias", "running_mean", "running_var")
+        ]
 
     expected = {
         "stem_conv": [("_conv_stem.weight", "conv", (3, 3, 3, STEM_CHANNELS))],
@@ -173,20 +179,30 @@ def _expected_shapes() -> dict[str, list[tuple[str, str, tuple[int, ...]]]]:
         torch_prefix = f"_blocks.{index}"
         hidden = in_channels * expansion
         if expansion != 1:
-            expected[f"{prefix}_expand_conv"] = [(f"{torch_prefix}._expand_conv.weight", "conv", (1, 1, in_channels, hidden))]
+            expected[f"{prefix}_expand_conv"] = [
+                (f"{torch_prefix}._expand_conv.weight", "conv", (1, 1, in_channels, hidden))
+            ]
             expected[f"{prefix}_expand_bn"] = batch_norm(f"{torch_prefix}._bn0", hidden)
-        expected[f"{prefix}_dwconv"] = [(f"{torch_prefix}._depthwise_conv.weight", "depthwise", (kernel, kernel, hidden, 1))]
+        expected[f"{prefix}_dwconv"] = [
+            (f"{torch_prefix}._depthwise_conv.weight", "depthwise", (kernel, kernel, hidden, 1))
+        ]
         expected[f"{prefix}_bn"] = batch_norm(f"{torch_prefix}._bn1", hidden)
-        expected[f"{prefix}_project_conv"] = [(f"{torch_prefix}._project_conv.weight", "conv", (1, 1, hidden, out_channels))]
+        expected[f"{prefix}_project_conv"] = [
+            (f"{torch_prefix}._project_conv.weight", "conv", (1, 1, hidden, out_channels))
+        ]
         expected[f"{prefix}_project_bn"] = batch_norm(f"{torch_prefix}._bn2", out_channels)
     expected["top_conv"] = [("_conv_head.weight", "conv", (1, 1, LITE0_STAGES[-1][3], TOP_CHANNELS))]
     expected["top_bn"] = batch_norm("_bn1", TOP_CHANNELS)
-    expected["predictions"] = [("_fc.weight", "dense", (TOP_CHANNELS, IMAGENET_CLASSES)),
-                               ("_fc.bias", "vector", (IMAGENET_CLASSES,))]
+    expected["predictions"] = [
+        ("_fc.weight", "dense", (TOP_CHANNELS, IMAGENET_CLASSES)),
+        ("_fc.bias", "vector", (IMAGENET_CLASSES,)),
+    ]
     return expected
 
 
-def convert_lite0_state_dict(state: dict[str, np.ndarray], *, source: str = "the state dict") -> dict[str, list[np.ndarray]]:
+def convert_lite0_state_dict(
+    state: dict[str, np.ndarray], *, source: str = "the state dict"
+) -> dict[str, list[np.ndarray]]:
     """A PyTorch EfficientNet-Lite0 state dict -> {Keras layer name: weights in ``set_weights`` order}.
 
     Every tensor the network needs must be present with its shape; a missing or wrong-shaped
@@ -238,7 +254,9 @@ def lite0_weights(path: str | Path, *, cache_dir: str | Path | None = None) -> d
             try:
                 with np.load(cached, allow_pickle=False) as stored:
                     converted: dict[str, list[np.ndarray]] = {}
-                    for key in sorted(stored.files, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))):
+                    for key in sorted(
+                        stored.files, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))
+                    ):
                         converted.setdefault(key.rsplit("/", 1)[0], []).append(stored[key])
                 if set(converted) == set(_expected_shapes()):
                     return converted
@@ -248,6 +266,11 @@ def lite0_weights(path: str | Path, *, cache_dir: str | Path | None = None) -> d
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         staged = cached.with_name(cached.stem + ".tmp.npz")
-        np.savez(staged, **{f"{layer}/{i}": array for layer, arrays in converted.items() for i, array in enumerate(arrays)})
+        np.savez(
+            staged,
+            **{
+                f"{layer}/{i}": array for layer, arrays in converted.items() for i, array in enumerate(arrays)
+            },
+        )
         staged.replace(cached)
     return converted

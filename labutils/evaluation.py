@@ -41,15 +41,25 @@ __all__ = [
 
 #: Field names every model entry of metrics.json carries (fixed: the index page and checkers read them).
 METRIC_FIELDS = (
-    "test_accuracy", "test_log_loss", "test_f1_weighted", "test_errors", "val_accuracy_random",
-    "val_accuracy_grouped", "train_seconds", "epochs", "seed", "model_file",
+    "test_accuracy",
+    "test_log_loss",
+    "test_f1_weighted",
+    "test_errors",
+    "val_accuracy_random",
+    "val_accuracy_grouped",
+    "train_seconds",
+    "epochs",
+    "seed",
+    "model_file",
 )
 
 
 def _check(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y_true, probabilities = np.asarray(y_true), np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape != (len(y_true), NUM_CLASSES):
-        raise ValueError(f"probabilities must have shape ({len(y_true)}, {NUM_CLASSES}), got {probabilities.shape}")
+        raise ValueError(
+            f"probabilities must have shape ({len(y_true)}, {NUM_CLASSES}), got {probabilities.shape}"
+        )
     if y_true.size and (y_true.min() < 0 or y_true.max() >= NUM_CLASSES):
         raise ValueError(f"y_true must hold class indices 0-{NUM_CLASSES - 1} (see label_to_index)")
     if probabilities.size and (probabilities.min() < 0 or np.abs(probabilities.sum(axis=1) - 1).max() > 1e-3):
@@ -78,7 +88,9 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
     return {
         "accuracy": float(accuracy_score(y_true, predicted)),
         "log_loss": float(log_loss(y_true, probabilities, labels=np.arange(NUM_CLASSES))),
-        "f1_weighted": float(f1_score(y_true, predicted, average="weighted", labels=np.arange(NUM_CLASSES), zero_division=0)),
+        "f1_weighted": float(
+            f1_score(y_true, predicted, average="weighted", labels=np.arange(NUM_CLASSES), zero_division=0)
+        ),
         "errors": int(np.sum(predicted != y_true)),
     }
 
@@ -103,14 +115,30 @@ def errors_by_family(y_true: np.ndarray, y_predicted: np.ndarray, families: np.n
     """
     y_true, y_predicted, families = np.asarray(y_true), np.asarray(y_predicted), np.asarray(families)
     if not len(y_true) == len(y_predicted) == len(families):
-        raise ValueError(f"y_true ({len(y_true)}), y_predicted ({len(y_predicted)}) and families ({len(families)}) "
-                         "must have one entry per image")
-    frame = pd.DataFrame({"family": families, "letter": [LETTERS[i] for i in y_true],
-                          "wrong": y_true != y_predicted, "predicted": [LETTERS[i] for i in y_predicted]})
+        raise ValueError(
+            f"y_true ({len(y_true)}), y_predicted ({len(y_predicted)}) and families ({len(families)}) "
+            "must have one entry per image"
+        )
+    frame = pd.DataFrame(
+        {
+            "family": families,
+            "letter": [LETTERS[i] for i in y_true],
+            "wrong": y_true != y_predicted,
+            "predicted": [LETTERS[i] for i in y_predicted],
+        }
+    )
     if len(frame) and frame.groupby("family")["letter"].nunique().max() > 1:
-        raise ValueError("a family holds images of several letters: families must come from near_duplicate_groups of these images")
-    wrong_as = frame[frame["wrong"]].groupby("family")["predicted"].agg(lambda letters: letters.value_counts().index[0])
-    table = frame.groupby("family").agg(letter=("letter", "first"), images=("wrong", "size"), errors=("wrong", "sum"))
+        raise ValueError(
+            "a family holds images of several letters: families must come from near_duplicate_groups of these images"
+        )
+    wrong_as = (
+        frame[frame["wrong"]]
+        .groupby("family")["predicted"]
+        .agg(lambda letters: letters.value_counts().index[0])
+    )
+    table = frame.groupby("family").agg(
+        letter=("letter", "first"), images=("wrong", "size"), errors=("wrong", "sum")
+    )
     table["predicted_as"] = wrong_as.reindex(table.index).fillna("")
     table["errors"] = table["errors"].astype(int)
     return table.sort_values(["errors", "images"], ascending=[False, True], kind="stable")
@@ -137,15 +165,21 @@ def family_neighbours(
     """
     y_test, y_train, families = np.asarray(y_test), np.asarray(y_train), np.asarray(families)
     if not len(x_test) == len(y_test) == len(families):
-        raise ValueError(f"x_test ({len(x_test)}), y_test ({len(y_test)}) and families ({len(families)}) "
-                         "must have one entry per test image")
+        raise ValueError(
+            f"x_test ({len(x_test)}), y_test ({len(y_test)}) and families ({len(families)}) "
+            "must have one entry per test image"
+        )
     if len(x_train) != len(y_train) or len(x_train) == 0:
-        raise ValueError(f"x_train ({len(x_train)}) and y_train ({len(y_train)}) must be non-empty and of one length")
+        raise ValueError(
+            f"x_train ({len(x_train)}) and y_train ({len(y_train)}) must be non-empty and of one length"
+        )
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive number of images, got {batch_size}")
     frame = pd.DataFrame({"family": families, "letter": y_test})
     if len(frame) and frame.groupby("family")["letter"].nunique().max() > 1:
-        raise ValueError("a family holds images of several letters: families must come from near_duplicate_groups of these images")
+        raise ValueError(
+            "a family holds images of several letters: families must come from near_duplicate_groups of these images"
+        )
     queries, references = standardize_images(x_test), standardize_images(x_train)
     best, best_index = np.empty(len(queries), np.float32), np.empty(len(queries), np.int64)
     own, own_index = np.full(len(queries), -np.inf, np.float32), np.full(len(queries), -1, np.int64)
@@ -164,11 +198,14 @@ def family_neighbours(
         members = np.flatnonzero(families == family)
         shown, own_best = members[best[members].argmax()], members[own[members].argmax()]
         records[family] = {
-            "letter": LETTERS[y_test[shown]], "images": len(members),
-            "nearest_letter": LETTERS[y_train[best_index[shown]]], "nearest_similarity": float(best[shown]),
+            "letter": LETTERS[y_test[shown]],
+            "images": len(members),
+            "nearest_letter": LETTERS[y_train[best_index[shown]]],
+            "nearest_similarity": float(best[shown]),
             "own_letter_similarity": float(own[own_best]) if own_index[own_best] >= 0 else float("nan"),
             "test_index": int(shown),
-            "nearest_train_index": int(best_index[shown]), "own_letter_train_index": int(own_index[own_best]),
+            "nearest_train_index": int(best_index[shown]),
+            "own_letter_train_index": int(own_index[own_best]),
         }
     table = pd.DataFrame.from_dict(records, orient="index")
     table.index.name = "family"
@@ -189,11 +226,19 @@ def missed_family_records(errors: pd.DataFrame, neighbours: pd.DataFrame) -> lis
     its letter).
     """
     missed = errors[errors["errors"] > 0]
-    return [{"family": int(family), "letter": row.letter, "images": int(row.images), "errors": int(row.errors),
-             "predicted_as": row.predicted_as, "nearest_letter": neighbours.loc[family, "nearest_letter"],
-             "nearest_similarity": _rounded(neighbours.loc[family, "nearest_similarity"]),
-             "own_letter_similarity": _rounded(neighbours.loc[family, "own_letter_similarity"])}
-            for family, row in missed.iterrows()]
+    return [
+        {
+            "family": int(family),
+            "letter": row.letter,
+            "images": int(row.images),
+            "errors": int(row.errors),
+            "predicted_as": row.predicted_as,
+            "nearest_letter": neighbours.loc[family, "nearest_letter"],
+            "nearest_similarity": _rounded(neighbours.loc[family, "nearest_similarity"]),
+            "own_letter_similarity": _rounded(neighbours.loc[family, "own_letter_similarity"]),
+        }
+        for family, row in missed.iterrows()
+    ]
 
 
 def plot_family_neighbours(
@@ -212,28 +257,59 @@ def plot_family_neighbours(
     images, titles = [], []
     for family, row in neighbours.iterrows():
         own = row["own_letter_train_index"]
-        images += [x_test[row["test_index"]], x_train[row["nearest_train_index"]],
-                   x_train[own] if own >= 0 else np.full_like(x_test[row["test_index"]], np.nan)]
-        titles += [f"test {row['letter']} #{family}", f"{row['nearest_letter']} {row['nearest_similarity']:.2f}",
-                   f"{row['letter']} {row['own_letter_similarity']:.2f}" if own >= 0 else f"no {row['letter']}"]
+        images += [
+            x_test[row["test_index"]],
+            x_train[row["nearest_train_index"]],
+            x_train[own] if own >= 0 else np.full_like(x_test[row["test_index"]], np.nan),
+        ]
+        titles += [
+            f"test {row['letter']} #{family}",
+            f"{row['nearest_letter']} {row['nearest_similarity']:.2f}",
+            f"{row['letter']} {row['own_letter_similarity']:.2f}" if own >= 0 else f"no {row['letter']}",
+        ]
     images = np.asarray(images, dtype=np.float32)
     return plot_image_grid(images.reshape(len(images), *images.shape[1:3]), titles, columns=3, ax=ax)
 
 
-def plot_confusion_matrix(y_true: np.ndarray, y_predicted: np.ndarray, *, ax: plt.Axes | None = None) -> plt.Axes:
+def plot_confusion_matrix(
+    y_true: np.ndarray, y_predicted: np.ndarray, *, ax: plt.Axes | None = None
+) -> plt.Axes:
     """Counts of true (rows) against predicted (columns) letters; the diagonal is greyed out."""
     matrix = sk_confusion_matrix(y_true, y_predicted, labels=np.arange(NUM_CLASSES))
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 7.5), layout="constrained")
     off_diagonal = np.where(np.eye(NUM_CLASSES, dtype=bool), np.nan, matrix)
-    sns.heatmap(np.diag(np.diag(matrix)).astype(float), mask=~np.eye(NUM_CLASSES, dtype=bool), cmap="Greys",
-                cbar=False, ax=ax, xticklabels=LETTERS, yticklabels=LETTERS, annot=True, fmt=".0f",
-                annot_kws={"fontsize": 6}, alpha=0.3)
-    sns.heatmap(off_diagonal, mask=(off_diagonal == 0) | np.isnan(off_diagonal), cmap="Reds", ax=ax,
-                annot=True, fmt=".0f", xticklabels=LETTERS, yticklabels=LETTERS,
-                cbar_kws={"label": "errors"}, vmin=0, vmax=max(1, np.nanmax(off_diagonal)))
-    ax.set(xlabel="predicted letter", ylabel="true letter",
-           title=f"Confusion matrix: {int(matrix.trace())} of {int(matrix.sum())} correct")
+    sns.heatmap(
+        np.diag(np.diag(matrix)).astype(float),
+        mask=~np.eye(NUM_CLASSES, dtype=bool),
+        cmap="Greys",
+        cbar=False,
+        ax=ax,
+        xticklabels=LETTERS,
+        yticklabels=LETTERS,
+        annot=True,
+        fmt=".0f",
+        annot_kws={"fontsize": 6},
+        alpha=0.3,
+    )
+    sns.heatmap(
+        off_diagonal,
+        mask=(off_diagonal == 0) | np.isnan(off_diagonal),
+        cmap="Reds",
+        ax=ax,
+        annot=True,
+        fmt=".0f",
+        xticklabels=LETTERS,
+        yticklabels=LETTERS,
+        cbar_kws={"label": "errors"},
+        vmin=0,
+        vmax=max(1, np.nanmax(off_diagonal)),
+    )
+    ax.set(
+        xlabel="predicted letter",
+        ylabel="true letter",
+        title=f"Confusion matrix: {int(matrix.trace())} of {int(matrix.sum())} correct",
+    )
     return ax
 
 
@@ -326,7 +402,13 @@ def write_metrics(
             raise ValueError(f"model {name!r} lacks the metrics.json fields {missing}")
     path = Path(output_dir) / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"notebook": notebook, "data_source": data_source, "profile": profile, "models": dict(models), **extra}
+    document = {
+        "notebook": notebook,
+        "data_source": data_source,
+        "profile": profile,
+        "models": dict(models),
+        **extra,
+    }
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 
@@ -349,14 +431,25 @@ def read_task_metrics(folder: str | Path, notebook: str, data_source: str) -> di
     for name, record in document.get("models", {}).items():
         model_file = Path(folder) / str(record.get("model_file"))
         if not model_file.exists():
-            raise FileNotFoundError(f"{model_file} (model {name!r} of {path}) not found: re-run notebook {notebook}")
+            raise FileNotFoundError(
+                f"{model_file} (model {name!r} of {path}) not found: re-run notebook {notebook}"
+            )
     return document
 
 
 #: Columns of :func:`comparison_table`, in order.
 COMPARISON_COLUMNS = (
-    "task", "test_accuracy", "test_log_loss", "test_f1_weighted", "test_errors", "val_accuracy_grouped",
-    "trainable_weights", "total_weights", "train_seconds", "train_images", "inference_images_per_second",
+    "task",
+    "test_accuracy",
+    "test_log_loss",
+    "test_f1_weighted",
+    "test_errors",
+    "val_accuracy_grouped",
+    "trainable_weights",
+    "total_weights",
+    "train_seconds",
+    "train_images",
+    "inference_images_per_second",
 )
 
 

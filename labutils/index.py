@@ -15,13 +15,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REFERENCE_PUBLISHED", "extract_thumbnails", "render_index", "results_markdown", "run_time_summary"]
+from .display import source_banner_html
+
+__all__ = [
+    "REFERENCE_PUBLISHED",
+    "extract_thumbnails",
+    "render_index",
+    "results_markdown",
+    "run_time_summary",
+]
 
 #: The seed lab report's published test figures, shown beside ours.
 REFERENCE_PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "task4": 0.8073}
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:64em;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:64em;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
 h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%;margin:.6em 0}th,td{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -34,6 +43,12 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .thumbs{display:flex;flex-wrap:wrap;gap:1em}.thumbs figure{margin:0;width:15em}
 .thumbs img{width:100%;border:1px solid #ccc}.thumbs figcaption{font-size:.85em;color:#555}
 """
+
+
+def _checksums_verified(data: dict) -> bool:
+    """Whether a run's data were the Kaggle files, every checksum verified."""
+    checksums = data.get("checksums", {})
+    return bool(checksums) and all(status == "verified" for status in checksums.values())
 
 
 def _e(value: Any) -> str:
@@ -52,17 +67,7 @@ def _metrics(run: Mapping[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def _data_banner(data: Mapping[str, Any]) -> str:
-    if data.get("data_source") == "synthetic":
-        return ('<div class="banner synthetic"><strong>SYNTHETIC STAND-IN DATA</strong> — the real Sign Language '
-                "MNIST files were not available; every number below comes from a generated stand-in, "
-                "not from the real data.</div>")
-    checksums = data.get("checksums", {})
-    bad = [name for name, state in checksums.items() if state != "verified"]
-    if bad:
-        return (f'<div class="banner mismatch"><strong>CHECKSUM MISMATCH</strong> — {_e(", ".join(bad))} '
-                "differ from the Kaggle originals.</div>")
-    listed = ", ".join(f"{_e(name)} ✓" for name in checksums)
-    return f'<div class="banner real">Real Sign Language MNIST data, SHA-256 verified: {listed}.</div>'
+    return source_banner_html(data.get("data_source", "?"), data.get("checksums", {}), data.get("origin"))
 
 
 def _missing(task: str, notebook: str) -> str:
@@ -81,8 +86,12 @@ def _task1(metrics: Mapping[str, Any] | None) -> str:
         f"{metrics['data']['train']['rows']:,} training and {metrics['data']['test']['rows']:,} test images. "
         f"The {_e(kind)} split keeps {split['train_rows']:,} for training and {split['validation_rows']:,} "
         f"({100 * split['validation_fraction']:.1f} %) for validation"
-        + (f", whole families of near-duplicates at a time ({families.get('count', '?'):,} families, "
-           f"{split.get('validation_groups', '?')} in validation)" if kind == "grouped" else "")
+        + (
+            f", whole families of near-duplicates at a time ({families.get('count', '?'):,} families, "
+            f"{split.get('validation_groups', '?')} in validation)"
+            if kind == "grouped"
+            else ""
+        )
         + ". Why: a validation image's nearest training image correlates at "
         f"{_pct(nn.get('random_validation_to_train'), 3)} (median) under a random split but "
         f"{_pct(nn.get('grouped_validation_to_train'), 3)} under the grouped one, against "
@@ -95,7 +104,11 @@ def _in_families(record: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
     wrong, total = record.get("test_families_with_errors"), metrics.get("test_families")
     if wrong is None or total is None:
         return ""
-    return f": all {total} test families read right" if wrong == 0 else f" in {wrong} of the {total} test families"
+    return (
+        f": all {total} test families read right"
+        if wrong == 0
+        else f" in {wrong} of the {total} test families"
+    )
 
 
 def _errors(count: int) -> str:
@@ -135,28 +148,40 @@ def _task2(metrics: Mapping[str, Any] | None) -> str:
         return _missing("Task 2", "02_cnn")
     models = metrics["models"]
     split_ours, reference = models.get("compact_cnn"), models.get("seed_cnn")
-    ours = models.get("compact_cnn_final") or split_ours  # runs before the final network had only the split one
+    ours = (
+        models.get("compact_cnn_final") or split_ours
+    )  # runs before the final network had only the split one
     twin = metrics.get("random_split_twin", {})
-    text = ('<div class="answer"><strong>Which architecture, which quality?</strong> '
-            f"Our compact CNN ({ours.get('weights', 0):,} weights: {_design(metrics.get('architecture'))}) "
-            f"reaches <strong>{ours['test_accuracy']:.4f}</strong> test "
-            f"accuracy ({_errors(ours['test_errors'])}{_in_families(ours, metrics)}, log-loss {ours['test_log_loss']:.3f}) "
-            f"in {ours['train_seconds']:.0f} s")
+    text = (
+        '<div class="answer"><strong>Which architecture, which quality?</strong> '
+        f"Our compact CNN ({ours.get('weights', 0):,} weights: {_design(metrics.get('architecture'))}) "
+        f"reaches <strong>{ours['test_accuracy']:.4f}</strong> test "
+        f"accuracy ({_errors(ours['test_errors'])}{_in_families(ours, metrics)}, log-loss {ours['test_log_loss']:.3f}) "
+        f"in {ours['train_seconds']:.0f} s"
+    )
     if ours is not split_ours:
-        text += (f", trained on all {ours.get('train_images', 0):,} training images with the recipe chosen on the grouped "
-                 f"split. Trained on the split's training side it reaches {split_ours['test_accuracy']:.4f} "
-                 f"({_errors(split_ours['test_errors'])}) in {split_ours['train_seconds']:.0f} s")
+        text += (
+            f", trained on all {ours.get('train_images', 0):,} training images with the recipe chosen on the grouped "
+            f"split. Trained on the split's training side it reaches {split_ours['test_accuracy']:.4f} "
+            f"({_errors(split_ours['test_errors'])}) in {split_ours['train_seconds']:.0f} s"
+        )
     text += "; "
     if reference:
-        text += (f"the seed report's network ({reference.get('weights', 0):,} weights) reaches "
-                 f"{reference['test_accuracy']:.4f} on the same images in the same seconds; ")
+        text += (
+            f"the seed report's network ({reference.get('weights', 0):,} weights) reaches "
+            f"{reference['test_accuracy']:.4f} on the same images in the same seconds; "
+        )
     text += f"the seed report published {REFERENCE_PUBLISHED['task2']:.4f} after 50 epochs. "
     if split_ours.get("val_accuracy_grouped") is not None:
-        text += (f"Grouped validation accuracy {split_ours['val_accuracy_grouped']:.4f} "
-                 f"({_gap_points(split_ours)} points from the same network's test)")
+        text += (
+            f"Grouped validation accuracy {split_ours['val_accuracy_grouped']:.4f} "
+            f"({_gap_points(split_ours)} points from the same network's test)"
+        )
     if twin:
-        text += (f"; on the random split, validation {twin['val_accuracy']:.4f} vs test {twin['test_accuracy']:.4f} "
-                 f"({100 * (twin['val_accuracy'] - twin['test_accuracy']):+.1f} points)")
+        text += (
+            f"; on the random split, validation {twin['val_accuracy']:.4f} vs test {twin['test_accuracy']:.4f} "
+            f"({100 * (twin['val_accuracy'] - twin['test_accuracy']):+.1f} points)"
+        )
     return text + ".</div>"
 
 
@@ -169,15 +194,28 @@ def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -
     before = task2_models.get("compact_cnn_final" if ours is not split_ours else "compact_cnn")
     text = '<div class="answer"><strong>How did augmentation change the classifier?</strong> '
     if before:
-        text += (f"Test accuracy {before['test_accuracy']:.4f} → <strong>{ours['test_accuracy']:.4f}</strong> "
-                 f"({before['test_errors']} → {_errors(ours['test_errors'])}{_in_families(ours, metrics)}")
+        text += (
+            f"Test accuracy {before['test_accuracy']:.4f} → <strong>{ours['test_accuracy']:.4f}</strong> "
+            f"({before['test_errors']} → {_errors(ours['test_errors'])}{_in_families(ours, metrics)}"
+        )
     else:
-        text += f"Test accuracy <strong>{ours['test_accuracy']:.4f}</strong> ({_errors(ours['test_errors'])}{_in_families(ours, metrics)}"
-    text += _unlike_own_letter(metrics) if ours is not split_ours else ""  # the missed families are the final network's
-    text += (f"; trained on all {ours.get('train_images', 0):,} training images). " if ours is not split_ours else "). ")
+        text += (
+            f"Test accuracy <strong>{ours['test_accuracy']:.4f}</strong> "
+            f"({_errors(ours['test_errors'])}{_in_families(ours, metrics)}"
+        )
+    text += (
+        _unlike_own_letter(metrics) if ours is not split_ours else ""
+    )  # the missed families are the final network's
+    text += (
+        f"; trained on all {ours.get('train_images', 0):,} training images). "
+        if ours is not split_ours
+        else "). "
+    )
     if split_ours and split_ours.get("val_accuracy_grouped") is not None:
-        text += (f"On the split's training side: {split_ours['test_accuracy']:.4f}, grouped validation "
-                 f"{_gap_points(split_ours)} points from test. ")
+        text += (
+            f"On the split's training side: {split_ours['test_accuracy']:.4f}, grouped validation "
+            f"{_gap_points(split_ours)} points from test. "
+        )
     text += f"The seed report published {REFERENCE_PUBLISHED['task3']:.4f}. "
     robustness = ours.get("robustness_mean_accuracy") or {}
     rows = metrics.get("robustness") or []
@@ -190,8 +228,12 @@ def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -
         parts = []
         for kind, value in sorted(robustness.items()):
             old = baseline.get(kind)
-            parts.append(f"{_e(kind)} {sum(old) / len(old):.3f} → {value:.3f}" if old else f"{_e(kind)} {value:.3f}")
-        text += "Mean accuracy on perturbed test images, without → with augmentation: " + ", ".join(parts) + "."
+            parts.append(
+                f"{_e(kind)} {sum(old) / len(old):.3f} → {value:.3f}" if old else f"{_e(kind)} {value:.3f}"
+            )
+        text += (
+            "Mean accuracy on perturbed test images, without → with augmentation: " + ", ".join(parts) + "."
+        )
     return text + "</div>"
 
 
@@ -202,19 +244,25 @@ def _task4(metrics: Mapping[str, Any] | None) -> str:
     any_pretrained = any(record.get("pretrained") for record in models.values())
     text = ""
     if not any_pretrained:
-        text += ('<div class="banner nopretrain"><strong>NO PRETRAINED WEIGHTS</strong> — the backbones started from '
-                 "random initialisation in this run: the Task 4 numbers are not transfer learning.</div>")
+        text += (
+            '<div class="banner nopretrain"><strong>NO PRETRAINED WEIGHTS</strong> — the backbones started from '
+            "random initialisation in this run: the Task 4 numbers are not transfer learning.</div>"
+        )
     rows = "".join(
-        f"<tr><td>{_e(name)}</td><td>{_e(record.get('regime', ''))}</td><td>{'yes' if record.get('pretrained') else '<strong>no</strong>'}</td>"
+        f"<tr><td>{_e(name)}</td><td>{_e(record.get('regime', ''))}</td>"
+        f"<td>{'yes' if record.get('pretrained') else '<strong>no</strong>'}</td>"
         f"<td>{_e(record.get('weights_source', ''))}</td><td class=num>{_e(record.get('image_size', ''))}</td>"
         f"<td class=num>{record['test_accuracy']:.4f}</td><td class=num>{record['test_errors']}</td>"
         f"<td class=num>{record.get('trainable_weights', 0):,}</td><td class=num>{record.get('total_weights', 0):,}</td>"
-        f"<td class=num>{record['train_seconds']:.0f}</td><td class=num>{record.get('inference_images_per_second', 0):,.0f}</td></tr>"
+        f"<td class=num>{record['train_seconds']:.0f}</td><td "
+        f"class=num>{record.get('inference_images_per_second', 0):,.0f}</td></tr>"
         for name, record in models.items()
     )
-    table = ("<table><thead><tr><th>model</th><th>regime</th><th>pretrained</th><th>weights from</th><th class=num>px</th>"
-             "<th class=num>test acc.</th><th class=num>errors</th><th class=num>trainable</th><th class=num>weights</th>"
-             f"<th class=num>train s</th><th class=num>img/s</th></tr></thead><tbody>{rows}</tbody></table>")
+    table = (
+        "<table><thead><tr><th>model</th><th>regime</th><th>pretrained</th><th>weights from</th><th class=num>px</th>"
+        "<th class=num>test acc.</th><th class=num>errors</th><th class=num>trainable</th><th class=num>weights</th>"
+        f"<th class=num>train s</th><th class=num>img/s</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
     answers = metrics.get("answers")
     if answers:  # the notebook's own conclusion, computed by the run
         paragraphs = [paragraph for paragraph in answers.split("\n\n") if paragraph.strip()]
@@ -223,18 +271,24 @@ def _task4(metrics: Mapping[str, Any] | None) -> str:
     comparison = {row["model"]: row for row in metrics.get("comparison", [])}
     own = [row for row in comparison.values() if row.get("task") != "Task 4"]
     transfer_best = max(models, key=lambda name: models[name]["test_accuracy"])
-    text += ('<div class="answer"><strong>Did transfer learning help, and could we have done without it?</strong> '
-             f"Best transfer model: {_e(transfer_best)} at <strong>{models[transfer_best]['test_accuracy']:.4f}</strong>"
-             f"{'' if models[transfer_best].get('pretrained') else ' (no pretrained weights)'}; the seed report's frozen "
-             f"VGG16 reached {REFERENCE_PUBLISHED['task4']:.4f}. ")
+    text += (
+        '<div class="answer"><strong>Did transfer learning help, and could we have done without it?</strong> '
+        f"Best transfer model: {_e(transfer_best)} at <strong>{models[transfer_best]['test_accuracy']:.4f}</strong>"
+        f"{'' if models[transfer_best].get('pretrained') else ' (no pretrained weights)'}; the seed report's frozen "
+        f"VGG16 reached {REFERENCE_PUBLISHED['task4']:.4f}. "
+    )
     if own:
         best_own = max(own, key=lambda row: row["test_accuracy"])
-        text += (f"Without it: {_e(best_own['model'])} ({_e(best_own['task'])}) reaches {best_own['test_accuracy']:.4f} "
-                 f"with {int(best_own.get('total_weights') or 0):,} weights. ")
+        text += (
+            f"Without it: {_e(best_own['model'])} ({_e(best_own['task'])}) reaches {best_own['test_accuracy']:.4f} "
+            f"with {int(best_own.get('total_weights') or 0):,} weights. "
+        )
     text += "</div>" + table
     if best:
-        text += (f'<div class="answer"><strong>Best test result of the whole lab: {best["test_accuracy"]:.4f}</strong> '
-                 f"by {_e(best['model'])} ({_e(best['task'])}).</div>")
+        text += (
+            f'<div class="answer"><strong>Best test result of the whole lab: {best["test_accuracy"]:.4f}</strong> '
+            f"by {_e(best['model'])} ({_e(best['task'])}).</div>"
+        )
     return text
 
 
@@ -252,8 +306,12 @@ def extract_thumbnails(notebook_file: Path, target_folder: Path, prefix: str) ->
     for cell in notebook.cells:
         if cell.cell_type != "code" or "thumbnail" not in cell.metadata.get("tags", []):
             continue
-        images = [output["data"]["image/png"] for output in cell.get("outputs", [])
-                  if output.get("output_type") in {"display_data", "execute_result"} and "image/png" in output.get("data", {})]
+        images = [
+            output["data"]["image/png"]
+            for output in cell.get("outputs", [])
+            if output.get("output_type") in {"display_data", "execute_result"}
+            and "image/png" in output.get("data", {})
+        ]
         if not images:
             continue
         name = f"{prefix}-{len(saved) + 1}.png"
@@ -277,17 +335,23 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
     out = Path(out)
     data = run.get("data", {})
     notebooks = run.get("notebooks", [])
-    task1, task2, task3, task4 = (_metrics(run, name) for name in ("01_data", "02_cnn", "03_augmentation", "04_transfer"))
+    task1, task2, task3, task4 = (
+        _metrics(run, name) for name in ("01_data", "02_cnn", "03_augmentation", "04_transfer")
+    )
     thumbs = []
     for entry in notebooks:
         if not entry.get("notebook_file") or not (out / entry["notebook_file"]).exists():
             continue
         captions = _CAPTIONS.get(entry["name"], [])
-        for k, (name, _) in enumerate(extract_thumbnails(out / entry["notebook_file"], out / "figures", entry["name"])):
+        for k, (name, _) in enumerate(
+            extract_thumbnails(out / entry["notebook_file"], out / "figures", entry["name"])
+        ):
             caption = captions[k] if k < len(captions) else entry["name"]
             link = entry.get("html_file") or entry["notebook_file"]
-            thumbs.append(f'<figure><a href="{_e(link)}"><img src="figures/{_e(name)}" alt="{_e(caption)}"></a>'
-                          f"<figcaption>{_e(entry['name'])}: {_e(caption)}</figcaption></figure>")
+            thumbs.append(
+                f'<figure><a href="{_e(link)}"><img src="figures/{_e(name)}" alt="{_e(caption)}"></a>'
+                f"<figcaption>{_e(entry['name'])}: {_e(caption)}</figcaption></figure>"
+            )
     rows = []
     for entry in notebooks:
         links = []
@@ -296,9 +360,13 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
         if entry.get("notebook_file"):
             links.append(f'<a href="{_e(entry["notebook_file"])}">notebook (.ipynb)</a>')
         error = f"<pre>{_e(entry['error'])}</pre>" if entry.get("error") else ""
-        rows.append(f'<tr><td>{_e(entry["name"])}</td><td class="{_e(entry["status"])}">{_e(entry["status"])}</td>'
-                    f"<td class=num>{entry.get('seconds', 0):.1f} s</td><td>{' · '.join(links)}{error}</td></tr>")
-    versions = ", ".join(f"{_e(name)} {_e(version)}" for name, version in sorted(run.get("versions", {}).items()))
+        rows.append(
+            f'<tr><td>{_e(entry["name"])}</td><td class="{_e(entry["status"])}">{_e(entry["status"])}</td>'
+            f"<td class=num>{entry.get('seconds', 0):.1f} s</td><td>{' · '.join(links)}{error}</td></tr>"
+        )
+    versions = ", ".join(
+        f"{_e(name)} {_e(version)}" for name, version in sorted(run.get("versions", {}).items())
+    )
     state = run.get("state", "completed")
     state_line = "" if state == "completed" else f' · <strong class="{_e(state)}">run {_e(state)}</strong>'
     return f"""<!DOCTYPE html>
@@ -319,16 +387,15 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
 <h2>Task 4 — transfer learning</h2>
 {_task4(task4)}
 <h2>Key figures</h2>
-<div class="thumbs">{''.join(thumbs) or '<p class="missing">No figures: no notebook completed.</p>'}</div>
+<div class="thumbs">{"".join(thumbs) or '<p class="missing">No figures: no notebook completed.</p>'}</div>
 <h2>Notebooks</h2>
 <table><thead><tr><th>notebook</th><th>status</th><th class=num>time</th><th>output</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table>
+<tbody>{"".join(rows)}</tbody></table>
 <p class="meta">Every number on this page is read from the notebooks' <code>metrics.json</code> files of this run;
-the seed lab report's published figures ({REFERENCE_PUBLISHED['task2']:.4f} / {REFERENCE_PUBLISHED['task3']:.4f} /
-{REFERENCE_PUBLISHED['task4']:.4f} for Tasks 2 / 3 / 4) are quoted for comparison.</p>
+the seed lab report's published figures ({REFERENCE_PUBLISHED["task2"]:.4f} / {REFERENCE_PUBLISHED["task3"]:.4f} /
+{REFERENCE_PUBLISHED["task4"]:.4f} for Tasks 2 / 3 / 4) are quoted for comparison.</p>
 </body></html>
 """
-
 
 
 def run_time_summary(run: Mapping[str, Any]) -> str:
@@ -338,8 +405,10 @@ def run_time_summary(run: Mapping[str, Any]) -> str:
     cached = [entry["name"] for entry in entries if entry.get("status") == "cached"]
     text = f"{total / 60:.1f} min of notebook execution"
     if cached:
-        text += (f" ({', '.join(cached)} reused unchanged from an earlier invocation; "
-                 f"this invocation took {float(run.get('seconds') or 0) / 60:.1f} min)")
+        text += (
+            f" ({', '.join(cached)} reused unchanged from an earlier invocation; "
+            f"this invocation took {float(run.get('seconds') or 0) / 60:.1f} min)"
+        )
     return text
 
 
@@ -351,9 +420,11 @@ def results_markdown(run: Mapping[str, Any]) -> str:
     versions = run.get("versions", {})
     lines = [
         f"Report run of {run.get('started', '?')}, profile `{run.get('profile', '?')}`, "
-        f"{data.get('data_source', '?')} data ({'SHA-256 verified' if all(v == 'verified' for v in data.get('checksums', {}).values()) and data.get('checksums') else 'not the verified Kaggle files'}), "
+        f"{data.get('data_source', '?')} data "
+        f"({'SHA-256 verified' if _checksums_verified(data) else 'not the verified Kaggle files'}), "
         f"{run_time_summary(run)} on {run.get('machine', platform.machine())}; "
-        + ", ".join(f"{name} {version}" for name, version in sorted(versions.items())) + ".",
+        + ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
+        + ".",
         "",
         "| notebook | model | test accuracy | errors | log-loss | grouped val. accuracy | train s | pretrained |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -369,6 +440,8 @@ def results_markdown(run: Mapping[str, Any]) -> str:
                 f"{record['test_log_loss']:.3f} | {_pct(record.get('val_accuracy_grouped'))} | {record['train_seconds']:.0f} | "
                 f"{'' if pretrained is None else ('yes' if pretrained else '**no**')} |"
             )
-    seconds = ", ".join(f"{entry['name']} {entry.get('seconds', 0):.0f} s" for entry in run.get("notebooks", []))
+    seconds = ", ".join(
+        f"{entry['name']} {entry.get('seconds', 0):.0f} s" for entry in run.get("notebooks", [])
+    )
     lines += ["", f"Notebook times: {seconds}."]
     return "\n".join(lines) + "\n"

@@ -13,53 +13,21 @@ over the 24 classes (class indices 0-23, see :func:`labutils.label_to_index`).
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import layers
 
-from .data import HEADS, IMAGE_SIZE, NUM_CLASSES, POOLINGS
+from .data import IMAGE_SIZE, NUM_CLASSES
+from .layers import BlurPooling2D, PerImageStandardization
+from .recipes import HEADS, POOLINGS
 
-__all__ = ["BlurPooling2D", "PerImageStandardization", "compact_cnn", "count_weights", "load_model", "seed_cnn"]
+__all__ = [
+    "compact_cnn",
+    "count_weights",
+    "load_model",
+    "seed_cnn",
+]
+
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
-_BINOMIAL_3X3 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
-
-
-@keras.saving.register_keras_serializable(package="labutils")
-class PerImageStandardization(layers.Layer):
-    """Scale each image to zero mean and unit standard deviation over its pixels."""
-
-    def __init__(self, epsilon: float = 1e-3, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
-
-    def call(self, inputs):
-        axes = tuple(range(1, len(inputs.shape)))
-        mean = keras.ops.mean(inputs, axis=axes, keepdims=True)
-        std = keras.ops.std(inputs, axis=axes, keepdims=True)
-        return (inputs - mean) / (std + self.epsilon)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "epsilon": self.epsilon}
-
-
-@keras.saving.register_keras_serializable(package="labutils")
-class BlurPooling2D(layers.Layer):
-    """Anti-aliased max pooling (Zhang, "Making convolutional networks shift-invariant again", 2019).
-
-    The maximum over 2x2 windows at stride 1, then a fixed 3x3 binomial blur sampled at stride 2:
-    the output has half the height and width (rounded up), like ``MaxPooling2D(2, padding="same")``,
-    but a shift of the input by one pixel changes it far less. No weights.
-    """
-
-    def call(self, inputs):
-        pooled = keras.ops.max_pool(inputs, 2, strides=1, padding="same")
-        kernel = np.tile(_BINOMIAL_3X3[:, :, None, None], (1, 1, inputs.shape[-1], 1))
-        return keras.ops.depthwise_conv(pooled, keras.ops.cast(kernel, inputs.dtype), strides=2, padding="same")
-
-    def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        halve = lambda size: None if size is None else (size + 1) // 2  # noqa: E731
-        return (batch, halve(height), halve(width), channels)
 
 
 def seed_cnn(num_classes: int = NUM_CLASSES, *, name: str = "seed_cnn") -> keras.Model:
@@ -91,7 +59,7 @@ def compact_cnn(
     ``pooling``: ``"blur"`` (:class:`BlurPooling2D`, the default) or ``"max"`` (plain 2x2 max
     pooling). ``head``: ``"average"`` (global average pooling, the default) or ``"flatten"``; either
     is followed by dropout and the softmax layer. The defaults were chosen on the grouped
-    validation split (README, "Choosing the pooling").
+    validation split (`docs/task2.md`, "Choosing the pooling").
     """
     if width < 1:
         raise ValueError(f"width must be a positive number of filters, got {width}")
@@ -107,8 +75,16 @@ def compact_cnn(
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"bn{block}")(x)
         x = layers.ReLU(name=f"relu{block}")(x)
-        x = BlurPooling2D(name=f"pool{block}")(x) if pooling == "blur" else layers.MaxPooling2D(2, name=f"pool{block}")(x)
-    x = layers.GlobalAveragePooling2D(name="average")(x) if head == "average" else layers.Flatten(name="flatten")(x)
+        x = (
+            BlurPooling2D(name=f"pool{block}")(x)
+            if pooling == "blur"
+            else layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        )
+    x = (
+        layers.GlobalAveragePooling2D(name="average")(x)
+        if head == "average"
+        else layers.Flatten(name="flatten")(x)
+    )
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="letter")(x)
     return keras.Model(inputs, outputs, name=name)
@@ -124,8 +100,6 @@ def count_weights(model: keras.Model) -> dict[str, int]:
 def load_model(path) -> keras.Model:
     """Load a ``.keras`` model saved by this project, in Keras' safe mode.
 
-    The project's layers are registered by their modules, so those are imported first.
+    The project's layers are registered by :mod:`labutils.layers`, which this module imports.
     """
-    from . import training, transfer  # noqa: F401 - registers RandomAffine, BackboneInput
-
     return keras.models.load_model(path, safe_mode=True)

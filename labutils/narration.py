@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["describe_model", "describe_transfer_answers", "plural"]
+__all__ = ["describe_model", "describe_test_families", "describe_transfer_answers", "plural"]
 
 
 def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
@@ -25,14 +25,19 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
 def describe_model(name: str, row: Mapping[str, Any], *, test_images: int) -> str:
     """``name`` reads 0.9990 of the test images right (7 of 7,172 wrong, log-loss 0.0042)."""
     errors = int(row["test_errors"])
-    return (f"**{name}** reads **{float(row['test_accuracy']):.4f}** of the test images right "
-            f"({errors:,} of {test_images:,} wrong, log-loss {float(row['test_log_loss']):.4f})")
+    return (
+        f"**{name}** reads **{float(row['test_accuracy']):.4f}** of the test images right "
+        f"({errors:,} of {test_images:,} wrong, log-loss {float(row['test_log_loss']):.4f})"
+    )
 
 
 def _costs(row: Mapping[str, Any]) -> str:
     parts = []
-    for key, text in (("total_weights", "{:,.0f} weights"), ("train_seconds", "{:,.0f} s of training"),
-                      ("inference_images_per_second", "{:,.0f} images/s")):
+    for key, text in (
+        ("total_weights", "{:,.0f} weights"),
+        ("train_seconds", "{:,.0f} s of training"),
+        ("inference_images_per_second", "{:,.0f} images/s"),
+    ):
         value = row.get(key)
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
             parts.append(text.format(float(value)))
@@ -77,34 +82,49 @@ def describe_transfer_answers(
     tuned = {name: r for name, r in records.items() if r["regime"] == "fine-tuning"}
     answer = ["**How did transfer learning change the classifier?**"]
     if not any(r["pretrained"] for r in records.values()):
-        answer.append("**No pretrained weights were available in this run, so this is not transfer learning**: every "
-                      "backbone started from random weights, and the numbers measure those architectures, not pretraining.")
+        answer.append(
+            "**No pretrained weights were available in this run, so this is not transfer learning**: every "
+            "backbone started from random weights, and the numbers measure those architectures, not pretraining."
+        )
     for name, record in tuned.items():
         control_name = f"{record['backbone']}_from_scratch"
         control = records.get(control_name)
-        sentence = f"{describe_model(name, record, test_images=test_images)} after {record['train_seconds']:,.0f} s"
+        sentence = (
+            f"{describe_model(name, record, test_images=test_images)} after {record['train_seconds']:,.0f} s"
+        )
         if not record["pretrained"]:
             sentence += " (from random weights: no pretrained weights were loaded)"
         if control is not None:
-            sentence += (f"; the same network from random initialisation ({control_name}, batch norm trained, "
-                         f"{control['train_seconds']:,.0f} s) reads {float(control['test_accuracy']):.4f} "
-                         f"({int(control['test_errors']):,} wrong, log-loss {float(control['test_log_loss']):.4f}): "
-                         f"{_pretraining_effect(float(record['test_accuracy']) - float(control['test_accuracy']))}")
+            sentence += (
+                f"; the same network from random initialisation ({control_name}, batch norm trained, "
+                f"{control['train_seconds']:,.0f} s) reads {float(control['test_accuracy']):.4f} "
+                f"({int(control['test_errors']):,} wrong, log-loss {float(control['test_log_loss']):.4f}): "
+                f"{_pretraining_effect(float(record['test_accuracy']) - float(control['test_accuracy']))}"
+            )
         answer.append(sentence + ".")
     if frozen:
         best_frozen = max(frozen, key=lambda n: frozen[n]["test_accuracy"])
-        listed = ", ".join(f"{n} {frozen[n]['test_accuracy']:.4f}{'' if frozen[n]['pretrained'] else ' (not pretrained)'}"
-                           for n in sorted(frozen, key=lambda n: -frozen[n]["test_accuracy"]))
+        listed = ", ".join(
+            f"{n} {frozen[n]['test_accuracy']:.4f}{'' if frozen[n]['pretrained'] else ' (not pretrained)'}"
+            for n in sorted(frozen, key=lambda n: -frozen[n]["test_accuracy"])
+        )
         reads = frozen[best_frozen].get("head_reads")
-        answer.append(f"Frozen, with only a new head: {listed}; the best, {best_frozen}"
-                      f"{f' (its head reads the {reads})' if reads else ''}, is "
-                      f"{_difference(float(frozen[best_frozen]['test_accuracy']), 0.8073)} the seed report's frozen VGG16 (0.8073).")
-    untuned = [(backbone, seconds) for backbone, seconds in sorted((epoch_seconds or {}).items())
-               if not any(r["backbone"] == backbone for r in tuned.values())]
+        answer.append(
+            f"Frozen, with only a new head: {listed}; the best, {best_frozen}"
+            f"{f' (its head reads the {reads})' if reads else ''}, is "
+            f"{_difference(float(frozen[best_frozen]['test_accuracy']), 0.8073)} the seed report's frozen VGG16 (0.8073)."
+        )
+    untuned = [
+        (backbone, seconds)
+        for backbone, seconds in sorted((epoch_seconds or {}).items())
+        if not any(r["backbone"] == backbone for r in tuned.values())
+    ]
     if untuned:
         listed = "; ".join(f"{backbone} about {seconds:,.0f} s" for backbone, seconds in untuned)
-        answer.append(f"Not fine-tuned here: one fine-tuning epoch would take, on this machine, {listed} "
-                      "(timed on a few training steps).")
+        answer.append(
+            f"Not fine-tuned here: one fine-tuning epoch would take, on this machine, {listed} "
+            "(timed on a few training steps)."
+        )
     paragraphs.append(" ".join(answer))
 
     # 2. Could we have done without it?
@@ -112,10 +132,14 @@ def describe_transfer_answers(
     pretrained_names = [n for n in transfer_rows.index if records.get(n, {}).get("pretrained")]
     own = comparison[comparison["task"].isin(["Task 2", "Task 3"])]
     if not pretrained_names:
-        paragraphs.append("**Could we have done without it?** Not answered: no model of this run started from "
-                          "pretrained weights.")
+        paragraphs.append(
+            "**Could we have done without it?** Not answered: no model of this run started from "
+            "pretrained weights."
+        )
     elif own.empty:
-        paragraphs.append("**Could we have done without it?** Run notebooks 02 and 03 on the same data to answer.")
+        paragraphs.append(
+            "**Could we have done without it?** Run notebooks 02 and 03 on the same data to answer."
+        )
     else:
         best_pretrained = max(pretrained_names, key=lambda n: transfer_rows.test_accuracy[n])
         ours = own[own["task"] == "Task 3"] if (own["task"] == "Task 3").any() else own
@@ -123,19 +147,55 @@ def describe_transfer_answers(
         best_own = (same_images if len(same_images) else ours).test_accuracy.idxmax()
         pretrained_row, own_row = transfer_rows.loc[best_pretrained], own.loc[best_own]
         difference = float(own_row.test_accuracy) - float(pretrained_row.test_accuracy)
-        verdict = ("Yes" if difference >= 0 else
-                   "Not quite" if difference > -0.005 else "No")
-        text = (f"**Could we have done without it?** {verdict}: {describe_model(best_own, own_row, test_images=test_images)} "
-                f"({own_row.task}, trained from scratch; {_costs(own_row)}), {_difference(float(own_row.test_accuracy), float(pretrained_row.test_accuracy))} "
-                f"the best pretrained model, {best_pretrained} at {float(pretrained_row.test_accuracy):.4f} "
-                f"(log-loss {float(pretrained_row.test_log_loss):.4f}; {_costs(pretrained_row)}).")
+        verdict = "Yes" if difference >= 0 else "Not quite" if difference > -0.005 else "No"
+        text = (
+            f"**Could we have done without it?** {verdict}: {describe_model(best_own, own_row, test_images=test_images)} "
+            f"({own_row.task}, trained from scratch; {_costs(own_row)}), "
+            f"{_difference(float(own_row.test_accuracy), float(pretrained_row.test_accuracy))} "
+            f"the best pretrained model, {best_pretrained} at {float(pretrained_row.test_accuracy):.4f} "
+            f"(log-loss {float(pretrained_row.test_log_loss):.4f}; {_costs(pretrained_row)})."
+        )
         if len(same_images):
             text += f" Both learned from the same {int(pretrained_row.train_images):,} training images."
         paragraphs.append(text)
 
     # 3. The best test result of the lab
     best = comparison.test_accuracy.idxmax()
-    paragraphs.append(f"**Best test result of the whole lab: {float(comparison.test_accuracy[best]):.4f}** "
-                      f"({plural(int(comparison.test_errors[best]), 'error')} of {test_images:,}) by **{best}** "
-                      f"({comparison.task[best]}).")
+    paragraphs.append(
+        f"**Best test result of the whole lab: {float(comparison.test_accuracy[best]):.4f}** "
+        f"({plural(int(comparison.test_errors[best]), 'error')} of {test_images:,}) by **{best}** "
+        f"({comparison.task[best]})."
+    )
     return f"{data_words}:\n\n" + "\n\n".join(paragraphs)
+
+
+def describe_test_families(by_family: pd.DataFrame, families_with_errors: Mapping[str, int]) -> str:
+    """Notebook 03's sentence on the test families (near-copies of one photograph) its networks get wrong.
+
+    ``by_family``: the final augmented network's errors per test family
+    (:func:`labutils.errors_by_family`: ``letter``, ``images``, ``errors``); ``families_with_errors``:
+    for each of notebook 03's models, how many test families it gets at least partly wrong.
+    """
+    counts = families_with_errors
+    text = (
+        f"Of the {len(by_family)} test families, our final network got {counts['compact_cnn_final (Task 2)']} "
+        f"at least partly wrong after Task 2 and **{counts['compact_cnn_augmented_final']}** after augmentation "
+        f"(trained on the split's training side: {counts['compact_cnn (Task 2)']} → "
+        f"{counts['compact_cnn_augmented']}; the reference network: {counts['seed_cnn (Task 2)']} → "
+        f"{counts['seed_cnn_augmented']}). "
+    )
+    wrong = by_family[by_family["errors"] > 0]
+    if wrong.empty:
+        return text + "It reads every test photograph right."
+    letters = wrong["letter"].value_counts()
+    listed = ", ".join(
+        f"{letter} ({plural(int(count), 'family', 'families')})" for letter, count in letters.head(5).items()
+    )
+    more = f" and {len(letters) - 5} more letters" if len(letters) > 5 else ""
+    mostly_wrong = wrong["errors"] > wrong["images"] / 2  # a photograph misread as a whole
+    share = wrong.loc[mostly_wrong, "errors"].sum() / wrong["errors"].sum()
+    return text + (
+        f"The final augmented network's wrong {'families are' if len(wrong) > 1 else 'family is'} of the "
+        f"{'letters' if len(letters) > 1 else 'letter'} {listed}{more}; {share:.0%} of its errors lie in families "
+        "it gets mostly wrong (a photograph misread as a whole), the rest in families it mostly reads right."
+    )

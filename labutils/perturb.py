@@ -129,12 +129,20 @@ def robustness_table(
     rows = []
     for kind, grid in strengths.items():
         perturbed = np.concatenate([perturb(images, kind, strength, seed=seed) for strength in grid])
-        answers = {name: np.asarray(predict(perturbed)).argmax(axis=1).reshape(len(grid), len(images))
-                   for name, predict in models.items()}
+        answers = {
+            name: np.asarray(predict(perturbed)).argmax(axis=1).reshape(len(grid), len(images))
+            for name, predict in models.items()
+        }
         for position, strength in enumerate(grid):
             for name in models:
-                rows.append({"model": name, "perturbation": kind, "strength": float(strength),
-                             "accuracy": float(np.mean(answers[name][position] == y_true))})
+                rows.append(
+                    {
+                        "model": name,
+                        "perturbation": kind,
+                        "strength": float(strength),
+                        "accuracy": float(np.mean(answers[name][position] == y_true)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -143,16 +151,29 @@ def plot_robustness(table: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = No
     kinds = list(dict.fromkeys(table["perturbation"]))
     if axes is None:
         columns = min(3, len(kinds))
-        figure, grid = plt.subplots(-(-len(kinds) // columns), columns, figsize=(4 * columns, 3.2 * -(-len(kinds) // columns)),
-                                    layout="constrained", sharey=True, squeeze=False)
+        figure, grid = plt.subplots(
+            -(-len(kinds) // columns),
+            columns,
+            figsize=(4 * columns, 3.2 * -(-len(kinds) // columns)),
+            layout="constrained",
+            sharey=True,
+            squeeze=False,
+        )
         axes = list(grid.flat)
-        for unused in axes[len(kinds):]:
+        for unused in axes[len(kinds) :]:
             unused.set_visible(False)
     else:
         figure = axes[0].figure
     for ax, kind in zip(axes, kinds):
-        sns.lineplot(data=table[table.perturbation == kind], x="strength", y="accuracy", hue="model", marker="o", ax=ax,
-                     legend=ax is axes[0])
+        sns.lineplot(
+            data=table[table.perturbation == kind],
+            x="strength",
+            y="accuracy",
+            hue="model",
+            marker="o",
+            ax=ax,
+            legend=ax is axes[0],
+        )
         ax.set(title=kind.replace("_", " + "), xlabel=UNITS.get(kind, "strength"), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     figure.suptitle("Test accuracy under controlled perturbations")

@@ -31,7 +31,10 @@ def plot_class_balance(labels_by_set: Mapping[str, np.ndarray], *, ax: plt.Axes 
     rows = []
     for name, labels in labels_by_set.items():
         letters, counts = np.unique([label_to_letter(label) for label in labels], return_counts=True)
-        rows += [{"set": name, "letter": l, "share": c / len(labels)} for l, c in zip(letters, counts)]
+        rows += [
+            {"set": name, "letter": letter, "share": count / len(labels)}
+            for letter, count in zip(letters, counts)
+        ]
     table = pd.DataFrame(rows)
     ax = _axes(ax, (11, 3.5))
     sns.barplot(data=table, x="letter", y="share", hue="set", order=list(LETTERS), ax=ax)
@@ -68,8 +71,14 @@ def plot_image_grid(
     ax.imshow(canvas, cmap=cmap, vmin=0, vmax=255 if np.nanmax(images) > 1 else 1, interpolation="nearest")
     for position, title in enumerate(titles):
         row, column = divmod(position, columns)
-        ax.text(column * (width + gap_x) + width / 2, row * (height + gap_y) + gap_y - 1.5, title,
-                ha="center", va="bottom", fontsize=8)
+        ax.text(
+            column * (width + gap_x) + width / 2,
+            row * (height + gap_y) + gap_y - 1.5,
+            title,
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_axis_off()
     return ax
 
@@ -85,11 +94,19 @@ def plot_similarity_distributions(
     """
     ax = _axes(ax, (8, 3.5))
     table = pd.DataFrame(
-        [{"comparison": name, "correlation": float(v)} for name, values in similarities.items() for v in values]
+        [
+            {"comparison": name, "correlation": float(v)}
+            for name, values in similarities.items()
+            for v in values
+        ]
     )
     sns.ecdfplot(data=table, x="correlation", hue="comparison", ax=ax)
-    ax.set(xlabel="correlation with the nearest image on the other side", ylabel="share of images at or below",
-           title="How close is each image to its nearest neighbour?", xlim=(max(0.0, table.correlation.min()), 1.001))
+    ax.set(
+        xlabel="correlation with the nearest image on the other side",
+        ylabel="share of images at or below",
+        title="How close is each image to its nearest neighbour?",
+        xlim=(max(0.0, table.correlation.min()), 1.001),
+    )
     ax.grid(alpha=0.3)
     return ax
 
@@ -120,7 +137,9 @@ def plot_accuracy_vs_seconds(
     frame["model"] = frame.index.astype(str)
     sns.scatterplot(data=frame, x=seconds, y=accuracy, hue=group, style=group, s=80, ax=ax)
     for name, row in frame.iterrows():
-        ax.annotate(str(name), (row[seconds], row[accuracy]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(
+            str(name), (row[seconds], row[accuracy]), textcoords="offset points", xytext=(5, 4), fontsize=8
+        )
     ax.set_xscale("log")
     ax.set_xlabel("training seconds (log scale)")
     ax.set_ylabel("test accuracy")

@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .data import IMAGE_SIZE, DataNotFoundError, DataValidationError, index_to_label, label_to_letter, read_sign_mnist_csv
+from .data import (
+    IMAGE_SIZE,
+    DataNotFoundError,
+    DataValidationError,
+    index_to_label,
+    label_to_letter,
+    read_sign_mnist_csv,
+)
 
 __all__ = ["Prediction", "best_model_file", "image_to_array", "load_inputs", "predict_files"]
 
@@ -92,7 +99,9 @@ def best_model_file(reports: str | Path = "reports") -> Path:
     folder = Path(reports)
     run_file = folder / "run.json"
     if not run_file.exists():
-        raise FileNotFoundError(f"{run_file} not found: run the report first (make report) or pass --model FILE.keras")
+        raise FileNotFoundError(
+            f"{run_file} not found: run the report first (make report) or pass --model FILE.keras"
+        )
     run = json.loads(run_file.read_text())
     candidates = []
     for entry in run.get("notebooks", []):
@@ -101,29 +110,39 @@ def best_model_file(reports: str | Path = "reports") -> Path:
             if record.get("model_file") and path.exists():
                 candidates.append((record["test_accuracy"], name, path))
     if not candidates:
-        raise FileNotFoundError(f"no model file listed in {run_file} exists: re-run the report or pass --model FILE.keras")
+        raise FileNotFoundError(
+            f"no model file listed in {run_file} exists: re-run the report or pass --model FILE.keras"
+        )
     return max(candidates, key=lambda candidate: candidate[0])[2]
 
 
-def predict_files(paths: Sequence[str | Path], model_file: str | Path, *, batch_size: int = 512) -> list[Prediction]:
+def predict_files(
+    paths: Sequence[str | Path], model_file: str | Path, *, batch_size: int = 512
+) -> list[Prediction]:
     """Top-3 letters for every image file and CSV row in ``paths`` (inputs that fail carry an error)."""
     model_path = Path(model_file)
     if not model_path.exists():  # said before TensorFlow loads, which takes seconds
         raise FileNotFoundError(f"model file {model_path} not found")
+    from .inputs import to_model_input
     from .models import load_model
-    from .training import to_model_input
 
     images, answered, failed = load_inputs(paths)
     if len(images):
         model = load_model(model_path)
         probabilities = model.predict(to_model_input(images), batch_size=batch_size, verbose=0)
         if probabilities.ndim != 2 or probabilities.shape[1] != 24:
-            raise ValueError(f"{model_path} returns shape {probabilities.shape[1:]}, not 24 letter probabilities")
+            raise ValueError(
+                f"{model_path} returns shape {probabilities.shape[1:]}, not 24 letter probabilities"
+            )
         order = np.argsort(-probabilities, axis=1)[:, :3]
         labels = index_to_label(order.reshape(-1)).reshape(order.shape)
         for prediction, indices, row_labels, row in zip(answered, order, labels, probabilities):
             prediction.top3 = [
-                {"letter": label_to_letter(int(label)), "label": int(label), "probability": round(float(row[index]), 6)}
+                {
+                    "letter": label_to_letter(int(label)),
+                    "label": int(label),
+                    "probability": round(float(row[index]), 6),
+                }
                 for index, label in zip(indices, row_labels)
             ]
     by_input = {str(path): k for k, path in enumerate(paths)}

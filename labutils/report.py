@@ -19,11 +19,12 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .data import DataFiles, find_data_files, repository_root
+from .provenance import machine_info, package_versions
+from .sources import DataFiles, find_data_files, repository_root
 
 __all__ = [
     "KERNEL_NAME",
@@ -34,11 +35,10 @@ __all__ = [
     "declared_parameters",
     "discover_notebooks",
     "ensure_kernel",
-    "machine_info",
     "notebook_fingerprint",
     "notebook_parameters",
-    "package_versions",
     "parse_parameter_value",
+    "progress_options",
     "run_report",
     "validate_overrides",
     "write_index",
@@ -52,13 +52,24 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "*": {"PROFILE": "quick"},
         "01_data": {"SAMPLE_SIZE": 500},
         "02_cnn": {"EPOCHS": 12, "WIDTH": 16, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
-        "03_augmentation": {"EPOCHS": 2, "TRAIN_LIMIT": 3000, "ROBUSTNESS_IMAGES": 300, "EMA_MOMENTUM": 0.9,
-                            "STATISTICS_IMAGES": 512},
+        "03_augmentation": {
+            "EPOCHS": 2,
+            "TRAIN_LIMIT": 3000,
+            "ROBUSTNESS_IMAGES": 300,
+            "EMA_MOMENTUM": 0.9,
+            "STATISTICS_IMAGES": 512,
+        },
         # the packaged backbone is pretrained here too; VGG16 asks for no download (a labelled random start)
         "04_transfer": {
-            "BACKBONES": ["efficientnet_lite0", "vgg16"], "IMAGE_SIZES": {"efficientnet_lite0": 32, "vgg16": 32},
-            "WEIGHTS": {"vgg16": None}, "TRAIN_LIMIT": 1000, "HEAD_EPOCHS": 5, "FINE_TUNE_EPOCHS": 1,
-            "FINE_TUNE_LEARNING_RATE": 1e-4, "FINE_TUNE_VALIDATION_IMAGES": 300, "STEP_PROBE_BATCHES": 1,
+            "BACKBONES": ["efficientnet_lite0", "vgg16"],
+            "IMAGE_SIZES": {"efficientnet_lite0": 32, "vgg16": 32},
+            "WEIGHTS": {"vgg16": None},
+            "TRAIN_LIMIT": 1000,
+            "HEAD_EPOCHS": 5,
+            "FINE_TUNE_EPOCHS": 1,
+            "FINE_TUNE_LEARNING_RATE": 1e-4,
+            "FINE_TUNE_VALIDATION_IMAGES": 300,
+            "STEP_PROBE_BATCHES": 1,
             "STATISTICS_IMAGES": 256,
         },
     },
@@ -136,7 +147,11 @@ def _to_ipynb(source: Path, target: Path) -> Path:
     import jupytext
 
     notebook = jupytext.read(source)
-    notebook.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python (sign-mnist)", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": KERNEL_NAME,
+        "display_name": "Python (sign-mnist)",
+        "language": "python",
+    }
     jupytext.write(notebook, target, fmt="ipynb")
     return target
 
@@ -147,7 +162,9 @@ def _export_html(notebook_file: Path, html_file: Path) -> None:
 
     notebook = nbformat.read(notebook_file, as_version=4)
     # "offline": the lab template minus require.js and MathJax, which it would load from a CDN
-    exporter = HTMLExporter(template_name="offline", extra_template_basedirs=[str(Path(__file__).parent / "templates")])
+    exporter = HTMLExporter(
+        template_name="offline", extra_template_basedirs=[str(Path(__file__).parent / "templates")]
+    )
     body, _ = exporter.from_notebook_node(notebook)
     html_file.write_text(body, encoding="utf-8")
 
@@ -161,7 +178,50 @@ def declared_parameters(source: Path) -> dict[str, Any]:
         return {name: info["default"] for name, info in papermill.inspect_notebook(str(staged)).items()}
 
 
-def _execute(source: Path, folder: Path, parameters: dict[str, Any], timeout: int, kernel: str) -> Path:
+#: At most one progress line per this many seconds while a notebook runs (and one as each notebook ends).
+PROGRESS_SECONDS = 30.0
+
+
+class _ProgressLines:
+    """A file for papermill's tqdm bar that turns each refresh into one line of the run's log.
+
+    tqdm redraws its bar in place with carriage returns, which a log file or CI output shows as one
+    ever-growing line; here each refresh (at most one per :data:`PROGRESS_SECONDS`) becomes a line
+    such as ``[04_transfer] cell 23 of 51, 06:12 elapsed``.
+    """
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log, self.last = log, None
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").strip()
+        if line and line != self.last:
+            self.last = line
+            self.log(line)
+
+    def flush(self) -> None:
+        pass
+
+
+def progress_options(stem: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """papermill's ``progress_bar`` settings (tqdm's keywords) that report a notebook's cells to ``log``."""
+    return {
+        "desc": f"[{stem}]",
+        "file": _ProgressLines(log),
+        "mininterval": PROGRESS_SECONDS,
+        "ascii": True,
+        "bar_format": "{desc} cell {n_fmt} of {total_fmt}, {elapsed} elapsed",
+    }
+
+
+def _execute(
+    source: Path,
+    folder: Path,
+    parameters: dict[str, Any],
+    timeout: int,
+    kernel: str,
+    log: Callable[[str], None] = print,
+) -> Path:
     import papermill
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,7 +233,7 @@ def _execute(source: Path, folder: Path, parameters: dict[str, Any], timeout: in
             str(executed),
             parameters=parameters,
             kernel_name=kernel,
-            progress_bar=False,
+            progress_bar=progress_options(source.stem, log),
             cwd=str(source.parent),
             execution_timeout=timeout,
         )
@@ -190,8 +250,9 @@ def _error_text(error: BaseException) -> str:
 
 
 #: Parameters the runner sets itself; ``-p`` may not override them (use --data-dir / --out).
-RUNNER_PARAMETERS = frozenset({"DATA_DIR", "OUTPUT_DIR", "TASK2_DIR", "TASK3_DIR", "FEATURE_CACHE_DIR", "WEIGHTS_CACHE_DIR",
-                               "PROFILE"})
+RUNNER_PARAMETERS = frozenset(
+    {"DATA_DIR", "OUTPUT_DIR", "TASK2_DIR", "TASK3_DIR", "FEATURE_CACHE_DIR", "WEIGHTS_CACHE_DIR", "PROFILE"}
+)
 
 
 def parse_parameter_value(text: str) -> Any:
@@ -231,15 +292,19 @@ def validate_overrides(overrides: dict[str, Any], sources: Sequence[Path]) -> di
     per_notebook: dict[str, dict[str, Any]] = {source.stem: {} for source in sources}
     for name, value in overrides.items():
         if name in RUNNER_PARAMETERS:
-            raise ValueError(f"parameter {name} is set by the runner (use --data-dir, --out or --profile); "
-                             f"valid parameters: {listing}")
+            raise ValueError(
+                f"parameter {name} is set by the runner (use --data-dir, --out or --profile); "
+                f"valid parameters: {listing}"
+            )
         if name not in valid:
             raise ValueError(f"unknown parameter {name!r}; valid parameters: {listing}")
         for stem, default_text in valid[name].items():
             default = parse_parameter_value(default_text)
             if not _type_ok(value, default):
-                raise ValueError(f"parameter {name} of {stem} takes a {type(default).__name__} "
-                                 f"(default {default_text}), got {value!r} ({type(value).__name__})")
+                raise ValueError(
+                    f"parameter {name} of {stem} takes a {type(default).__name__} "
+                    f"(default {default_text}), got {value!r} ({type(value).__name__})"
+                )
             per_notebook[stem][name] = value
     return per_notebook
 
@@ -255,8 +320,13 @@ def _sources_digest() -> str:
     return digest.hexdigest()
 
 
-def notebook_fingerprint(source: Path, parameters: dict[str, Any], package_digest: str,
-                         data_sha256: dict[str, str], upstream: Sequence[str]) -> str:
+def notebook_fingerprint(
+    source: Path,
+    parameters: dict[str, Any],
+    package_digest: str,
+    data_sha256: dict[str, str],
+    upstream: Sequence[str],
+) -> str:
     """What a notebook's result depends on: its source, parameters, labutils, the data, earlier notebooks' results."""
     document = {
         "source": hashlib.sha256(source.read_bytes()).hexdigest(),
@@ -284,8 +354,12 @@ def _cached_entry(folder: Path, stem: str, fingerprint: str) -> NotebookResult |
     if record.get("fingerprint") != fingerprint or not all(path.exists() for path in needed):
         return None
     return NotebookResult(
-        stem, "cached", seconds=float(record.get("seconds", 0.0)), parameters=record.get("parameters", {}),
-        notebook_file=f"{stem}/{stem}.ipynb", html_file=f"{stem}/{stem}.html",
+        stem,
+        "cached",
+        seconds=float(record.get("seconds", 0.0)),
+        parameters=record.get("parameters", {}),
+        notebook_file=f"{stem}/{stem}.ipynb",
+        html_file=f"{stem}/{stem}.html",
         metrics=json.loads((folder / "metrics.json").read_text()),
     )
 
@@ -338,11 +412,13 @@ def run_report(
     }
     log(f"data: {files.source} ({files.origin}) in {files.train.parent}")
     kernel = ensure_kernel()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernels inherit it: no TensorFlow start-up chatter
+    os.environ.setdefault(
+        "TF_CPP_MIN_LOG_LEVEL", "2"
+    )  # the kernels inherit it: no TensorFlow start-up chatter
     result = ReportResult(
         profile=profile,
         data=data,
-        started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
         notebooks=[NotebookResult(path.stem, "pending") for path in sources],
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -359,15 +435,21 @@ def run_report(
         }
         declared = declared_parameters(source)
         entry.parameters = {
-            name: value for name, value in notebook_parameters(profile, source.stem, common).items() if name in declared
+            name: value
+            for name, value in notebook_parameters(profile, source.stem, common).items()
+            if name in declared
         }
         entry.parameters.update(extra.get(source.stem, {}))
-        upstream = [_upstream_fingerprint(out / earlier.stem) for earlier in all_sources if earlier.stem < source.stem]
+        upstream = [
+            _upstream_fingerprint(out / earlier.stem) for earlier in all_sources if earlier.stem < source.stem
+        ]
         fingerprint = notebook_fingerprint(source, entry.parameters, package_digest, files.sha256, upstream)
         cached = None if force else _cached_entry(folder, source.stem, fingerprint)
         if cached is not None:
             result.notebooks[result.notebooks.index(entry)] = cached
-            log(f"[{source.stem}] cached (inputs unchanged since its run of {cached.seconds:.1f} s; --force re-runs it)")
+            log(
+                f"[{source.stem}] cached (inputs unchanged since its run of {cached.seconds:.1f} s; --force re-runs it)"
+            )
             result.seconds = round(time.perf_counter() - started, 1)
             write_index(result, out)
             continue
@@ -376,7 +458,7 @@ def run_report(
         begin = time.perf_counter()
         executed = folder / f"{source.stem}.ipynb"
         try:
-            _execute(source, folder, entry.parameters, CELL_TIMEOUT[profile], kernel)
+            _execute(source, folder, entry.parameters, CELL_TIMEOUT[profile], kernel, log)
             entry.status = "completed"
         except KeyboardInterrupt:
             entry.status, entry.error = "interrupted", "interrupted (Ctrl-C) while this notebook ran"
@@ -386,7 +468,9 @@ def run_report(
             result.state = "interrupted"
             result.seconds = round(time.perf_counter() - started, 1)
             write_index(result, out)
-            log(f"[{source.stem}] interrupted after {entry.seconds:.1f} s; finished notebooks are kept and reused next time")
+            log(
+                f"[{source.stem}] interrupted after {entry.seconds:.1f} s; finished notebooks are kept and reused next time"
+            )
             raise
         except Exception as error:  # a failed notebook must not stop the others
             entry.status, entry.error = "failed", _error_text(error)
@@ -398,15 +482,26 @@ def run_report(
                 entry.html_file = f"{source.stem}/{source.stem}.html"
             except Exception as error:
                 entry.status = "failed" if entry.status == "completed" else entry.status
-                entry.error = (entry.error + "; " if entry.error else "") + f"HTML export failed: {_error_text(error)}"
+                entry.error = (
+                    entry.error + "; " if entry.error else ""
+                ) + f"HTML export failed: {_error_text(error)}"
         metrics = folder / "metrics.json"
-        entry.metrics = json.loads(metrics.read_text()) if entry.status == "completed" and metrics.exists() else None
+        entry.metrics = (
+            json.loads(metrics.read_text()) if entry.status == "completed" and metrics.exists() else None
+        )
         if entry.status == "completed":
-            (folder / _INPUTS_FILE).write_text(json.dumps(
-                {"fingerprint": fingerprint, "seconds": entry.seconds, "parameters": entry.parameters}, indent=2, default=str))
+            (folder / _INPUTS_FILE).write_text(
+                json.dumps(
+                    {"fingerprint": fingerprint, "seconds": entry.seconds, "parameters": entry.parameters},
+                    indent=2,
+                    default=str,
+                )
+            )
         cells = _cell_count(executed) if executed.exists() else 0
-        log(f"[{source.stem}] {entry.status} in {entry.seconds:.1f} s ({cells} code cells)"
-            + (f": {entry.error}" if entry.error else ""))
+        log(
+            f"[{source.stem}] {entry.status} in {entry.seconds:.1f} s ({cells} code cells)"
+            + (f": {entry.error}" if entry.error else "")
+        )
         result.seconds = round(time.perf_counter() - started, 1)
         write_index(result, out)
     return result
@@ -422,34 +517,6 @@ def _cell_count(notebook_file: Path) -> int:
 
 
 # --------------------------------------------------------------------------- index page
-
-
-def package_versions() -> dict[str, str]:
-    """Python's and the main packages' versions, for the index and the benchmark."""
-    from importlib import metadata
-
-    versions = {"python": sys.version.split()[0]}
-    for package in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn", "papermill", "labutils"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU count and model (from /proc/cpuinfo where there is one) and the platform."""
-    import platform
-
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform()}
 
 
 def write_index(result: ReportResult, out: Path) -> Path:
@@ -470,8 +537,11 @@ def write_index(result: ReportResult, out: Path) -> Path:
         except json.JSONDecodeError:
             previous = {}
         names = {entry["name"] for entry in run["notebooks"]}
-        kept = [entry for entry in previous.get("notebooks", []) if entry.get("name") not in names
-                and (out / entry["name"]).is_dir()]
+        kept = [
+            entry
+            for entry in previous.get("notebooks", [])
+            if entry.get("name") not in names and (out / entry["name"]).is_dir()
+        ]
         run["notebooks"] = sorted(run["notebooks"] + kept, key=lambda entry: entry["name"])
     (out / "index.html").write_text(render_index(run, out), encoding="utf-8")
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")

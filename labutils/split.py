@@ -108,7 +108,9 @@ def nearest_neighbour_similarity(
     if exclude_index is not None:
         exclude_index = np.asarray(exclude_index)
         if exclude_index.shape != (len(query_vectors),):
-            raise ValueError(f"exclude_index needs one row per query ({len(query_vectors)}), got {exclude_index.shape}")
+            raise ValueError(
+                f"exclude_index needs one row per query ({len(query_vectors)}), got {exclude_index.shape}"
+            )
     best = np.empty(len(query_vectors), dtype=np.float32)
     for start in range(0, len(query_vectors), batch_size):
         scores = query_vectors[start : start + batch_size] @ reference_vectors.T
@@ -141,7 +143,9 @@ def near_duplicate_groups(images: np.ndarray, labels: np.ndarray, threshold: flo
     return groups
 
 
-def grouped_split(labels: np.ndarray, groups: np.ndarray, validation_fraction: float = 0.3, seed: int = 43) -> Split:
+def grouped_split(
+    labels: np.ndarray, groups: np.ndarray, validation_fraction: float = 0.3, seed: int = 43
+) -> Split:
     """Assign whole families to one side, class by class, as close to the fraction as families allow."""
     _check_fraction(validation_fraction)
     labels, groups = np.asarray(labels), np.asarray(groups)
@@ -173,5 +177,7 @@ def make_split(
     if kind == "random":
         return random_split(labels, validation_fraction, seed)
     if kind == "grouped":
-        return grouped_split(labels, near_duplicate_groups(images, labels, threshold), validation_fraction, seed)
+        return grouped_split(
+            labels, near_duplicate_groups(images, labels, threshold), validation_fraction, seed
+        )
     raise ValueError(f"split kind must be 'grouped' or 'random', got {kind!r}")

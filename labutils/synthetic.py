@@ -84,7 +84,9 @@ def _sources(count: int, rng: np.random.Generator, *, pose_spread: float) -> tup
     return classes, params
 
 
-def _variants(classes: np.ndarray, params: dict, per_source: int, total: int, rng: np.random.Generator) -> tuple:
+def _variants(
+    classes: np.ndarray, params: dict, per_source: int, total: int, rng: np.random.Generator
+) -> tuple:
     source = np.repeat(np.arange(len(classes)), per_source)[:total]
     varied = {name: value[source] for name, value in params.items()}
     varied["rotation"] = varied["rotation"] + np.deg2rad(rng.uniform(-3, 3, total))
@@ -104,20 +106,28 @@ def make_standin(
     variants_per_source: int = 20,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Generate ``(x_train, y_train, x_test, y_test)``: uint8 images (N, 28, 28), dataset labels."""
-    for name, value in (("n_train", n_train), ("n_test", n_test), ("variants_per_source", variants_per_source)):
+    for name, value in (
+        ("n_train", n_train),
+        ("n_test", n_test),
+        ("variants_per_source", variants_per_source),
+    ):
         if int(value) < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     rng = np.random.default_rng(seed)
     splits = []
     for total, pose_spread in ((n_train, 1.0), (n_test, 2.0)):
-        per_source = max(1, min(variants_per_source, total // len(CLASS_LABELS)))  # every class where possible
+        per_source = max(
+            1, min(variants_per_source, total // len(CLASS_LABELS))
+        )  # every class where possible
         n_sources = -(-total // per_source)
         classes, params = _sources(n_sources, rng, pose_spread=pose_spread)
         classes, params = _variants(classes, params, per_source, total, rng)
         order = rng.permutation(total)
         images = np.concatenate(
             [
-                _render({k: v[order[i : i + 4096]] for k, v in params.items()}, classes[order[i : i + 4096]], rng)
+                _render(
+                    {k: v[order[i : i + 4096]] for k, v in params.items()}, classes[order[i : i + 4096]], rng
+                )
                 for i in range(0, total, 4096)
             ]
         )
@@ -145,7 +155,9 @@ def write_standin(
     """Write the stand-in's two CSV files and a ``STANDIN.json`` marker into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    x_train, y_train, x_test, y_test = make_standin(n_train, n_test, seed=seed, variants_per_source=variants_per_source)
+    x_train, y_train, x_test, y_test = make_standin(
+        n_train, n_test, seed=seed, variants_per_source=variants_per_source
+    )
     _write_csv(folder / TRAIN_FILE, x_train, y_train)
     _write_csv(folder / TEST_FILE, x_test, y_test)
     marker = {

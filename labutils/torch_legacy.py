@@ -91,7 +91,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _rebuild_tensor
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: not a tensor, storage or ordered dict")
+        raise pickle.UnpicklingError(
+            f"refused to load {module}.{name}: not a tensor, storage or ordered dict"
+        )
 
     def persistent_load(self, persistent_id):
         if (
@@ -111,8 +113,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
 def _load_pickle(stream: io.BufferedIOBase, what: str):
     try:
         return _RestrictedUnpickler(stream).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            MemoryError, RecursionError) as error:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        MemoryError,
+        RecursionError,
+    ) as error:
         raise WeightsFileError(f"{what}: {error or type(error).__name__}") from None
 
 
@@ -169,7 +180,9 @@ def read_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         dtype = reference.storage_type.dtype
         end = position + 8 + elements * dtype.itemsize
         if elements != reference.elements or elements < 0:
-            raise fail(f"storage {key!r} holds {elements} values where the state dict expects {reference.elements}")
+            raise fail(
+                f"storage {key!r} holds {elements} values where the state dict expects {reference.elements}"
+            )
         if end > len(data):
             raise fail(f"truncated: storage {key!r} needs {end - len(data)} more bytes")
         storages[key] = np.frombuffer(data, dtype=dtype, count=elements, offset=position + 8)
@@ -181,15 +194,19 @@ def read_legacy_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     for name, tensor in state.items():
         storage = storages.get(tensor.storage.key)
         if storage is None:
-            raise fail(f"tensor {name!r} refers to storage {tensor.storage.key!r}, which the file does not hold")
-        last = tensor.offset + sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride, strict=True))
+            raise fail(
+                f"tensor {name!r} refers to storage {tensor.storage.key!r}, which the file does not hold"
+            )
+        last = tensor.offset + sum(
+            (size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride, strict=True)
+        )
         if 0 in tensor.shape:
             arrays[name] = np.zeros(tensor.shape, dtype=storage.dtype)
             continue
         if last >= len(storage):
             raise fail(f"tensor {name!r} reaches past the end of its storage")
         view = np.lib.stride_tricks.as_strided(
-            storage[tensor.offset:],
+            storage[tensor.offset :],
             shape=tensor.shape,
             strides=tuple(stride * storage.itemsize for stride in tensor.stride),
             writeable=False,

@@ -24,7 +24,6 @@ fails, :func:`build_transfer_model` builds the network from random initialisatio
 from __future__ import annotations
 
 import hashlib
-import importlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +32,12 @@ import keras
 import numpy as np
 from keras import layers
 
-from .data import FINE_TUNE_DEPTHS, IMAGE_SIZE, NUM_CLASSES
+from .backbones import BACKBONES, BackboneSpec, _spec
+from .data import IMAGE_SIZE, NUM_CLASSES
+from .layers import BackboneInput
+from .recipes import FINE_TUNE_DEPTHS
 
 __all__ = [
-    "BACKBONES",
-    "BackboneInput",
-    "BackboneSpec",
-    "FINE_TUNE_DEPTHS",
     "RecomputeBackboneStatistics",
     "TransferModel",
     "build_transfer_model",
@@ -52,99 +50,6 @@ __all__ = [
     "unfreeze",
     "weights_fingerprint",
 ]
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """How to build and fine-tune one pretrained network.
-
-    ``constructor`` and ``preprocess`` are ``"module:attribute"`` paths: a function called like the
-    ``keras.applications`` constructors (``include_top``, ``weights``, ``input_shape``, ``pooling``)
-    and the ``preprocess_input`` it expects. ``packaged`` backbones take their ImageNet weights from
-    an installed package (no download); the others download them through Keras. ``inner_features``
-    names inner layers whose outputs, flattened, the head reads beside the pooled top features:
-    mid-level feature maps that keep where in the image each pattern is (a hand sign is a shape),
-    which the global pooling of the top features throws away.
-    """
-
-    name: str
-    constructor: str
-    preprocess: str
-    min_size: int  # smallest input side the network accepts
-    fine_tune_from: dict[str, str]  # FINE_TUNE_DEPTHS -> first layer made trainable
-    preprocessing: str  # what preprocess_input does, for the narration
-    packaged: bool = False
-    inner_features: tuple[str, ...] = ()
-
-    def application(self):
-        module, attribute = self.constructor.split(":")
-        return getattr(importlib.import_module(module), attribute)
-
-    def preprocess_input(self, images):
-        module, attribute = self.preprocess.split(":")
-        return getattr(importlib.import_module(module), attribute)(images)
-
-    def weights_source(self) -> str:
-        """Where ``weights="imagenet"`` comes from, in words."""
-        if self.packaged:
-            from .efficientnet_lite import packaged_weights_source
-
-            return packaged_weights_source()
-        return "keras.applications download"
-
-
-def _keras_spec(name: str, constructor: str, module: str, top: str, half: str, first: str, preprocessing: str) -> BackboneSpec:
-    return BackboneSpec(name, f"keras.applications:{constructor}", f"keras.applications.{module}:preprocess_input", 32,
-                        {"top": top, "half": half, "all": first}, preprocessing)
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    spec.name: spec
-    for spec in (
-        BackboneSpec("efficientnet_lite0", "labutils.efficientnet_lite:efficientnet_lite0",
-                     "labutils.efficientnet_lite:preprocess_input", 32,
-                     {"top": "block7a_expand_conv", "half": "block5a_expand_conv", "all": "stem_conv"},
-                     "(x - 127) / 128 on 0-255 RGB", packaged=True, inner_features=("block5c_add",)),
-        _keras_spec("vgg16", "VGG16", "vgg16", "block5_conv1", "block4_conv1", "block1_conv1",
-                    "RGB to BGR, ImageNet channel means subtracted (0-255 scale)"),
-        _keras_spec("mobilenet_v2", "MobileNetV2", "mobilenet_v2", "block_16_expand", "block_8_expand", "Conv1",
-                    "scaled to [-1, 1]"),
-        _keras_spec("efficientnet_b0", "EfficientNetB0", "efficientnet", "block7a_expand_conv", "block5a_expand_conv",
-                    "stem_conv", "none outside the model: 0-255 values, the network rescales and normalises itself"),
-        _keras_spec("resnet50", "ResNet50", "resnet50", "conv5_block3_1_conv", "conv4_block1_1_conv", "conv1_conv",
-                    "RGB to BGR, ImageNet channel means subtracted (0-255 scale)"),
-    )
-}
-
-
-def _spec(backbone: str) -> BackboneSpec:
-    if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
-    return BACKBONES[backbone]
-
-
-@keras.saving.register_keras_serializable(package="labutils")
-class BackboneInput(layers.Layer):
-    """0-1 gray images (N, 28, 28, 1) -> the backbone's input: resized, 3 channels, 0-255, preprocessed."""
-
-    def __init__(self, backbone: str, image_size: int, **kwargs):
-        super().__init__(**kwargs)
-        spec = _spec(backbone)
-        if int(image_size) < spec.min_size:
-            raise ValueError(f"image_size {image_size} is below {backbone}'s minimum of {spec.min_size} pixels")
-        self.backbone = backbone
-        self.image_size = int(image_size)
-
-    def call(self, inputs):
-        images = keras.ops.image.resize(inputs, (self.image_size, self.image_size), interpolation="bilinear")
-        images = keras.ops.repeat(images, 3, axis=-1) * 255.0
-        return BACKBONES[self.backbone].preprocess_input(images)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.image_size, self.image_size, 3)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "backbone": self.backbone, "image_size": self.image_size}
 
 
 #: The head's smallest feature variance, as a fraction of the mean one (see TransferModel.adapt_head).
@@ -172,7 +77,9 @@ class TransferModel:
     weights_status: str  # what was loaded, in words: shown in the notebook and written to metrics.json
     weights_source: str  # where the starting weights came from: a package, a download, a file, or none
     train_batch_norm: bool = False  # batch norm follows fit's training flag (training from scratch)
-    inner_features: tuple[str, ...] = ()  # the inner layers whose flattened outputs the head reads beside the pooled top
+    inner_features: tuple[
+        str, ...
+    ] = ()  # the inner layers whose flattened outputs the head reads beside the pooled top
 
     @property
     def head_reads(self) -> str:
@@ -183,7 +90,9 @@ class TransferModel:
         """The pooled top features within ``features`` of this backbone (pooled first, then any inner ones)."""
         width = int(self.base.outputs[0].shape[-1])
         if features.ndim != 2 or features.shape[1] < width:
-            raise ValueError(f"expected features of shape (N, >= {width}) from {self.backbone}, got {features.shape}")
+            raise ValueError(
+                f"expected features of shape (N, >= {width}) from {self.backbone}, got {features.shape}"
+            )
         return features[:, :width]
 
     def adapt_head(self, train_features: np.ndarray) -> None:
@@ -195,10 +104,14 @@ class TransferModel:
         variance of the features.
         """
         if self.train_batch_norm:
-            raise ValueError("a from-scratch model (train_batch_norm=True) keeps an unstandardised head: "
-                             "its features change while it trains")
+            raise ValueError(
+                "a from-scratch model (train_batch_norm=True) keeps an unstandardised head: "
+                "its features change while it trains"
+            )
         if train_features.ndim != 2 or train_features.shape[1] != self.head.input_shape[-1]:
-            raise ValueError(f"expected features of shape (N, {self.head.input_shape[-1]}), got {train_features.shape}")
+            raise ValueError(
+                f"expected features of shape (N, {self.head.input_shape[-1]}), got {train_features.shape}"
+            )
         normalization = self.head.get_layer("feature_normalization")
         normalization.adapt(train_features)
         variance = keras.ops.convert_to_numpy(normalization.adapt_variance)
@@ -217,15 +130,19 @@ def _is_download_failure(error: Exception) -> bool:
     return isinstance(error, OSError) or "fetch failure" in text or "urlopen" in text
 
 
-def _load_base(spec: BackboneSpec, image_size: int, weights: str | None, weights_cache_dir: str | Path | None):
+def _load_base(
+    spec: BackboneSpec, image_size: int, weights: str | None, weights_cache_dir: str | Path | None
+):
     """The headless backbone and (pretrained, status, source)."""
     build = spec.application()
     shape = (image_size, image_size, 3)
     options = {"cache_dir": weights_cache_dir} if spec.packaged else {}
     if weights is None:
         return build(include_top=False, weights=None, input_shape=shape, pooling="avg"), (
-            False, "no pretrained weights (weights=None): random initialisation — this is not transfer learning",
-            RANDOM_INITIALISATION)
+            False,
+            "no pretrained weights (weights=None): random initialisation — this is not transfer learning",
+            RANDOM_INITIALISATION,
+        )
     if weights == "imagenet":
         source = spec.weights_source()
         try:
@@ -235,20 +152,30 @@ def _load_base(spec: BackboneSpec, image_size: int, weights: str | None, weights
                 raise
             reason = str(error).strip().splitlines()[0][:300]
             return build(include_top=False, weights=None, input_shape=shape, pooling="avg"), (
-                False, f"ImageNet weights unavailable ({reason}): random initialisation — no pretrained weights, "
-                       "this is not transfer learning", RANDOM_INITIALISATION)
+                False,
+                f"ImageNet weights unavailable ({reason}): random initialisation — no pretrained weights, "
+                "this is not transfer learning",
+                RANDOM_INITIALISATION,
+            )
         return base, (True, f"ImageNet weights ({source})", source)
     path = Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} not found (weights must be 'imagenet', None or a file path)")
+        raise FileNotFoundError(
+            f"weights file {path} not found (weights must be 'imagenet', None or a file path)"
+        )
     if spec.packaged and path.suffix == ".pth":
         return build(include_top=False, weights=path, input_shape=shape, pooling="avg", **options), (
-            True, f"weights from {path}", f"file {path}")
+            True,
+            f"weights from {path}",
+            f"file {path}",
+        )
     base = build(include_top=False, weights=None, input_shape=shape, pooling="avg")
     try:
         base.load_weights(path)
     except Exception as error:  # noqa: BLE001 - re-raised with the file named
-        raise ValueError(f"weights file {path} does not fit {spec.name} at {image_size} px: {error}") from error
+        raise ValueError(
+            f"weights file {path} does not fit {spec.name} at {image_size} px: {error}"
+        ) from error
     return base, (True, f"weights from {path}", f"file {path}")
 
 
@@ -290,7 +217,9 @@ def build_transfer_model(
     base, (pretrained, status, source) = _load_base(spec, int(image_size), weights, weights_cache_dir)
     inner = spec.inner_features if inner_features else ()
     if inner:  # the same layers, with the inner outputs as further outputs
-        base = keras.Model(base.input, [base.outputs[0], *(base.get_layer(name).output for name in inner)], name=base.name)
+        base = keras.Model(
+            base.input, [base.outputs[0], *(base.get_layer(name).output for name in inner)], name=base.name
+        )
     base.trainable = False
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="image")
     prepared = BackboneInput(backbone, image_size, name="to_backbone_input")(inputs)
@@ -298,18 +227,41 @@ def build_transfer_model(
     if inner:
         pooled, *maps = features
         features = layers.Concatenate(name="features")(
-            [pooled, *(layers.Flatten(name=f"{name}_flat")(output) for name, output in zip(inner, maps, strict=True))])
+            [
+                pooled,
+                *(
+                    layers.Flatten(name=f"{name}_flat")(output)
+                    for name, output in zip(inner, maps, strict=True)
+                ),
+            ]
+        )
     feature_input = keras.Input((features.shape[-1],), name="features")
     if train_batch_norm:  # the features change as the network trains: nothing to standardise them by
         x = layers.Normalization(mean=0.0, variance=1.0, name="feature_normalization")(feature_input)
     else:
-        x = layers.Normalization(name="feature_normalization")(feature_input)  # adapted by TransferModel.adapt_head
+        x = layers.Normalization(name="feature_normalization")(
+            feature_input
+        )  # adapted by TransferModel.adapt_head
     x = layers.Dropout(dropout, name="head_dropout")(x)
-    head = keras.Model(feature_input, layers.Dense(num_classes, activation="softmax", name="letter")(x), name="head")
+    head = keras.Model(
+        feature_input, layers.Dense(num_classes, activation="softmax", name="letter")(x), name="head"
+    )
     model = keras.Model(inputs, head(features), name=f"{backbone}_transfer")
     extractor = keras.Model(inputs, features, name=f"{backbone}_features")
-    return TransferModel(backbone, int(image_size), model, base, extractor, head, weights, pretrained, status, source,
-                         bool(train_batch_norm), tuple(inner))
+    return TransferModel(
+        backbone,
+        int(image_size),
+        model,
+        base,
+        extractor,
+        head,
+        weights,
+        pretrained,
+        status,
+        source,
+        bool(train_batch_norm),
+        tuple(inner),
+    )
 
 
 def check_transfer_parameters(
@@ -325,7 +277,9 @@ def check_transfer_parameters(
             raise ValueError(f"IMAGE_SIZES has no size for {backbone!r} (a backbone of BACKBONES)")
         size = image_sizes[backbone]
         if not isinstance(size, int) or isinstance(size, bool) or size < BACKBONES[backbone].min_size:
-            raise ValueError(f"IMAGE_SIZES[{backbone!r}] must be an integer >= {BACKBONES[backbone].min_size}, got {size!r}")
+            raise ValueError(
+                f"IMAGE_SIZES[{backbone!r}] must be an integer >= {BACKBONES[backbone].min_size}, got {size!r}"
+            )
     for backbone in fine_tune_backbones:
         if backbone not in backbones:
             raise ValueError(f"FINE_TUNE_BACKBONES: {backbone!r} is not one of BACKBONES {list(backbones)}")
@@ -352,11 +306,22 @@ def transfer_record(
     weights = count_weights(transfer.model)
     return model_record(
         {key: test[key] for key in ("accuracy", "log_loss", "f1_weighted", "errors")},
-        val_accuracy_random=None, val_accuracy_grouped=val_accuracy_grouped, train_seconds=train_seconds,
-        epochs=epochs, seed=seed, model_file=model_file, backbone=transfer.backbone, regime=regime,
-        image_size=transfer.image_size, pretrained=transfer.pretrained, weights_source=transfer.weights_source,
-        weights_status=transfer.weights_status, head_reads=transfer.head_reads, trainable_weights=weights["trainable"],
-        total_weights=weights["total"], **extra,
+        val_accuracy_random=None,
+        val_accuracy_grouped=val_accuracy_grouped,
+        train_seconds=train_seconds,
+        epochs=epochs,
+        seed=seed,
+        model_file=model_file,
+        backbone=transfer.backbone,
+        regime=regime,
+        image_size=transfer.image_size,
+        pretrained=transfer.pretrained,
+        weights_source=transfer.weights_source,
+        weights_status=transfer.weights_status,
+        head_reads=transfer.head_reads,
+        trainable_weights=weights["trainable"],
+        total_weights=weights["total"],
+        **extra,
     )
 
 
@@ -406,8 +371,13 @@ def fine_tune_epoch_seconds(
     probe = build_transfer_model(backbone, image_size=image_size, weights=None, inner_features=False)
     unfreeze(probe, depth)
     probe.model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss="sparse_categorical_crossentropy")
-    steps = training_dataset(x[: batch_size * (batches + 1)], y[: batch_size * (batches + 1)], batch_size=batch_size,
-                             seed=seed, augmentation=augmentation)
+    steps = training_dataset(
+        x[: batch_size * (batches + 1)],
+        y[: batch_size * (batches + 1)],
+        batch_size=batch_size,
+        seed=seed,
+        augmentation=augmentation,
+    )
     iterator = iter(steps)
     first = next(iterator)
     probe.model.train_on_batch(*first)
@@ -416,7 +386,9 @@ def fine_tune_epoch_seconds(
         probe.model.train_on_batch(images, labels)
         timed += 1
     if timed == 0:
-        raise ValueError(f"too few images ({len(x)}) to time a step after the first at batch size {batch_size}")
+        raise ValueError(
+            f"too few images ({len(x)}) to time a step after the first at batch size {batch_size}"
+        )
     return (time.perf_counter() - start) / timed * int(np.ceil(len(x) / batch_size))
 
 
@@ -482,11 +454,16 @@ class RecomputeBackboneStatistics(keras.callbacks.Callback):
     averages on).
     """
 
-    def __init__(self, transfer: TransferModel, images: np.ndarray, *, sample: int | None = 1024, seed: int = 0) -> None:
+    def __init__(
+        self, transfer: TransferModel, images: np.ndarray, *, sample: int | None = 1024, seed: int = 0
+    ) -> None:
         super().__init__()
-        from .training import statistics_sample
+        from .callbacks import statistics_sample
 
-        self.transfer, self.images = transfer, statistics_sample(images, sample, seed, owner=type(self).__name__)
+        self.transfer, self.images = (
+            transfer,
+            statistics_sample(images, sample, seed, owner=type(self).__name__),
+        )
         self.seconds = 0.0  # spent recomputing, over the whole fit
         self._current = False  # the statistics belong to the weights the model holds now
 
@@ -541,7 +518,9 @@ def cached_features(
     if cache_dir is not None:
         key = hashlib.sha256()
         layout = ",".join(transfer.inner_features)  # which features, beside the weights
-        key.update(f"{transfer.backbone}|{transfer.image_size}|{layout}|{weights_fingerprint(transfer.base)}|".encode())
+        key.update(
+            f"{transfer.backbone}|{transfer.image_size}|{layout}|{weights_fingerprint(transfer.base)}|".encode()
+        )
         key.update(np.ascontiguousarray(images, dtype=np.float32).tobytes())
         path = Path(cache_dir) / f"{transfer.backbone}-{transfer.image_size}px-{key.hexdigest()[:20]}.npy"
         if path.exists():

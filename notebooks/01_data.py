@@ -261,7 +261,8 @@ metrics = {
     "split_kind": SPLIT_KIND,
     "splits": {name: s.summary() for name, s in splits.items()},
     "group_threshold": GROUP_THRESHOLD,
-    "families": {"count": int(family_sizes.size), "median_size": float(np.median(family_sizes)), "max_size": int(family_sizes.max())},
+    "families": {"count": int(family_sizes.size), "median_size": float(np.median(family_sizes)),
+                 "max_size": int(family_sizes.max())},
     "nearest_neighbour_median": {
         "train_to_train": float(np.median(train_to_train)),
         "test_to_train": float(np.median(test_to_train)),

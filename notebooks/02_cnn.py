@@ -87,7 +87,7 @@ data.shapes()
 # the network's only defence against that. Batch normalisation lets it train at a high learning
 # rate; 3×3 kernels and a small classifier keep the arithmetic per image below the reference's,
 # which is what a CPU pays for. `WIDTH`, `POOLING` and `HEAD` were chosen on the grouped validation
-# split, never on the test set (README, "Choosing the width" and "Choosing the pooling").
+# split, never on the test set (`docs/task2.md`).
 
 # %%
 reference = lu.seed_cnn()
@@ -137,7 +137,8 @@ ours_history = train_ours(
     validation_data=(x_val, y_val),
     callbacks=[
         lu.EpochClock(),
-        keep := lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE, families=split.validation_families if KEEP_TOLERANCE is None else None),
+        keep := lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE,
+                               families=split.validation_families if KEEP_TOLERANCE is None else None),
         PlotLossesKeras(),
     ],
 )
@@ -184,7 +185,8 @@ lu.show_markdown(
 # of the two architectures. The seed report's published figures stand beside them.
 
 # %%
-probabilities = {"compact_cnn": ours.predict(x_test, batch_size=512, verbose=0), "seed_cnn": reference.predict(x_test, batch_size=512, verbose=0)}
+probabilities = {name: model.predict(x_test, batch_size=512, verbose=0)
+                 for name, model in (("compact_cnn", ours), ("seed_cnn", reference))}
 test_metrics = {name: lu.classification_metrics(y_test, p) for name, p in probabilities.items()}
 val_accuracy = {
     "compact_cnn": float(ours.evaluate(x_val, y_val, batch_size=512, verbose=0)[1]),
@@ -194,7 +196,7 @@ REFERENCE_PUBLISHED = {"accuracy": 0.9714, "log_loss": 0.099}
 results = pd.DataFrame(test_metrics).T
 results["grouped val accuracy"] = pd.Series(val_accuracy)
 results["train seconds"] = pd.Series({"compact_cnn": ours_seconds, "seed_cnn": reference_seconds})
-results.loc["seed report (published, 50 epochs)"] = {"accuracy": REFERENCE_PUBLISHED["accuracy"], "log_loss": REFERENCE_PUBLISHED["log_loss"]}
+results.loc["seed report (published, 50 epochs)"] = {key: REFERENCE_PUBLISHED[key] for key in ("accuracy", "log_loss")}
 results.round(4)
 
 # %%
@@ -335,7 +337,8 @@ gaps.round(4)
 lu.show_markdown(
     f"On the random split, validation accuracy ({twin_val:.4f}) overstates test accuracy ({twin_test:.4f}) by "
     f"{gaps['gap (points)'].iloc[1]:.1f} points; on the grouped split, validation accuracy "
-    f"({val_accuracy['compact_cnn']:.4f}) is {lu.describe_gap(val_accuracy['compact_cnn'], test_metrics['compact_cnn']['accuracy'])}. "
+    f"({val_accuracy['compact_cnn']:.4f}) is "
+    f"{lu.describe_gap(val_accuracy['compact_cnn'], test_metrics['compact_cnn']['accuracy'])}. "
     "Model choices in this report are therefore made on the grouped split."
 )
 
@@ -379,7 +382,8 @@ metrics_path = lu.write_metrics(
     reference_published=REFERENCE_PUBLISHED,
     architecture={"width": WIDTH, "pooling": POOLING, "head": HEAD},  # of our networks
 )
-pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs", "model_file"]]
+pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs",
+                         "model_file"]]
 
 # %% [markdown]
 # `val_accuracy_random` is measured for our split-trained network only (by the random-split twin
@@ -393,7 +397,8 @@ o, r, f = test_metrics["compact_cnn"], test_metrics["seed_cnn"], test_metrics["c
 lu.show_markdown(
     f"{'On the real data' if dataset.is_real else 'On the SYNTHETIC STAND-IN (not the real data)'}, our "
     f"{lu.count_weights(ours)['total']:,}-weight network with batch normalisation, per-image standardisation"
-    f"{', anti-aliased pooling' if POOLING == 'blur' else ''}{' and global average pooling' if HEAD == 'average' else ''}, trained on "
+    f"{', anti-aliased pooling' if POOLING == 'blur' else ''}"
+    f"{' and global average pooling' if HEAD == 'average' else ''}, trained on "
     f"the training side of the grouped split, reaches a test accuracy of {o['accuracy']:.4f} ({o['errors']} of "
     f"{len(y_test):,} wrong) in {ours_seconds:.0f} s. The seed report's {lu.count_weights(reference)['total']:,}-weight network, "
     f"given the same images and seconds, reaches {r['accuracy']:.4f} ({r['errors']} wrong); the seed report published "

@@ -37,7 +37,7 @@ EPOCHS = 12  # further epochs of our network on augmented batches; the reference
 BATCH_SIZE = 128
 LEARNING_RATE = 2e-3
 EMA_MOMENTUM = 0.998  # keep this moving average of the weights (about the last 1/(1 - EMA_MOMENTUM) steps); 0: the last weights
-STATISTICS_IMAGES = 2048  # clean training images whose batch-norm statistics each epoch is scored and kept with; 0: the training ones
+STATISTICS_IMAGES = 2048  # clean training images whose batch-norm statistics score and keep each epoch; 0: training's
 KEEP_TOLERANCE = None  # keep the last epoch unless its validation accuracy is this far below the best; None: 2 standard errors
 ROTATION_DEGREES = 12.0  # our augmentation; the reference keeps its own (10°, shift 0.05, shear 0.1, zoom 0.075)
 SHIFT = 0.1
@@ -80,7 +80,8 @@ lu.data_banner(dataset)
 task2_dir = Path(TASK2_DIR)
 task2_metrics = lu.read_task_metrics(task2_dir, "02_cnn", dataset.source)
 if "compact_cnn_final" not in task2_metrics["models"]:
-    raise ValueError(f"{task2_dir / 'metrics.json'} has no compact_cnn_final: that Task 2 run predates the final network, rerun notebook 02")
+    raise ValueError(f"{task2_dir / 'metrics.json'} has no compact_cnn_final: that Task 2 run predates the final "
+                     "network, rerun notebook 02")
 task2 = {name: lu.load_model(task2_dir / record["model_file"]) for name, record in task2_metrics["models"].items()}
 pd.DataFrame(task2_metrics["models"]).T[["test_accuracy", "test_errors", "train_seconds", "epochs"]]
 
@@ -124,7 +125,7 @@ plt.show()
 # the statistics are recomputed, layer by layer, for the averaged weights on `STATISTICS_IMAGES`
 # clean training images (`lu.RecomputeBatchNormStatistics`; the training statistics come back
 # before the next epoch trains on). On the grouped validation this made the per-epoch scores
-# steadier and the log-loss lower (README, "Batch-norm statistics (Task 3)").
+# steadier and the log-loss lower (`docs/task3.md`, "Batch-norm statistics").
 #
 # The schedule runs to its end (stopping early would cut off the low-learning-rate tail) and its
 # last epoch is kept — unless its grouped validation accuracy falls more than `KEEP_TOLERANCE`
@@ -170,7 +171,8 @@ ours_history = ours.fit(
         *averaging,
         *clean_statistics(data.x_train),
         lu.EpochClock(),
-        keep := lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE, families=split.validation_families if KEEP_TOLERANCE is None else None),
+        keep := lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE,
+                               families=split.validation_families if KEEP_TOLERANCE is None else None),
         PlotLossesKeras(),
     ],
 )
@@ -260,7 +262,7 @@ val_accuracy = {name: float(model.evaluate(data.x_val, data.y_val, batch_size=51
 REFERENCE_PUBLISHED = {"task2_accuracy": 0.9714, "task3_accuracy": 0.9964, "task3_log_loss": 0.019}
 results = pd.DataFrame(test_metrics).T
 results["grouped val accuracy"] = pd.Series(val_accuracy)
-results.loc["seed report, Task 3 (published)"] = {"accuracy": REFERENCE_PUBLISHED["task3_accuracy"], "log_loss": REFERENCE_PUBLISHED["task3_log_loss"]}
+results.loc["seed report, Task 3 (published)"] = {key: REFERENCE_PUBLISHED[f"task3_{key}"] for key in ("accuracy", "log_loss")}
 results.round(4)
 
 # %%
@@ -309,20 +311,7 @@ wrong_families = by_family[by_family["errors"] > 0]
 wrong_families.head(10)
 
 # %%
-letter_counts = wrong_families["letter"].value_counts()
-lu.show_markdown(
-    f"Of the {len(by_family)} test families, our final network got {families_with_errors['compact_cnn_final (Task 2)']} "
-    f"at least partly wrong after Task 2 and **{families_with_errors['compact_cnn_augmented_final']}** after augmentation "
-    f"(trained on the split's training side: {families_with_errors['compact_cnn (Task 2)']} → "
-    f"{families_with_errors['compact_cnn_augmented']}; the reference network: {families_with_errors['seed_cnn (Task 2)']} → "
-    f"{families_with_errors['seed_cnn_augmented']}). "
-    + (f"The final augmented network's wrong famil{'ies are' if len(wrong_families) > 1 else 'y is'} of the letter{'s' if len(letter_counts) > 1 else ''} "
-       + ", ".join(f"{letter} ({count} famil{'ies' if count > 1 else 'y'})" for letter, count in letter_counts.head(5).items())
-       + (f" and {len(letter_counts) - 5} more letters" if len(letter_counts) > 5 else "")
-       + f"; {wrong_families.loc[wrong_families['errors'] > wrong_families['images'] / 2, 'errors'].sum() / wrong_families['errors'].sum():.0%} "
-       "of its errors lie in families it gets mostly wrong (a photograph misread as a whole), the rest in families it mostly reads right."
-       if len(wrong_families) else "It reads every test photograph right.")
-)
+lu.show_markdown(lu.describe_test_families(by_family, families_with_errors))
 
 # %% [markdown]
 # ### Are the families it misses unlike anything it learnt from?
@@ -406,7 +395,8 @@ plt.show()
 
 # %%
 mean_accuracy = robustness[robustness.strength > 0].pivot_table(index="perturbation", columns="model", values="accuracy")
-mean_accuracy["gain from augmentation"] = mean_accuracy["compact_cnn_augmented_final"] - mean_accuracy["compact_cnn_final (Task 2)"]
+mean_accuracy["gain from augmentation"] = (mean_accuracy["compact_cnn_augmented_final"]
+                                          - mean_accuracy["compact_cnn_final (Task 2)"])
 mean_accuracy.round(4)
 
 # %%
@@ -414,7 +404,8 @@ gains = mean_accuracy["gain from augmentation"]
 
 
 def change(perturbation):
-    without, with_ = (mean_accuracy.loc[perturbation, name] for name in ("compact_cnn_final (Task 2)", "compact_cnn_augmented_final"))
+    without, with_ = (mean_accuracy.loc[perturbation, name]
+                      for name in ("compact_cnn_final (Task 2)", "compact_cnn_augmented_final"))
     return f"**{perturbation}** ({without:.3f} → {with_:.3f})"
 
 
@@ -477,7 +468,8 @@ lu.write_metrics(
     missed_families=lu.missed_family_records(wrong_families, neighbours),  # with their nearest training images
     reference_published=REFERENCE_PUBLISHED,
 )
-pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs", "model_file"]]
+pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs",
+                         "model_file"]]
 
 # %% [markdown]
 # `train_seconds` and `epochs` count Task 2's training too: they are what it took to obtain the
@@ -491,14 +483,18 @@ lu.show_markdown(
     f"{'On the real data' if dataset.is_real else 'On the SYNTHETIC STAND-IN (not the real data)'}, "
     f"{len(ours_log)} further epochs on augmented batches ({ours_seconds:.0f} s) take our network, trained on the split's "
     f"training side, from {before['accuracy']:.4f} to {after['accuracy']:.4f} test accuracy, with a grouped validation "
-    f"accuracy of {val_accuracy['compact_cnn_augmented']:.4f}, {lu.describe_gap(val_accuracy['compact_cnn_augmented'], after['accuracy'])}; the reference network, trained with its own augmentation for the same time, "
+    f"accuracy of {val_accuracy['compact_cnn_augmented']:.4f}, "
+    f"{lu.describe_gap(val_accuracy['compact_cnn_augmented'], after['accuracy'])}; "
+    "the reference network, trained with its own augmentation for the same time, "
     f"reaches {test_metrics['seed_cnn_augmented']['accuracy']:.4f} (the seed report published "
     f"{REFERENCE_PUBLISHED['task3_accuracy']:.4f} after 50 more epochs). The same recipe on all {len(data.x_all):,} training "
-    f"images ({len(final_log)} augmented epochs, {final_seconds:.0f} s) gives our final network **{final_after['accuracy']:.4f}** "
+    f"images ({len(final_log)} augmented epochs, {final_seconds:.0f} s) gives our final network "
+    f"**{final_after['accuracy']:.4f}** "
     f"({final_after['errors']} of {len(data.y_test):,} wrong, in {families_with_errors['compact_cnn_augmented_final']} of the "
     f"{len(by_family)} test families"
     + (("; it looks" if families_with_errors['compact_cnn_augmented_final'] == 1 else
-        f"; {len(elsewhere)} of them {'looks' if len(elsewhere) == 1 else 'look'}") + " more like a training photograph of another "
+        f"; {len(elsewhere)} of them {'looks' if len(elsewhere) == 1 else 'look'}")
+       + " more like a training photograph of another "
        f"letter than like any of {'its' if len(elsewhere) == 1 else 'their'} own" if len(elsewhere) else "")
     + f"). Under perturbations, augmentation keeps "
     f"{mean_accuracy['gain from augmentation'].mean():+.3f} more accuracy on average, most under {gains.idxmax()}."

@@ -221,7 +221,8 @@ epoch_seconds = {b: lu.fine_tune_epoch_seconds(b, data.x_train, data.y_train, im
                                                augmentation=augment, seed=SEED)
                  for b in BACKBONES if b not in FINE_TUNE_BACKBONES}
 trainable_after = {b: lu.unfreeze(starts[b], FINE_TUNE_DEPTH) for b in FINE_TUNE_BACKBONES}
-pd.DataFrame({b: {"fine-tuned here": b in FINE_TUNE_BACKBONES, "first trainable layer": lu.BACKBONES[b].fine_tune_from[FINE_TUNE_DEPTH],
+pd.DataFrame({b: {"fine-tuned here": b in FINE_TUNE_BACKBONES,
+                  "first trainable layer": lu.BACKBONES[b].fine_tune_from[FINE_TUNE_DEPTH],
                   "trainable weights": trainable_after.get(b), "seconds per epoch (timed steps)": epoch_seconds.get(b)}
               for b in BACKBONES}).T
 
@@ -273,7 +274,8 @@ for backbone in FINE_TUNE_BACKBONES:
                         epochs=10 * FINE_TUNE_EPOCHS, verbose=2,  # an upper bound: the seconds end it
                         callbacks=[lu.EpochClock(), lu.SecondsCosineSchedule(CONTROL_LEARNING_RATE, fine_seconds[backbone]),
                                    lu.TimeBudget(fine_seconds[backbone], per_batch=True),
-                                   lu.RecomputeBackboneStatistics(controls[backbone], data.x_train, sample=STATISTICS_IMAGES, seed=SEED),
+                                   lu.RecomputeBackboneStatistics(controls[backbone], data.x_train,
+                                                                  sample=STATISTICS_IMAGES, seed=SEED),
                                    PlotLossesKeras()])
     control_logs[backbone] = lu.history_frame(history)
     control_seconds[backbone] = float(control_logs[backbone]["seconds"].iloc[-1])

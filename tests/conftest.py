@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labutils.data import CSV_HEADER, repository_root
+from labutils.data import CSV_HEADER
+from labutils.sources import repository_root
 from labutils.synthetic import write_standin
 
 REAL_DATA_DIR = repository_root().parent / "shared" / "data" / "sign-language-mnist"

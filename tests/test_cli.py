@@ -11,7 +11,9 @@ import pytest
 
 
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labutils", *args], capture_output=True, text=True, timeout=300, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "labutils", *args], capture_output=True, text=True, timeout=300, **kwargs
+    )
 
 
 def test_help_lists_the_commands_and_their_options():
@@ -24,7 +26,16 @@ def test_help_lists_the_commands_and_their_options():
         assert option in report_help
     assert "--data-dir" in run_cli("data", "--help").stdout
     bench_help = run_cli("bench", "--help").stdout
-    for option in ("--train-rows", "--width", "--pooling", "--head", "--task3-epochs", "--task3-average", "--task3-statistics-images", "--resume"):
+    for option in (
+        "--train-rows",
+        "--width",
+        "--pooling",
+        "--head",
+        "--task3-epochs",
+        "--task3-average",
+        "--task3-statistics-images",
+        "--resume",
+    ):
         assert option in bench_help
 
 
@@ -55,13 +66,17 @@ def test_data_command_errors_in_one_line(standin_dir, tmp_path, damage):
         folder.mkdir()
         shutil.copy(standin_dir / "sign_mnist_train.csv", folder)
         lines = (standin_dir / "sign_mnist_test.csv").read_text().splitlines()
-        lines[3] = "9" + lines[3][lines[3].index(","):]
+        lines[3] = "9" + lines[3][lines[3].index(",") :]
         (folder / "sign_mnist_test.csv").write_text("\n".join(lines) + "\n")
     result = run_cli("data", "--data-dir", str(folder))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
-    expected = "does not hold sign_mnist_train.csv" if damage == "missing folder" else "row 3 (line 4), column 'label': label 9"
+    expected = (
+        "does not hold sign_mnist_train.csv"
+        if damage == "missing folder"
+        else "row 3 (line 4), column 'label': label 9"
+    )
     assert expected in result.stderr
 
 

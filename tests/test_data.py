@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import time
 from pathlib import Path
@@ -11,22 +10,21 @@ import numpy as np
 import pytest
 
 import labutils.data as data
+import labutils.sources as sources
 from labutils.data import (
     CLASS_LABELS,
+    LETTERS,
     DataNotFoundError,
     DataValidationError,
-    LETTERS,
     file_sha256,
-    find_data_files,
     index_to_label,
     label_to_index,
     label_to_letter,
     letter_to_label,
-    load_dataset,
     read_sign_mnist_csv,
 )
+from labutils.sources import find_data_files, load_dataset
 from tests.conftest import csv_text, valid_row
-
 
 # --------------------------------------------------------------------------- labels
 
@@ -93,14 +91,28 @@ def _bad(rows, header=None):
 
 
 BAD_INPUTS = {
-    "header missing": (lambda: _bad([valid_row()], header=[str(v) for v in valid_row()]), r"header column 1 is '0'"),
+    "header missing": (
+        lambda: _bad([valid_row()], header=[str(v) for v in valid_row()]),
+        r"header column 1 is '0'",
+    ),
     "header misordered": (
-        lambda: _bad([valid_row()], header=["label", "pixel2", "pixel1"] + [f"pixel{i}" for i in range(3, 785)]),
+        lambda: _bad(
+            [valid_row()], header=["label", "pixel2", "pixel1"] + [f"pixel{i}" for i in range(3, 785)]
+        ),
         r"header column 2 is 'pixel2', expected 'pixel1'",
     ),
-    "header short": (lambda: _bad([valid_row()], header=["label", "pixel1"]), r"header has 2 columns, expected 785"),
-    "too many columns": (lambda: _bad([valid_row(), valid_row() + [1]]), r"row 2 \(line 3\) has 786 columns, expected 785"),
-    "too few columns": (lambda: _bad([valid_row(), valid_row()[:-1]]), r"row 2 \(line 3\), column 'pixel784'"),
+    "header short": (
+        lambda: _bad([valid_row()], header=["label", "pixel1"]),
+        r"header has 2 columns, expected 785",
+    ),
+    "too many columns": (
+        lambda: _bad([valid_row(), valid_row() + [1]]),
+        r"row 2 \(line 3\) has 786 columns, expected 785",
+    ),
+    "too few columns": (
+        lambda: _bad([valid_row(), valid_row()[:-1]]),
+        r"row 2 \(line 3\), column 'pixel784'",
+    ),
     "non-numeric": (
         lambda: _bad([valid_row(), valid_row()[:5] + ["abc"] + valid_row()[6:]]),
         r"row 2 \(line 3\), column 'pixel5': 'abc' is not an integer",
@@ -109,11 +121,26 @@ BAD_INPUTS = {
         lambda: _bad([valid_row()[:100] + ["NaN"] + valid_row()[101:]]),
         r"row 1 \(line 2\), column 'pixel100': 'NaN' is not an integer",
     ),
-    "empty cell": (lambda: _bad([valid_row()[:3] + [""] + valid_row()[4:]]), r"row 1 \(line 2\), column 'pixel3': empty cell"),
-    "float pixel": (lambda: _bad([valid_row()[:2] + ["12.5"] + valid_row()[3:]]), r"column 'pixel2': '12.5' is not an integer"),
-    "pixel above 255": (lambda: _bad([valid_row(), valid_row(), valid_row(0, 256)]), r"row 3 \(line 4\), column 'pixel1': pixel 256 outside 0-255"),
-    "negative pixel": (lambda: _bad([valid_row()[:784] + [-1]]), r"column 'pixel784': pixel -1 outside 0-255"),
-    "label 9": (lambda: _bad([valid_row(3), valid_row(9)]), r"row 2 \(line 3\), column 'label': label 9 \(J\)"),
+    "empty cell": (
+        lambda: _bad([valid_row()[:3] + [""] + valid_row()[4:]]),
+        r"row 1 \(line 2\), column 'pixel3': empty cell",
+    ),
+    "float pixel": (
+        lambda: _bad([valid_row()[:2] + ["12.5"] + valid_row()[3:]]),
+        r"column 'pixel2': '12.5' is not an integer",
+    ),
+    "pixel above 255": (
+        lambda: _bad([valid_row(), valid_row(), valid_row(0, 256)]),
+        r"row 3 \(line 4\), column 'pixel1': pixel 256 outside 0-255",
+    ),
+    "negative pixel": (
+        lambda: _bad([valid_row()[:784] + [-1]]),
+        r"column 'pixel784': pixel -1 outside 0-255",
+    ),
+    "label 9": (
+        lambda: _bad([valid_row(3), valid_row(9)]),
+        r"row 2 \(line 3\), column 'label': label 9 \(J\)",
+    ),
     "label 25": (lambda: _bad([valid_row(25)]), r"row 1 \(line 2\), column 'label': label 25 outside 0-24"),
     "negative label": (lambda: _bad([valid_row(-2)]), r"column 'label': label -2 outside 0-24"),
     "header only": (lambda: _bad([]), r"no data rows"),
@@ -192,7 +219,7 @@ def test_real_looking_folder_with_wrong_checksum_is_flagged(standin_dir, tmp_pat
 
 
 def test_explicit_folder_without_files_is_an_error_not_a_fallback(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(sources, "repository_root", lambda: tmp_path / "repo")
     with pytest.raises(DataNotFoundError, match=str(tmp_path / "empty")):
         find_data_files(tmp_path / "empty")
 
@@ -212,8 +239,8 @@ def test_repository_data_folder_comes_before_download(standin_dir, tmp_path, mon
     repo = tmp_path / "repo"
     shutil.copytree(standin_dir, repo / "data")
     monkeypatch.delenv("SIGN_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "repository_root", lambda: repo)
-    monkeypatch.setattr(data, "_download_with_kagglehub", lambda timeout: pytest.fail("must not download"))
+    monkeypatch.setattr(sources, "repository_root", lambda: repo)
+    monkeypatch.setattr(sources, "_download_with_kagglehub", lambda timeout: pytest.fail("must not download"))
     files = find_data_files()
     assert files.origin == "repository data/ folder" and files.train.parent == repo / "data"
 
@@ -233,8 +260,8 @@ def test_kagglehub_download_is_searched_for_the_files(standin_dir, tmp_path, mon
             return str(download)
 
     monkeypatch.delenv("SIGN_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
-    monkeypatch.setattr(data, "_network_reachable", lambda **kwargs: True)
+    monkeypatch.setattr(sources, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(sources, "_network_reachable", lambda **kwargs: True)
     monkeypatch.setitem(__import__("sys").modules, "kagglehub", FakeKagglehub)
     files = find_data_files(synthetic_fallback=False)
     assert calls == ["datamunge/sign-language-mnist"]
@@ -243,8 +270,8 @@ def test_kagglehub_download_is_searched_for_the_files(standin_dir, tmp_path, mon
 
 def test_offline_download_fails_fast_and_says_so(tmp_path, monkeypatch):
     monkeypatch.delenv("SIGN_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
-    monkeypatch.setattr(data.socket, "create_connection", _refuse)
+    monkeypatch.setattr(sources, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(sources.socket, "create_connection", _refuse)
     start = time.perf_counter()
     with pytest.raises(DataNotFoundError, match="not reachable.*offline"):
         find_data_files(synthetic_fallback=False, download_timeout=2)
@@ -257,9 +284,9 @@ def _refuse(*args, **kwargs):
 
 def test_offline_falls_back_to_a_generated_standin(tmp_path, monkeypatch):
     monkeypatch.delenv("SIGN_MNIST_DIR", raising=False)
-    monkeypatch.setattr(data, "repository_root", lambda: tmp_path / "repo")
-    monkeypatch.setattr(data.socket, "create_connection", _refuse)
-    monkeypatch.setattr(data, "FALLBACK_STANDIN_ROWS", (240, 96))
+    monkeypatch.setattr(sources, "repository_root", lambda: tmp_path / "repo")
+    monkeypatch.setattr(sources.socket, "create_connection", _refuse)
+    monkeypatch.setattr(sources, "FALLBACK_STANDIN_ROWS", (240, 96))
     files = find_data_files()
     assert files.source == "synthetic"
     assert files.train.parent == tmp_path / "repo" / "data" / "synthetic"
@@ -285,5 +312,7 @@ def test_corrupt_test_file_is_named(standin_dir, tmp_path):
     cells[300] = "x"
     lines[5] = ",".join(cells)
     (tmp_path / "sign_mnist_test.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataValidationError, match=r"sign_mnist_test.csv: row 5 \(line 6\), column 'pixel300'"):
+    with pytest.raises(
+        DataValidationError, match=r"sign_mnist_test.csv: row 5 \(line 6\), column 'pixel300'"
+    ):
         load_dataset(tmp_path)

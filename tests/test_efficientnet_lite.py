@@ -72,7 +72,7 @@ def write_legacy_file(path: Path, state: dict[str, object], monkeypatch) -> Path
 
         def __reduce__(self):
             shape = tuple(self.array.shape)
-            stride = tuple(int(np.prod(shape[i + 1:])) for i in range(len(shape)))
+            stride = tuple(int(np.prod(shape[i + 1 :])) for i in range(len(shape)))
             return rebuild, (("storage", self.name), 0, shape, stride, False, collections.OrderedDict())
 
     class Pickler(pickle.Pickler):
@@ -87,18 +87,25 @@ def write_legacy_file(path: Path, state: dict[str, object], monkeypatch) -> Path
     for value in (LEGACY_MAGIC_NUMBER, 1001, {"protocol_version": 1001, "little_endian": True}):
         pickle.dump(value, buffer, protocol=2)
     contents = collections.OrderedDict(
-        (name, Tensor(name, value) if isinstance(value, np.ndarray) else value) for name, value in state.items())
+        (name, Tensor(name, value) if isinstance(value, np.ndarray) else value)
+        for name, value in state.items()
+    )
     Pickler(buffer, protocol=2).dump(contents)
     pickle.dump(list(keys.values()), buffer, protocol=2)
     for name in arrays:
         buffer.write(np.int64(arrays[name].size).tobytes())
-        buffer.write(np.ascontiguousarray(arrays[name]).astype(arrays[name].dtype.newbyteorder("<")).tobytes())
+        buffer.write(
+            np.ascontiguousarray(arrays[name]).astype(arrays[name].dtype.newbyteorder("<")).tobytes()
+        )
     path.write_bytes(buffer.getvalue())
     return path
 
 
 def test_a_written_legacy_file_reads_back_exactly(tmp_path, monkeypatch):
-    state = {"a.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "a.count": np.array(7, dtype=np.int64)}
+    state = {
+        "a.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+        "a.count": np.array(7, dtype=np.int64),
+    }
     path = write_legacy_file(tmp_path / "small.pth", state, monkeypatch)
     monkeypatch.undo()
     read = read_legacy_state_dict(path)
@@ -108,10 +115,14 @@ def test_a_written_legacy_file_reads_back_exactly(tmp_path, monkeypatch):
 
 
 def test_the_packaged_file_holds_every_tensor_of_the_network(packaged_state):
-    assert sum(v.size for k, v in packaged_state.items() if not k.endswith("num_batches_tracked")) == 4_694_024
+    assert (
+        sum(v.size for k, v in packaged_state.items() if not k.endswith("num_batches_tracked")) == 4_694_024
+    )
     converted = convert_lite0_state_dict(packaged_state)
     model = efficientnet_lite0(include_top=True, weights=None)
-    weighted = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers if layer.weights}
+    weighted = {
+        layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers if layer.weights
+    }
     assert {name: [a.shape for a in arrays] for name, arrays in converted.items()} == weighted
     assert model.count_params() == 4_694_024
 
@@ -145,9 +156,13 @@ def test_the_packaged_imagenet_weights_name_sample_photographs_as_imagenet_does(
 
 def test_a_pickle_that_would_call_a_function_is_refused_without_calling_it(tmp_path, monkeypatch):
     CALLS.clear()
-    path = write_legacy_file(tmp_path / "hostile.pth", {"x": np.zeros(2, np.float32), "y": _Hostile()}, monkeypatch)
+    path = write_legacy_file(
+        tmp_path / "hostile.pth", {"x": np.zeros(2, np.float32), "y": _Hostile()}, monkeypatch
+    )
     monkeypatch.undo()
-    with pytest.raises(WeightsFileError, match=r"hostile\.pth.*refused to load tests\.test_efficientnet_lite\.record_call"):
+    with pytest.raises(
+        WeightsFileError, match=r"hostile\.pth.*refused to load tests\.test_efficientnet_lite\.record_call"
+    ):
         read_legacy_state_dict(path)
     assert CALLS == []
     # the same through the network's weights argument
@@ -187,8 +202,11 @@ def test_a_wrong_shaped_or_missing_tensor_is_named(tmp_path, monkeypatch, packag
     wrong["_blocks.3._project_conv.weight"] = wrong["_blocks.3._project_conv.weight"][:20]
     path = write_legacy_file(tmp_path / "wrong.pth", wrong, monkeypatch)
     monkeypatch.undo()
-    with pytest.raises(WeightsFileError, match=r"wrong\.pth: tensor '_blocks\.3\._project_conv\.weight' has shape "
-                                               r"\(20, 144, 1, 1\), which does not fit layer block3a_project_conv"):
+    with pytest.raises(
+        WeightsFileError,
+        match=r"wrong\.pth: tensor '_blocks\.3\._project_conv\.weight' has shape "
+        r"\(20, 144, 1, 1\), which does not fit layer block3a_project_conv",
+    ):
         efficientnet_lite0(weights=path)
     missing = {k: v for k, v in packaged_state.items() if k != "_bn1.running_var"}
     with pytest.raises(WeightsFileError, match="'_bn1.running_var' .for layer top_bn. is missing"):
@@ -197,7 +215,9 @@ def test_a_wrong_shaped_or_missing_tensor_is_named(tmp_path, monkeypatch, packag
         convert_lite0_state_dict({**packaged_state, "extra.weight": np.zeros(1, np.float32)})
 
 
-def test_the_converted_cache_equals_a_fresh_conversion_and_is_keyed_by_the_file(tmp_path, monkeypatch, packaged_state):
+def test_the_converted_cache_equals_a_fresh_conversion_and_is_keyed_by_the_file(
+    tmp_path, monkeypatch, packaged_state
+):
     cache = tmp_path / "cache"
     fresh = convert_lite0_state_dict(packaged_state)
     first = lite0_weights(packaged_weights_file(), cache_dir=cache)
@@ -212,8 +232,9 @@ def test_the_converted_cache_equals_a_fresh_conversion_and_is_keyed_by_the_file(
         marked = {key: stored[key] for key in stored.files}
     marked["top_bn/0"] = marked["top_bn/0"] + 1.0
     np.savez(cached_file, **marked)
-    np.testing.assert_array_equal(lite0_weights(packaged_weights_file(), cache_dir=cache)["top_bn"][0],
-                                  fresh["top_bn"][0] + 1.0)
+    np.testing.assert_array_equal(
+        lite0_weights(packaged_weights_file(), cache_dir=cache)["top_bn"][0], fresh["top_bn"][0] + 1.0
+    )
     # another .pth file has another key, converted from its own tensors
     other = {k: (v * 2 if k == "_bn1.weight" else v) for k, v in packaged_state.items()}
     other_path = write_legacy_file(tmp_path / "other.pth", other, monkeypatch)
@@ -223,7 +244,9 @@ def test_the_converted_cache_equals_a_fresh_conversion_and_is_keyed_by_the_file(
     np.testing.assert_array_equal(converted["top_bn"][0], fresh["top_bn"][0] * 2)
     # an unreadable cache entry is converted again
     cached_file.write_bytes(b"not an npz")
-    np.testing.assert_array_equal(lite0_weights(packaged_weights_file(), cache_dir=cache)["top_bn"][0], fresh["top_bn"][0])
+    np.testing.assert_array_equal(
+        lite0_weights(packaged_weights_file(), cache_dir=cache)["top_bn"][0], fresh["top_bn"][0]
+    )
 
 
 def test_the_network_rejects_bad_arguments():

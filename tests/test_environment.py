@@ -8,8 +8,8 @@ import tomllib
 import jupytext
 import yaml
 
-from labutils.data import repository_root
 from labutils.report import discover_notebooks
+from labutils.sources import repository_root
 
 ROOT = repository_root()
 
@@ -56,7 +56,9 @@ def test_every_notebook_is_percent_format_with_a_parameters_cell():
         tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
         assert len(tagged) == 1, f"{source.name}: needs exactly one parameters cell"
         for name in ("DATA_DIR", "OUTPUT_DIR", "PROFILE", "SEED"):
-            assert re.search(rf"^{name} = ", tagged[0].source, re.MULTILINE), f"{source.name}: no {name} parameter"
+            assert re.search(rf"^{name} = ", tagged[0].source, re.MULTILINE), (
+                f"{source.name}: no {name} parameter"
+            )
         assert "format_name: percent" in source.read_text(), f"{source.name} is not a percent-format script"
         again = jupytext.reads(jupytext.writes(notebook, fmt="py:percent"), fmt="py:percent")
         assert [cell.source for cell in again.cells] == [cell.source for cell in notebook.cells]

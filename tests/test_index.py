@@ -12,51 +12,109 @@ import nbformat
 from labutils.index import REFERENCE_PUBLISHED, extract_thumbnails, render_index
 
 # the smallest valid PNG (1x1 pixel)
-PNG = base64.b64encode(bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)).decode()
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
+).decode()
 
 
 def record(accuracy: float, errors: int, **extra) -> dict:
-    return {"test_accuracy": accuracy, "test_log_loss": 0.05, "test_f1_weighted": accuracy, "test_errors": errors,
-            "val_accuracy_random": None, "val_accuracy_grouped": accuracy - 0.004, "train_seconds": 123.4, "epochs": 12,
-            "seed": 0, "model_file": "m.keras", **extra}
+    return {
+        "test_accuracy": accuracy,
+        "test_log_loss": 0.05,
+        "test_f1_weighted": accuracy,
+        "test_errors": errors,
+        "val_accuracy_random": None,
+        "val_accuracy_grouped": accuracy - 0.004,
+        "train_seconds": 123.4,
+        "epochs": 12,
+        "seed": 0,
+        "model_file": "m.keras",
+        **extra,
+    }
 
 
 METRICS = {
     "01_data": {
-        "notebook": "01_data", "data_source": "real",
+        "notebook": "01_data",
+        "data_source": "real",
         "data": {"train": {"rows": 27455}, "test": {"rows": 7172}},
         "split_kind": "grouped",
-        "splits": {"grouped": {"train_rows": 19118, "validation_rows": 8337, "validation_fraction": 0.3037,
-                               "validation_groups": 376}},
+        "splits": {
+            "grouped": {
+                "train_rows": 19118,
+                "validation_rows": 8337,
+                "validation_fraction": 0.3037,
+                "validation_groups": 376,
+            }
+        },
         "families": {"count": 1229},
-        "nearest_neighbour_median": {"random_validation_to_train": 0.9999, "grouped_validation_to_train": 0.809,
-                                     "test_to_train": 0.852},
+        "nearest_neighbour_median": {
+            "random_validation_to_train": 0.9999,
+            "grouped_validation_to_train": 0.809,
+            "test_to_train": 0.852,
+        },
     },
     "02_cnn": {
-        "notebook": "02_cnn", "data_source": "real",
-        "models": {"compact_cnn": record(0.9502, 357, weights=37480), "seed_cnn": record(0.9095, 649, weights=139608)},
+        "notebook": "02_cnn",
+        "data_source": "real",
+        "models": {
+            "compact_cnn": record(0.9502, 357, weights=37480),
+            "seed_cnn": record(0.9095, 649, weights=139608),
+        },
         "random_split_twin": {"val_accuracy": 1.0, "test_accuracy": 0.9615},
         "architecture": {"width": 32, "pooling": "blur", "head": "average"},
     },
     "03_augmentation": {
-        "notebook": "03_augmentation", "data_source": "real",
-        "models": {"compact_cnn_augmented": record(0.9940, 43, robustness_mean_accuracy={"shift": 0.904, "noise": 0.229})},
-        "robustness": [{"model": "compact_cnn (Task 2)", "perturbation": "shift", "strength": 1, "accuracy": 0.66},
-                       {"model": "compact_cnn (Task 2)", "perturbation": "noise", "strength": 1, "accuracy": 0.438}],
+        "notebook": "03_augmentation",
+        "data_source": "real",
+        "models": {
+            "compact_cnn_augmented": record(
+                0.9940, 43, robustness_mean_accuracy={"shift": 0.904, "noise": 0.229}
+            )
+        },
+        "robustness": [
+            {"model": "compact_cnn (Task 2)", "perturbation": "shift", "strength": 1, "accuracy": 0.66},
+            {"model": "compact_cnn (Task 2)", "perturbation": "noise", "strength": 1, "accuracy": 0.438},
+        ],
     },
     "04_transfer": {
-        "notebook": "04_transfer", "data_source": "real",
+        "notebook": "04_transfer",
+        "data_source": "real",
         "models": {
-            "vgg16_features": record(0.7711, 1642, regime="feature extraction", pretrained=True, trainable_weights=12312,
-                                     total_weights=14727000, inference_images_per_second=185.0),
-            "vgg16_fine_tuned": record(0.9977, 17, regime="fine-tuning", pretrained=True, trainable_weights=7091736,
-                                       total_weights=14727000, inference_images_per_second=184.0),
+            "vgg16_features": record(
+                0.7711,
+                1642,
+                regime="feature extraction",
+                pretrained=True,
+                trainable_weights=12312,
+                total_weights=14727000,
+                inference_images_per_second=185.0,
+            ),
+            "vgg16_fine_tuned": record(
+                0.9977,
+                17,
+                regime="fine-tuning",
+                pretrained=True,
+                trainable_weights=7091736,
+                total_weights=14727000,
+                inference_images_per_second=184.0,
+            ),
         },
         "comparison": [
-            {"model": "compact_cnn_augmented", "task": "Task 3", "test_accuracy": 0.9940, "total_weights": 37480},
-            {"model": "vgg16_fine_tuned", "task": "Task 4", "test_accuracy": 0.9977, "total_weights": 14727000},
+            {
+                "model": "compact_cnn_augmented",
+                "task": "Task 3",
+                "test_accuracy": 0.9940,
+                "total_weights": 37480,
+            },
+            {
+                "model": "vgg16_fine_tuned",
+                "task": "Task 4",
+                "test_accuracy": 0.9977,
+                "total_weights": 14727000,
+            },
         ],
         "best_overall": {"model": "vgg16_fine_tuned", "task": "Task 4", "test_accuracy": 0.9977},
     },
@@ -71,21 +129,43 @@ def make_run(tmp_path: Path, *, source: str = "real", failed: str | None = None)
         notebook = nbformat.v4.new_notebook()
         cell = nbformat.v4.new_code_cell("lu.plot_something()")
         cell.metadata["tags"] = ["thumbnail"]
-        cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})]
+        cell.outputs = [
+            nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})
+        ]
         notebook.cells = [nbformat.v4.new_code_cell("x = 1"), cell]
         nbformat.write(notebook, folder / f"{name}.ipynb")
-        entry = {"name": name, "status": "completed", "seconds": 12.5, "error": None, "parameters": {},
-                 "notebook_file": f"{name}/{name}.ipynb", "html_file": f"{name}/{name}.html",
-                 "metrics": {**copy.deepcopy(metrics), "data_source": source}}
+        entry = {
+            "name": name,
+            "status": "completed",
+            "seconds": 12.5,
+            "error": None,
+            "parameters": {},
+            "notebook_file": f"{name}/{name}.ipynb",
+            "html_file": f"{name}/{name}.html",
+            "metrics": {**copy.deepcopy(metrics), "data_source": source},
+        }
         if name == failed:
-            entry.update(status="failed", metrics=None, html_file=None,
-                         error="RuntimeError: deliberate failure in cell 7")
+            entry.update(
+                status="failed",
+                metrics=None,
+                html_file=None,
+                error="RuntimeError: deliberate failure in cell 7",
+            )
         notebooks.append(entry)
-    checksums = ({"sign_mnist_train.csv": "verified", "sign_mnist_test.csv": "verified"} if source == "real"
-                 else {"sign_mnist_train.csv": "stand-in", "sign_mnist_test.csv": "stand-in"})
-    return {"profile": "full", "started": "2026-11-28T12:00:00+00:00", "seconds": 900.0, "ok": failed is None,
-            "data": {"data_source": source, "origin": "explicit folder", "checksums": checksums},
-            "versions": {"keras": "3.15.1", "tensorflow-cpu": "2.21.0"}, "notebooks": notebooks}
+    checksums = (
+        {"sign_mnist_train.csv": "verified", "sign_mnist_test.csv": "verified"}
+        if source == "real"
+        else {"sign_mnist_train.csv": "stand-in", "sign_mnist_test.csv": "stand-in"}
+    )
+    return {
+        "profile": "full",
+        "started": "2026-11-28T12:00:00+00:00",
+        "seconds": 900.0,
+        "ok": failed is None,
+        "data": {"data_source": source, "origin": "explicit folder", "checksums": checksums},
+        "versions": {"keras": "3.15.1", "tensorflow-cpu": "2.21.0"},
+        "notebooks": notebooks,
+    }
 
 
 def text_of(page: str) -> str:
@@ -98,8 +178,10 @@ def test_all_completed_answers_every_question_with_the_runs_numbers(tmp_path):
     assert "SHA-256 verified" in page and "SYNTHETIC" not in page
     assert "19,118 for training and 8,337 (30.4 %) for validation" in text and "1,229 families" in text
     assert "0.9502" in text and "357 errors" in text and "37,480 weights" in text
-    assert ("37,480 weights: per-image standardisation, three convolution blocks with batch normalisation, "
-            "anti-aliased pooling and a global-average head)") in text
+    assert (
+        "37,480 weights: per-image standardisation, three convolution blocks with batch normalisation, "
+        "anti-aliased pooling and a global-average head)"
+    ) in text
     assert "0.9502 → 0.9940 (357 → 43 errors)" in text
     assert "shift 0.660 → 0.904" in text and "noise 0.438 → 0.229" in text
     assert "Best test result of the whole lab: 0.9977 by vgg16_fine_tuned (Task 4)" in text
@@ -132,7 +214,7 @@ def test_the_standin_and_missing_pretrained_weights_are_loud(tmp_path):
             for model in entry["metrics"]["models"].values():
                 model["pretrained"] = False
     page = render_index(run, tmp_path)
-    assert "SYNTHETIC STAND-IN DATA" in page and 'class="banner synthetic"' in page
+    assert "SYNTHETIC STAND-IN DATA" in page and 'class="banner synthetic data-banner"' in page
     assert "NO PRETRAINED WEIGHTS" in page and "(no pretrained weights)" in page
 
 
@@ -154,7 +236,7 @@ def test_thumbnails_come_only_from_tagged_cells_with_images(tmp_path):
 
 
 def test_every_notebook_tags_its_key_figures():
-    from labutils.data import repository_root
+    from labutils.sources import repository_root
 
     for path in sorted((repository_root() / "notebooks").glob("0*.py")):
         assert 'tags=["thumbnail"]' in path.read_text(), path.name
@@ -176,14 +258,19 @@ def test_results_markdown_lists_every_model_and_the_failures(tmp_path):
 def test_run_time_summary_counts_every_notebook_and_names_the_reused_ones():
     from labutils.index import run_time_summary
 
-    run = {"seconds": 300.0, "notebooks": [
-        {"name": "01_data", "status": "cached", "seconds": 60.0},
-        {"name": "02_cnn", "status": "cached", "seconds": 600.0},
-        {"name": "03_augmentation", "status": "completed", "seconds": 240.0},
-        {"name": "04_transfer", "status": "failed", "seconds": 5.0},
-    ]}
-    assert run_time_summary(run) == ("15.0 min of notebook execution (01_data, 02_cnn reused unchanged from an earlier "
-                                     "invocation; this invocation took 5.0 min)")
+    run = {
+        "seconds": 300.0,
+        "notebooks": [
+            {"name": "01_data", "status": "cached", "seconds": 60.0},
+            {"name": "02_cnn", "status": "cached", "seconds": 600.0},
+            {"name": "03_augmentation", "status": "completed", "seconds": 240.0},
+            {"name": "04_transfer", "status": "failed", "seconds": 5.0},
+        ],
+    }
+    assert run_time_summary(run) == (
+        "15.0 min of notebook execution (01_data, 02_cnn reused unchanged from an earlier "
+        "invocation; this invocation took 5.0 min)"
+    )
     fresh = {"seconds": 900.0, "notebooks": [{"name": "01_data", "status": "completed", "seconds": 900.0}]}
     assert run_time_summary(fresh) == "15.0 min of notebook execution"
 
@@ -198,7 +285,9 @@ def test_errors_are_also_counted_by_test_families_when_the_run_counted_them(tmp_
     # Task 2's document did not count them: no invented figure
     assert "357 errors, log-loss" in text
     # a network without errors reads every family right
-    task3["models"]["compact_cnn_augmented"].update(test_accuracy=1.0, test_errors=0, test_families_with_errors=0)
+    task3["models"]["compact_cnn_augmented"].update(
+        test_accuracy=1.0, test_errors=0, test_families_with_errors=0
+    )
     assert "(357 → 0 errors: all 338 test families read right)" in text_of(render_index(run, tmp_path))
 
 
@@ -206,22 +295,34 @@ def test_the_task3_answer_says_how_many_missed_families_look_like_another_letter
     run = make_run(tmp_path)
     task2, task3 = run["notebooks"][1]["metrics"], run["notebooks"][2]["metrics"]
     task2["models"]["compact_cnn_final"] = record(0.9787, 153, val_accuracy_grouped=None, train_images=27455)
-    task3["models"]["compact_cnn_augmented_final"] = record(0.9968, 23, val_accuracy_grouped=None, train_images=27455)
+    task3["models"]["compact_cnn_augmented_final"] = record(
+        0.9968, 23, val_accuracy_grouped=None, train_images=27455
+    )
     missed = {"images": 20, "errors": 11, "nearest_similarity": 0.8, "own_letter_similarity": 0.5}
-    task3["missed_families"] = [{**missed, "family": 322, "letter": "Y", "nearest_letter": "R"},
-                                {**missed, "family": 289, "letter": "V", "nearest_letter": "W"}]
-    assert "(153 → 23 errors; 2 of them look more like a training photograph of another letter than like any of " \
-           "their own; trained on all 27,455" in text_of(render_index(run, tmp_path))
+    task3["missed_families"] = [
+        {**missed, "family": 322, "letter": "Y", "nearest_letter": "R"},
+        {**missed, "family": 289, "letter": "V", "nearest_letter": "W"},
+    ]
+    assert (
+        "(153 → 23 errors; 2 of them look more like a training photograph of another letter than like any of "
+        "their own; trained on all 27,455" in text_of(render_index(run, tmp_path))
+    )
     task3["missed_families"][1]["nearest_letter"] = "V"
-    assert "; 1 of them looks more like a training photograph of another letter than like any of its own;" \
+    assert (
+        "; 1 of them looks more like a training photograph of another letter than like any of its own;"
         in text_of(render_index(run, tmp_path))
+    )
     task3["missed_families"][0]["nearest_letter"] = "Y"
     assert "; none of them looks more like" in text_of(render_index(run, tmp_path))
     # one missed family, one error: said in the singular
-    task3["models"]["compact_cnn_augmented_final"] = record(0.9999, 1, val_accuracy_grouped=None, train_images=27455)
+    task3["models"]["compact_cnn_augmented_final"] = record(
+        0.9999, 1, val_accuracy_grouped=None, train_images=27455
+    )
     task3["missed_families"] = [{**missed, "family": 105, "letter": "G", "nearest_letter": "E"}]
-    assert "(153 → 1 error; it looks more like a training photograph of another letter than like any of its own;" \
+    assert (
+        "(153 → 1 error; it looks more like a training photograph of another letter than like any of its own;"
         in text_of(render_index(run, tmp_path))
+    )
     # the split-trained network answers when there is no final one: the missed families are not its own
     del task3["models"]["compact_cnn_augmented_final"]
     assert "looks more like" not in text_of(render_index(run, tmp_path))
@@ -230,15 +331,29 @@ def test_the_task3_answer_says_how_many_missed_families_look_like_another_letter
 def test_the_final_networks_answer_tasks_2_and_3_when_the_run_trained_them(tmp_path):
     run = make_run(tmp_path)
     task2, task3 = run["notebooks"][1]["metrics"], run["notebooks"][2]["metrics"]
-    task2["models"]["compact_cnn_final"] = record(0.9787, 153, weights=37480, val_accuracy_grouped=None, train_images=27455)
+    task2["models"]["compact_cnn_final"] = record(
+        0.9787, 153, weights=37480, val_accuracy_grouped=None, train_images=27455
+    )
     task3["models"]["compact_cnn_augmented_final"] = record(
-        1.0, 0, val_accuracy_grouped=None, train_images=27455, robustness_mean_accuracy={"shift": 0.951, "noise": 0.3})
-    task3["robustness"] += [{"model": "compact_cnn_final (Task 2)", "perturbation": "shift", "strength": 1, "accuracy": 0.7}]
+        1.0,
+        0,
+        val_accuracy_grouped=None,
+        train_images=27455,
+        robustness_mean_accuracy={"shift": 0.951, "noise": 0.3},
+    )
+    task3["robustness"] += [
+        {"model": "compact_cnn_final (Task 2)", "perturbation": "shift", "strength": 1, "accuracy": 0.7}
+    ]
     del task2["architecture"]  # a run from before notebook 02 recorded its design
     text = text_of(render_index(run, tmp_path))
-    assert "37,480 weights: per-image standardisation and three convolution blocks with batch normalisation)" in text
+    assert (
+        "37,480 weights: per-image standardisation and three convolution blocks with batch normalisation)"
+        in text
+    )
     # Task 2: the final network answers; the split-trained one and its validation gap stay beside it
-    assert "reaches 0.9787 test accuracy (153 errors" in text and "trained on all 27,455 training images" in text
+    assert (
+        "reaches 0.9787 test accuracy (153 errors" in text and "trained on all 27,455 training images" in text
+    )
     assert "Trained on the split's training side it reaches 0.9502 (357 errors)" in text
     assert "Grouped validation accuracy 0.9462 (-0.40 points from the same network's test)" in text
     # Task 3: before and after are both final networks, and the robustness baseline is the final Task 2 network
@@ -250,13 +365,24 @@ def test_the_final_networks_answer_tasks_2_and_3_when_the_run_trained_them(tmp_p
 def test_task4_shows_the_notebooks_own_conclusion_and_where_each_model_started(tmp_path):
     run = make_run(tmp_path)
     task4 = next(entry for entry in run["notebooks"] if entry["name"] == "04_transfer")
-    task4["metrics"]["answers"] = ("On the real data:\n\n**How did transfer learning change the classifier?** "
-                                   "**lite_fine_tuned** reads **0.9990** <right>; pretraining adds 38.90 points.\n\n"
-                                   "**Best test result of the whole lab: 1.0000** by **x**.")
-    task4["metrics"]["models"]["vgg16_fine_tuned"].update(weights_source="PyPI package p 0.1.0", image_size=64)
+    task4["metrics"]["answers"] = (
+        "On the real data:\n\n**How did transfer learning change the classifier?** "
+        "**lite_fine_tuned** reads **0.9990** <right>; pretraining adds 38.90 points.\n\n"
+        "**Best test result of the whole lab: 1.0000** by **x**."
+    )
+    task4["metrics"]["models"]["vgg16_fine_tuned"].update(
+        weights_source="PyPI package p 0.1.0", image_size=64
+    )
     page = render_index(run, tmp_path)
-    assert ('<div class="answer"><strong>How did transfer learning change the classifier?</strong> '
-            "<strong>lite_fine_tuned</strong> reads <strong>0.9990</strong> &lt;right&gt;; pretraining adds 38.90 points.</div>") in page
-    assert '<div class="answer"><strong>Best test result of the whole lab: 1.0000</strong> by <strong>x</strong>.</div>' in page
-    assert "Did transfer learning help" not in page  # the conclusion replaces the summary built from the table
+    assert (
+        '<div class="answer"><strong>How did transfer learning change the classifier?</strong> '
+        "<strong>lite_fine_tuned</strong> reads <strong>0.9990</strong> &lt;right&gt;; pretraining adds 38.90 points.</div>"
+    ) in page
+    assert (
+        '<div class="answer"><strong>Best test result of the whole lab: 1.0000</strong> by <strong>x</strong>.</div>'
+        in page
+    )
+    assert (
+        "Did transfer learning help" not in page
+    )  # the conclusion replaces the summary built from the table
     assert "<td>PyPI package p 0.1.0</td><td class=num>64</td>" in page

@@ -10,7 +10,17 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 
-from labutils.data import LETTERS, label_to_index, load_dataset
+from labutils.callbacks import (
+    EpochClock,
+    FinalOrBest,
+    RecomputeBatchNormStatistics,
+    SecondsCosineSchedule,
+    SwapAverageWeights,
+    TimeBudget,
+    history_frame,
+    recompute_batch_norm_statistics,
+)
+from labutils.data import LETTERS, label_to_index
 from labutils.evaluation import (
     METRIC_FIELDS,
     classification_metrics,
@@ -22,20 +32,14 @@ from labutils.evaluation import (
     single_image_rate,
     write_metrics,
 )
-from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn, count_weights, seed_cnn
+from labutils.inputs import to_model_input
+from labutils.layers import BlurPooling2D, PerImageStandardization
+from labutils.models import compact_cnn, count_weights, seed_cnn
+from labutils.sources import load_dataset
 from labutils.training import (
-    EpochClock,
-    FinalOrBest,
-    RecomputeBatchNormStatistics,
-    SecondsCosineSchedule,
-    SwapAverageWeights,
-    TimeBudget,
     augmentation_pipeline,
     cosine_schedule,
-    history_frame,
-    recompute_batch_norm_statistics,
     reference_augmentation,
-    to_model_input,
     training_dataset,
     warmup_cosine,
 )
@@ -67,30 +71,49 @@ def test_compact_cnn_validates_its_arguments():
 
 
 def test_compact_cnn_pooling_and_head_change_the_network():
-    layer_types = {(pooling, head): {type(layer).__name__ for layer in compact_cnn(width=4, pooling=pooling, head=head).layers}
-                   for pooling in ("blur", "max") for head in ("average", "flatten")}
+    layer_types = {
+        (pooling, head): {
+            type(layer).__name__ for layer in compact_cnn(width=4, pooling=pooling, head=head).layers
+        }
+        for pooling in ("blur", "max")
+        for head in ("average", "flatten")
+    }
     assert {"BlurPooling2D", "GlobalAveragePooling2D"} <= layer_types["blur", "average"]
-    assert "MaxPooling2D" not in layer_types["blur", "average"] and "Flatten" not in layer_types["blur", "average"]
+    assert (
+        "MaxPooling2D" not in layer_types["blur", "average"]
+        and "Flatten" not in layer_types["blur", "average"]
+    )
     assert {"MaxPooling2D", "Flatten"} <= layer_types["max", "flatten"]
     # flatten keeps 3x3 positions after max pooling, 4x4 after blur pooling; the average head keeps one
-    dense_inputs = {key: compact_cnn(width=4, pooling=key[0], head=key[1]).get_layer("letter").input.shape[-1]
-                    for key in layer_types}
-    assert dense_inputs == {("blur", "average"): 16, ("max", "average"): 16, ("blur", "flatten"): 256, ("max", "flatten"): 144}
+    dense_inputs = {
+        key: compact_cnn(width=4, pooling=key[0], head=key[1]).get_layer("letter").input.shape[-1]
+        for key in layer_types
+    }
+    assert dense_inputs == {
+        ("blur", "average"): 16,
+        ("max", "average"): 16,
+        ("blur", "flatten"): 256,
+        ("max", "flatten"): 144,
+    }
 
 
 def _blur_pooling_by_hand(images: np.ndarray) -> np.ndarray:
     """Max over 2x2 windows at stride 1, then the 3x3 binomial blur at stride 2, each with TensorFlow's "same" padding."""
     batch, height, width, channels = images.shape
-    padded = np.pad(images, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=-np.inf)  # a 2x2 window pads after only
-    pooled = np.max([padded[:, i:i + height, j:j + width] for i in (0, 1) for j in (0, 1)], axis=0)
+    padded = np.pad(
+        images, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=-np.inf
+    )  # a 2x2 window pads after only
+    pooled = np.max([padded[:, i : i + height, j : j + width] for i in (0, 1) for j in (0, 1)], axis=0)
     out_h, out_w = (height + 1) // 2, (width + 1) // 2
     pad_h, pad_w = max((out_h - 1) * 2 + 3 - height, 0), max((out_w - 1) * 2 + 3 - width, 0)
-    padded = np.pad(pooled, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    padded = np.pad(
+        pooled, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0))
+    )
     binomial = np.outer([1, 2, 1], [1, 2, 1]) / 16
     out = np.zeros((batch, out_h, out_w, channels))
     for i in range(out_h):
         for j in range(out_w):
-            window = padded[:, 2 * i:2 * i + 3, 2 * j:2 * j + 3]
+            window = padded[:, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3]
             out[:, i, j] = np.einsum("bhwc,hw->bc", window, binomial)
     return out
 
@@ -100,7 +123,9 @@ def test_blur_pooling_matches_a_computation_by_hand(size, rng):
     images = rng.normal(size=(2, size, size, 3)).astype("float32")
     layer = BlurPooling2D()
     pooled = keras.ops.convert_to_numpy(layer(images))
-    assert pooled.shape == layer.compute_output_shape(images.shape) == (2, (size + 1) // 2, (size + 1) // 2, 3)
+    assert (
+        pooled.shape == layer.compute_output_shape(images.shape) == (2, (size + 1) // 2, (size + 1) // 2, 3)
+    )
     np.testing.assert_allclose(pooled, _blur_pooling_by_hand(images), atol=1e-5)
     assert count_weights(keras.Sequential([keras.Input((size, size, 3)), layer]))["total"] == 0
 
@@ -110,7 +135,9 @@ def test_blur_pooling_is_less_shift_sensitive_than_max_pooling(rng):
     shifted = np.roll(images, 1, axis=2)  # one pixel to the right
 
     def change(pool):
-        a, b = (keras.ops.convert_to_numpy(pool(x))[:, 2:-2, 2:-2] for x in (images, shifted))  # away from the borders
+        a, b = (
+            keras.ops.convert_to_numpy(pool(x))[:, 2:-2, 2:-2] for x in (images, shifted)
+        )  # away from the borders
         return float(np.abs(a - b).mean() / np.abs(a).mean())
 
     assert change(BlurPooling2D()) < 0.5 * change(keras.layers.MaxPooling2D(2, padding="same"))
@@ -120,7 +147,9 @@ def test_per_image_standardization_ignores_brightness_and_contrast(rng):
     layer = PerImageStandardization()
     image = rng.random((2, 28, 28, 1)).astype("float32")
     changed = image * 0.5 + 0.3
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(image)), keras.ops.convert_to_numpy(layer(changed)), atol=1e-2)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(image)), keras.ops.convert_to_numpy(layer(changed)), atol=1e-2
+    )
     standardized = keras.ops.convert_to_numpy(layer(image))
     np.testing.assert_allclose(standardized.mean(axis=(1, 2, 3)), 0, atol=1e-5)
 
@@ -171,12 +200,14 @@ def test_reference_augmentation_is_geometric_only():
 
 
 def test_random_affine_is_one_resampling_of_the_right_kind(rng):
-    from labutils.training import RandomAffine
+    from labutils.layers import RandomAffine
 
     images = rng.random((32, 28, 28, 1)).astype("float32")
     # no change asked: the identity, exactly; and nothing happens outside training
     np.testing.assert_array_equal(np.asarray(RandomAffine(seed=0)(images)), images)
-    np.testing.assert_array_equal(np.asarray(RandomAffine(30, 0.2, 0.2, 0.2, seed=0)(images, training=False)), images)
+    np.testing.assert_array_equal(
+        np.asarray(RandomAffine(30, 0.2, 0.2, 0.2, seed=0)(images, training=False)), images
+    )
     # rotations up to 90 degrees turn some horizontal bars upright
     bar = np.zeros((8, 28, 28, 1), "float32")
     bar[:, 13:15, 4:24] = 1.0
@@ -187,12 +218,14 @@ def test_random_affine_is_one_resampling_of_the_right_kind(rng):
     # one interpolation keeps a sharp image sharper than four chained Keras layers
     import keras
 
-    chained = keras.Sequential([
-        keras.layers.RandomRotation(10 / 360, fill_mode="nearest", seed=0),
-        keras.layers.RandomTranslation(0.05, 0.05, fill_mode="nearest", seed=1),
-        keras.layers.RandomZoom(0.075, fill_mode="nearest", seed=2),
-        keras.layers.RandomShear(0.1, 0.1, fill_mode="nearest", seed=3),
-    ])
+    chained = keras.Sequential(
+        [
+            keras.layers.RandomRotation(10 / 360, fill_mode="nearest", seed=0),
+            keras.layers.RandomTranslation(0.05, 0.05, fill_mode="nearest", seed=1),
+            keras.layers.RandomZoom(0.075, fill_mode="nearest", seed=2),
+            keras.layers.RandomShear(0.1, 0.1, fill_mode="nearest", seed=3),
+        ]
+    )
     checker = np.indices((28, 28)).sum(axis=0) % 4 < 2  # sharp edges every two pixels
     sharp = np.repeat(checker[None, :, :, None].astype("float32"), 64, axis=0)
     once = np.asarray(RandomAffine(10, 0.05, 0.075, 0.1, seed=0)(sharp))
@@ -206,7 +239,12 @@ def test_random_affine_is_one_resampling_of_the_right_kind(rng):
         RandomAffine(rotation_degrees=200)
     config = RandomAffine(10, 0.1, 0.2, 0.3, seed=5).get_config()
     assert {key: config[key] for key in ("rotation_degrees", "shift", "zoom", "shear", "seed")} == {
-        "rotation_degrees": 10.0, "shift": 0.1, "zoom": 0.2, "shear": 0.3, "seed": 5}
+        "rotation_degrees": 10.0,
+        "shift": 0.1,
+        "zoom": 0.2,
+        "shear": 0.3,
+        "seed": 5,
+    }
 
 
 def test_cosine_schedule_warms_up_then_decays():
@@ -220,7 +258,9 @@ def test_warmup_cosine_has_the_shape_of_the_step_schedule():
     schedule = cosine_schedule(1e-2, epochs=10, steps_per_epoch=10, warmup_fraction=0.1)
     for step in (0, 5, 10, 40, 70, 99):
         assert warmup_cosine(1e-2, step / 100) == pytest.approx(float(schedule(step)), rel=1e-4, abs=1e-9)
-    assert warmup_cosine(1e-2, 1.0) == pytest.approx(0.0, abs=1e-12) and warmup_cosine(1e-2, 7.0) == pytest.approx(0.0, abs=1e-12)
+    assert warmup_cosine(1e-2, 1.0) == pytest.approx(0.0, abs=1e-12) and warmup_cosine(
+        1e-2, 7.0
+    ) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="peak"):
         warmup_cosine(0.0, 0.5)
 
@@ -235,15 +275,33 @@ def test_seconds_cosine_schedule_follows_the_clock_not_the_steps():
         now[0] += 10.0
 
     model = compact_cnn(width=4)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="sparse_categorical_crossentropy", jit_compile=False)
-    model.fit(np.zeros((64, 28, 28, 1), "float32"), np.zeros(64), batch_size=8, epochs=2, verbose=0,
-              callbacks=[schedule, keras.callbacks.LambdaCallback(on_train_batch_end=tick)])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-3), loss="sparse_categorical_crossentropy", jit_compile=False
+    )
+    model.fit(
+        np.zeros((64, 28, 28, 1), "float32"),
+        np.zeros(64),
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[schedule, keras.callbacks.LambdaCallback(on_train_batch_end=tick)],
+    )
     expected = [warmup_cosine(1e-2, step * 10.0 / 100) for step in range(16)]
     np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-9)
-    assert rates[1] == pytest.approx(1e-2) and rates[10:] == pytest.approx([0.0] * 6, abs=1e-9)  # ends with the seconds
+    assert rates[1] == pytest.approx(1e-2) and rates[10:] == pytest.approx(
+        [0.0] * 6, abs=1e-9
+    )  # ends with the seconds
     with pytest.raises(ValueError, match="float learning rate"):
-        model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(1e-3, 1, 8)), loss="sparse_categorical_crossentropy")
-        model.fit(np.zeros((8, 28, 28, 1), "float32"), np.zeros(8), verbose=0, callbacks=[SecondsCosineSchedule(1e-2, 10.0)])
+        model.compile(
+            optimizer=keras.optimizers.AdamW(cosine_schedule(1e-3, 1, 8)),
+            loss="sparse_categorical_crossentropy",
+        )
+        model.fit(
+            np.zeros((8, 28, 28, 1), "float32"),
+            np.zeros(8),
+            verbose=0,
+            callbacks=[SecondsCosineSchedule(1e-2, 10.0)],
+        )
     with pytest.raises(ValueError, match="seconds"):
         SecondsCosineSchedule(1e-2, 0.0)
 
@@ -254,12 +312,22 @@ def test_a_short_fit_on_the_standin_beats_chance(standin_dir):
     x_test, y_test = to_model_input(dataset.x_test), label_to_index(dataset.y_test)
     keras.utils.set_random_seed(0)
     model = compact_cnn(width=16)
-    model.compile(optimizer=keras.optimizers.AdamW(cosine_schedule(3e-3, 6, 19)), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=False)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(cosine_schedule(3e-3, 6, 19)),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
     clock, budget = EpochClock(), TimeBudget(None)
-    history = model.fit(training_dataset(x, y, batch_size=64, seed=0), epochs=6, verbose=0, callbacks=[clock, budget])
+    history = model.fit(
+        training_dataset(x, y, batch_size=64, seed=0), epochs=6, verbose=0, callbacks=[clock, budget]
+    )
     frame = history_frame(history)
-    assert list(frame.index) == [1, 2, 3, 4, 5, 6] and "seconds" in frame and frame.seconds.is_monotonic_increasing
+    assert (
+        list(frame.index) == [1, 2, 3, 4, 5, 6]
+        and "seconds" in frame
+        and frame.seconds.is_monotonic_increasing
+    )
     metrics = classification_metrics(y_test, model.predict(x_test, verbose=0))
     assert metrics["accuracy"] > 4 / 24, metrics
 
@@ -273,8 +341,14 @@ def test_time_budget_stops_training(standin_dir):
     # per batch: a long epoch is cut short after its first batch, and still logged
     steps = []
     counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(batch))
-    history = model.fit(np.zeros((320, 28, 28, 1), "float32"), np.zeros(320), batch_size=8, epochs=5, verbose=0,
-                        callbacks=[counter, TimeBudget(0.0, per_batch=True)])
+    history = model.fit(
+        np.zeros((320, 28, 28, 1), "float32"),
+        np.zeros(320),
+        batch_size=8,
+        epochs=5,
+        verbose=0,
+        callbacks=[counter, TimeBudget(0.0, per_batch=True)],
+    )
     assert len(history.history["loss"]) == 1 and steps == [0]
     unlimited = TimeBudget(None, per_batch=True)
     model.fit(x, np.zeros(32), batch_size=8, epochs=2, verbose=0, callbacks=[unlimited])
@@ -338,7 +412,9 @@ def test_per_letter_report_and_plots(rng):
     y_predicted[:3] = 1  # every A predicted as B
     report = per_letter_report(y_true, y_predicted)
     assert list(report.index) == list(LETTERS)
-    assert report.loc["A", "recall"] == 0 and report.loc["B", "precision"] == 0.5 and report.loc["C", "f1"] == 1
+    assert (
+        report.loc["A", "recall"] == 0 and report.loc["B", "precision"] == 0.5 and report.loc["C", "f1"] == 1
+    )
     ax = plot_confusion_matrix(y_true, y_predicted)
     assert "69 of 72 correct" in ax.get_title()
     grid = plot_misclassified(rng.random((72, 28, 28)), y_true, y_predicted)
@@ -351,7 +427,9 @@ def test_errors_by_family_counts_whole_families():
 
     y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
     families = np.array([5, 5, 5, 7, 7, 9, 9, 3, 3])
-    y_predicted = np.array([0, 0, 0, 12, 12, 2, 4, 2, 2])  # family 7 (B) wholly read as N; one C of family 9 as E
+    y_predicted = np.array(
+        [0, 0, 0, 12, 12, 2, 4, 2, 2]
+    )  # family 7 (B) wholly read as N; one C of family 9 as E
     table = errors_by_family(y_true, y_predicted, families)
     assert list(table.index) == [7, 9, 3, 5]
     assert table.loc[7].to_dict() == {"letter": "B", "images": 2, "errors": 2, "predicted_as": "N"}
@@ -364,19 +442,30 @@ def test_errors_by_family_counts_whole_families():
 
 
 def test_metrics_json_has_the_fixed_fields(tmp_path):
-    record = model_record({"accuracy": 0.9, "log_loss": 0.3, "f1_weighted": 0.89, "errors": 7},
-                          val_accuracy_random=1.0, val_accuracy_grouped=0.91, train_seconds=12.345,
-                          epochs=3, seed=0, model_file="m.keras", weights=100)
+    record = model_record(
+        {"accuracy": 0.9, "log_loss": 0.3, "f1_weighted": 0.89, "errors": 7},
+        val_accuracy_random=1.0,
+        val_accuracy_grouped=0.91,
+        train_seconds=12.345,
+        epochs=3,
+        seed=0,
+        model_file="m.keras",
+        weights=100,
+    )
     assert tuple(record)[: len(METRIC_FIELDS)] == METRIC_FIELDS and record["weights"] == 100
-    path = write_metrics(tmp_path, notebook="02_cnn", data_source="synthetic", profile="quick", models={"m": record})
+    path = write_metrics(
+        tmp_path, notebook="02_cnn", data_source="synthetic", profile="quick", models={"m": record}
+    )
     document = json.loads(path.read_text())
     assert document["models"]["m"]["train_seconds"] == 12.35 and document["notebook"] == "02_cnn"
     with pytest.raises(ValueError, match="lacks"):
-        write_metrics(tmp_path, notebook="x", data_source="real", profile="full", models={"m": {"test_accuracy": 1}})
+        write_metrics(
+            tmp_path, notebook="x", data_source="real", profile="full", models={"m": {"test_accuracy": 1}}
+        )
 
 
 def test_prepare_task_data_matches_the_split(standin_dir):
-    from labutils.training import prepare_task_data
+    from labutils.inputs import prepare_task_data
 
     dataset, split, inputs = prepare_task_data(standin_dir, train_limit=None)
     assert len(inputs.x_train) == len(split.train_index) and len(inputs.x_val) == len(split.validation_index)
@@ -389,7 +478,9 @@ def test_prepare_task_data_matches_the_split(standin_dir):
     _, _, limited = prepare_task_data(standin_dir, train_limit=100, seed=1)
     assert len(limited.x_train) == 100 and len(limited.x_val) == len(split.validation_index)
     share = round(100 / len(split.train_index) * len(split.validation_index))
-    assert len(limited.x_all) == 100 + share  # the same share of the validation rows joins the limited training rows
+    assert (
+        len(limited.x_all) == 100 + share
+    )  # the same share of the validation rows joins the limited training rows
     with pytest.raises(ValueError, match="train_limit"):
         prepare_task_data(standin_dir, train_limit=0)
 
@@ -428,7 +519,16 @@ def _averaging_fit(callbacks, epochs, *, use_ema=True):
     y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32") + 0.3
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.05, use_ema=use_ema, ema_momentum=0.8), loss="mse")
-    history = model.fit(x, y, batch_size=8, epochs=epochs, shuffle=False, verbose=0, validation_data=(x, y), callbacks=callbacks)
+    history = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        validation_data=(x, y),
+        callbacks=callbacks,
+    )
     return model, history, (x, y)
 
 
@@ -443,10 +543,14 @@ class _StopAfter(keras.callbacks.Callback):
 
 
 def test_swap_average_weights_keeps_and_validates_the_averaged_weights():
-    plain, plain_history, _ = _averaging_fit([], 3)  # Keras ends fit() with the average: the reference weights
+    plain, plain_history, _ = _averaging_fit(
+        [], 3
+    )  # Keras ends fit() with the average: the reference weights
     raw, _, _ = _averaging_fit([], 3, use_ema=False)
     swapped, history, (x, y) = _averaging_fit([SwapAverageWeights()], 3)
-    assert not np.allclose(plain.get_weights()[0], raw.get_weights()[0])  # the average is not the last weights
+    assert not np.allclose(
+        plain.get_weights()[0], raw.get_weights()[0]
+    )  # the average is not the last weights
     np.testing.assert_allclose(swapped.get_weights()[0], plain.get_weights()[0], rtol=1e-6)
     # what the last epoch's validation scored is what the network keeps (Keras alone scores the raw weights)
     assert history.history["val_loss"][-1] == pytest.approx(swapped.evaluate(x, y, verbose=0), rel=1e-5)
@@ -460,7 +564,9 @@ def test_swap_average_weights_keeps_the_average_when_training_stops_early():
     stopped, _, _ = _averaging_fit([SwapAverageWeights(), _StopAfter(1)], 3)
     np.testing.assert_allclose(stopped.get_weights()[0], one_epoch.get_weights()[0], rtol=1e-6)
     # Keras' own callback ends such a run with the raw weights of the last step instead
-    keras_stopped, _, _ = _averaging_fit([keras.callbacks.SwapEMAWeights(swap_on_epoch=True), _StopAfter(1)], 3)
+    keras_stopped, _, _ = _averaging_fit(
+        [keras.callbacks.SwapEMAWeights(swap_on_epoch=True), _StopAfter(1)], 3
+    )
     assert not np.allclose(keras_stopped.get_weights()[0], one_epoch.get_weights()[0])
     # one instance serves several fits
     callback = SwapAverageWeights()
@@ -497,12 +603,23 @@ def test_recompute_batch_norm_statistics_matches_the_inputs_moments_layer_by_lay
     for name in ("bn1", "bn2"):  # bn2's moments are those its input has with bn1's new statistics in place
         mean, variance = _inference_moments(model, name, images)
         np.testing.assert_allclose(model.get_layer(name).moving_mean.numpy(), mean, rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(model.get_layer(name).moving_variance.numpy(), variance, rtol=1e-3, atol=1e-6)
-    standardized = keras.Model(model.input, model.get_layer("bn2").output)(images, training=False).numpy().reshape(-1, 4)
+        np.testing.assert_allclose(
+            model.get_layer(name).moving_variance.numpy(), variance, rtol=1e-3, atol=1e-6
+        )
+    standardized = (
+        keras.Model(model.input, model.get_layer("bn2").output)(images, training=False).numpy().reshape(-1, 4)
+    )
     np.testing.assert_allclose(standardized.mean(axis=0), 0, atol=1e-3)  # what "recomputed" should mean
     np.testing.assert_allclose(standardized.std(axis=0), 1, atol=1e-2)
-    whole_batch = [v.numpy() for v in recompute_batch_norm_statistics(_batch_norm_net(), images, batch_size=1000).non_trainable_weights]
-    np.testing.assert_allclose(whole_batch[0], model.get_layer("bn1").moving_mean.numpy(), rtol=1e-5, atol=1e-6)
+    whole_batch = [
+        v.numpy()
+        for v in recompute_batch_norm_statistics(
+            _batch_norm_net(), images, batch_size=1000
+        ).non_trainable_weights
+    ]
+    np.testing.assert_allclose(
+        whole_batch[0], model.get_layer("bn1").moving_mean.numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_recompute_batch_norm_statistics_rejects_what_it_cannot_do(rng):
@@ -540,17 +657,30 @@ def _statistics_fit(callbacks, *, use_ema=False, epochs=3):
     """Trains on shifted, rescaled ("augmented") images; returns the model, its history and the clean images."""
     clean, labels = _clean_images()
     model = _batch_norm_net()
-    model.compile(optimizer=keras.optimizers.SGD(0.05, use_ema=use_ema, ema_momentum=0.8),
-                  loss="sparse_categorical_crossentropy", jit_compile=False)
-    history = model.fit(2 * clean + 1, labels, batch_size=16, epochs=epochs, shuffle=False, verbose=0,
-                        validation_data=(clean, labels), callbacks=callbacks)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, use_ema=use_ema, ema_momentum=0.8),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=False,
+    )
+    history = model.fit(
+        2 * clean + 1,
+        labels,
+        batch_size=16,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        validation_data=(clean, labels),
+        callbacks=callbacks,
+    )
     return model, history, (clean, labels)
 
 
 def test_recompute_batch_norm_statistics_callback_scores_and_keeps_clean_statistics():
     plain_probe, probe = _StatisticsProbe(), _StatisticsProbe()
     plain, plain_history, (clean, labels) = _statistics_fit([plain_probe])
-    recomputed, history, _ = _statistics_fit([callback := RecomputeBatchNormStatistics(_clean_images()[0], sample=None), probe])
+    recomputed, history, _ = _statistics_fit(
+        [callback := RecomputeBatchNormStatistics(_clean_images()[0], sample=None), probe]
+    )
     # the network kept, and the validation of the last epoch, use the statistics of the clean images
     copy = keras.models.clone_model(recomputed)
     copy.set_weights(recomputed.get_weights())
@@ -558,7 +688,9 @@ def test_recompute_batch_norm_statistics_callback_scores_and_keeps_clean_statist
     for kept, value in zip(recomputed.non_trainable_weights, expected):
         np.testing.assert_allclose(kept.numpy(), value, rtol=1e-5, atol=1e-6)
     assert not np.allclose(plain.get_layer("bn1").moving_mean.numpy(), expected[0], atol=1e-3)
-    assert history.history["val_loss"][-1] == pytest.approx(recomputed.evaluate(clean, labels, verbose=0), rel=1e-5)
+    assert history.history["val_loss"][-1] == pytest.approx(
+        recomputed.evaluate(clean, labels, verbose=0), rel=1e-5
+    )
     assert history.history["val_loss"][-1] < plain_history.history["val_loss"][-1]
     # each epoch trains on from the training statistics: the same run as without the callback
     np.testing.assert_allclose(np.array(probe.begin), np.array(plain_probe.begin), rtol=1e-5, atol=1e-6)
@@ -568,14 +700,17 @@ def test_recompute_batch_norm_statistics_callback_scores_and_keeps_clean_statist
 
 def test_recompute_batch_norm_statistics_callback_follows_the_averaged_weights():
     model, history, (clean, labels) = _statistics_fit(
-        [SwapAverageWeights(), RecomputeBatchNormStatistics(_clean_images()[0], sample=None)], use_ema=True)
+        [SwapAverageWeights(), RecomputeBatchNormStatistics(_clean_images()[0], sample=None)], use_ema=True
+    )
     averaged, _, _ = _statistics_fit([SwapAverageWeights()], use_ema=True)
     for kept, average in zip(model.trainable_weights, averaged.trainable_weights):
         np.testing.assert_allclose(kept.numpy(), average.numpy(), rtol=1e-5, atol=1e-6)
     expected = recompute_batch_norm_statistics(averaged, clean)  # the averaged weights' own statistics
     for kept, value in zip(model.non_trainable_weights, expected.non_trainable_weights):
         np.testing.assert_allclose(kept.numpy(), value.numpy(), rtol=1e-5, atol=1e-6)
-    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(clean, labels, verbose=0), rel=1e-5)
+    assert history.history["val_loss"][-1] == pytest.approx(
+        model.evaluate(clean, labels, verbose=0), rel=1e-5
+    )
 
 
 def test_recompute_batch_norm_statistics_callback_samples_and_validates(rng):
@@ -588,22 +723,35 @@ def test_recompute_batch_norm_statistics_callback_samples_and_validates(rng):
         RecomputeBatchNormStatistics(images, sample=0)
     with pytest.raises(ValueError, match="at least one image"):
         RecomputeBatchNormStatistics(images[:0])
-    plain = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    plain = keras.Sequential(
+        [keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
+    )
     plain.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="no batch-norm layer"):
-        plain.fit(images, np.zeros(30, "int32"), epochs=1, verbose=0, callbacks=[RecomputeBatchNormStatistics(images)])
+        plain.fit(
+            images,
+            np.zeros(30, "int32"),
+            epochs=1,
+            verbose=0,
+            callbacks=[RecomputeBatchNormStatistics(images)],
+        )
 
 
 def test_final_or_best_keeps_the_final_epoch_unless_it_is_clearly_worse():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     within = FinalOrBest(tolerance=0.005)
-    assert _replay(within, model, [0.90, 0.985, 0.982]) == 3.0  # 0.3 points below the best: noise, keep the last
+    assert (
+        _replay(within, model, [0.90, 0.985, 0.982]) == 3.0
+    )  # 0.3 points below the best: noise, keep the last
     assert (within.kept_epoch, within.best_epoch, within.restored) == (3, 2, False)
     assert within.describe().startswith("Kept: the last epoch, 3 (the best val_accuracy, 0.9850 at epoch 2")
     clearly = FinalOrBest(tolerance=0.005)
     assert _replay(clearly, model, [0.90, 0.985, 0.95]) == 2.0  # 3.5 points below: restore the best epoch
     assert (clearly.kept_epoch, clearly.restored) == (2, True)
-    assert clearly.describe().startswith("Kept: epoch 2 (the best, 0.9850)") and "families" not in clearly.describe()
+    assert (
+        clearly.describe().startswith("Kept: epoch 2 (the best, 0.9850)")
+        and "families" not in clearly.describe()
+    )
     assert FinalOrBest(tolerance=0.01).describe().startswith("No epoch was kept")
     loss = FinalOrBest("val_loss", tolerance=0.01, mode="min")
     assert _replay(loss, model, [0.5, 0.10, 0.30], monitor="val_loss") == 2.0
@@ -644,8 +792,15 @@ class _FakeClock:
         return self.now
 
 
-def _run_budget(budget: TimeBudget, clock: _FakeClock, *, epochs: int, steps: int, step_seconds: float,
-                tail_seconds: float) -> list[int]:
+def _run_budget(
+    budget: TimeBudget,
+    clock: _FakeClock,
+    *,
+    epochs: int,
+    steps: int,
+    step_seconds: float,
+    tail_seconds: float,
+) -> list[int]:
     """Drive a TimeBudget like fit() does: each step takes step_seconds, and each epoch ends with
     tail_seconds of validation; returns the steps run per epoch."""
     model = types.SimpleNamespace(stop_training=False)
@@ -672,7 +827,11 @@ def test_time_budget_per_batch_keeps_back_the_validation_time():
     # 10 steps of 1 s and 4 s of validation per epoch (14 s each). 20 s: epoch 2 is cut after 2 steps
     # (16 s) so that its validation ends at 20 s. 30 s: after two epochs (28 s) no step fits before a
     # validation (32 s), so no epoch 3. 33 s: epoch 3 gets one step (29 s) and its validation.
-    for seconds, expected_steps, expected_end in ((20.0, [10, 2], 20.0), (30.0, [10, 10], 28.0), (33.0, [10, 10, 1], 33.0)):
+    for seconds, expected_steps, expected_end in (
+        (20.0, [10, 2], 20.0),
+        (30.0, [10, 10], 28.0),
+        (33.0, [10, 10, 1], 33.0),
+    ):
         clock = _FakeClock()
         budget = TimeBudget(seconds, per_batch=True, clock=clock)
         done = _run_budget(budget, clock, epochs=5, steps=10, step_seconds=1.0, tail_seconds=4.0)
@@ -681,7 +840,12 @@ def test_time_budget_per_batch_keeps_back_the_validation_time():
     clock = _FakeClock()
     budget = TimeBudget(5.0, per_batch=True, clock=clock)
     assert _run_budget(budget, clock, epochs=3, steps=10, step_seconds=1.0, tail_seconds=4.0) == [5]
-    assert (budget.stopped_epoch, budget.steps_done, budget.steps_per_epoch, budget.cut_short) == (1, 5, 10, True)
+    assert (budget.stopped_epoch, budget.steps_done, budget.steps_per_epoch, budget.cut_short) == (
+        1,
+        5,
+        10,
+        True,
+    )
     # stopped between epochs: not cut short
     clock = _FakeClock()
     budget = TimeBudget(30.0, per_batch=True, clock=clock)
@@ -709,31 +873,49 @@ def test_family_neighbours_finds_the_training_image_most_like_each_family():
     rng = np.random.default_rng(0)
     x_train = rng.random((4, 28, 28, 1)).astype(np.float32)
     y_train = np.array([0, 0, 1, 1])  # A, A, B, B
-    x_test = np.stack([
-        x_train[2] + 0.01 * rng.random((28, 28, 1)),  # family 5 (A): a near-copy of a training B ...
-        x_train[1] + 0.6 * rng.random((28, 28, 1)),  # ... and a noisy copy of a training A
-        x_train[3],  # family 9 (B): a training B itself
-        rng.random((28, 28, 1)),  # family 4 (C): a letter no training image has
-    ]).astype(np.float32)
+    x_test = np.stack(
+        [
+            x_train[2] + 0.01 * rng.random((28, 28, 1)),  # family 5 (A): a near-copy of a training B ...
+            x_train[1] + 0.6 * rng.random((28, 28, 1)),  # ... and a noisy copy of a training A
+            x_train[3],  # family 9 (B): a training B itself
+            rng.random((28, 28, 1)),  # family 4 (C): a letter no training image has
+        ]
+    ).astype(np.float32)
     y_test, families = np.array([0, 0, 1, 2]), np.array([5, 5, 9, 4])
     table = family_neighbours(x_test, y_test, families, x_train, y_train, batch_size=3)
     assert list(table.index) == [4, 5, 9] and list(table["images"]) == [1, 2, 1]
     row = table.loc[5]
-    assert (row["letter"], row["nearest_letter"], row["test_index"], row["nearest_train_index"]) == ("A", "B", 0, 2)
+    assert (row["letter"], row["nearest_letter"], row["test_index"], row["nearest_train_index"]) == (
+        "A",
+        "B",
+        0,
+        2,
+    )
     assert row["nearest_similarity"] > 0.99 and row["own_letter_train_index"] == 1
     assert 0.3 < row["own_letter_similarity"] < row["nearest_similarity"]
-    assert table.loc[9, "nearest_letter"] == "B" and table.loc[9, "own_letter_similarity"] == pytest.approx(1.0, abs=1e-5)
+    assert table.loc[9, "nearest_letter"] == "B" and table.loc[9, "own_letter_similarity"] == pytest.approx(
+        1.0, abs=1e-5
+    )
     assert table.loc[4, "own_letter_train_index"] == -1 and np.isnan(table.loc[4, "own_letter_similarity"])
     from labutils import errors_by_family, missed_family_records
 
     records = missed_family_records(errors_by_family(y_test, np.array([1, 0, 1, 0]), families), table)
     assert [(r["family"], r["errors"], r["predicted_as"], r["nearest_letter"]) for r in records] == [
-        (4, 1, "A", table.loc[4, "nearest_letter"]), (5, 1, "B", "B")]
-    assert records[0]["own_letter_similarity"] is None and records[1]["nearest_similarity"] == round(row["nearest_similarity"], 4)
+        (4, 1, "A", table.loc[4, "nearest_letter"]),
+        (5, 1, "B", "B"),
+    ]
+    assert records[0]["own_letter_similarity"] is None and records[1]["nearest_similarity"] == round(
+        row["nearest_similarity"], 4
+    )
     ax = plot_family_neighbours(x_test, x_train, table.loc[[5, 4]])
     assert [text.get_text() for text in ax.texts] == [
-        "test A #5", f"B {row['nearest_similarity']:.2f}", f"A {row['own_letter_similarity']:.2f}",
-        "test C #4", f"{table.loc[4, 'nearest_letter']} {table.loc[4, 'nearest_similarity']:.2f}", "no C"]
+        "test A #5",
+        f"B {row['nearest_similarity']:.2f}",
+        f"A {row['own_letter_similarity']:.2f}",
+        "test C #4",
+        f"{table.loc[4, 'nearest_letter']} {table.loc[4, 'nearest_similarity']:.2f}",
+        "no C",
+    ]
     with pytest.raises(ValueError, match="one entry per test image"):
         family_neighbours(x_test, y_test[:-1], families, x_train, y_train)
     with pytest.raises(ValueError, match="several letters"):

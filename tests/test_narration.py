@@ -8,69 +8,120 @@ import pytest
 from labutils.narration import describe_model, describe_transfer_answers, plural
 
 
-def record(accuracy: float, errors: int, regime: str, pretrained: bool, backbone: str = "efficientnet_lite0", **extra):
-    return {"test_accuracy": accuracy, "test_errors": errors, "test_log_loss": 0.01 + errors / 1000, "regime": regime,
-            "pretrained": pretrained, "backbone": backbone, "train_seconds": 100.0 + errors, **extra}
+def record(
+    accuracy: float, errors: int, regime: str, pretrained: bool, backbone: str = "efficientnet_lite0", **extra
+):
+    return {
+        "test_accuracy": accuracy,
+        "test_errors": errors,
+        "test_log_loss": 0.01 + errors / 1000,
+        "regime": regime,
+        "pretrained": pretrained,
+        "backbone": backbone,
+        "train_seconds": 100.0 + errors,
+        **extra,
+    }
 
 
 def table(records: dict, own: dict | None = None) -> pd.DataFrame:
-    rows = [{"model": name, "task": "Task 4", "total_weights": 3_400_000, "train_images": 19118,
-             "inference_images_per_second": 900.0, **r} for name, r in records.items()]
+    rows = [
+        {
+            "model": name,
+            "task": "Task 4",
+            "total_weights": 3_400_000,
+            "train_images": 19118,
+            "inference_images_per_second": 900.0,
+            **r,
+        }
+        for name, r in records.items()
+    ]
     for name, r in (own or {}).items():
         rows.append({"model": name, "total_weights": 121_000, "inference_images_per_second": 5000.0, **r})
     return pd.DataFrame(rows).set_index("model")
 
 
 RECORDS = {
-    "efficientnet_lite0_features": record(0.9449, 395, "feature extraction", True,
-                                          head_reads="pooled top features + block5c_add flattened"),
+    "efficientnet_lite0_features": record(
+        0.9449, 395, "feature extraction", True, head_reads="pooled top features + block5c_add flattened"
+    ),
     "vgg16_features": record(0.1200, 6311, "feature extraction", False, backbone="vgg16"),
     "efficientnet_lite0_fine_tuned": record(0.9990, 7, "fine-tuning", True),
     "efficientnet_lite0_from_scratch": record(0.6100, 2797, "from scratch", False),
 }
 OWN = {
-    "compact_cnn_augmented": {"task": "Task 3", "test_accuracy": 0.9943, "test_errors": 41, "test_log_loss": 0.02,
-                              "train_seconds": 300.0, "train_images": 19118},
-    "compact_cnn_augmented_final": {"task": "Task 3", "test_accuracy": 1.0, "test_errors": 0, "test_log_loss": 0.001,
-                                    "train_seconds": 400.0, "train_images": 27455},
+    "compact_cnn_augmented": {
+        "task": "Task 3",
+        "test_accuracy": 0.9943,
+        "test_errors": 41,
+        "test_log_loss": 0.02,
+        "train_seconds": 300.0,
+        "train_images": 19118,
+    },
+    "compact_cnn_augmented_final": {
+        "task": "Task 3",
+        "test_accuracy": 1.0,
+        "test_errors": 0,
+        "test_log_loss": 0.001,
+        "train_seconds": 400.0,
+        "train_images": 27455,
+    },
 }
 
 
 def test_plural_and_one_model():
     assert plural(1, "error") == "1 error" and plural(7172, "error") == "7,172 errors"
     assert plural(2, "family", "families") == "2 families"
-    sentence = describe_model("m", {"test_accuracy": 0.99902, "test_errors": 7, "test_log_loss": 0.00421}, test_images=7172)
+    sentence = describe_model(
+        "m", {"test_accuracy": 0.99902, "test_errors": 7, "test_log_loss": 0.00421}, test_images=7172
+    )
     assert sentence == "**m** reads **0.9990** of the test images right (7 of 7,172 wrong, log-loss 0.0042)"
 
 
 def test_the_three_answers_state_the_records_numbers():
-    text = describe_transfer_answers(RECORDS, table(RECORDS, OWN), is_real=True, test_images=7172,
-                                     epoch_seconds={"vgg16": 212.4, "efficientnet_lite0": 90.0})
+    text = describe_transfer_answers(
+        RECORDS,
+        table(RECORDS, OWN),
+        is_real=True,
+        test_images=7172,
+        epoch_seconds={"vgg16": 212.4, "efficientnet_lite0": 90.0},
+    )
     assert text.startswith("On the real data:")
     # pretrained against its control, same network
-    assert "**efficientnet_lite0_fine_tuned** reads **0.9990**" in text and "reads 0.6100 (2,797 wrong" in text
+    assert (
+        "**efficientnet_lite0_fine_tuned** reads **0.9990**" in text and "reads 0.6100 (2,797 wrong" in text
+    )
     assert "pretraining adds 38.90 points of test accuracy" in text
-    assert ("the best, efficientnet_lite0_features (its head reads the pooled top features + block5c_add flattened), "
-            "is 13.76 points above the seed report's frozen VGG16") in text
+    assert (
+        "the best, efficientnet_lite0_features (its head reads the pooled top features + block5c_add flattened), "
+        "is 13.76 points above the seed report's frozen VGG16"
+    ) in text
     assert "vgg16_features 0.1200 (not pretrained)" in text
-    assert "Not fine-tuned here: one fine-tuning epoch would take, on this machine, vgg16 about 212 s (timed" in text
+    assert (
+        "Not fine-tuned here: one fine-tuning epoch would take, on this machine, vgg16 about 212 s (timed"
+        in text
+    )
     # without it: Task 3's network trained on the same images, compared with the best pretrained model
     assert "**Could we have done without it?** Not quite: **compact_cnn_augmented** reads **0.9943**" in text
     assert "0.47 points below the best pretrained model, efficientnet_lite0_fine_tuned at 0.9990" in text
     assert "Both learned from the same 19,118 training images." in text
-    assert "**Best test result of the whole lab: 1.0000** (0 errors of 7,172) by **compact_cnn_augmented_final** (Task 3)." in text
+    assert (
+        "**Best test result of the whole lab: 1.0000** (0 errors of 7,172) by **compact_cnn_augmented_final** (Task 3)."
+        in text
+    )
 
 
 def test_the_verdicts_follow_the_numbers():
     better = {**OWN, "compact_cnn_augmented": {**OWN["compact_cnn_augmented"], "test_accuracy": 0.9995}}
     assert "**Could we have done without it?** Yes:" in describe_transfer_answers(
-        RECORDS, table(RECORDS, better), is_real=True, test_images=7172)
+        RECORDS, table(RECORDS, better), is_real=True, test_images=7172
+    )
     worse = {**OWN, "compact_cnn_augmented": {**OWN["compact_cnn_augmented"], "test_accuracy": 0.95}}
     text = describe_transfer_answers(RECORDS, table(RECORDS, worse), is_real=True, test_images=7172)
     assert "**Could we have done without it?** No:" in text and "4.90 points below" in text
     control_wins = {**RECORDS, "efficientnet_lite0_from_scratch": record(0.9995, 4, "from scratch", False)}
     assert "pretraining costs 0.05 points" in describe_transfer_answers(
-        control_wins, table(control_wins, OWN), is_real=True, test_images=7172)
+        control_wins, table(control_wins, OWN), is_real=True, test_images=7172
+    )
 
 
 def test_runs_without_pretrained_weights_or_earlier_tasks_say_so():
@@ -84,3 +135,36 @@ def test_runs_without_pretrained_weights_or_earlier_tasks_say_so():
     assert "Run notebooks 02 and 03 on the same data to answer." in alone
     with pytest.raises(ValueError, match="no Task 4 models"):
         describe_transfer_answers({}, table(RECORDS), is_real=True, test_images=1)
+
+
+def test_the_test_families_sentence_follows_the_families():
+    from labutils.narration import describe_test_families
+
+    counts = {
+        "compact_cnn_final (Task 2)": 3,
+        "compact_cnn_augmented_final": 2,
+        "compact_cnn (Task 2)": 9,
+        "compact_cnn_augmented": 7,
+        "seed_cnn (Task 2)": 30,
+        "seed_cnn_augmented": 12,
+    }
+    by_family = pd.DataFrame(
+        {"letter": ["V", "V", "A", "B"], "images": [20, 10, 12, 8], "errors": [15, 1, 0, 0]}
+    )
+    text = describe_test_families(by_family, counts)
+    assert text.startswith(
+        "Of the 4 test families, our final network got 3 at least partly wrong after Task 2 and **2** after"
+    )
+    assert "(trained on the split's training side: 9 → 7; the reference network: 30 → 12)." in text
+    # 15 of the 16 errors lie in the family read mostly wrong
+    assert (
+        "wrong families are of the letter V (2 families); 94% of its errors lie in families it gets mostly wrong"
+        in text
+    )
+    one = by_family.assign(errors=[0, 1, 0, 0])
+    assert "wrong family is of the letter V (1 family); 0% of its errors" in describe_test_families(
+        one, counts
+    )
+    assert describe_test_families(by_family.assign(errors=0), counts).endswith(
+        "It reads every test photograph right."
+    )

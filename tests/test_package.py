@@ -6,6 +6,8 @@ import importlib
 import subprocess
 import sys
 
+import pytest
+
 import labutils
 
 
@@ -21,12 +23,8 @@ def test_every_exported_name_resolves():
 
 
 def test_unknown_attribute_is_an_attribute_error():
-    try:
-        labutils.no_such_thing
-    except AttributeError as error:
-        assert "no_such_thing" in str(error)
-    else:
-        raise AssertionError("expected AttributeError")
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        _ = labutils.no_such_thing
 
 
 def test_importing_the_package_does_not_import_plotting_or_tensorflow():

@@ -48,7 +48,10 @@ def test_rotation_by_90_degrees_turns_the_image():
 
 def test_shift_moves_mass_by_the_fraction(images):
     shifted = perturb(images[:1], "shift", 0.1, seed=0)[0]
-    centre = lambda image: np.array(np.nonzero(image > 0.5)).mean(axis=1)
+
+    def centre(image):
+        return np.array(np.nonzero(image > 0.5)).mean(axis=1)
+
     assert np.linalg.norm(centre(shifted) - centre(images[0])) == pytest.approx(2.8, abs=0.6)
 
 
@@ -70,10 +73,15 @@ def test_robustness_table_feeds_every_model_the_same_images(images):
             probabilities = np.zeros((len(batch), 24))
             probabilities[:, 3] = 1
             return probabilities
+
         return predict
 
-    table = robustness_table({"a": model("a"), "b": model("b")}, images, np.full(len(images), 3),
-                             strengths={"noise": (0, 0.1), "blur": (0, 1)})
+    table = robustness_table(
+        {"a": model("a"), "b": model("b")},
+        images,
+        np.full(len(images), 3),
+        strengths={"noise": (0, 0.1), "blur": (0, 1)},
+    )
     assert isinstance(table, pd.DataFrame) and len(table) == 8
     assert (table.accuracy == 1.0).all()
     for first, second in zip(seen["a"], seen["b"]):
@@ -89,9 +97,18 @@ def test_robustness_table_scores_each_strength_on_its_own_images(images):
         probabilities[np.arange(len(batch)), np.where((batch == unperturbed).all(axis=(1, 2)), 3, 5)] = 1
         return probabilities
 
-    table = robustness_table({"m": untouched_only}, images, np.full(len(images), 3),
-                             strengths={"noise": (0, 0.1, 0.2), "rotation": (10, 0)})
+    table = robustness_table(
+        {"m": untouched_only},
+        images,
+        np.full(len(images), 3),
+        strengths={"noise": (0, 0.1, 0.2), "rotation": (10, 0)},
+    )
     assert list(zip(table.perturbation, table.strength, table.accuracy)) == [
-        ("noise", 0.0, 1.0), ("noise", 0.1, 0.0), ("noise", 0.2, 0.0), ("rotation", 10.0, 0.0), ("rotation", 0.0, 1.0)]
+        ("noise", 0.0, 1.0),
+        ("noise", 0.1, 0.0),
+        ("noise", 0.2, 0.0),
+        ("rotation", 10.0, 0.0),
+        ("rotation", 0.0, 1.0),
+    ]
     with pytest.raises(ValueError, match="one entry per image"):
         robustness_table({"m": untouched_only}, images, np.full(len(images) - 1, 3))

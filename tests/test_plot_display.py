@@ -11,9 +11,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from labutils.data import KNOWN_SHA256, find_data_files
+from labutils.data import KNOWN_SHA256
 from labutils.display import banner_html
 from labutils.plot import plot_class_balance, plot_group_sizes, plot_image_grid, plot_similarity_distributions
+from labutils.sources import find_data_files
 
 
 @pytest.fixture(autouse=True)
@@ -56,3 +57,27 @@ def test_banners(standin_dir):
     verified = dataclasses.replace(files, source="real", sha256=dict(KNOWN_SHA256))
     text = banner_html(verified)
     assert "verified" in text and "MISMATCH" not in text and "SYNTHETIC" not in text
+
+
+def test_the_notebooks_and_the_index_show_the_same_data_banner(standin_dir):
+    from labutils.display import source_banner_html
+    from labutils.index import _data_banner
+
+    files = find_data_files(standin_dir)
+    run_data = {"data_source": files.source, "origin": files.origin, "checksums": files.checksum_status()}
+    assert (
+        _data_banner(run_data)
+        == banner_html(files)
+        == source_banner_html(files.source, files.checksum_status(), files.origin)
+    )
+    verified = {
+        "data_source": "real",
+        "checksums": {"sign_mnist_train.csv": "verified", "sign_mnist_test.csv": "verified"},
+    }
+    assert "Real Sign Language MNIST data, SHA-256 verified" in _data_banner(verified)
+    assert "sign_mnist_test.csv ✓" in _data_banner(verified)
+    unrecorded = {
+        "data_source": "real",
+        "checksums": {},
+    }  # a run.json without checksums is not called verified
+    assert "CHECKSUM MISMATCH" in _data_banner(unrecorded)

@@ -51,19 +51,31 @@ def test_png_jpeg_colour_csv_and_a_corrupt_file_in_one_call(tmp_path, model_file
     Image.fromarray(np.stack([test_images[2]] * 3, axis=-1)).resize((100, 100)).save(tmp_path / "c.png")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     csv = next(standin_dir.glob("sign_mnist_test.csv*"))
-    inputs = [tmp_path / "a.png", tmp_path / "b.jpg", tmp_path / "c.png", tmp_path / "broken.png", csv, tmp_path / "gone.png"]
+    inputs = [
+        tmp_path / "a.png",
+        tmp_path / "b.jpg",
+        tmp_path / "c.png",
+        tmp_path / "broken.png",
+        csv,
+        tmp_path / "gone.png",
+    ]
     predictions = predict_files(inputs, model_file)
     assert [p.input for p in predictions[:4]] == [str(path) for path in inputs[:4]]
     rows = [p for p in predictions if p.input == str(csv)]
     assert [p.row for p in rows] == list(range(1, len(test_images) + 1))
     errors = {p.input: p.error for p in predictions if p.error}
     assert set(errors) == {str(tmp_path / "broken.png"), str(tmp_path / "gone.png")}
-    assert "broken.png" in errors[str(tmp_path / "broken.png")] and "no such file" in errors[str(tmp_path / "gone.png")]
+    assert (
+        "broken.png" in errors[str(tmp_path / "broken.png")]
+        and "no such file" in errors[str(tmp_path / "gone.png")]
+    )
     for prediction in predictions:
         if prediction.error:
             continue
         top3 = prediction.top3
-        assert len(top3) == 3 and [t["probability"] for t in top3] == sorted((t["probability"] for t in top3), reverse=True)
+        assert len(top3) == 3 and [t["probability"] for t in top3] == sorted(
+            (t["probability"] for t in top3), reverse=True
+        )
         assert all(t["letter"] not in {"J", "Z"} and 0 <= t["label"] <= 24 and t["label"] != 9 for t in top3)
     # the PNG of a test image is answered exactly like its CSV row
     assert predictions[0].top3 == rows[0].top3
@@ -86,34 +98,73 @@ def test_many_csv_rows_are_predicted_in_batches(tmp_path, model_file, standin_di
     assert len(predictions) == 3 * 480 and calls == [3 * 480]  # one call for all rows
 
 
-def test_the_cli_prints_json_with_the_fixed_names_and_fails_only_the_bad_inputs(tmp_path, model_file, test_images):
+def test_the_cli_prints_json_with_the_fixed_names_and_fails_only_the_bad_inputs(
+    tmp_path, model_file, test_images
+):
     Image.fromarray(test_images[0]).save(tmp_path / "a.png")
     (tmp_path / "bad.csv").write_text("label,pixel1\n1,2\n")
-    command = [sys.executable, "-m", "labutils", "predict", str(tmp_path / "a.png"), str(tmp_path / "bad.csv"),
-               "--model", str(model_file), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "labutils",
+        "predict",
+        str(tmp_path / "a.png"),
+        str(tmp_path / "bad.csv"),
+        "--model",
+        str(model_file),
+        "--json",
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 1  # one input failed ...
     document = json.loads(completed.stdout)  # ... and the other is still answered
     assert document[0]["input"] == str(tmp_path / "a.png") and document[0]["row"] is None
     assert set(document[0]["top3"][0]) == {"letter", "label", "probability"}
     assert "bad.csv" in document[1]["error"] and "Traceback" not in completed.stderr
-    missing = subprocess.run([sys.executable, "-m", "labutils", "predict", str(tmp_path / "a.png"), "--model",
-                              str(tmp_path / "none.keras")], capture_output=True, text=True, timeout=300)
-    assert missing.returncode == 1 and "none.keras not found" in missing.stderr and "Traceback" not in missing.stderr
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labutils",
+            "predict",
+            str(tmp_path / "a.png"),
+            "--model",
+            str(tmp_path / "none.keras"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (
+        missing.returncode == 1
+        and "none.keras not found" in missing.stderr
+        and "Traceback" not in missing.stderr
+    )
 
 
 def test_the_default_model_is_the_best_of_the_latest_run(tmp_path, model_file):
     reports = tmp_path / "reports"
-    for notebook, name, accuracy in (("02_cnn", "good.keras", 0.95), ("03_augmentation", "best.keras", 0.99)):
+    for notebook, name in (("02_cnn", "good.keras"), ("03_augmentation", "best.keras")):
         (reports / notebook).mkdir(parents=True)
         (reports / notebook / name).write_bytes(model_file.read_bytes())
     missing_file = {"test_accuracy": 0.999, "model_file": "deleted.keras"}
-    run = {"notebooks": [
-        {"name": "02_cnn", "metrics": {"models": {"good": {"test_accuracy": 0.95, "model_file": "good.keras"}}}},
-        {"name": "03_augmentation", "metrics": {"models": {"best": {"test_accuracy": 0.99, "model_file": "best.keras"},
-                                                          "gone": missing_file}}},
-        {"name": "04_transfer", "metrics": None},
-    ]}
+    run = {
+        "notebooks": [
+            {
+                "name": "02_cnn",
+                "metrics": {"models": {"good": {"test_accuracy": 0.95, "model_file": "good.keras"}}},
+            },
+            {
+                "name": "03_augmentation",
+                "metrics": {
+                    "models": {
+                        "best": {"test_accuracy": 0.99, "model_file": "best.keras"},
+                        "gone": missing_file,
+                    }
+                },
+            },
+            {"name": "04_transfer", "metrics": None},
+        ]
+    }
     (reports / "run.json").write_text(json.dumps(run))
     assert best_model_file(reports) == reports / "03_augmentation" / "best.keras"
     with pytest.raises(FileNotFoundError, match="run the report first"):

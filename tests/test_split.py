@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from labutils.data import load_dataset
+from labutils.sources import load_dataset
 from labutils.split import (
     grouped_split,
     make_split,
@@ -24,7 +24,9 @@ def small(standin_dir):
 
 def test_random_split_is_the_seeds_split(small):
     split = random_split(small.y_train, 0.3, seed=43)
-    train, validation = train_test_split(np.arange(len(small.y_train)), test_size=0.3, random_state=43, stratify=small.y_train)
+    train, validation = train_test_split(
+        np.arange(len(small.y_train)), test_size=0.3, random_state=43, stratify=small.y_train
+    )
     np.testing.assert_array_equal(split.train_index, np.sort(train))
     np.testing.assert_array_equal(split.validation_index, np.sort(validation))
     assert split.summary()["validation_rows"] == 360
@@ -34,7 +36,9 @@ def test_random_split_is_the_seeds_split(small):
 def test_random_split_partitions_and_is_deterministic(small):
     first, again = random_split(small.y_train, 0.3, seed=5), random_split(small.y_train, 0.3, seed=5)
     np.testing.assert_array_equal(first.validation_index, again.validation_index)
-    assert not np.array_equal(first.validation_index, random_split(small.y_train, 0.3, seed=6).validation_index)
+    assert not np.array_equal(
+        first.validation_index, random_split(small.y_train, 0.3, seed=6).validation_index
+    )
     union = np.concatenate([first.train_index, first.validation_index])
     assert np.array_equal(np.sort(union), np.arange(len(small.y_train)))
 
@@ -99,7 +103,9 @@ def test_standardized_dot_product_is_pearson_correlation(rng):
 def test_nearest_neighbour_similarity_matches_brute_force(rng):
     queries, references = rng.integers(0, 256, (7, 28, 28)), rng.integers(0, 256, (11, 28, 28))
     full = np.corrcoef(np.concatenate([queries, references]).reshape(18, -1))[:7, 7:]
-    np.testing.assert_allclose(nearest_neighbour_similarity(queries, references, batch_size=3), full.max(axis=1), atol=1e-5)
+    np.testing.assert_allclose(
+        nearest_neighbour_similarity(queries, references, batch_size=3), full.max(axis=1), atol=1e-5
+    )
 
 
 def test_nearest_neighbour_similarity_can_exclude_the_query_itself(rng):

@@ -21,7 +21,11 @@ def test_shapes_dtypes_and_labels():
 
 
 def test_same_seed_same_data_other_seed_other_data():
-    first, again, other = make_standin(96, 48, seed=3), make_standin(96, 48, seed=3), make_standin(96, 48, seed=4)
+    first, again, other = (
+        make_standin(96, 48, seed=3),
+        make_standin(96, 48, seed=3),
+        make_standin(96, 48, seed=4),
+    )
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[0], other[0])

