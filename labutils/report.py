@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -38,7 +39,6 @@ __all__ = [
     "notebook_fingerprint",
     "notebook_parameters",
     "parse_parameter_value",
-    "progress_options",
     "run_report",
     "validate_overrides",
     "write_index",
@@ -178,40 +178,40 @@ def declared_parameters(source: Path) -> dict[str, Any]:
         return {name: info["default"] for name, info in papermill.inspect_notebook(str(staged)).items()}
 
 
-#: At most one progress line per this many seconds while a notebook runs (and one as each notebook ends).
+#: Seconds between two progress lines while a notebook runs.
 PROGRESS_SECONDS = 30.0
 
 
-class _ProgressLines:
-    """A file for papermill's tqdm bar that turns each refresh into one line of the run's log.
+class _Progress(threading.Thread):
+    """Logs, every :data:`PROGRESS_SECONDS` while a notebook runs, which cell it has reached.
 
-    tqdm redraws its bar in place with carriage returns, which a log file or CI output shows as one
-    ever-growing line; here each refresh (at most one per :data:`PROGRESS_SECONDS`) becomes a line
-    such as ``[04_transfer] cell 23 of 51, 06:12 elapsed``.
+    papermill saves the output notebook after every cell, with each cell's status in its metadata;
+    this thread only reads that file, so an interrupt or a failure in the run never meets it
+    half-way through anything. A line reads ``[04_transfer] cell 23 of 51, 06:12 elapsed``.
     """
 
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self.log, self.last = log, None
+    def __init__(self, stem: str, executed: Path, log: Callable[[str], None]) -> None:
+        super().__init__(name=f"progress-{stem}", daemon=True)
+        self.stem, self.executed, self.log = stem, executed, log
+        self.started, self.finished = time.monotonic(), threading.Event()
 
-    def write(self, text: str) -> None:
-        line = text.replace("\r", "").strip()
-        if line and line != self.last:
-            self.last = line
-            self.log(line)
+    def line(self) -> str | None:
+        """The progress line for now, or None while the output notebook cannot be read."""
+        try:
+            cells = json.loads(self.executed.read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError):
+            return None
+        done = sum(
+            cell.get("metadata", {}).get("papermill", {}).get("status") == "completed" for cell in cells
+        )
+        minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
+        return f"[{self.stem}] cell {done} of {len(cells)}, {minutes:02d}:{seconds:02d} elapsed"
 
-    def flush(self) -> None:
-        pass
-
-
-def progress_options(stem: str, log: Callable[[str], None]) -> dict[str, Any]:
-    """papermill's ``progress_bar`` settings (tqdm's keywords) that report a notebook's cells to ``log``."""
-    return {
-        "desc": f"[{stem}]",
-        "file": _ProgressLines(log),
-        "mininterval": PROGRESS_SECONDS,
-        "ascii": True,
-        "bar_format": "{desc} cell {n_fmt} of {total_fmt}, {elapsed} elapsed",
-    }
+    def run(self) -> None:
+        while not self.finished.wait(PROGRESS_SECONDS):
+            line = self.line()
+            if line is not None:
+                self.log(line)
 
 
 def _execute(
@@ -227,17 +227,21 @@ def _execute(
     folder.mkdir(parents=True, exist_ok=True)
     staged = _to_ipynb(source, folder / f".{source.stem}.source.ipynb")
     executed = folder / f"{source.stem}.ipynb"
+    executed.unlink(missing_ok=True)  # the progress lines read this run's file, never an earlier one
+    progress = _Progress(source.stem, executed, log)
+    progress.start()
     try:
         papermill.execute_notebook(
             str(staged),
             str(executed),
             parameters=parameters,
             kernel_name=kernel,
-            progress_bar=progress_options(source.stem, log),
+            progress_bar=False,
             cwd=str(source.parent),
             execution_timeout=timeout,
         )
     finally:
+        progress.finished.set()
         staged.unlink(missing_ok=True)
     return executed
 
