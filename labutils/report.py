@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -178,42 +177,6 @@ def declared_parameters(source: Path) -> dict[str, Any]:
         return {name: info["default"] for name, info in papermill.inspect_notebook(str(staged)).items()}
 
 
-#: Seconds between two progress lines while a notebook runs.
-PROGRESS_SECONDS = 30.0
-
-
-class _Progress(threading.Thread):
-    """Logs, every :data:`PROGRESS_SECONDS` while a notebook runs, which cell it has reached.
-
-    papermill saves the output notebook after every cell, with each cell's status in its metadata;
-    this thread only reads that file, so an interrupt or a failure in the run never meets it
-    half-way through anything. A line reads ``[04_transfer] cell 23 of 51, 06:12 elapsed``.
-    """
-
-    def __init__(self, stem: str, executed: Path, log: Callable[[str], None]) -> None:
-        super().__init__(name=f"progress-{stem}", daemon=True)
-        self.stem, self.executed, self.log = stem, executed, log
-        self.started, self.finished = time.monotonic(), threading.Event()
-
-    def line(self) -> str | None:
-        """The progress line for now, or None while the output notebook cannot be read."""
-        try:
-            cells = json.loads(self.executed.read_text(encoding="utf-8")).get("cells", [])
-        except (OSError, ValueError):
-            return None
-        done = sum(
-            cell.get("metadata", {}).get("papermill", {}).get("status") == "completed" for cell in cells
-        )
-        minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
-        return f"[{self.stem}] cell {done} of {len(cells)}, {minutes:02d}:{seconds:02d} elapsed"
-
-    def run(self) -> None:
-        while not self.finished.wait(PROGRESS_SECONDS):
-            line = self.line()
-            if line is not None:
-                self.log(line)
-
-
 def _execute(
     source: Path,
     folder: Path,
@@ -227,9 +190,6 @@ def _execute(
     folder.mkdir(parents=True, exist_ok=True)
     staged = _to_ipynb(source, folder / f".{source.stem}.source.ipynb")
     executed = folder / f"{source.stem}.ipynb"
-    executed.unlink(missing_ok=True)  # the progress lines read this run's file, never an earlier one
-    progress = _Progress(source.stem, executed, log)
-    progress.start()
     try:
         papermill.execute_notebook(
             str(staged),
@@ -241,7 +201,6 @@ def _execute(
             execution_timeout=timeout,
         )
     finally:
-        progress.finished.set()
         staged.unlink(missing_ok=True)
     return executed
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,44 +78,6 @@ def test_a_failing_notebook_is_reported_and_the_rest_still_runs(notebooks, stand
     assert json.loads((out / "03_after" / "metrics.json").read_text()) == {"profile": "quick"}
     run = json.loads((out / "run.json").read_text())
     assert run["ok"] is False and run["data"]["data_source"] == "synthetic"
-
-
-PAUSING = """# %% tags=["parameters"]
-OUTPUT_DIR = "."
-PROFILE = "full"
-DATA_DIR = None
-
-# %%
-print("first cell")
-
-# %%
-import time
-time.sleep(4)
-"""
-
-
-@pytest.mark.notebook
-def test_a_running_notebook_reports_its_cells(standin_dir, tmp_path, monkeypatch):
-    import labutils.report as report
-
-    folder = tmp_path / "pausing"
-    folder.mkdir()
-    (folder / "01_pause.py").write_text(PAUSING)
-    monkeypatch.setattr(report, "PROGRESS_SECONDS", 0.5)
-    lines = []
-    result = run_report(
-        "quick", data_dir=standin_dir, out=tmp_path / "out", notebooks_dir=folder, log=lines.append
-    )
-    assert result.ok
-    progress = [line for line in lines if line.startswith("[01_pause] cell ")]
-    cells = len(nbformat.read(tmp_path / "out" / "01_pause" / "01_pause.ipynb", as_version=4).cells)
-    # a line every half second while the 4-second cell runs, counting the cells done so far
-    assert len(progress) >= 3, lines
-    assert all(
-        re.fullmatch(rf"\[01_pause\] cell \d+ of {cells}, 00:0\d elapsed", line) for line in progress
-    ), progress
-    done = [int(line.split()[2]) for line in progress]
-    assert done == sorted(done) and 1 <= done[-1] < cells  # the sleeping cell is not completed while it runs
 
 
 @pytest.mark.notebook
