@@ -342,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataNotFoundError, DataValidationError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        signal_name = getattr(error, "signal_name", "SIGINT")
+        print(f"interrupted ({signal_name})", file=sys.stderr)
+        return getattr(error, "exit_status", 130)

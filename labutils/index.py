@@ -34,7 +34,7 @@ color:#222;line-height:1.45}
 h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%;margin:.6em 0}th,td{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.completed,.cached{color:#1b5e20}.failed,.interrupted{color:#b00020;font-weight:bold}.pending{color:#777}
+.completed,.cached{color:#1b5e20}.failed,.interrupted{color:#b00020;font-weight:bold}.pending{color:#777}.running{color:#8a5a00;font-weight:bold}
 .banner{padding:.8em 1em;margin:1em 0;border-radius:4px}
 .synthetic,.nopretrain{background:#b00020;color:#fff;font-size:1.1em}.real{background:#e8f5e9;color:#1b5e20}
 .mismatch{background:#e65100;color:#fff}pre{white-space:pre-wrap;background:#fbe9e7;padding:.5em;font-size:.85em}
@@ -368,7 +368,15 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
         f"{_e(name)} {_e(version)}" for name, version in sorted(run.get("versions", {}).items())
     )
     state = run.get("state", "completed")
-    state_line = "" if state == "completed" else f' · <strong class="{_e(state)}">run {_e(state)}</strong>'
+    state_words = {
+        "running": "run in progress (written when a notebook started; "
+        "if no run is going on, it was killed before it could finish)"
+    }
+    state_line = (
+        ""
+        if state == "completed"
+        else f' · <strong class="{_e(state)}">{_e(state_words.get(state, "run " + state))}</strong>'
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign Language MNIST lab report</title><link rel="icon" href="data:,">

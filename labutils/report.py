@@ -10,19 +10,23 @@ and does not stop the others; the run then exits non-zero.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .notebook_worker import error_text
 from .provenance import machine_info, package_versions
 from .sources import DataFiles, find_data_files, repository_root
 
@@ -87,7 +91,7 @@ class NotebookResult:
     """What happened to one notebook in a run."""
 
     name: str
-    status: str  # "completed" | "cached" | "failed" | "interrupted" | "pending"
+    status: str  # "pending" | "running" | "completed" | "cached" | "failed" | "interrupted"
     seconds: float = 0.0
     error: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -105,7 +109,7 @@ class ReportResult:
     started: str
     notebooks: list[NotebookResult]
     seconds: float = 0.0
-    state: str = "completed"  # "completed" | "interrupted"
+    state: str = "completed"  # "running" (while a notebook runs) | "completed" | "interrupted"
 
     @property
     def ok(self) -> bool:
@@ -165,7 +169,7 @@ def _export_html(notebook_file: Path, html_file: Path) -> None:
         template_name="offline", extra_template_basedirs=[str(Path(__file__).parent / "templates")]
     )
     body, _ = exporter.from_notebook_node(notebook)
-    html_file.write_text(body, encoding="utf-8")
+    _write_atomically(html_file, body)
 
 
 def declared_parameters(source: Path) -> dict[str, Any]:
@@ -177,6 +181,58 @@ def declared_parameters(source: Path) -> dict[str, Any]:
         return {name: info["default"] for name, info in papermill.inspect_notebook(str(staged)).items()}
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by a signal: Ctrl-C (SIGINT), SIGTERM or SIGHUP, named in ``signal_name``."""
+
+    def __init__(self, signal_name: str = "SIGINT") -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+    @property
+    def exit_status(self) -> int:
+        """The shell's convention: 128 plus the signal's number."""
+        return 128 + int(getattr(signal, self.signal_name, signal.SIGINT))
+
+
+#: Signals that stop a run the way Ctrl-C does.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """While the run goes on, each of :data:`STOP_SIGNALS` raises :class:`RunInterrupted` once.
+
+    A second signal during the clean-up that follows is ignored, so that the index is still
+    written. Outside the main thread (where Python cannot set handlers) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal raised
+        if not raised:
+            raised = True
+            raise RunInterrupted(signal.Signals(signum).name)
+
+    names = [name for name in STOP_SIGNALS if hasattr(signal, name)]
+    previous = {name: signal.signal(getattr(signal, name), stop) for name in names}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised an error (the message is its one-line description)."""
+
+
+#: Seconds a notebook's process has to stop after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 5.0
+
+
 def _execute(
     source: Path,
     folder: Path,
@@ -185,31 +241,85 @@ def _execute(
     kernel: str,
     log: Callable[[str], None] = print,
 ) -> Path:
-    import papermill
+    """Execute one notebook in a process of its own (:mod:`labutils.notebook_worker`) into ``folder``.
 
+    The executed notebook is written aside (``.NAME.partial.ipynb``) and renamed to ``NAME.ipynb``
+    when the process ends, whatever the outcome, so that a notebook file is always either an
+    earlier complete one or the one this run has just finished with. Raises
+    :class:`NotebookFailed` when a cell fails; a signal stops the process and propagates.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     staged = _to_ipynb(source, folder / f".{source.stem}.source.ipynb")
+    partial = folder / f".{source.stem}.partial.ipynb"
     executed = folder / f"{source.stem}.ipynb"
+    error_file = folder / f".{source.stem}.error.txt"
+    job_file = folder / f".{source.stem}.job.json"
+    for path in (partial, error_file):
+        path.unlink(missing_ok=True)
+    job = {
+        "notebook": str(staged),
+        "output": str(partial),
+        "parameters": repr(parameters),
+        "kernel": kernel,
+        "cwd": str(source.parent),
+        "timeout": timeout,
+        "error_file": str(error_file),
+    }
+    job_file.write_text(json.dumps(job), encoding="utf-8")
+    worker = None
     try:
-        papermill.execute_notebook(
-            str(staged),
-            str(executed),
-            parameters=parameters,
-            kernel_name=kernel,
-            progress_bar=False,
-            cwd=str(source.parent),
-            execution_timeout=timeout,
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "labutils.notebook_worker", str(job_file)],
+            start_new_session=True,  # a terminal's Ctrl-C reaches the runner, which stops the worker
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(_package_parent()), os.environ.get("PYTHONPATH")])
+                ),
+            },
         )
+        status = worker.wait()
+    except BaseException:
+        if worker is not None:
+            _stop_process(worker)
+        raise
     finally:
-        staged.unlink(missing_ok=True)
+        if partial.exists():
+            os.replace(partial, executed)
+        for path in (staged, job_file):
+            path.unlink(missing_ok=True)
+    if status != 0:
+        message = (
+            error_file.read_text(encoding="utf-8")
+            if error_file.exists()
+            else f"the notebook's process ended with status {status}"
+        )
+        error_file.unlink(missing_ok=True)
+        raise NotebookFailed(message)
     return executed
 
 
+def _package_parent() -> Path:
+    """The folder that holds this ``labutils`` package (the worker imports the same one)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after :data:`STOP_GRACE_SECONDS`; the kernel exits with its parent."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _error_text(error: BaseException) -> str:
-    name = type(error).__name__
-    if name == "PapermillExecutionError":
-        return f"{error.ename}: {error.evalue} (cell {error.exec_count})"  # type: ignore[attr-defined]
-    return "".join(traceback.format_exception_only(type(error), error)).strip()
+    if isinstance(error, NotebookFailed):
+        return str(error)
+    return error_text(error)
 
 
 #: Parameters the runner sets itself; ``-p`` may not override them (use --data-dir / --out).
@@ -304,17 +414,23 @@ def notebook_fingerprint(
 _INPUTS_FILE = ".inputs.json"
 
 
-def _cached_entry(folder: Path, stem: str, fingerprint: str) -> NotebookResult | None:
-    """The previous result of a notebook whose inputs have not changed, if all its files are there."""
-    record_path = folder / _INPUTS_FILE
-    if not record_path.exists():
-        return None
-    try:
-        record = json.loads(record_path.read_text())
-    except json.JSONDecodeError:
-        return None
+def _cached_entry(
+    folder: Path, stem: str, fingerprint: str, log: Callable[[str], None]
+) -> NotebookResult | None:
+    """The previous result of a notebook whose inputs have not changed, if all its files are there.
+
+    A record or ``metrics.json`` that cannot be read means "not done": the notebook runs again.
+    """
+    record = _read_json(folder / _INPUTS_FILE, log)
     needed = [folder / f"{stem}.ipynb", folder / f"{stem}.html", folder / "metrics.json"]
-    if record.get("fingerprint") != fingerprint or not all(path.exists() for path in needed):
+    if (
+        not isinstance(record, dict)
+        or record.get("fingerprint") != fingerprint
+        or not all(p.exists() for p in needed)
+    ):
+        return None
+    metrics = _read_json(folder / "metrics.json", log)
+    if not isinstance(metrics, dict):
         return None
     return NotebookResult(
         stem,
@@ -323,15 +439,13 @@ def _cached_entry(folder: Path, stem: str, fingerprint: str) -> NotebookResult |
         parameters=record.get("parameters", {}),
         notebook_file=f"{stem}/{stem}.ipynb",
         html_file=f"{stem}/{stem}.html",
-        metrics=json.loads((folder / "metrics.json").read_text()),
+        metrics=metrics,
     )
 
 
-def _upstream_fingerprint(folder: Path) -> str:
-    try:
-        return json.loads((folder / _INPUTS_FILE).read_text()).get("fingerprint", "none")
-    except (OSError, json.JSONDecodeError):
-        return "none"
+def _upstream_fingerprint(folder: Path, log: Callable[[str], None]) -> str:
+    record = _read_json(folder / _INPUTS_FILE, log)
+    return record.get("fingerprint", "none") if isinstance(record, dict) else "none"
 
 
 def run_report(
@@ -384,90 +498,210 @@ def run_report(
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         notebooks=[NotebookResult(path.stem, "pending") for path in sources],
     )
-    out.mkdir(parents=True, exist_ok=True)
-    package_digest = _sources_digest()
-    for source, entry in zip(sources, result.notebooks):
-        folder = out / source.stem
-        common = {
-            "DATA_DIR": str(files.train.parent),
-            "OUTPUT_DIR": str(folder),
-            "TASK2_DIR": str(out / "02_cnn"),
-            "TASK3_DIR": str(out / "03_augmentation"),
-            "FEATURE_CACHE_DIR": str(out / ".cache" / "features"),
-            "WEIGHTS_CACHE_DIR": str(out / ".cache" / "weights"),
-        }
-        declared = declared_parameters(source)
-        entry.parameters = {
-            name: value
-            for name, value in notebook_parameters(profile, source.stem, common).items()
-            if name in declared
-        }
-        entry.parameters.update(extra.get(source.stem, {}))
-        upstream = [
-            _upstream_fingerprint(out / earlier.stem) for earlier in all_sources if earlier.stem < source.stem
-        ]
-        fingerprint = notebook_fingerprint(source, entry.parameters, package_digest, files.sha256, upstream)
-        cached = None if force else _cached_entry(folder, source.stem, fingerprint)
-        if cached is not None:
-            result.notebooks[result.notebooks.index(entry)] = cached
-            log(
-                f"[{source.stem}] cached (inputs unchanged since its run of {cached.seconds:.1f} s; --force re-runs it)"
-            )
-            result.seconds = round(time.perf_counter() - started, 1)
-            write_index(result, out)
-            continue
-        (folder / _INPUTS_FILE).unlink(missing_ok=True)  # a stale record must not survive a failed re-run
-        log(f"[{source.stem}] running ({profile} profile)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"--out {out}: cannot create the output folder ({error.strerror or error})"
+        ) from error
+    if not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    context = _RunContext(out, profile, files, kernel, extra, all_sources, force, _sources_digest(), log)
+    with _output_lock(out), _stopped_by_signals():
+        current: NotebookResult | None = None
         begin = time.perf_counter()
-        executed = folder / f"{source.stem}.ipynb"
         try:
-            _execute(source, folder, entry.parameters, CELL_TIMEOUT[profile], kernel, log)
-            entry.status = "completed"
-        except KeyboardInterrupt:
-            entry.status, entry.error = "interrupted", "interrupted (Ctrl-C) while this notebook ran"
-            entry.seconds = round(time.perf_counter() - begin, 1)
-            if executed.exists():
-                entry.notebook_file = executed.relative_to(out).as_posix()
+            for source, entry in zip(sources, result.notebooks):
+                current, begin = entry, time.perf_counter()
+                _run_one(source, entry, result, context)
+                result.seconds = round(time.perf_counter() - started, 1)
+                write_index(result, out, log)
+            current = None
+        except KeyboardInterrupt as error:
+            signal_name = getattr(error, "signal_name", "SIGINT")
             result.state = "interrupted"
-            result.seconds = round(time.perf_counter() - started, 1)
-            write_index(result, out)
-            log(
-                f"[{source.stem}] interrupted after {entry.seconds:.1f} s; finished notebooks are kept and reused next time"
-            )
-            raise
-        except Exception as error:  # a failed notebook must not stop the others
-            entry.status, entry.error = "failed", _error_text(error)
-        entry.seconds = round(time.perf_counter() - begin, 1)
-        if executed.exists():
-            entry.notebook_file = executed.relative_to(out).as_posix()
-            try:
-                _export_html(executed, folder / f"{source.stem}.html")
-                entry.html_file = f"{source.stem}/{source.stem}.html"
-            except Exception as error:
-                entry.status = "failed" if entry.status == "completed" else entry.status
-                entry.error = (
-                    entry.error + "; " if entry.error else ""
-                ) + f"HTML export failed: {_error_text(error)}"
-        metrics = folder / "metrics.json"
-        entry.metrics = (
-            json.loads(metrics.read_text()) if entry.status == "completed" and metrics.exists() else None
-        )
-        if entry.status == "completed":
-            (folder / _INPUTS_FILE).write_text(
-                json.dumps(
-                    {"fingerprint": fingerprint, "seconds": entry.seconds, "parameters": entry.parameters},
-                    indent=2,
-                    default=str,
+            if current is not None and current.status in {"pending", "running"}:
+                current.status = "interrupted"
+                current.error = (
+                    f"interrupted ({_SIGNAL_WORDS.get(signal_name, signal_name)}) while this notebook ran"
                 )
-            )
-        cells = _cell_count(executed) if executed.exists() else 0
-        log(
-            f"[{source.stem}] {entry.status} in {entry.seconds:.1f} s ({cells} code cells)"
-            + (f": {entry.error}" if entry.error else "")
-        )
-        result.seconds = round(time.perf_counter() - started, 1)
-        write_index(result, out)
+                current.seconds = round(time.perf_counter() - begin, 1)
+                executed = out / current.name / f"{current.name}.ipynb"
+                current.notebook_file = executed.relative_to(out).as_posix() if executed.exists() else None
+                current.html_file = None
+            result.seconds = round(time.perf_counter() - started, 1)
+            write_index(result, out, log)
+            if current is not None:
+                log(
+                    f"[{current.name}] interrupted after {current.seconds:.1f} s; "
+                    "finished notebooks are kept and reused next time"
+                )
+            raise
     return result
+
+
+_SIGNAL_WORDS = {"SIGINT": "Ctrl-C", "SIGTERM": "SIGTERM", "SIGHUP": "SIGHUP: the terminal closed"}
+
+
+_LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def _output_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.lock`` for the run; a second run into the same folder is refused, not interleaved.
+
+    The lock is the operating system's (``flock``): it goes with the process, so a killed run
+    never leaves a stale lock behind.
+    """
+    import fcntl
+
+    try:
+        handle = open(out / _LOCK_FILE, "a+", encoding="utf-8")
+    except OSError as error:
+        raise ValueError(
+            f"--out {out}: cannot write into the output folder ({error.strerror or error})"
+        ) from error
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ValueError(
+                f"--out {out}: another report run (process {holder}) is writing into this folder; "
+                "wait for it to finish or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+@dataclass(frozen=True)
+class _RunContext:
+    """What every notebook of one run shares."""
+
+    out: Path
+    profile: str
+    files: DataFiles
+    kernel: str
+    overrides: dict[str, dict[str, Any]]  # per notebook stem
+    all_sources: list[Path]
+    force: bool
+    package_digest: str
+    log: Callable[[str], None]
+
+
+def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context: _RunContext) -> None:
+    """Run (or reuse) one notebook and fill in its ``entry``; ``result`` is only written to disk."""
+    out, profile, files, log = context.out, context.profile, context.files, context.log
+    folder = out / source.stem
+    common = {
+        "DATA_DIR": str(files.train.parent),
+        "OUTPUT_DIR": str(folder),
+        "TASK2_DIR": str(out / "02_cnn"),
+        "TASK3_DIR": str(out / "03_augmentation"),
+        "FEATURE_CACHE_DIR": str(out / ".cache" / "features"),
+        "WEIGHTS_CACHE_DIR": str(out / ".cache" / "weights"),
+    }
+    declared = declared_parameters(source)
+    entry.parameters = {
+        name: value
+        for name, value in notebook_parameters(profile, source.stem, common).items()
+        if name in declared
+    }
+    entry.parameters.update(context.overrides.get(source.stem, {}))
+    upstream = [
+        _upstream_fingerprint(out / earlier.stem, log)
+        for earlier in context.all_sources
+        if earlier.stem < source.stem
+    ]
+    fingerprint = notebook_fingerprint(
+        source, entry.parameters, context.package_digest, files.sha256, upstream
+    )
+    cached = None if context.force else _cached_entry(folder, source.stem, fingerprint, log)
+    if cached is not None:
+        result.notebooks[result.notebooks.index(entry)] = cached
+        log(
+            f"[{source.stem}] cached (inputs unchanged since its run of {cached.seconds:.1f} s; --force re-runs it)"
+        )
+        return
+    # the record of what is about to happen goes to disk first: a run killed from here on leaves
+    # run.json saying "running" for this notebook, never "completed" beside a partial file
+    (folder / _INPUTS_FILE).unlink(missing_ok=True)
+    entry.status = "running"
+    result.state = "running"
+    write_index(result, out, log)
+    log(f"[{source.stem}] running ({profile} profile)")
+    begin = time.perf_counter()
+    executed = folder / f"{source.stem}.ipynb"
+    html = folder / f"{source.stem}.html"
+    html.unlink(missing_ok=True)  # an earlier run's page must not stand beside this run's notebook
+    try:
+        _execute(source, folder, entry.parameters, CELL_TIMEOUT[profile], context.kernel, log)
+        entry.status = "completed"
+    except NotebookFailed as error:  # a failed notebook must not stop the others
+        entry.status, entry.error = "failed", str(error)
+    except (OSError, ValueError) as error:
+        entry.status, entry.error = "failed", _error_text(error)
+    entry.seconds = round(time.perf_counter() - begin, 1)
+    if executed.exists():
+        entry.notebook_file = executed.relative_to(out).as_posix()
+        try:
+            _export_html(executed, html)
+            entry.html_file = html.relative_to(out).as_posix()
+        except Exception as error:
+            entry.status = "failed" if entry.status == "completed" else entry.status
+            entry.error = (
+                entry.error + "; " if entry.error else ""
+            ) + f"HTML export failed: {_error_text(error)}"
+    if entry.status == "completed":
+        entry.metrics = _read_json(folder / "metrics.json", log)
+        if entry.metrics is None:
+            entry.status, entry.error = "failed", "the notebook wrote no readable metrics.json"
+    if entry.status == "completed":
+        _write_atomically(
+            folder / _INPUTS_FILE,
+            json.dumps(
+                {"fingerprint": fingerprint, "seconds": entry.seconds, "parameters": entry.parameters},
+                indent=2,
+                default=str,
+            ),
+        )
+    result.state = "completed"
+    cells = _cell_count(executed) if executed.exists() else 0
+    log(
+        f"[{source.stem}] {entry.status} in {entry.seconds:.1f} s ({cells} code cells)"
+        + (f": {entry.error}" if entry.error else "")
+    )
+
+
+def _read_json(path: Path, log: Callable[[str], None] | None = None) -> Any:
+    """A JSON file's content, or None where it is missing or cannot be read (said in ``log``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if log:
+            log(f"note: {path} cannot be read ({error.strerror or error}); treated as not done")
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        if log:
+            log(f"note: {path} is not valid JSON ({error.msg}, line {error.lineno}); treated as not done")
+        return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` beside ``path`` and rename it into place: a reader sees the old file or the new one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _cell_count(notebook_file: Path) -> int:
@@ -482,8 +716,12 @@ def _cell_count(notebook_file: Path) -> int:
 # --------------------------------------------------------------------------- index page
 
 
-def write_index(result: ReportResult, out: Path) -> Path:
-    """Write ``index.html`` (and ``run.json``) for a finished, partial or interrupted run."""
+def write_index(result: ReportResult, out: Path, log: Callable[[str], None] | None = None) -> Path:
+    """Write ``index.html`` (and ``run.json``) for a running, finished, partial or interrupted run.
+
+    Both are written aside and renamed into place. Notebooks that are not part of this run keep
+    their entries from the previous ``run.json`` (an unreadable one is noted in ``log`` and dropped).
+    """
     from .index import render_index
 
     out = Path(out)
@@ -493,12 +731,8 @@ def write_index(result: ReportResult, out: Path) -> Path:
     machine = machine_info()
     run["machine"] = f"{machine['cpu_count']} CPU cores ({machine['cpu_model']})"
     # notebooks not part of this run (e.g. --only 03) keep their entries from the previous run
-    previous_file = out / "run.json"
-    if previous_file.exists():
-        try:
-            previous = json.loads(previous_file.read_text())
-        except json.JSONDecodeError:
-            previous = {}
+    previous = _read_json(out / "run.json", log)
+    if isinstance(previous, dict):
         names = {entry["name"] for entry in run["notebooks"]}
         kept = [
             entry
@@ -506,6 +740,6 @@ def write_index(result: ReportResult, out: Path) -> Path:
             if entry.get("name") not in names and (out / entry["name"]).is_dir()
         ]
         run["notebooks"] = sorted(run["notebooks"] + kept, key=lambda entry: entry["name"])
-    (out / "index.html").write_text(render_index(run, out), encoding="utf-8")
-    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
+    _write_atomically(out / "index.html", render_index(run, out))
+    _write_atomically(out / "run.json", json.dumps(run, indent=2) + "\n")
     return out / "index.html"

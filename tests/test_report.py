@@ -546,21 +546,12 @@ def test_an_interrupted_run_keeps_finished_work_and_the_next_run_continues(
             break
         assert time.monotonic() < deadline, "".join(lines)
     time.sleep(8)  # let the kernel start and enter the slow cell
-    # Ctrl-C, pressed again every 20 s while the runner has not stopped (a signal that lands while
-    # the kernel's client is between event loops can go unseen; a user presses it again)
-    rest = None
-    for _ in range(6):
-        runner.send_signal(signal.SIGINT)
-        try:
-            rest, _ = runner.communicate(timeout=20)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    assert rest is not None, "the runner did not stop after six Ctrl-C"
+    runner.send_signal(signal.SIGINT)  # one Ctrl-C is enough
+    rest, _ = runner.communicate(timeout=60)
 
     output = "".join(lines) + rest
-    assert runner.returncode != 0, output
-    assert "interrupted" in output
+    assert runner.returncode == 130, output
+    assert "interrupted (SIGINT)" in output
     run = json.loads((out / "run.json").read_text())
     assert run["state"] == "interrupted" and run["ok"] is False
     assert [entry["status"] for entry in run["notebooks"]] == ["completed", "interrupted"]

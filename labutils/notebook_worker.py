@@ -1,0 +1,84 @@
+"""One notebook executed by papermill in a process of its own: ``python -m labutils.notebook_worker JOB``.
+
+The report runner starts this process for each notebook and waits on it, so that the runner
+itself never sits inside papermill's event loop: a signal (Ctrl-C, SIGTERM, SIGHUP) always
+reaches plain Python code there, and the runner can stop the notebook by stopping this
+process (the Jupyter kernel watches its parent and exits with it). ``JOB`` is a JSON file:
+``{"notebook", "output", "parameters", "kernel", "cwd", "timeout", "error_file"}``, where
+``parameters`` is the ``repr`` of a dict of Python literals (tuples and sets survive it, as they
+would not JSON). The executed
+notebook is written to ``output`` after every cell; on failure the error, as one line, goes to
+``error_file`` and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+__all__ = ["error_text", "main"]
+
+
+def error_text(error: BaseException) -> str:
+    """One line for a failed notebook: papermill's cell error, or the exception itself."""
+    if type(error).__name__ == "PapermillExecutionError":
+        return f"{error.ename}: {error.evalue} (cell {error.exec_count})"  # type: ignore[attr-defined]
+    return "".join(traceback.format_exception_only(type(error), error)).strip()
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+#: Seconds between two looks at whether the runner is still there, and the time to stop after it is not.
+PARENT_POLL_SECONDS = 1.0
+ORPHAN_GRACE_SECONDS = 5.0
+
+
+def _watch_parent(parent: int) -> None:
+    """Stop this process when the runner that started it is gone (killed with SIGKILL, say).
+
+    SIGTERM first (papermill then shuts the kernel down); if that has not ended the process
+    within :data:`ORPHAN_GRACE_SECONDS`, it exits at once, and the kernel, which watches this
+    process in turn, follows.
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(ORPHAN_GRACE_SECONDS)
+    os._exit(137)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import papermill
+
+    job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+    signal.signal(signal.SIGTERM, _stop)  # the runner stops this process with SIGTERM first
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    try:
+        papermill.execute_notebook(
+            job["notebook"],
+            job["output"],
+            parameters=ast.literal_eval(job["parameters"]),
+            kernel_name=job["kernel"],
+            progress_bar=False,
+            cwd=job["cwd"],
+            execution_timeout=job["timeout"],
+        )
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        Path(job["error_file"]).write_text(error_text(error), encoding="utf-8")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
