@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +19,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m labutils",
         description="Sign Language MNIST lab report: data checks, the report runner and the stand-in generator.",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"show the traceback of an error instead of its one line (also: {DEBUG_VARIABLE}=1); anywhere on the line",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -152,9 +158,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write the table into this README between <!-- report:begin --> and <!-- report:end -->",
     )
 
-    predict = commands.add_parser("predict", help="top-3 letters for image files or Kaggle-format CSV rows")
+    predict = commands.add_parser("predict", help="top-3 letters for picture files or CSV rows")
     predict.add_argument(
-        "inputs", nargs="+", help="PNG/JPEG/... files of any size and colour, or CSV files (Kaggle format)"
+        "inputs",
+        nargs="+",
+        help="PNG/JPEG/TIFF/... files of any size, colour and bit depth, or CSV files of 784 pixel "
+        "columns (with or without a label column and a header)",
     )
     predict.add_argument(
         "--model", help="a .keras model (default: the most accurate model of the latest report run)"
@@ -163,9 +172,14 @@ def _parser() -> argparse.ArgumentParser:
         "--reports", default="reports", help="report folder holding run.json (default: reports)"
     )
     predict.add_argument(
-        "--json", action="store_true", help="print one JSON array with an object per image or CSV row"
+        "--json", action="store_true", help="print one JSON array with an object per picture or CSV row"
     )
-    predict.add_argument("--batch-size", type=int, default=512)
+    predict.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=512,
+        help="images per model call, and CSV rows read at a time (default: 512)",
+    )
 
     standin = commands.add_parser("standin", help="write the synthetic stand-in in the Kaggle CSV format")
     standin.add_argument("--out", required=True, help="folder to write into")
@@ -206,7 +220,7 @@ def _report(args: argparse.Namespace) -> int:
     for name, value in args.parameter:
         if name in overrides:
             raise ValueError(f"parameter {name} is given twice")
-        overrides[name] = parse_parameter_value(value)
+        overrides[name] = parse_parameter_value(value, name=name)
     result = run_report(
         args.profile,
         data_dir=args.data_dir,
@@ -293,24 +307,48 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _batch_size(text: str) -> int:
+    from .predict import MAX_BATCH_SIZE
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {text!r}")
+    return value
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from .predict import best_model_file, predict_files
+    from .predict import best_model_file, iter_predictions
 
     model = args.model or best_model_file(args.reports)
-    predictions = predict_files(args.inputs, model, batch_size=args.batch_size)
-    if args.json:
-        print(json.dumps([prediction.as_dict() for prediction in predictions], indent=1))
-    else:
-        print(f"model: {model}")
-        for prediction in predictions:
+    predictions = iter_predictions(args.inputs, model, batch_size=args.batch_size)
+    failed, labelled, written = [], set(), 0
+    if not args.json:
+        print(f"model: {model}", flush=True)
+    for prediction in predictions:
+        if args.json:  # one array, written as it goes: an object per line
+            print(("[\n" if written == 0 else ",\n") + json.dumps(prediction.as_dict()), end="")
+        else:
             where = prediction.input + (f" row {prediction.row}" if prediction.row is not None else "")
             if prediction.error:
                 print(f"{where}: error: {prediction.error}")
             else:
-                print(
-                    f"{where}: " + ", ".join(f"{t['letter']} {t['probability']:.3f}" for t in prediction.top3)
-                )
-    failed = [prediction for prediction in predictions if prediction.error]
+                letters = ", ".join(f"{t['letter']} {t['probability']:.3f}" for t in prediction.top3)
+                print(f"{where}: {letters}" + "".join(f" (warning: {text})" for text in prediction.warnings))
+        if prediction.error:
+            failed.append(prediction)
+        if prediction.label_in_file is not None:
+            labelled.add(prediction.input)
+        written += 1
+    if args.json:
+        print("\n]" if written else "[]")
+    for name in sorted(labelled):
+        print(
+            f"note: {name}: its label column is not used for predicting (passed on as label_in_file)",
+            file=sys.stderr,
+        )
     for prediction in failed:
         print(f"error: {prediction.error}", file=sys.stderr)
     return 1 if failed else 0
@@ -324,9 +362,33 @@ def _standin(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Set to 1 (or pass --debug) to see the traceback of an error instead of its one line.
+DEBUG_VARIABLE = "LABUTILS_DEBUG"
+
+
+def error_line(error: BaseException) -> str:
+    """The one ``error:`` line for an exception a command could not go on after."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        where = error.filename if error.filename2 is None else f"{error.filename} -> {error.filename2}"
+        return f"error: {where}: {error.strerror}"
+    if isinstance(error, DataNotFoundError | DataValidationError | FileNotFoundError | ValueError | OSError):
+        return f"error: {error}"
+    if isinstance(error, MemoryError | RecursionError):
+        return f"error: out of memory or nesting depth ({type(error).__name__}): an input is too large or too deeply nested"
+    return (
+        f"error: internal error ({type(error).__name__}: {error}); rerun with --debug for the traceback, "
+        "and please report it"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; errors about the data or the arguments print one line and return 1."""
-    args = _parser().parse_args(argv)
+    """Run one command; whatever stops it prints one ``error:`` line and returns 1 (``--debug``: the traceback)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get(DEBUG_VARIABLE, "") not in {"", "0"}
+    if "--debug" in arguments:
+        arguments.remove("--debug")
+        debug = True
+    args = _parser().parse_args(arguments)
     handlers = {
         "data": _data,
         "report": _report,
@@ -337,12 +399,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "standin": _standin,
     }
     handler = handlers[args.command]
+    from .quiet import quiet_native_stderr
+
     try:
-        return handler(args)
-    except (DataNotFoundError, DataValidationError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        with quiet_native_stderr():  # TensorFlow's start-up lines, never a warning
+            return handler(args)
     except KeyboardInterrupt as error:
         signal_name = getattr(error, "signal_name", "SIGINT")
         print(f"interrupted ({signal_name})", file=sys.stderr)
         return getattr(error, "exit_status", 130)
+    except Exception as error:
+        if debug:
+            raise
+        print(error_line(error), file=sys.stderr)
+        return 1

@@ -12,6 +12,8 @@ over the 24 classes (class indices 0-23, see :func:`labutils.label_to_index`).
 
 from __future__ import annotations
 
+import zipfile
+
 import keras
 from keras import layers
 
@@ -98,8 +100,17 @@ def count_weights(model: keras.Model) -> dict[str, int]:
 
 
 def load_model(path) -> keras.Model:
-    """Load a ``.keras`` model saved by this project, in Keras' safe mode.
+    """Load a model saved by this project, in Keras' safe mode (no code in the file is ever run).
 
-    The project's layers are registered by :mod:`labutils.layers`, which this module imports.
+    The project's layers are registered by :mod:`labutils.layers`, which this module imports. A
+    file that is not a model, or names a class that is not registered, raises a
+    :class:`ValueError` that names the file.
     """
-    return keras.models.load_model(path, safe_mode=True)
+    from .model_files import check_model_file
+
+    path = check_model_file(path)
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except (TypeError, ValueError, KeyError, AttributeError, OSError, zipfile.BadZipFile) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"model {path}: cannot be loaded ({first_line[:300]})") from error

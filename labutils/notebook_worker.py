@@ -62,16 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     signal.signal(signal.SIGTERM, _stop)  # the runner stops this process with SIGTERM first
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    from .quiet import quiet_native_stderr
+
     try:
-        papermill.execute_notebook(
-            job["notebook"],
-            job["output"],
-            parameters=ast.literal_eval(job["parameters"]),
-            kernel_name=job["kernel"],
-            progress_bar=False,
-            cwd=job["cwd"],
-            execution_timeout=job["timeout"],
-        )
+        with quiet_native_stderr():  # the kernel inherits the filtered standard error
+            papermill.execute_notebook(
+                job["notebook"],
+                job["output"],
+                parameters=ast.literal_eval(job["parameters"]),
+                kernel_name=job["kernel"],
+                progress_bar=False,
+                cwd=job["cwd"],
+                execution_timeout=job["timeout"],
+            )
     except KeyboardInterrupt:
         return 130
     except Exception as error:

@@ -1,43 +1,55 @@
-"""``python -m labutils predict``: letters for image files or Kaggle-format CSV rows.
+"""``python -m labutils predict``: letters for picture files and CSV rows, streamed.
 
-Images (PNG, JPEG, … of any size and colour) become what the networks saw in training: gray,
-centre-cropped to a square, resized to 28x28, scaled to 0-1. CSV files are read with the same
-strict parser as the data. All inputs are predicted in batches, in one model call per batch.
-An input that cannot be read gets an error entry; the others are still answered.
+Pictures (PNG, JPEG, TIFF, ... of any size, colour, bit depth and orientation) are read by
+:mod:`labutils.pictures` into what the networks saw in training. CSV files are read by
+:mod:`labutils.rows`, a chunk at a time, with or without labels and header. The inputs flow
+through in batches of ``batch_size``: one model call per batch, each answer handed on as soon
+as its batch is done, so memory stays flat however many rows there are. An input that cannot be
+read gets an error entry (for a CSV file, after the rows before the bad one); the others are
+still answered.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .data import (
-    IMAGE_SIZE,
-    DataNotFoundError,
-    DataValidationError,
-    index_to_label,
-    label_to_letter,
-    read_sign_mnist_csv,
-)
+from .data import DataNotFoundError, DataValidationError, index_to_label, label_to_letter
 
-__all__ = ["Prediction", "best_model_file", "image_to_array", "load_inputs", "predict_files"]
+__all__ = [
+    "MAX_BATCH_SIZE",
+    "Prediction",
+    "best_model_file",
+    "image_to_array",
+    "iter_predictions",
+    "predict_files",
+]
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
+
+#: The largest ``--batch-size`` accepted (a batch of 28x28 float images: about 200 MB).
+MAX_BATCH_SIZE = 65536
 
 
 @dataclass
 class Prediction:
-    """One answered (or failed) input: a file, or one row of a CSV file (rows numbered from 1)."""
+    """One answered (or failed) input: a file, or one row of a CSV file (rows numbered from 1).
+
+    ``label_in_file`` is a CSV row's label cell, passed on unused; ``warnings`` says what made a
+    picture hard to read.
+    """
 
     input: str
     row: int | None
     top3: list[dict[str, Any]] | None = None
     error: str | None = None
+    label_in_file: int | str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {"input": self.input, "row": self.row}
@@ -45,53 +57,123 @@ class Prediction:
             document["top3"] = self.top3
         else:
             document["error"] = self.error
+        if self.label_in_file is not None:
+            document["label_in_file"] = self.label_in_file
+        if self.warnings:
+            document["warnings"] = self.warnings
         return document
 
 
 def image_to_array(path: str | Path) -> np.ndarray:
-    """A picture file as a 28x28 uint8 gray image: converted to gray, centre-cropped to a square, resized."""
-    from PIL import Image, UnidentifiedImageError
+    """A picture file as a 28x28 uint8 gray image (:func:`labutils.pictures.read_picture`, without its warnings)."""
+    from .pictures import read_picture
 
-    try:
-        with Image.open(path) as image:
-            image.load()
-            gray = image.convert("L")
-    except UnidentifiedImageError as error:
-        raise ValueError(f"{path}: not a readable image ({error})") from error
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read the image ({error})") from error
-    width, height = gray.size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    square = gray.crop((left, top, left + side, top + side))
-    return np.asarray(square.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return read_picture(path).pixels
 
 
-def load_inputs(paths: Sequence[str | Path]) -> tuple[np.ndarray, list[Prediction], list[Prediction]]:
-    """(images (N, 28, 28) uint8, one Prediction per image in order, Predictions for the failed inputs)."""
-    images, answered, failed = [], [], []
+def _inputs(paths: Iterable[str | Path], batch_size: int) -> Iterator[tuple[Prediction, np.ndarray | None]]:
+    """Each input in order: (its Prediction to fill, its 28x28 image), or (a failed Prediction, None)."""
+    from .pictures import read_picture
+    from .rows import iter_pixel_rows
+
     for path in paths:
         name = str(path)
-        if not Path(path).exists():
-            failed.append(Prediction(name, None, error=f"{name}: no such file"))
-            continue
+        path = Path(path)
         if name.lower().endswith(CSV_SUFFIXES):
             try:
-                pixels, _ = read_sign_mnist_csv(path)
+                for chunk in iter_pixel_rows(path, chunk_rows=batch_size):
+                    labels = chunk.labels or [None] * len(chunk.pixels)
+                    for offset, (pixels, label) in enumerate(zip(chunk.pixels, labels)):
+                        yield Prediction(name, chunk.first_row + offset, label_in_file=label), pixels
             except (DataNotFoundError, DataValidationError, OSError, ValueError) as error:
-                failed.append(Prediction(name, None, error=str(error)))
-                continue
-            images.extend(pixels)
-            answered.extend(Prediction(name, row) for row in range(1, len(pixels) + 1))
+                yield Prediction(name, None, error=str(error)), None
+            continue
+        if path.is_dir():
+            yield Prediction(name, None, error=f"{name}: is a folder, not a picture or CSV file"), None
+            continue
+        if not path.exists():
+            yield Prediction(name, None, error=f"{name}: no such file"), None
             continue
         try:
-            images.append(image_to_array(path))
+            picture = read_picture(path)
         except ValueError as error:
-            failed.append(Prediction(name, None, error=str(error)))
+            yield Prediction(name, None, error=str(error)), None
             continue
-        answered.append(Prediction(name, None))
-    stacked = np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    return stacked, answered, failed
+        yield Prediction(name, None, warnings=picture.warnings), picture.pixels
+
+
+def iter_predictions(
+    paths: Sequence[str | Path], model_file: str | Path, *, batch_size: int = 512
+) -> Iterator[Prediction]:
+    """Top-3 letters for every picture file and CSV row in ``paths``, in order, a batch at a time.
+
+    The model is loaded when the first image needs it, so a call whose inputs all fail does not
+    wait for TensorFlow.
+    """
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or not 1 <= batch_size <= MAX_BATCH_SIZE
+    ):
+        raise ValueError(
+            f"--batch-size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}"
+        )
+    from .model_files import check_model_file
+
+    model_path = check_model_file(model_file)  # said before TensorFlow loads, which takes seconds
+    model = None
+    pending: list[tuple[Prediction, np.ndarray | None]] = []
+    for item in _inputs(paths, batch_size):
+        pending.append(item)
+        if sum(image is not None for _, image in pending) >= batch_size:
+            model = model or _load(model_path)
+            yield from _answer(pending, model, model_path)
+            pending = []
+    if any(image is not None for _, image in pending):
+        model = model or _load(model_path)
+    yield from _answer(pending, model, model_path)
+
+
+def predict_files(
+    paths: Sequence[str | Path], model_file: str | Path, *, batch_size: int = 512
+) -> list[Prediction]:
+    """:func:`iter_predictions` as a list (for a few inputs; the command line streams)."""
+    return list(iter_predictions(paths, model_file, batch_size=batch_size))
+
+
+def _load(model_path: Path):
+    from .models import load_model
+
+    return load_model(model_path)
+
+
+def _answer(
+    pending: list[tuple[Prediction, np.ndarray | None]], model, model_path: Path
+) -> Iterator[Prediction]:
+    from .inputs import to_model_input
+
+    images = [image for _, image in pending if image is not None]
+    if images:
+        probabilities = np.asarray(model.predict_on_batch(to_model_input(np.stack(images))))
+        if probabilities.ndim != 2 or probabilities.shape[1] != 24:
+            raise ValueError(
+                f"{model_path} returns shape {probabilities.shape[1:]}, not 24 letter probabilities"
+            )
+        order = np.argsort(-probabilities, axis=1)[:, :3]
+        labels = index_to_label(order.reshape(-1)).reshape(order.shape)
+        answers = iter(zip(order, labels, probabilities))
+    for prediction, image in pending:
+        if image is not None:
+            indices, row_labels, row = next(answers)
+            prediction.top3 = [
+                {
+                    "letter": label_to_letter(int(label)),
+                    "label": int(label),
+                    "probability": round(float(row[index]), 6),
+                }
+                for index, label in zip(indices, row_labels)
+            ]
+        yield prediction
 
 
 def best_model_file(reports: str | Path = "reports") -> Path:
@@ -102,7 +184,12 @@ def best_model_file(reports: str | Path = "reports") -> Path:
         raise FileNotFoundError(
             f"{run_file} not found: run the report first (make report) or pass --model FILE.keras"
         )
-    run = json.loads(run_file.read_text())
+    try:
+        run = json.loads(run_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{run_file} is not valid JSON ({error.msg}, line {error.lineno}): re-run the report or pass --model FILE.keras"
+        ) from error
     candidates = []
     for entry in run.get("notebooks", []):
         for name, record in ((entry.get("metrics") or {}).get("models") or {}).items():
@@ -114,36 +201,3 @@ def best_model_file(reports: str | Path = "reports") -> Path:
             f"no model file listed in {run_file} exists: re-run the report or pass --model FILE.keras"
         )
     return max(candidates, key=lambda candidate: candidate[0])[2]
-
-
-def predict_files(
-    paths: Sequence[str | Path], model_file: str | Path, *, batch_size: int = 512
-) -> list[Prediction]:
-    """Top-3 letters for every image file and CSV row in ``paths`` (inputs that fail carry an error)."""
-    model_path = Path(model_file)
-    if not model_path.exists():  # said before TensorFlow loads, which takes seconds
-        raise FileNotFoundError(f"model file {model_path} not found")
-    from .inputs import to_model_input
-    from .models import load_model
-
-    images, answered, failed = load_inputs(paths)
-    if len(images):
-        model = load_model(model_path)
-        probabilities = model.predict(to_model_input(images), batch_size=batch_size, verbose=0)
-        if probabilities.ndim != 2 or probabilities.shape[1] != 24:
-            raise ValueError(
-                f"{model_path} returns shape {probabilities.shape[1:]}, not 24 letter probabilities"
-            )
-        order = np.argsort(-probabilities, axis=1)[:, :3]
-        labels = index_to_label(order.reshape(-1)).reshape(order.shape)
-        for prediction, indices, row_labels, row in zip(answered, order, labels, probabilities):
-            prediction.top3 = [
-                {
-                    "letter": label_to_letter(int(label)),
-                    "label": int(label),
-                    "probability": round(float(row[index]), 6),
-                }
-                for index, label in zip(indices, row_labels)
-            ]
-    by_input = {str(path): k for k, path in enumerate(paths)}
-    return sorted(answered + failed, key=lambda p: (by_input.get(p.input, 0), p.row or 0))

@@ -9,7 +9,6 @@ and does not stop the others; the run then exits non-zero.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import hashlib
 import json
@@ -17,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from .notebook_worker import error_text
+from .parameters import (
+    RUNNER_PARAMETERS,
+    declared_parameters,
+    parse_parameter_value,
+    validate_overrides,
+)
 from .provenance import machine_info, package_versions
 from .sources import DataFiles, find_data_files, repository_root
 
@@ -129,6 +133,12 @@ def notebook_parameters(profile: str, name: str, common: dict[str, Any]) -> dict
     return {**PROFILES[profile].get("*", {}), **PROFILES[profile].get(name, {}), **common}
 
 
+#: The kernel leaves output written below Python (TensorFlow's C++ start-up lines) to the process's
+#: standard error, where :mod:`labutils.quiet` filters it, instead of copying it into the notebook;
+#: Python's own warnings still show in the notebook.
+KERNEL_OPTIONS = ("--IPKernelApp.capture_fd_output=False",)
+
+
 def ensure_kernel(name: str = KERNEL_NAME) -> str:
     """Install (once) a Jupyter kernel that runs this Python, so notebooks use the project's venv."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -136,13 +146,21 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
     manager = KernelSpecManager()
     try:
         spec = manager.get_kernel_spec(name)
-        if spec.argv and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+        if (
+            spec.argv
+            and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
+            and all(option in spec.argv for option in KERNEL_OPTIONS)
+        ):
             return name
     except NoSuchKernel:
         pass
     from ipykernel.kernelspec import install
 
-    install(kernel_name=name, display_name="Python (sign-mnist)", prefix=sys.prefix)
+    folder = Path(install(kernel_name=name, display_name="Python (sign-mnist)", prefix=sys.prefix))
+    spec_file = folder / "kernel.json"
+    spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    spec["argv"] = [*spec["argv"], *KERNEL_OPTIONS]
+    spec_file.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
     return name
 
 
@@ -170,15 +188,6 @@ def _export_html(notebook_file: Path, html_file: Path) -> None:
     )
     body, _ = exporter.from_notebook_node(notebook)
     _write_atomically(html_file, body)
-
-
-def declared_parameters(source: Path) -> dict[str, Any]:
-    """The parameters a notebook source declares in its ``parameters`` cell, with their defaults."""
-    import papermill
-
-    with tempfile.TemporaryDirectory() as folder:
-        staged = _to_ipynb(source, Path(folder) / f"{source.stem}.ipynb")
-        return {name: info["default"] for name, info in papermill.inspect_notebook(str(staged)).items()}
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -322,66 +331,6 @@ def _error_text(error: BaseException) -> str:
     return error_text(error)
 
 
-#: Parameters the runner sets itself; ``-p`` may not override them (use --data-dir / --out).
-RUNNER_PARAMETERS = frozenset(
-    {"DATA_DIR", "OUTPUT_DIR", "TASK2_DIR", "TASK3_DIR", "FEATURE_CACHE_DIR", "WEIGHTS_CACHE_DIR", "PROFILE"}
-)
-
-
-def parse_parameter_value(text: str) -> Any:
-    """A ``-p NAME VALUE`` value: a Python literal (``3``, ``1e-3``, ``None``, ``["vgg16"]``), else the text itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def _type_ok(value: Any, default: Any) -> bool:
-    if default is None or value is None:
-        return True
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, type(default))
-
-
-def validate_overrides(overrides: dict[str, Any], sources: Sequence[Path]) -> dict[str, dict[str, Any]]:
-    """Check ``-p`` overrides against the notebooks' parameters cells before anything runs.
-
-    Returns {notebook stem: {name: value}} for the notebooks that declare each name. Unknown
-    names, names the runner sets, and values of the wrong type are a ``ValueError`` that lists
-    the valid parameters.
-    """
-    declared = {source.stem: declared_parameters(source) for source in sources}
-    valid: dict[str, Any] = {}
-    for stem, parameters in declared.items():
-        for name, default in parameters.items():
-            if name not in RUNNER_PARAMETERS:
-                valid.setdefault(name, {})[stem] = default
-    listing = "; ".join(f"{name} (in {', '.join(sorted(where))})" for name, where in sorted(valid.items()))
-    per_notebook: dict[str, dict[str, Any]] = {source.stem: {} for source in sources}
-    for name, value in overrides.items():
-        if name in RUNNER_PARAMETERS:
-            raise ValueError(
-                f"parameter {name} is set by the runner (use --data-dir, --out or --profile); "
-                f"valid parameters: {listing}"
-            )
-        if name not in valid:
-            raise ValueError(f"unknown parameter {name!r}; valid parameters: {listing}")
-        for stem, default_text in valid[name].items():
-            default = parse_parameter_value(default_text)
-            if not _type_ok(value, default):
-                raise ValueError(
-                    f"parameter {name} of {stem} takes a {type(default).__name__} "
-                    f"(default {default_text}), got {value!r} ({type(value).__name__})"
-                )
-            per_notebook[stem][name] = value
-    return per_notebook
-
-
 def _sources_digest() -> str:
     """SHA-256 over the labutils package's sources and templates: any change re-runs the notebooks."""
     digest = hashlib.sha256()
@@ -472,13 +421,27 @@ def run_report(
     out = Path(out).resolve()
     all_sources = discover_notebooks(Path(notebooks_dir) if notebooks_dir else None)
     sources = all_sources
-    if only:
+    if only is not None:
+        empty = [prefix for prefix in only if not prefix.strip()]
+        if not only or empty:
+            raise ValueError(
+                "--only needs notebook name prefixes, such as --only 02 03 (an empty one selects nothing)"
+            )
         sources = [path for path in sources if any(path.stem.startswith(prefix) for prefix in only)]
         if not sources:
-            raise ValueError(f"--only {' '.join(only)} matches no notebook")
+            names = ", ".join(path.stem for path in all_sources)
+            raise ValueError(f"--only {' '.join(only)} matches no notebook (the notebooks: {names})")
     if not sources:
         raise ValueError("no notebooks found")
-    extra = validate_overrides(dict(overrides or {}), sources)
+    extra = validate_overrides(dict(overrides or {}), sources, all_sources)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"--out {out}: cannot create the output folder ({error.strerror or error})"
+        ) from error
     started = time.perf_counter()
     files: DataFiles = find_data_files(data_dir)
     data = {
@@ -498,14 +461,6 @@ def run_report(
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         notebooks=[NotebookResult(path.stem, "pending") for path in sources],
     )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(
-            f"--out {out}: cannot create the output folder ({error.strerror or error})"
-        ) from error
-    if not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
     context = _RunContext(out, profile, files, kernel, extra, all_sources, force, _sources_digest(), log)
     with _output_lock(out), _stopped_by_signals():
         current: NotebookResult | None = None

@@ -130,11 +130,19 @@ def _download_with_kagglehub(timeout: float) -> Path:
 
 
 def _files_in(folder: Path, origin: str) -> DataFiles:
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "no such folder"
+        raise DataNotFoundError(f"{folder}: {what} (it should hold {TRAIN_FILE} and {TEST_FILE})")
+    try:
+        listing = sorted(path.name for path in folder.iterdir())
+    except PermissionError as error:
+        raise DataNotFoundError(
+            f"{folder}: the folder cannot be read ({error.strerror}); check its permissions"
+        ) from error
     pair = _find_pair(folder)
     if pair is None:
         raise DataNotFoundError(
-            f"{folder} does not hold {TRAIN_FILE} and {TEST_FILE} (plain or .gz); "
-            f"found: {sorted(p.name for p in folder.iterdir())[:10] if folder.is_dir() else 'no such folder'}"
+            f"{folder} does not hold {TRAIN_FILE} and {TEST_FILE} (plain or .gz); found: {listing[:10]}"
         )
     train, test = pair
     source: DataSourceKind = "synthetic" if (folder / STANDIN_MARKER).exists() else "real"
@@ -159,7 +167,11 @@ def find_data_files(
     explicit = data_dir if data_dir not in (None, "") else os.environ.get("SIGN_MNIST_DIR") or None
     if explicit is not None:
         origin = "explicit folder" if data_dir not in (None, "") else "SIGN_MNIST_DIR"
-        return _files_in(Path(explicit).expanduser().resolve(), origin)
+        try:
+            folder = Path(explicit).expanduser().resolve()
+        except (RuntimeError, OSError) as error:  # Python reports a symbolic-link loop as RuntimeError
+            raise DataNotFoundError(f"{explicit}: the path cannot be followed ({error})") from error
+        return _files_in(folder, origin)
 
     reasons = []
     repo_data = repository_root() / "data"

@@ -25,12 +25,12 @@
 # %% tags=["parameters"]
 DATA_DIR = None  # folder with the two CSV files; None: $SIGN_MNIST_DIR, data/, kagglehub, else the stand-in
 OUTPUT_DIR = "../reports/01_data"  # where metrics.json goes
-PROFILE = "full"  # "quick" or "full" (set by the report runner)
-SPLIT_KIND = "grouped"  # the split later notebooks use: "grouped" or "random"
-VALIDATION_FRACTION = 0.3  # share of the training file held out for validation
-SEED = 43  # the seed lab report's random_state
-GROUP_THRESHOLD = 0.97  # two same-letter images with a correlation above this are one family
-SAMPLE_SIZE = 3000  # images per comparison in the nearest-neighbour analysis
+PROFILE = "full"  # {"quick", "full"}: set by the report runner
+SPLIT_KIND = "grouped"  # {"grouped", "random"}: the split later notebooks use
+VALIDATION_FRACTION = 0.3  # (0.0, 1.0): share of the training file held out for validation
+SEED = 43  # [0, 4294967295]: the seed lab report's random_state
+GROUP_THRESHOLD = 0.97  # (0.0, 1.0]: two same-letter images with a correlation above this are one family
+SAMPLE_SIZE = 3000  # [1, inf): images per comparison in the nearest-neighbour analysis
 
 # %% [markdown]
 # ## Loading and checking the data

@@ -26,21 +26,21 @@
 # %% tags=["parameters"]
 DATA_DIR = None  # folder with the two CSV files; None: $SIGN_MNIST_DIR, data/, kagglehub, else the stand-in
 OUTPUT_DIR = "../reports/02_cnn"  # where models and metrics.json go
-PROFILE = "full"  # "quick" or "full" (set by the report runner)
-SEED = 0  # seeds weights, shuffling and dropout
-SPLIT_KIND = "grouped"  # validation split used for model selection (see notebook 01)
-VALIDATION_FRACTION = 0.3
-SPLIT_SEED = 43
-GROUP_THRESHOLD = 0.97
-EPOCHS = 8  # epochs of our network; the reference network gets the same number of seconds
-BATCH_SIZE = 128
-LEARNING_RATE = 3e-3  # peak of the warm-up + cosine schedule
-KEEP_TOLERANCE = None  # keep the last epoch unless its validation accuracy is this far below the best; None: 2 standard errors
-WIDTH = 32  # filters of the first convolution block (then 2x and 4x); chosen on grouped validation
-POOLING = "blur"  # "blur": anti-aliased max pooling, "max": plain max pooling; chosen on grouped validation
-HEAD = "average"  # "average": global average pooling before the classifier, "flatten": all positions kept
-RANDOM_SPLIT_EPOCHS = 2  # our network again on the seed's random split, to measure that split's validation-test gap
-TRAIN_LIMIT = None  # use only this many training images (quick runs); None: all
+PROFILE = "full"  # {"quick", "full"}: set by the report runner
+SEED = 0  # [0, 4294967295]: seeds weights, shuffling and dropout
+SPLIT_KIND = "grouped"  # {"grouped", "random"}: validation split used for model selection (see notebook 01)
+VALIDATION_FRACTION = 0.3  # (0.0, 1.0)
+SPLIT_SEED = 43  # [0, 4294967295]
+GROUP_THRESHOLD = 0.97  # (0.0, 1.0]
+EPOCHS = 8  # [1, 1000]: epochs of our network; the reference network gets the same number of seconds
+BATCH_SIZE = 128  # [1, 65536]
+LEARNING_RATE = 3e-3  # (0.0, 1.0]: peak of the warm-up + cosine schedule
+KEEP_TOLERANCE = None  # [0.0, 1.0]: keep the last epoch unless its validation accuracy is this far below the best; None: 2 standard errors
+WIDTH = 32  # [1, 512]: filters of the first convolution block (then 2x and 4x); chosen on grouped validation
+POOLING = "blur"  # {"blur", "max"}: anti-aliased or plain max pooling; chosen on grouped validation
+HEAD = "average"  # {"average", "flatten"}: global average pooling before the classifier, or all positions kept
+RANDOM_SPLIT_EPOCHS = 2  # [1, 1000]: our network again on the seed's random split, to measure that split's validation-test gap
+TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
 
 # %% [markdown]
 # ## Data and split

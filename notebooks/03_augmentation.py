@@ -27,26 +27,26 @@
 DATA_DIR = None  # folder with the two CSV files; None: $SIGN_MNIST_DIR, data/, kagglehub, else the stand-in
 OUTPUT_DIR = "../reports/03_augmentation"  # where models and metrics.json go
 TASK2_DIR = "../reports/02_cnn"  # the Task 2 run whose models are trained further here
-PROFILE = "full"  # "quick" or "full" (set by the report runner)
-SEED = 0
-SPLIT_KIND = "grouped"
-VALIDATION_FRACTION = 0.3
-SPLIT_SEED = 43
-GROUP_THRESHOLD = 0.97
-EPOCHS = 12  # further epochs of our network on augmented batches; the reference gets the same seconds
-BATCH_SIZE = 128
-LEARNING_RATE = 2e-3
-EMA_MOMENTUM = 0.998  # keep this moving average of the weights (about the last 1/(1 - EMA_MOMENTUM) steps); 0: the last weights
-STATISTICS_IMAGES = 2048  # clean training images whose batch-norm statistics score and keep each epoch; 0: training's
-KEEP_TOLERANCE = None  # keep the last epoch unless its validation accuracy is this far below the best; None: 2 standard errors
-ROTATION_DEGREES = 12.0  # our augmentation; the reference keeps its own (10°, shift 0.05, shear 0.1, zoom 0.075)
-SHIFT = 0.1
-ZOOM = 0.12
-SHEAR = 0.1
-CONTRAST = 0.3
-BRIGHTNESS = 0.2
-ROBUSTNESS_IMAGES = 1000  # test images (a seeded random sample) used in the robustness study; None: all
-TRAIN_LIMIT = None  # use only this many training images (quick runs); None: all
+PROFILE = "full"  # {"quick", "full"}: set by the report runner
+SEED = 0  # [0, 4294967295]
+SPLIT_KIND = "grouped"  # {"grouped", "random"}
+VALIDATION_FRACTION = 0.3  # (0.0, 1.0)
+SPLIT_SEED = 43  # [0, 4294967295]
+GROUP_THRESHOLD = 0.97  # (0.0, 1.0]
+EPOCHS = 12  # [1, 1000]: further epochs of our network on augmented batches; the reference gets the same seconds
+BATCH_SIZE = 128  # [1, 65536]
+LEARNING_RATE = 2e-3  # (0.0, 1.0]
+EMA_MOMENTUM = 0.998  # [0.0, 1.0): keep this moving average of the weights (about the last 1/(1 - EMA_MOMENTUM) steps); 0: the last weights
+STATISTICS_IMAGES = 2048  # [0, inf): clean training images whose batch-norm statistics score and keep each epoch; 0: the statistics gathered in training
+KEEP_TOLERANCE = None  # [0.0, 1.0]: keep the last epoch unless its validation accuracy is this far below the best; None: 2 standard errors
+ROTATION_DEGREES = 12.0  # [0.0, 180.0]: our augmentation; the reference keeps its own (10°, shift 0.05, shear 0.1, zoom 0.075)
+SHIFT = 0.1  # [0.0, 1.0)
+ZOOM = 0.12  # [0.0, 1.0)
+SHEAR = 0.1  # [0.0, 1.0)
+CONTRAST = 0.3  # [0.0, 1.0)
+BRIGHTNESS = 0.2  # [0.0, 1.0]
+ROBUSTNESS_IMAGES = 1000  # [1, inf): test images (a seeded random sample) used in the robustness study; None: all
+TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
 
 # %% [markdown]
 # ## Data, split and the Task 2 networks

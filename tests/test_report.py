@@ -146,6 +146,21 @@ def model_notebooks(standin_dir, tmp_path_factory) -> Path:
 
 
 @pytest.mark.notebook
+def test_the_rendered_notebooks_carry_no_tensorflow_start_up_lines(model_notebooks):
+    from labutils.quiet import is_noise
+
+    for notebook_file in sorted(model_notebooks.glob("0*/0*.ipynb")):
+        for cell in nbformat.read(notebook_file, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                if output.get("name") == "stderr":
+                    for line in output["text"].splitlines():
+                        assert not is_noise(line) and "oneDNN" not in line and "absl::" not in line, (
+                            notebook_file.name,
+                            line,
+                        )
+
+
+@pytest.mark.notebook
 def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     from labutils.evaluation import METRIC_FIELDS
     from labutils.models import load_model
@@ -432,9 +447,10 @@ def test_overrides_reach_the_notebooks_and_bad_ones_stop_the_run_before_it_start
             {"EPOCHZ": 3},
             r"unknown parameter 'EPOCHZ'; valid parameters: LABEL \(in 01_first\); RATE .*REPEATS",
         ),
-        ({"REPEATS": "many"}, r"REPEATS of 01_first takes a int \(default 1\), got 'many'"),
-        ({"REPEATS": 2.5}, "takes a int"),
-        ({"RATE": "fast"}, "takes a float"),
+        ({"REPEATS": "many"}, r"REPEATS of 01_first: 'many' is a str; it takes an integer \(default 1\)"),
+        ({"REPEATS": 2.5}, "2.5 is a float; it takes an integer"),
+        ({"RATE": "fast"}, "it takes a number"),
+        ({"REPEATS": None}, "None is not allowed"),
         ({"DATA_DIR": "/x"}, "set by the runner"),
     ):
         with pytest.raises(ValueError, match=message):

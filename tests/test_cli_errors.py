@@ -1,0 +1,148 @@
+"""Every command that cannot go on says so in one ``error:`` line that names the culprit, never a traceback.
+
+A table of failing invocations, each run as a user runs it (``python -m labutils ...`` in a
+subprocess), each with the words its one line must contain. ``--debug`` brings the traceback back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+Setup = Callable[[Path], list[str]]
+
+
+def _symlink_loop(tmp: Path) -> list[str]:
+    (tmp / "loop").symlink_to(tmp / "loop")
+    return ["data", "--data-dir", str(tmp / "loop"), "--no-download"]
+
+
+def _out_is_a_file(tmp: Path) -> list[str]:
+    (tmp / "taken").write_text("not a folder")
+    return ["report", "--profile", "quick", "--out", str(tmp / "taken"), "--only", "01"]
+
+
+def _not_hdf5(tmp: Path) -> list[str]:
+    (tmp / "model.h5").write_text("this is not HDF5")
+    (tmp / "hand.png").write_bytes(b"")
+    return ["predict", str(tmp / "hand.png"), "--model", str(tmp / "model.h5")]
+
+
+def _not_a_zip(tmp: Path) -> list[str]:
+    (tmp / "model.keras").write_text("this is not a zip archive")
+    return ["predict", str(tmp / "hand.png"), "--model", str(tmp / "model.keras")]
+
+
+def _unknown_class(tmp: Path) -> list[str]:
+    config = {
+        "module": "keras",
+        "class_name": "NoSuchLayerAnywhere",
+        "config": {},
+        "registered_name": "NoSuch>Layer",
+    }
+    with zipfile.ZipFile(tmp / "odd.keras", "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+    from PIL import Image
+
+    Image.new("L", (28, 28), 100).save(tmp / "hand.png")
+    return ["predict", str(tmp / "hand.png"), "--model", str(tmp / "odd.keras")]
+
+
+def _model_is_a_folder(tmp: Path) -> list[str]:
+    (tmp / "model.keras").mkdir()
+    return ["predict", str(tmp / "hand.png"), "--model", str(tmp / "model.keras")]
+
+
+def _cut_run_json(tmp: Path) -> list[str]:
+    (tmp / "reports").mkdir()
+    (tmp / "reports" / "run.json").write_text('{"notebooks": [')
+    return ["predict", str(tmp / "hand.png"), "--reports", str(tmp / "reports")]
+
+
+CASES: dict[str, tuple[Setup, list[str]]] = {
+    "a data folder that is a symlink loop": (_symlink_loop, ["loop", "cannot be followed"]),
+    "a data folder that does not exist": (
+        lambda tmp: ["data", "--data-dir", str(tmp / "nowhere"), "--no-download"],
+        ["nowhere", "no such folder"],
+    ),
+    "--out that is an existing file": (_out_is_a_file, ["--out", "taken", "not a folder"]),
+    "a .h5 model that is not HDF5": (_not_hdf5, ["model.h5", "not an HDF5 file"]),
+    "a .keras model that is not a zip": (_not_a_zip, ["model.keras", "not a Keras model file"]),
+    "a model naming an unknown class": (_unknown_class, ["odd.keras", "cannot be loaded"]),
+    "a model path that is a folder": (_model_is_a_folder, ["model.keras", "is a folder"]),
+    "a cut-off run.json": (_cut_run_json, ["run.json", "not valid JSON"]),
+    "a deeply nested -p value": (
+        lambda tmp: ["report", "--profile", "quick", "-p", "EPOCHS", "[" + "-" * 9_000 + "1]"],
+        ["-p EPOCHS", "nested too deeply"],
+    ),
+    "a -p value longer than any constant": (
+        lambda tmp: ["report", "--profile", "quick", "-p", "EPOCHS", "[" * 100_000],
+        ["-p EPOCHS", "100,000 characters"],
+    ),
+    "an empty --only": (lambda tmp: ["report", "--profile", "quick", "--only", ""], ["--only", "empty"]),
+    "-p EPOCHS -1": (
+        lambda tmp: ["report", "-p", "EPOCHS", "-1"],
+        ["EPOCHS", "-1", "out of range", "[1, 1000]"],
+    ),
+    "-p EPOCHS 1000000000": (
+        lambda tmp: ["report", "-p", "EPOCHS", "1000000000"],
+        ["EPOCHS", "out of range"],
+    ),
+    "-p WIDTH 0": (lambda tmp: ["report", "-p", "WIDTH", "0"], ["WIDTH of 02_cnn", "out of range"]),
+    "-p VALIDATION_FRACTION 1e999": (
+        lambda tmp: ["report", "-p", "VALIDATION_FRACTION", "1e999"],
+        ["VALIDATION_FRACTION", "inf", "not a finite number"],
+    ),
+    "-p EPOCHS None": (lambda tmp: ["report", "-p", "EPOCHS", "None"], ["EPOCHS", "None", "not allowed"]),
+    "-p SPLIT_KIND that is not a choice": (
+        lambda tmp: ["report", "-p", "SPLIT_KIND", "family"],
+        ["SPLIT_KIND", "'family'", "not a choice", "'grouped', 'random'"],
+    ),
+    "-p POOLING that is not a choice": (
+        lambda tmp: ["report", "-p", "POOLING", "average"],
+        ["POOLING of 02_cnn", "not a choice", "'blur', 'max'"],
+    ),
+    "a parameter of a notebook --only leaves out": (
+        lambda tmp: ["report", "--only", "01", "-p", "EPOCHS", "3"],
+        ["EPOCHS", "belongs to 02_cnn, 03_augmentation", "--only leaves out"],
+    ),
+    "--batch-size 0": (lambda tmp: ["predict", "x.png", "--batch-size", "0"], ["--batch-size", "from 1 to"]),
+    "--batch-size -5": (lambda tmp: ["predict", "x.png", "--batch-size", "-5"], ["--batch-size", "'-5'"]),
+}
+
+
+def _run(arguments: list[str], cwd: Path, debug: bool = False) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if key != "LABUTILS_DEBUG"}
+    command = [sys.executable, "-m", "labutils", *arguments, *(["--debug"] if debug else [])]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd, env=environment)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_failure_is_one_line_that_names_the_culprit(case, tmp_path):
+    setup, words = CASES[case]
+    arguments = setup(tmp_path)
+    completed = _run(arguments, tmp_path)
+    assert completed.returncode != 0, completed.stdout
+    assert "Traceback" not in completed.stderr, completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:") or "error:" in line]
+    assert len(errors) == 1, completed.stderr
+    for word in words:
+        assert word in errors[0], (word, errors[0])
+
+
+def test_debug_shows_the_traceback_of_the_same_failure(tmp_path):
+    arguments = _not_a_zip(tmp_path)
+    completed = _run(arguments, tmp_path, debug=True)
+    assert (
+        completed.returncode != 0
+        and "Traceback" in completed.stderr
+        and "not a Keras model file" in completed.stderr
+    )
