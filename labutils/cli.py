@@ -181,6 +181,20 @@ def _parser() -> argparse.ArgumentParser:
         help="images per model call, and CSV rows read at a time (default: 512)",
     )
 
+    bench_predict = commands.add_parser(
+        "bench-predict", help="peak memory and speed of predict against the number of CSV rows"
+    )
+    bench_predict.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=[1000, 10000, 100000],
+        help="row counts (default: 1000 10000 100000)",
+    )
+    bench_predict.add_argument("--model", help="a .keras model (default: a fresh compact network)")
+    bench_predict.add_argument("--batch-size", type=_batch_size, default=512)
+    bench_predict.add_argument("--out", default="bench", help="output folder (default: bench)")
+
     standin = commands.add_parser("standin", help="write the synthetic stand-in in the Kaggle CSV format")
     standin.add_argument("--out", required=True, help="folder to write into")
     standin.add_argument("--train-rows", type=int, default=27455)
@@ -277,7 +291,9 @@ def _results(args: argparse.Namespace) -> int:
     run_file = Path(args.reports) / "run.json"
     if not run_file.exists():
         raise FileNotFoundError(f"{run_file} not found: run the report first")
-    table = results_markdown(json.loads(run_file.read_text()))
+    from .records import read_json
+
+    table = results_markdown(read_json(run_file))
     print(table)
     if args.readme:
         update_readme(args.readme, table, section="report")
@@ -354,6 +370,14 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _bench_predict(args: argparse.Namespace) -> int:
+    from .predict_bench import run_predict_bench
+
+    print(run_predict_bench(args.rows, args.out, args.model, batch_size=args.batch_size))
+    print(f"wrote {args.out}/predict_memory.json and predict_memory.md")
+    return 0
+
+
 def _standin(args: argparse.Namespace) -> int:
     from .synthetic import write_standin
 
@@ -396,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "check": _check,
         "predict": _predict,
         "bench": _bench,
+        "bench-predict": _bench_predict,
         "standin": _standin,
     }
     handler = handlers[args.command]

@@ -17,6 +17,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from .data import LETTERS, NUM_CLASSES
 from .plot import plot_image_grid
+from .records import read_json
 from .split import standardize_images
 
 __all__ = [
@@ -420,7 +421,9 @@ def read_task_metrics(folder: str | Path, notebook: str, data_source: str) -> di
         raise FileNotFoundError(
             f"{path} not found: run notebook {notebook} first (python -m labutils report --only {notebook[:2]})"
         )
-    document = json.loads(path.read_text())
+    document = read_json(path)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} holds no JSON object: re-run notebook {notebook}")
     if document.get("notebook") != notebook:
         raise ValueError(f"{path} belongs to notebook {document.get('notebook')!r}, expected {notebook!r}")
     if document.get("data_source") != data_source:

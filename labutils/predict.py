@@ -11,7 +11,6 @@ still answered.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .data import DataNotFoundError, DataValidationError, index_to_label, label_to_letter
+from .records import read_json
 
 __all__ = [
     "MAX_BATCH_SIZE",
@@ -184,12 +184,7 @@ def best_model_file(reports: str | Path = "reports") -> Path:
         raise FileNotFoundError(
             f"{run_file} not found: run the report first (make report) or pass --model FILE.keras"
         )
-    try:
-        run = json.loads(run_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{run_file} is not valid JSON ({error.msg}, line {error.lineno}): re-run the report or pass --model FILE.keras"
-        ) from error
+    run = read_json(run_file)
     candidates = []
     for entry in run.get("notebooks", []):
         for name, record in ((entry.get("metrics") or {}).get("models") or {}).items():

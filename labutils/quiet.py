@@ -20,12 +20,17 @@ from collections.abc import Iterator
 
 __all__ = ["NOISE", "is_noise", "quiet_native_stderr"]
 
-#: Lines that carry no warning: absl / TensorFlow INFO lines (``I1201 12:00:00.000 123 file.cc:45] ...``),
-#: absl's note before its logging is set up, and the kernel's note about its local TCP transport.
+#: Lines that carry no warning: absl / TensorFlow INFO lines (``I1201 12:00:00.000 123 file.cc:45] ...``,
+#: with the one continuation line TensorFlow writes), absl's note before its logging is set up, and
+#: the kernel's note about its local TCP transport.
 NOISE: tuple[re.Pattern[str], ...] = (
     re.compile(r"^I\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] "),
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"),
     re.compile(r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption\."),
+    # the second line of TensorFlow's INFO note on the CPU instructions it was not built for
+    re.compile(
+        r"^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.$"
+    ),
 )
 
 

@@ -146,3 +146,40 @@ def test_debug_shows_the_traceback_of_the_same_failure(tmp_path):
         and "Traceback" in completed.stderr
         and "not a Keras model file" in completed.stderr
     )
+
+
+def test_a_data_folder_that_cannot_be_read_is_named(tmp_path, monkeypatch):
+    # root reads every folder, so the refusal is simulated where the listing is made
+    from labutils.data import DataNotFoundError
+    from labutils.sources import find_data_files
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    original = Path.iterdir
+
+    def refuse(self):
+        if self == folder:
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self)
+
+    monkeypatch.setattr(Path, "iterdir", refuse)
+    with pytest.raises(DataNotFoundError, match=r"locked: the folder cannot be read \(Permission denied\)"):
+        find_data_files(folder)
+
+
+def test_an_output_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch, standin_dir):
+    from labutils.report import run_report
+
+    out = tmp_path / "readonly"
+    original = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if self == out:
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(
+        ValueError, match=r"--out .*readonly: cannot create the output folder \(Permission denied\)"
+    ):
+        run_report("quick", data_dir=standin_dir, out=out, log=lambda line: None)

@@ -11,6 +11,8 @@ CHATTER = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
     "I0000 00:00:1796140486.248646   17517 port.cc:153] oneDNN custom operations are on. You may see ...",
     "[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication ...",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the "
+    "appropriate compiler flags.",
 ]
 REAL = [
     "W0000 00:00:1796140486.248646   17517 gpu_device.cc:2344] Cannot dlopen some GPU libraries.",
