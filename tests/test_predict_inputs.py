@@ -241,3 +241,11 @@ def test_memory_stays_flat_in_the_number_of_rows(tmp_path, model_file):
         small_peak,
         large_peak,
     )  # 12 times the rows, not 12 times the memory
+
+
+def test_a_folder_named_like_an_input_is_called_a_folder(tmp_path, model_file):
+    (tmp_path / "rows.csv").mkdir()
+    (tmp_path / "hand.png").mkdir()
+    csv, png = predict_files([tmp_path / "rows.csv", tmp_path / "hand.png"], model_file)
+    assert "rows.csv: is a folder, not a CSV file" in csv.error
+    assert "hand.png: is a folder, not a picture or CSV file" in png.error
