@@ -73,7 +73,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_model",
         "seed_cnn",
     ),
-    "layers": ("BackboneInput", "BlurPooling2D", "PerImageStandardization", "RandomAffine"),
+    "layers": (
+        "BackboneInput",
+        "BlurPooling2D",
+        "PerImageStandardization",
+        "RandomAffine",
+        "RandomGaussianBlur",
+        "RandomGaussianNoise",
+    ),
     "backbones": ("BACKBONES", "BackboneSpec"),
     "inputs": ("ModelInputs", "model_inputs", "prepare_task_data", "to_model_input"),
     "training": (
@@ -134,7 +141,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "single_image_rate",
         "write_metrics",
     ),
-    "perturb": ("PERTURBATIONS", "ROBUSTNESS_STRENGTHS", "perturb", "plot_robustness", "robustness_table"),
+    "perturb": (
+        "CAMERA",
+        "PERTURBATIONS",
+        "ROBUSTNESS_STRENGTHS",
+        "perturb",
+        "plot_robustness",
+        "robustness_table",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

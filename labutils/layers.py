@@ -2,6 +2,8 @@
 
 * :class:`PerImageStandardization` and :class:`BlurPooling2D` — parts of ``compact_cnn``;
 * :class:`RandomAffine` — the augmentation's single random resampling (inactive at inference);
+* :class:`RandomGaussianNoise` and :class:`RandomGaussianBlur` — what a camera's sensor and optics
+  add, with a random strength per image (inactive at inference);
 * :class:`BackboneInput` — turns 0-1 gray images into a pretrained backbone's input.
 """
 
@@ -13,7 +15,14 @@ from keras import layers
 
 from .backbones import BACKBONES, _spec
 
-__all__ = ["BackboneInput", "BlurPooling2D", "PerImageStandardization", "RandomAffine"]
+__all__ = [
+    "BackboneInput",
+    "BlurPooling2D",
+    "PerImageStandardization",
+    "RandomAffine",
+    "RandomGaussianBlur",
+    "RandomGaussianNoise",
+]
 
 
 _BINOMIAL_3X3 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
@@ -141,6 +150,85 @@ class RandomAffine(keras.layers.Layer):
             "shear": self.shear,
             "seed": self.seed,
         }
+
+
+@keras.saving.register_keras_serializable(package="labutils")
+class RandomGaussianNoise(keras.layers.Layer):
+    """Sensor noise: each image gets Gaussian noise of its own standard deviation, drawn from 0 to ``max_stddev``.
+
+    Images are 0-1; the result is clipped to 0-1, as a camera's pixel values are. Drawing the
+    strength per image (rather than one strength for all) shows the network clean and noisy
+    images alike in every batch. Inactive unless called with ``training=True``.
+    """
+
+    def __init__(self, max_stddev: float = 0.1, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(max_stddev) <= 1.0:
+            raise ValueError(f"max_stddev must lie in [0, 1], got {max_stddev}")
+        self.max_stddev = float(max_stddev)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training: bool = True):
+        if not training or self.max_stddev == 0.0:
+            return images
+        batch = keras.ops.shape(images)[0]
+        stddev = keras.random.uniform((batch, 1, 1, 1), 0.0, self.max_stddev, seed=self.seed_generator)
+        noise = keras.random.normal(keras.ops.shape(images), seed=self.seed_generator)
+        return keras.ops.clip(images + stddev * keras.ops.cast(noise, images.dtype), 0.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "max_stddev": self.max_stddev, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="labutils")
+class RandomGaussianBlur(keras.layers.Layer):
+    """Optical blur: each image is blurred with a Gaussian of its own sigma, drawn from 0 to ``max_sigma`` pixels.
+
+    The blur is separable, so for an image X it is ``B X Bᵀ`` with B the image side's Gaussian
+    matrix for that image's sigma, each row normalised to sum to 1 (the border is not darkened):
+    two batched matrix products, exact for any sigma, sigma 0 giving X itself. For square and
+    non-square images alike (a height and a width matrix). Inactive unless called with ``training=True``.
+    """
+
+    def __init__(self, max_sigma: float = 1.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(max_sigma) <= 10.0:
+            raise ValueError(f"max_sigma must lie in [0, 10] pixels, got {max_sigma}")
+        self.max_sigma = float(max_sigma)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @staticmethod
+    def blur_matrices(sigma, size: int):
+        """(batch, size, size) row-normalised Gaussian matrices for per-image ``sigma`` (batch,)."""
+        ops = keras.ops
+        positions = ops.arange(size, dtype="float32")
+        distance = positions[:, None] - positions[None, :]
+        sigma = ops.maximum(ops.cast(sigma, "float32"), 1e-3)[:, None, None]
+        weights = ops.exp(-0.5 * (distance[None] / sigma) ** 2)
+        return weights / ops.sum(weights, axis=-1, keepdims=True)
+
+    def call(self, images, training: bool = True):
+        if not training or self.max_sigma == 0.0:
+            return images
+        ops = keras.ops
+        batch = ops.shape(images)[0]
+        sigma = keras.random.uniform((batch,), 0.0, self.max_sigma, seed=self.seed_generator)
+        rows = ops.cast(self.blur_matrices(sigma, images.shape[1]), images.dtype)
+        columns = ops.cast(self.blur_matrices(sigma, images.shape[2]), images.dtype)
+        channels_first = ops.transpose(images, (0, 3, 1, 2))  # (batch, channels, height, width)
+        blurred = ops.einsum("bij,bcjk,blk->bcil", rows, channels_first, columns)
+        return ops.transpose(blurred, (0, 2, 3, 1))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "max_sigma": self.max_sigma, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="labutils")

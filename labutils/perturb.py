@@ -4,6 +4,10 @@ Each perturbation takes images scaled to 0-1, shape (N, 28, 28) or (N, 28, 28, 1
 natural units (degrees, image fractions, pixels...) and a seed; strength 0 returns the images
 unchanged. Where a perturbation has a direction (rotation sign, shift direction, zoom in or out,
 brighter or darker) it is drawn per image from the seed, so results are repeatable.
+
+``mixed`` stands for a real camera: every other perturbation at once, in the order a picture
+meets them (the hand's pose, the lens, the exposure, the sensor), each at
+:data:`CAMERA` times the strength (strength 1: a mild, everyday camera).
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ import pandas as pd
 import seaborn as sns
 from scipy import ndimage
 
-__all__ = ["PERTURBATIONS", "ROBUSTNESS_STRENGTHS", "perturb", "plot_robustness", "robustness_table"]
+__all__ = [
+    "CAMERA",
+    "PERTURBATIONS",
+    "ROBUSTNESS_STRENGTHS",
+    "perturb",
+    "plot_robustness",
+    "robustness_table",
+]
 
 #: Strength grids for the robustness plot, in each perturbation's unit.
 ROBUSTNESS_STRENGTHS: dict[str, tuple[float, ...]] = {
@@ -26,6 +37,17 @@ ROBUSTNESS_STRENGTHS: dict[str, tuple[float, ...]] = {
     "brightness_contrast": (0, 0.2, 0.4, 0.6, 0.8),
     "noise": (0, 0.05, 0.1, 0.15, 0.2, 0.25),
     "blur": (0, 0.5, 1.0, 1.5, 2.0),
+    "mixed": (0, 0.5, 1.0, 1.5, 2.0),
+}
+
+#: The mixed perturbation at strength 1, per family, in the order it is applied.
+CAMERA: dict[str, float] = {
+    "rotation": 5.0,
+    "scale": 0.05,
+    "shift": 0.05,
+    "blur": 0.5,
+    "brightness_contrast": 0.2,
+    "noise": 0.03,
 }
 UNITS = {
     "rotation": "degrees",
@@ -34,6 +56,7 @@ UNITS = {
     "brightness_contrast": "contrast loss and brightness shift",
     "noise": "std of Gaussian noise",
     "blur": "Gaussian blur sigma, pixels",
+    "mixed": "times a mild camera (all at once)",
 }
 
 
@@ -84,6 +107,12 @@ def _blur(images, strength, rng):
     return ndimage.gaussian_filter(images, sigma=(0, strength, strength), mode="nearest")
 
 
+def _mixed(images, strength, rng):
+    for kind, camera_strength in CAMERA.items():
+        images = PERTURBATIONS[kind](images, strength * camera_strength, rng)
+    return images
+
+
 PERTURBATIONS: dict[str, Callable[[np.ndarray, float, np.random.Generator], np.ndarray]] = {
     "rotation": _rotation,
     "shift": _shift,
@@ -91,6 +120,7 @@ PERTURBATIONS: dict[str, Callable[[np.ndarray, float, np.random.Generator], np.n
     "brightness_contrast": _brightness_contrast,
     "noise": _noise,
     "blur": _blur,
+    "mixed": _mixed,
 }
 
 
