@@ -145,6 +145,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "CAMERA",
         "PERTURBATIONS",
         "ROBUSTNESS_STRENGTHS",
+        "TARGET_STRENGTHS",
         "perturb",
         "plot_robustness",
         "robustness_table",

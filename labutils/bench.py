@@ -108,6 +108,8 @@ class BenchSettings:
     task3_ema_momentum: float = 0.998  # Task 3 keeps this moving average of its weights; 0: its last weights
     # clean training images whose batch-norm statistics Task 3 scores and keeps; 0: the training ones
     task3_statistics_images: int = 2048
+    task3_blur: float = 0.0  # Task 3's camera augmentation: largest blur sigma (pixels) and noise stddev
+    task3_noise: float = 0.0
     width: int = 32
     pooling: str = "blur"  # our network's pooling and head (see compact_cnn)
     head: str = "average"
@@ -257,6 +259,28 @@ def _missed_families(predicted, data, families, training, limit: int) -> list[di
     )
 
 
+#: Test images (a sample seeded with 0, the same for every contender and seed) scored under perturbations.
+ROBUSTNESS_IMAGES = 1000
+
+
+def _robustness(model, data) -> dict[str, dict[str, float]]:
+    """Test accuracy under each perturbation at its target strengths (``TARGET_STRENGTHS``), on the seeded sample."""
+    import numpy as np
+
+    from .perturb import TARGET_STRENGTHS, robustness_by_model, robustness_table
+
+    count = min(ROBUSTNESS_IMAGES, len(data.x_test))
+    sample = np.sort(np.random.default_rng(0).choice(len(data.x_test), count, replace=False))
+    table = robustness_table(
+        {"model": lambda images: model.predict(images, batch_size=1024, verbose=0)},
+        data.x_test[sample],
+        data.y_test[sample],
+        strengths=TARGET_STRENGTHS,
+        seed=0,
+    )
+    return robustness_by_model(table)["model"]["robustness"]
+
+
 def _finish(
     model,
     curve: list,
@@ -292,6 +316,7 @@ def _finish(
         else None
     )
     batch1 = single_image_rate(model, data.x_test, images=BATCH1_IMAGES)
+    robustness = _robustness(model, data)
     return {
         "test_accuracy": final["accuracy"],
         "test_log_loss": final["log_loss"],
@@ -307,6 +332,8 @@ def _finish(
         "inference_images_per_second_batch1": batch1,
         "curve": curve,
         "capped": bool(state.get("capped")),
+        "robustness": robustness,
+        "robustness_mixed": robustness["mixed"]["1"],
         **(
             {
                 "missed_families": _missed_families(
@@ -454,7 +481,13 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         fit(
             model,
             training_dataset(
-                x_fit, y_fit, batch_size=batch, seed=seed, augmentation=augmentation_pipeline(seed=seed)
+                x_fit,
+                y_fit,
+                batch_size=batch,
+                seed=seed,
+                augmentation=augmentation_pipeline(
+                    seed=seed, blur=settings.task3_blur, noise=settings.task3_noise
+                ),
             ),
             settings.task3_epochs,
             clock,
@@ -650,6 +683,9 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
     }
     if all("missed_families" in run for run in runs):
         summary["missed_families"] = {str(seed): per_seed[seed]["missed_families"] for seed in seeds}
+    if all("robustness" in run for run in runs):  # a saved job from before the field has none
+        summary["robustness"] = {str(seed): per_seed[seed]["robustness"] for seed in seeds}
+        summary["robustness_mixed"] = [run["robustness_mixed"] for run in runs]
     for key in (
         "train_images",
         "backbone",
@@ -683,6 +719,34 @@ def _ratios(contenders: dict[str, dict[str, Any]]) -> None:
                 / reference["inference_images_per_second_batch512"]
             ),
         }
+
+
+def robustness_lines(results: dict[str, Any]) -> list[str]:
+    """The robustness table: per contender, test accuracy under each target perturbation, per seed."""
+    scored = {name: c["robustness"] for name, c in results["contenders"].items() if c.get("robustness")}
+    if not scored:
+        return []
+    columns = list(dict.fromkeys((kind, strength) for per_seed in scored.values() for run in per_seed.values()
+                                 for kind, grid in run.items() for strength in grid))  # fmt: skip
+    columns.sort(key=lambda column: (column[0] != "mixed", column[0], float(column[1])))
+    lines = [
+        "",
+        f"Robustness: test accuracy per seed on {ROBUSTNESS_IMAGES:,} test images (seeded sample), "
+        "under each perturbation at the strength its target names (`mixed` 1: a mild camera, every "
+        "perturbation at once).",
+        "",
+        "| contender | "
+        + " | ".join(f"{kind.replace('_', ' + ')} {strength}" for kind, strength in columns)
+        + " |",
+        "| --- |" + " --- |" * len(columns),
+    ]
+    for name, per_seed in scored.items():
+        cells = [
+            " / ".join(_format(run.get(kind, {}).get(strength), ".3f") for _, run in sorted(per_seed.items()))
+            for kind, strength in columns
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _format(value: float | None, spec: str) -> str:
@@ -734,6 +798,7 @@ def markdown_table(results: dict[str, Any]) -> str:
             f"| {c['inference_images_per_second_batch512']:,.0f} / {c['inference_images_per_second_batch1']:,.0f} "
             f"| {c['peak_rss_mb']:.0f} | {'yes' if c['capped'] else 'no'} |"
         )
+    lines += robustness_lines(results)
     reference = results["contenders"].get("reference")
     if reference is not None:
         lines += ["", reference_summary(reference, results["settings"])]
@@ -822,7 +887,13 @@ def _settings_sentence(settings: dict[str, Any]) -> str:
         )
     return (
         f"Reference: {plain} + {augmented} epochs (without, then with augmentation); ours: {settings['task2_epochs']} "
-        f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3 keeping {kept}, "
+        f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3"
+        + (
+            f" (with camera blur up to σ {settings['task3_blur']:g} px and noise up to σ {settings['task3_noise']:g})"
+            if settings.get("task3_blur") or settings.get("task3_noise")  # a run from before had neither
+            else ""
+        )
+        + f" keeping {kept}, "
         f"width {settings['width']}, "
         f"{'anti-aliased' if settings.get('pooling', 'max') == 'blur' else 'max'} pooling, "
         f"{'global average' if settings.get('head', 'flatten') == 'average' else 'flatten'} head; "

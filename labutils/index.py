@@ -232,7 +232,18 @@ def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -
                 f"{_e(kind)} {sum(old) / len(old):.3f} → {value:.3f}" if old else f"{_e(kind)} {value:.3f}"
             )
         text += (
-            "Mean accuracy on perturbed test images, without → with augmentation: " + ", ".join(parts) + "."
+            "Mean accuracy on perturbed test images, without → with augmentation: " + ", ".join(parts) + ". "
+        )
+    mixed = ours.get("robustness_mixed")
+    before = ((metrics.get("robustness_by_model") or {}).get(baseline_name) or {}).get("robustness_mixed")
+    if mixed is not None:
+        images = metrics.get("robustness_images")
+        text += (
+            "Under a mild camera (every perturbation at once"
+            + (f", {images:,} test images" if images else "")
+            + f"): <strong>{mixed:.3f}</strong>"
+            + (f" (without augmentation {before:.3f})" if before is not None else "")
+            + "."
         )
     return text + "</div>"
 

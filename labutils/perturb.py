@@ -13,6 +13,7 @@ meets them (the hand's pose, the lens, the exposure, the sensor), each at
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "CAMERA",
     "PERTURBATIONS",
     "ROBUSTNESS_STRENGTHS",
+    "TARGET_STRENGTHS",
     "perturb",
     "plot_robustness",
     "robustness_table",
@@ -38,6 +40,15 @@ ROBUSTNESS_STRENGTHS: dict[str, tuple[float, ...]] = {
     "noise": (0, 0.05, 0.1, 0.15, 0.2, 0.25),
     "blur": (0, 0.5, 1.0, 1.5, 2.0),
     "mixed": (0, 0.5, 1.0, 1.5, 2.0),
+}
+
+#: The strengths the robustness targets name: noise at 0.05 and 0.10, blur at 1 px, the mixed camera
+#: at 1, every other perturbation at its grid's middle strength. The benchmark scores these.
+TARGET_STRENGTHS: dict[str, tuple[float, ...]] = {
+    **{kind: (grid[len(grid) // 2],) for kind, grid in ROBUSTNESS_STRENGTHS.items()},
+    "noise": (0.05, 0.1),
+    "blur": (1.0,),
+    "mixed": (1.0,),
 }
 
 #: The mixed perturbation at strength 1, per family, in the order it is applied.
@@ -174,6 +185,22 @@ def robustness_table(
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def robustness_by_model(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per model, what ``metrics.json`` records: ``robustness`` {perturbation: {strength: accuracy}}
+    (strengths as text, ``"0.05"``) and ``robustness_mixed``, the accuracy under the mixed
+    perturbation at strength 1 (a mild camera; None if the table has no such row)."""
+    documents: dict[str, dict[str, Any]] = {}
+    for model, rows in table.groupby("model", sort=False):
+        robustness: dict[str, dict[str, float]] = {}
+        for row in rows.itertuples():
+            robustness.setdefault(row.perturbation, {})[f"{row.strength:g}"] = round(float(row.accuracy), 6)
+        documents[str(model)] = {
+            "robustness": robustness,
+            "robustness_mixed": robustness.get("mixed", {}).get("1"),
+        }
+    return documents
 
 
 def plot_robustness(table: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = None) -> plt.Figure:

@@ -10,7 +10,7 @@ import warnings
 import keras
 import numpy as np
 
-from .layers import RandomAffine
+from .layers import RandomAffine, RandomGaussianBlur, RandomGaussianNoise
 
 # Keras warns on every fit() with a tf.data.Dataset that its default shuffle=True is ignored;
 # training_dataset() shuffles (seeded) itself, so the warning says nothing here.
@@ -33,13 +33,18 @@ def augmentation_pipeline(
     shear: float = 0.1,
     contrast: float = 0.3,
     brightness: float = 0.2,
+    blur: float = 0.0,
+    noise: float = 0.0,
     seed: int = 0,
     name: str = "augmentation",
 ) -> keras.Sequential:
-    """Random geometric and photometric changes for 0-1 images; never a flip (a mirrored hand is another sign).
+    """Random geometric, optical and photometric changes for 0-1 images; never a flip (a mirrored hand is another sign).
 
-    The geometric changes are one :class:`RandomAffine` resampling (as Keras 2's
-    ``ImageDataGenerator`` did); each factor of 0 leaves that change out.
+    In the order a picture meets them: the hand's pose (one :class:`RandomAffine` resampling, as
+    Keras 2's ``ImageDataGenerator`` did), the lens (:class:`RandomGaussianBlur`, a sigma up to
+    ``blur`` pixels), the exposure (contrast, brightness) and the sensor
+    (:class:`RandomGaussianNoise`, a standard deviation up to ``noise``). Each factor of 0 leaves
+    that change out.
     """
     for parameter, value in (
         ("rotation_degrees", rotation_degrees),
@@ -48,16 +53,22 @@ def augmentation_pipeline(
         ("shear", shear),
         ("contrast", contrast),
         ("brightness", brightness),
+        ("blur", blur),
+        ("noise", noise),
     ):
         if value < 0:
             raise ValueError(f"{parameter} must be >= 0, got {value}")
     steps: list[keras.layers.Layer] = []
     if rotation_degrees or shift or zoom or shear:
         steps.append(RandomAffine(rotation_degrees, shift, zoom, shear, seed=seed, name="affine"))
+    if blur:
+        steps.append(RandomGaussianBlur(blur, seed=seed + 6, name="blur"))
     if contrast:
         steps.append(keras.layers.RandomContrast(contrast, value_range=(0, 1), seed=seed + 4))
     if brightness:
         steps.append(keras.layers.RandomBrightness(brightness, value_range=(0, 1), seed=seed + 5))
+    if noise:
+        steps.append(RandomGaussianNoise(noise, seed=seed + 7, name="noise"))
     return keras.Sequential(steps, name=name)
 
 

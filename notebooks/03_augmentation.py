@@ -45,6 +45,8 @@ ZOOM = 0.12  # [0.0, 1.0)
 SHEAR = 0.1  # [0.0, 1.0)
 CONTRAST = 0.3  # [0.0, 1.0)
 BRIGHTNESS = 0.2  # [0.0, 1.0]
+BLUR = 0.0  # [0.0, 10.0]: largest Gaussian blur sigma, pixels (a sigma per image, the lens)
+NOISE = 0.0  # [0.0, 1.0]: largest Gaussian noise stddev of the 0-1 range (a stddev per image, the sensor)
 ROBUSTNESS_IMAGES = 1000  # [1, inf): test images (a seeded random sample) used in the robustness study; None: all
 TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
 
@@ -91,14 +93,17 @@ pd.DataFrame(task2_metrics["models"]).T[["test_accuracy", "test_errors", "train_
 # Every image of every batch gets a new random change, inside the `tf.data` pipeline: one affine
 # map combining rotation, shift, zoom and shear, applied in a single bilinear resampling
 # (`lu.RandomAffine`; chaining Keras' RandomRotation, RandomTranslation, RandomZoom and
-# RandomShear would interpolate a 28x28 image four times and blur it), then Keras'
-# RandomContrast and RandomBrightness layers. The hand is never mirrored: a mirrored sign is
-# made with the other hand and can read as another letter. Below, one training image of each of
-# six letters (left column) and eleven random augmentations of it.
+# RandomShear would interpolate a 28x28 image four times and blur it); then what a camera adds:
+# a Gaussian blur of a random sigma up to `BLUR` pixels (`lu.RandomGaussianBlur`, the lens),
+# Keras' RandomContrast and RandomBrightness layers (the exposure) and Gaussian noise of a random
+# standard deviation up to `NOISE` (`lu.RandomGaussianNoise`, the sensor); a factor of 0 leaves
+# its change out. The hand is never mirrored: a mirrored sign is made with the other hand and can
+# read as another letter. Below, one training image of each of six letters (left column) and
+# eleven random augmentations of it.
 
 # %%
 augmentation = {"rotation_degrees": ROTATION_DEGREES, "shift": SHIFT, "zoom": ZOOM, "shear": SHEAR,
-                "contrast": CONTRAST, "brightness": BRIGHTNESS}
+                "contrast": CONTRAST, "brightness": BRIGHTNESS, "blur": BLUR, "noise": NOISE}
 augment = lu.augmentation_pipeline(**augmentation, seed=SEED)
 examples = [int(np.flatnonzero(data.y_train == index)[0]) for index in np.unique(data.y_train)[:6]]
 originals = np.repeat(data.x_train[examples], 12, axis=0)
@@ -374,10 +379,12 @@ lu.show_markdown(context)
 # %% [markdown]
 # ## Robustness: the real answer to "how did augmentation change the classifier?"
 #
-# Our final network before and after augmentation, and the reference network after its own
-# augmentation, see the same test images rotated, shifted, scaled, dimmed or brightened with less
-# contrast, noised and blurred, at growing strength (strength 0 is the unperturbed images). A
-# seeded random sample of `ROBUSTNESS_IMAGES` test images keeps this study to about a minute.
+# Our networks before and after augmentation (split-trained and final), and the reference network
+# after its own augmentation, see the same test images rotated, shifted, scaled, dimmed or
+# brightened with less contrast, noised and blurred, at growing strength (strength 0 is the
+# unperturbed images), and all of these at once: `mixed`, a mild everyday camera at strength 1
+# (`lu.CAMERA`: 5°, 5 % scale and shift, blur σ 0.5 px, 0.2 contrast and brightness, noise σ 0.03).
+# A seeded random sample of `ROBUSTNESS_IMAGES` test images keeps this study to about a minute.
 
 # %% tags=["thumbnail"]
 if ROBUSTNESS_IMAGES is None or ROBUSTNESS_IMAGES >= len(data.x_test):
@@ -385,7 +392,8 @@ if ROBUSTNESS_IMAGES is None or ROBUSTNESS_IMAGES >= len(data.x_test):
 else:
     sample = np.sort(np.random.default_rng(SEED).choice(len(data.x_test), ROBUSTNESS_IMAGES, replace=False))
 robustness_x, robustness_y = data.x_test[sample], data.y_test[sample]
-compared = {name: models[name] for name in ("compact_cnn_final (Task 2)", "compact_cnn_augmented_final", "seed_cnn_augmented")}
+compared = {name: models[name] for name in ("compact_cnn (Task 2)", "compact_cnn_augmented", "compact_cnn_final (Task 2)",
+                                           "compact_cnn_augmented_final", "seed_cnn_augmented")}
 robustness = lu.robustness_table(
     {name: (lambda images, model=model: model.predict(images, batch_size=512, verbose=0)) for name, model in compared.items()},
     robustness_x, robustness_y, seed=SEED,
@@ -410,7 +418,8 @@ def change(perturbation):
 
 
 imitated = [name for name, strength in (("rotation", ROTATION_DEGREES), ("shift", SHIFT), ("scale", ZOOM),
-                                         ("brightness_contrast", CONTRAST + BRIGHTNESS)) if strength and name in gains.index]
+                                         ("brightness_contrast", CONTRAST + BRIGHTNESS), ("blur", BLUR), ("noise", NOISE),
+                                         ("mixed", NOISE and BLUR)) if strength and name in gains.index]
 helped, hurt = gains[gains > 0].sort_values(ascending=False), gains[gains < 0].sort_values()
 lu.show_markdown(
     f"Averaged over the perturbed strengths, augmentation changes our final network's accuracy by "
@@ -426,7 +435,7 @@ lu.show_markdown(
 # ## Saving the models and the numbers
 
 # %%
-records = {}
+records, robust = {}, lu.robustness_by_model(robustness)  # per model: {perturbation: {strength: accuracy}}
 for name, model, log, seconds, key in (
     ("compact_cnn_augmented", ours, ours_log, ours_seconds, "compact_cnn"),
     ("seed_cnn_augmented", reference, reference_log, reference_seconds, "seed_cnn"),
@@ -452,6 +461,7 @@ for name, model, log, seconds, key in (
         weights=lu.count_weights(model)["total"],
         inference_images_per_second=lu.inference_rate(model, data.x_test, batch_size=512),
         robustness_mean_accuracy=mean_accuracy[name].to_dict() if name in mean_accuracy else None,
+        **robust.get(name, {"robustness": None, "robustness_mixed": None}),
     )
 lu.write_metrics(
     output_dir,
@@ -464,6 +474,8 @@ lu.write_metrics(
     ema_momentum=EMA_MOMENTUM,
     statistics_images=STATISTICS_IMAGES,
     robustness=robustness.to_dict(orient="records"),
+    robustness_images=len(sample),
+    robustness_by_model=robust,  # the Task 2 networks' too
     test_families=len(by_family),
     missed_families=lu.missed_family_records(wrong_families, neighbours),  # with their nearest training images
     reference_published=REFERENCE_PUBLISHED,

@@ -403,6 +403,17 @@ def test_quick_bench_end_to_end(quick_bench):
             s > 0 for s in contender["train_seconds"]
         )
         assert contender["inference_images_per_second_batch512"] > 0 and contender["peak_rss_mb"] > 100
+        # robustness per seed under every target perturbation, the reference recipe included
+        from labutils.perturb import TARGET_STRENGTHS
+
+        assert sorted(contender["robustness"]) == [str(seed) for seed in contender["seeds"]]
+        for per_seed in contender["robustness"].values():
+            assert {kind: sorted(grid) for kind, grid in per_seed.items()} == {
+                kind: sorted(f"{strength:g}" for strength in grid) for kind, grid in TARGET_STRENGTHS.items()
+            }
+        assert contender["robustness_mixed"] == [
+            run["mixed"]["1"] for _, run in sorted(contender["robustness"].items())
+        ]
         for curve in contender["curves"].values():
             assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1))
             seconds = [p["train_seconds"] for p in curve]
@@ -659,12 +670,16 @@ def test_the_full_benchmark_trains_what_the_full_report_trains():
         settings.task3_learning_rate,
         settings.task3_ema_momentum,
         settings.task3_statistics_images,
+        settings.task3_blur,
+        settings.task3_noise,
         settings.batch_size,
     ) == (
         task3["EPOCHS"],
         task3["LEARNING_RATE"],
         task3["EMA_MOMENTUM"],
         task3["STATISTICS_IMAGES"],
+        task3["BLUR"],
+        task3["NOISE"],
         task3["BATCH_SIZE"],
     )
     assert (
@@ -704,3 +719,16 @@ def test_the_benchmarks_transfer_contender_is_notebook_04s_pretrained_configurat
         BenchSettings(transfer_fine_tune_depth="most")
     with pytest.raises(ValueError, match="transfer_statistics_images must be a positive number of images"):
         BenchSettings(transfer_statistics_images=0)
+
+
+def test_the_robustness_table_lists_each_contenders_seeds_under_each_target_perturbation():
+    results = _results_without_missed_families()
+    assert "Robustness:" not in markdown_table(results)  # a results.json from before the field
+    name = next(iter(results["contenders"]))
+    results["contenders"][name]["robustness"] = {
+        "0": {"mixed": {"1": 0.981}, "noise": {"0.05": 0.995, "0.1": 0.96}, "blur": {"1": 0.99}},
+        "1": {"mixed": {"1": 0.975}, "noise": {"0.05": 0.993, "0.1": 0.955}, "blur": {"1": 0.985}},
+    }
+    table = markdown_table(results)
+    assert "| contender | mixed 1 | blur 1 | noise 0.05 | noise 0.1 |" in table
+    assert f"| {name} | 0.981 / 0.975 | 0.990 / 0.985 | 0.995 / 0.993 | 0.960 / 0.955 |" in table

@@ -73,7 +73,7 @@ def test_data_command_errors_in_one_line(standin_dir, tmp_path, damage):
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     expected = (
-        "does not hold sign_mnist_train.csv"
+        "data: no such folder (it should hold sign_mnist_train.csv"
         if damage == "missing folder"
         else "row 3 (line 4), column 'label': label 9"
     )

@@ -386,3 +386,23 @@ def test_task4_shows_the_notebooks_own_conclusion_and_where_each_model_started(t
         "Did transfer learning help" not in page
     )  # the conclusion replaces the summary built from the table
     assert "<td>PyPI package p 0.1.0</td><td class=num>64</td>" in page
+
+
+def test_task3_gives_the_mild_camera_accuracy_beside_the_clean_one(tmp_path):
+    run = make_run(tmp_path)
+    task3 = run["notebooks"][2]["metrics"]
+    task3["models"]["compact_cnn_augmented_final"] = record(
+        1.0, 0, val_accuracy_grouped=None, train_images=27455, robustness_mixed=0.9812
+    )
+    task3["robustness_images"] = 1000
+    task3["robustness_by_model"] = {
+        "compact_cnn_final (Task 2)": {"robustness": {}, "robustness_mixed": 0.7431}
+    }
+    text = text_of(render_index(run, tmp_path))
+    assert (
+        "Under a mild camera (every perturbation at once, 1,000 test images): 0.981 (without augmentation 0.743)."
+        in text
+    )
+    del task3["robustness_by_model"]  # a run from before the field: the sentence without its baseline
+    text = text_of(render_index(run, tmp_path))
+    assert "1,000 test images): 0.981 ." in text and "(without augmentation 0." not in text

@@ -112,3 +112,23 @@ def test_robustness_table_scores_each_strength_on_its_own_images(images):
     ]
     with pytest.raises(ValueError, match="one entry per image"):
         robustness_table({"m": untouched_only}, images, np.full(len(images) - 1, 3))
+
+
+def test_robustness_by_model_gives_each_model_its_grid_and_the_mild_camera():
+    from labutils.perturb import TARGET_STRENGTHS, robustness_by_model
+
+    table = pd.DataFrame(
+        [
+            {"model": "a", "perturbation": "noise", "strength": 0.05, "accuracy": 0.99},
+            {"model": "a", "perturbation": "mixed", "strength": 1.0, "accuracy": 0.97},
+            {"model": "b", "perturbation": "noise", "strength": 0.05, "accuracy": 0.8},
+        ]
+    )
+    documents = robustness_by_model(table)
+    assert documents["a"] == {
+        "robustness": {"noise": {"0.05": 0.99}, "mixed": {"1": 0.97}},
+        "robustness_mixed": 0.97,
+    }
+    assert documents["b"]["robustness_mixed"] is None
+    assert TARGET_STRENGTHS["noise"] == (0.05, 0.1) and TARGET_STRENGTHS["blur"] == (1.0,)
+    assert TARGET_STRENGTHS["rotation"] == (15,) and TARGET_STRENGTHS["mixed"] == (1.0,)

@@ -161,6 +161,22 @@ def test_the_rendered_notebooks_carry_no_tensorflow_start_up_lines(model_noteboo
 
 
 @pytest.mark.notebook
+def test_task3_records_robustness_per_model_perturbation_and_strength(model_notebooks):
+    from labutils.perturb import ROBUSTNESS_STRENGTHS
+
+    task3 = json.loads((model_notebooks / "03_augmentation" / "metrics.json").read_text())
+    final = task3["models"]["compact_cnn_augmented_final"]
+    assert set(final["robustness"]) == set(ROBUSTNESS_STRENGTHS)
+    for kind, grid in ROBUSTNESS_STRENGTHS.items():
+        assert set(final["robustness"][kind]) == {f"{strength:g}" for strength in grid}, kind
+        assert all(0.0 <= value <= 1.0 for value in final["robustness"][kind].values())
+    assert final["robustness_mixed"] == final["robustness"]["mixed"]["1"]
+    assert task3["robustness_images"] == 300  # the quick profile's seeded sample
+    # the Task 2 networks, split-trained and final, are scored on the same images
+    assert {"compact_cnn (Task 2)", "compact_cnn_final (Task 2)"} <= set(task3["robustness_by_model"])
+
+
+@pytest.mark.notebook
 def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     from labutils.evaluation import METRIC_FIELDS
     from labutils.models import load_model
