@@ -108,8 +108,8 @@ class BenchSettings:
     task3_ema_momentum: float = 0.998  # Task 3 keeps this moving average of its weights; 0: its last weights
     # clean training images whose batch-norm statistics Task 3 scores and keeps; 0: the training ones
     task3_statistics_images: int = 2048
-    task3_blur: float = 0.0  # Task 3's camera augmentation: largest blur sigma (pixels) and noise stddev
-    task3_noise: float = 0.0
+    task3_blur: float = 0.75  # Task 3's camera augmentation: largest blur sigma (pixels) and noise stddev
+    task3_noise: float = 0.1
     width: int = 32
     pooling: str = "blur"  # our network's pooling and head (see compact_cnn)
     head: str = "average"
