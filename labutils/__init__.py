@@ -148,6 +148,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TARGET_STRENGTHS",
         "perturb",
         "plot_robustness",
+        "robustness_by_model",
         "robustness_table",
     ),
 }
