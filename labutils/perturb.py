@@ -28,6 +28,7 @@ __all__ = [
     "TARGET_STRENGTHS",
     "perturb",
     "plot_robustness",
+    "robustness_by_model",
     "robustness_table",
 ]
 
