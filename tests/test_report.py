@@ -257,8 +257,10 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
         task3["statistics_images"] == PROFILES["quick"]["03_augmentation"]["STATISTICS_IMAGES"] > 0
     )  # and their own statistics
     kinds = {row["perturbation"] for row in task3["robustness"]}
-    assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur"}
+    assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur", "mixed"}
     assert {row["model"] for row in task3["robustness"]} == {
+        "compact_cnn (Task 2)",
+        "compact_cnn_augmented",
         "compact_cnn_final (Task 2)",
         "compact_cnn_augmented_final",
         "seed_cnn_augmented",
