@@ -32,6 +32,19 @@ def standin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small untrained network (``compact_cnn(width=4)``, seed 0) saved as a ``.keras`` file."""
+    import keras
+
+    from labutils.models import compact_cnn
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    compact_cnn(width=4).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The real Kaggle CSVs in ../shared; tests that use it skip where it is absent."""
     if not (REAL_DATA_DIR / "sign_mnist_train.csv.gz").exists():

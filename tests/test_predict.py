@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,16 +12,7 @@ import pytest
 from PIL import Image
 
 from labutils.data import read_sign_mnist_csv
-from labutils.models import compact_cnn
 from labutils.predict import best_model_file, image_to_array, predict_files
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    compact_cnn(width=4).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import pytest
 from PIL import Image
 
 from labutils.data import CSV_HEADER, DataValidationError
-from labutils.models import compact_cnn
 from labutils.pictures import MAX_IMAGE_PIXELS, read_picture
 from labutils.predict import iter_predictions, predict_files
 from labutils.rows import iter_pixel_rows
@@ -33,14 +32,6 @@ def _hand(seed: int = 0) -> np.ndarray:
     image[4:10, 6:22] = 160  # and one along the top
     image += rng.normal(0, 10, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    compact_cnn(width=4).save(path)
-    return path
 
 
 def test_a_16_bit_png_is_scaled_by_its_range_not_clipped_to_white(tmp_path):

@@ -11,18 +11,7 @@ import nbformat
 import pytest
 
 from labutils.report import PROFILES, discover_notebooks, notebook_parameters, run_report
-
-GOOD = """# %% tags=["parameters"]
-OUTPUT_DIR = "."
-PROFILE = "full"
-DATA_DIR = None
-
-# %%
-import json, pathlib
-pathlib.Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
-pathlib.Path(OUTPUT_DIR, "metrics.json").write_text(json.dumps({"profile": PROFILE}))
-print("done")
-"""
+from tests.notebook_texts import GOOD, SLOW
 
 FAILING = """# %% tags=["parameters"]
 OUTPUT_DIR = "."
@@ -416,18 +405,6 @@ import json, pathlib
 pathlib.Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
 pathlib.Path(OUTPUT_DIR, "metrics.json").write_text(json.dumps({"repeats": REPEATS, "rate": RATE, "label": LABEL}))
 """
-
-SLOW = """# %% tags=["parameters"]
-OUTPUT_DIR = "."
-PROFILE = "full"
-DATA_DIR = None
-
-# %%
-print("started the slow cell", flush=True)
-import time
-time.sleep(300)
-"""
-
 
 @pytest.fixture
 def two_notebooks(tmp_path: Path) -> Path:

@@ -18,43 +18,15 @@ import nbformat
 import pytest
 
 from labutils.report import run_report
-
-FAST = """# %% tags=["parameters"]
-OUTPUT_DIR = "."
-PROFILE = "full"
-DATA_DIR = None
-
-# %%
-import json, pathlib
-pathlib.Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
-pathlib.Path(OUTPUT_DIR, "metrics.json").write_text(json.dumps({"profile": PROFILE}))
-"""
-
-# writes its metrics first, then takes its time: a kill in the middle leaves a new metrics.json
-# beside an unfinished notebook
-SLOW = """# %% tags=["parameters"]
-OUTPUT_DIR = "."
-PROFILE = "full"
-DATA_DIR = None
-
-# %%
-import json, pathlib
-pathlib.Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
-pathlib.Path(OUTPUT_DIR, "metrics.json").write_text(json.dumps({"profile": PROFILE, "slow": True}))
-print("started the slow cell", flush=True)
-
-# %%
-import time
-time.sleep(300)
-"""
+from tests.notebook_texts import GOOD, SLOW
 
 
 @pytest.fixture
 def notebooks(tmp_path: Path) -> Path:
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    (folder / "01_first.py").write_text(FAST)
-    (folder / "02_second.py").write_text(FAST)
+    (folder / "01_first.py").write_text(GOOD)
+    (folder / "02_second.py").write_text(GOOD)
     return folder
 
 
@@ -127,7 +99,7 @@ def test_a_kill_during_a_rerun_never_leaves_completed_beside_a_partial_notebook(
     if notebook_file.exists():
         assert _complete(notebook_file)
     # the next run does not take the half-done notebook for done
-    (notebooks / "02_second.py").write_text(FAST)
+    (notebooks / "02_second.py").write_text(GOOD)
     again = run_report("quick", data_dir=standin_dir, out=out, notebooks_dir=notebooks, log=lambda line: None)
     assert [entry.status for entry in again.notebooks] == ["cached", "completed"] and again.ok
 
