@@ -31,6 +31,7 @@ from .parameters import (
     parse_parameter_value,
     validate_overrides,
 )
+from .progress import ProgressReporter
 from .provenance import machine_info, package_versions
 from .sources import DataFiles, find_data_files, repository_root
 
@@ -240,6 +241,8 @@ class NotebookFailed(RuntimeError):
 
 #: Seconds a notebook's process has to stop after SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 5.0
+#: Seconds between two looks at the running notebook's progress (see :mod:`labutils.progress`).
+PROGRESS_POLL_SECONDS = 5.0
 
 
 def _execute(
@@ -287,7 +290,13 @@ def _execute(
                 ),
             },
         )
-        status = worker.wait()
+        reporter = ProgressReporter(source.stem, partial, log)
+        while True:
+            try:
+                status = worker.wait(timeout=PROGRESS_POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                reporter.poll()
     except BaseException:
         if worker is not None:
             _stop_process(worker)

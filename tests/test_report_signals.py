@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -62,7 +63,9 @@ def test_sigterm_and_sighup_stop_a_run_as_ctrl_c_does(notebooks, standin_dir, tm
     out = tmp_path / "out"
     runner = _start(notebooks, standin_dir, out)
     _wait_for(runner, "[02_second] running")
-    time.sleep(4)
+    # the runner tells which cell runs (the parameters, papermill's injected parameters, two cells)
+    progress = _wait_for(runner, "[02_second] cell ", seconds=60).splitlines()[-1]
+    assert re.fullmatch(r"\[02_second\] cell 4 of 4 running for \d+ s \(\d+ s into the notebook\)", progress)
     runner.send_signal(getattr(signal, signal_name))
     rest, _ = runner.communicate(timeout=60)
     assert runner.returncode == status, rest
