@@ -41,7 +41,17 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_dataset",
         "repository_root",
     ),
-    "recipes": ("FINE_TUNE_DEPTHS", "HEADS", "POOLINGS"),
+    "choices": ("FINE_TUNE_DEPTHS", "HEADS", "POOLINGS"),
+    "recipes": (
+        "Augmentation",
+        "ReferenceRecipe",
+        "Task2Recipe",
+        "Task3Recipe",
+        "TransferRecipe",
+        "recipe_from_dict",
+        "replace_field",
+        "steps_per_epoch",
+    ),
     "display": (
         "banner_html",
         "data_banner",
@@ -120,7 +130,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "packaged_weights_file",
         "packaged_weights_source",
     ),
-    "narration": ("describe_model", "describe_test_families", "describe_transfer_answers", "plural"),
+    "narration": (
+        "describe_missed_families",
+        "describe_model",
+        "describe_test_families",
+        "describe_transfer_answers",
+        "plural",
+    ),
     "torch_legacy": ("WeightsFileError", "read_legacy_state_dict"),
     "evaluation": (
         "COMPARISON_COLUMNS",

@@ -45,10 +45,20 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .recipes import (
+    Augmentation,
+    ReferenceRecipe,
+    Task2Recipe,
+    Task3Recipe,
+    TransferRecipe,
+    recipe_from_dict,
+    replace_field,
+)
 
 __all__ = [
     "CONTENDERS",
@@ -98,86 +108,57 @@ BATCH1_METHOD = (
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """What each contender trains; the defaults are the full benchmark."""
+    """What each contender trains: the recipes the notebooks train with, and which rows.
 
-    reference_epochs: tuple[int, int] = (50, 50)  # without, then with augmentation
-    task2_epochs: int = 8
-    task2_learning_rate: float = 3e-3
-    task3_epochs: int = 12
-    task3_learning_rate: float = 2e-3
-    task3_ema_momentum: float = 0.998  # Task 3 keeps this moving average of its weights; 0: its last weights
-    # clean training images whose batch-norm statistics Task 3 scores and keeps; 0: the training ones
-    task3_statistics_images: int = 2048
-    task3_blur: float = 0.75  # Task 3's camera augmentation: largest blur sigma (pixels) and noise stddev
-    task3_noise: float = 0.1
-    width: int = 32
-    pooling: str = "blur"  # our network's pooling and head (see compact_cnn)
-    head: str = "average"
-    transfer_backbone: str = "efficientnet_lite0"
-    transfer_image_size: int = 64
-    transfer_weights: str | None = "imagenet"
-    transfer_head_epochs: int = 25
-    transfer_fine_tune_epochs: int = 3
-    transfer_fine_tune_depth: str = "all"
-    transfer_learning_rate: float = 1e-3
-    transfer_control_learning_rate: float = 3e-3
-    transfer_statistics_images: int = (
-        1024  # clean training images whose batch-norm statistics the control keeps
-    )
+    The defaults are the full benchmark, the recipes' own defaults (notebooks 02, 03 and 04 build the
+    same recipes from the same values). ``train_rows``: "all" trains on the training and validation
+    rows together (the report's final fit), "split" on the grouped split's training side only;
+    ``train_limit`` caps the training rows (quick runs).
+    """
+
+    reference: ReferenceRecipe = ReferenceRecipe()
+    task2: Task2Recipe = Task2Recipe()
+    task3: Task3Recipe = Task3Recipe()
+    transfer: TransferRecipe = TransferRecipe()
+    train_rows: str = "all"
     train_limit: int | None = None
-    batch_size: int = 128
-    train_rows: str = (
-        "all"  # "all": training + validation rows (the report's final fit); "split": the training side only
-    )
 
     def __post_init__(self) -> None:
-        from .recipes import HEADS, POOLINGS
-
         if self.train_rows not in TRAIN_ROWS:
             raise ValueError(f"train_rows must be one of {', '.join(TRAIN_ROWS)}, got {self.train_rows!r}")
-        for name, choices in (("pooling", POOLINGS), ("head", HEADS)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        momentum = self.task3_ema_momentum
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
-            raise ValueError(f"task3_ema_momentum must lie in [0, 1) (0: no average), got {momentum!r}")
-        images = self.task3_statistics_images
-        if isinstance(images, bool) or not isinstance(images, int) or images < 0:
-            raise ValueError(
-                f"task3_statistics_images must be a number of images >= 0 (0: the training statistics), got {images!r}"
-            )
-        from .recipes import FINE_TUNE_DEPTHS
-
-        if self.transfer_fine_tune_depth not in FINE_TUNE_DEPTHS:
-            raise ValueError(
-                f"transfer_fine_tune_depth must be one of {', '.join(FINE_TUNE_DEPTHS)}, "
-                f"got {self.transfer_fine_tune_depth!r}"
-            )
-        for name, unit in (
-            ("width", "filters"),
-            ("task2_epochs", "epochs"),
-            ("task3_epochs", "epochs"),
-            ("transfer_fine_tune_epochs", "epochs"),
-            ("transfer_statistics_images", "images"),
+        limit = self.train_limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"train_limit must be a number of rows >= 1 or None, got {limit!r}")
+        for name, kind in (
+            ("reference", ReferenceRecipe),
+            ("task2", Task2Recipe),
+            ("task3", Task3Recipe),
+            ("transfer", TransferRecipe),
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive number of {unit}, got {value!r}")
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(
+                    f"BenchSettings.{name} must be a {kind.__name__}, got {getattr(self, name)!r}"
+                )
+
+    def with_values(self, assignments: dict[str, Any]) -> BenchSettings:
+        """A copy with the fields named ``recipe.field`` (or ``train_rows``, ``train_limit``) set, each checked."""
+        settings = self
+        for name, value in assignments.items():
+            try:
+                settings = replace_field(settings, name, value)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"setting {name}={value!r}: {error}") from None
+        return settings
 
 
 QUICK_SETTINGS = BenchSettings(
-    reference_epochs=(1, 1),
-    task2_epochs=2,
-    task3_epochs=2,
-    width=8,
-    transfer_image_size=32,
-    transfer_head_epochs=2,
-    transfer_fine_tune_epochs=1,
-    transfer_learning_rate=1e-4,
-    transfer_statistics_images=256,
+    reference=ReferenceRecipe(epochs=1, augmented_epochs=1),
+    task2=Task2Recipe(epochs=2, width=8),
+    task3=Task3Recipe(epochs=2, ema_momentum=0.5, statistics_images=256),
+    transfer=TransferRecipe(
+        image_size=32, head_epochs=2, fine_tune_epochs=1, fine_tune_learning_rate=1e-4, statistics_images=256
+    ),
     train_limit=600,
-    task3_ema_momentum=0.5,
-    task3_statistics_images=256,
 )
 
 
@@ -351,17 +332,13 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     """One contender (or Tasks 2+3) for one seed, in a fresh process: returns {role: figures}."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import numpy as np
 
-    from .callbacks import RecomputeBatchNormStatistics, SecondsCosineSchedule, SwapAverageWeights, TimeBudget
     from .inputs import prepare_task_data
-    from .models import compact_cnn, count_weights, seed_cnn
+    from .models import count_weights
     from .split import near_duplicate_groups
-    from .training import augmentation_pipeline, cosine_schedule, reference_augmentation, training_dataset
+    from .training import training_dataset
 
-    settings = BenchSettings(
-        **{**job["settings"], "reference_epochs": tuple(job["settings"]["reference_epochs"])}
-    )
+    settings = recipe_from_dict(BenchSettings, job["settings"], source="the job's settings")
     seed, budget = job["seed"], job["budget"]
     keras.utils.set_random_seed(seed)
     _, _, data = prepare_task_data(
@@ -379,44 +356,35 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         training=(x_fit, y_fit),
     )
     test_families = near_duplicate_groups(data.x_test, data.y_test)  # once per job, for every _finish
-    batch = settings.batch_size
-    steps = int(np.ceil(n_train / batch))
+    loss = "sparse_categorical_crossentropy"
 
-    def fit(model, dataset, epochs, clock, curve, state, extra_callbacks=()):
-        # the budget counts the contender's whole training; each phase still completes one epoch
+    def fit(model, dataset, epochs, clock, curve, state, recipe_callbacks=()):
+        # the budget counts the contender's whole training; each phase still completes one epoch. The
+        # recipe's callbacks run first, so that the curve (and the budget's last epoch) scores what
+        # the recipe keeps: with a weight average, the averaged weights and their clean statistics
+        # (the recomputing counts as training time)
         if epochs > 0:
-            # with a weight average, the curve (and the budget's last epoch) scores the averaged weights, as kept,
-            # with their recomputed batch-norm statistics if asked (the recomputing counts as training time)
-            average = [SwapAverageWeights()] if model.optimizer.use_ema else []
-            model.fit(
-                dataset,
-                epochs=epochs,
-                verbose=0,
-                callbacks=[
-                    *average,
-                    *extra_callbacks,
-                    _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state),
-                ],
-            )
+            test_curve = _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)
+            model.fit(dataset, epochs=epochs, verbose=0, callbacks=[*recipe_callbacks, test_curve])
 
     if job["kind"] == "reference":
-        model, clock, curve, state = seed_cnn(), _Clock(), [], {}
-        model.compile(
-            optimizer="nadam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False
-        )
-        plain, augmented = settings.reference_epochs
-        fit(model, training_dataset(x_fit, y_fit, batch_size=batch, seed=seed), plain, clock, curve, state)
-        phase1 = len(curve)
+        recipe = settings.reference
+        model, clock, curve, state = recipe.network(), _Clock(), [], {}
+        model.compile(optimizer=recipe.optimizer(), loss=loss, metrics=["accuracy"], jit_compile=False)
+        batch = recipe.batch_size
         fit(
             model,
-            training_dataset(
-                x_fit, y_fit, batch_size=batch, seed=seed, augmentation=reference_augmentation(seed)
-            ),
-            augmented,
+            training_dataset(x_fit, y_fit, batch_size=batch, seed=seed),
+            recipe.epochs,
             clock,
             curve,
             state,
         )
+        phase1 = len(curve)
+        augmented = training_dataset(
+            x_fit, y_fit, batch_size=batch, seed=seed, augmentation=recipe.augmentation(seed)
+        )
+        fit(model, augmented, recipe.augmented_epochs, clock, curve, state)
         results["reference"] = finish(
             model,
             curve,
@@ -429,24 +397,11 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             weights=count_weights(model)["total"],
         )
     elif job["kind"] == "ours":
-        model = compact_cnn(width=settings.width, pooling=settings.pooling, head=settings.head)
-        clock, curve, state = _Clock(), [], {}
-        model.compile(
-            optimizer=keras.optimizers.AdamW(
-                cosine_schedule(settings.task2_learning_rate, settings.task2_epochs, steps), weight_decay=1e-4
-            ),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=False,
-        )
-        fit(
-            model,
-            training_dataset(x_fit, y_fit, batch_size=batch, seed=seed),
-            settings.task2_epochs,
-            clock,
-            curve,
-            state,
-        )
+        task2, task3 = settings.task2, settings.task3
+        model, clock, curve, state = task2.network(), _Clock(), [], {}
+        model.compile(optimizer=task2.optimizer(n_train), loss=loss, metrics=["accuracy"], jit_compile=False)
+        plain = training_dataset(x_fit, y_fit, batch_size=task2.batch_size, seed=seed)
+        fit(model, plain, task2.epochs, clock, curve, state)
         results["task2"] = finish(
             model,
             list(curve),
@@ -458,43 +413,17 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             weights=count_weights(model)["total"],
         )
         task2_epochs = len(curve)
-        clock.excluded += (
-            clock.seconds() - results["task2"]["train_seconds"]
-        )  # Task 2's final evaluation is not training
-        average = settings.task3_ema_momentum
-        model.compile(
-            optimizer=keras.optimizers.AdamW(
-                cosine_schedule(settings.task3_learning_rate, settings.task3_epochs, steps),
-                weight_decay=1e-4,
-                use_ema=average > 0,
-                ema_momentum=average,
-            ),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=False,
+        # Task 2's final evaluation is not training
+        clock.excluded += clock.seconds() - results["task2"]["train_seconds"]
+        model.compile(optimizer=task3.optimizer(n_train), loss=loss, metrics=["accuracy"], jit_compile=False)
+        augmented = training_dataset(
+            x_fit,
+            y_fit,
+            batch_size=task3.batch_size,
+            seed=seed,
+            augmentation=task3.augmentation.pipeline(seed),
         )
-        recompute = (
-            [RecomputeBatchNormStatistics(x_fit, sample=settings.task3_statistics_images, seed=seed)]
-            if settings.task3_statistics_images
-            else []
-        )
-        fit(
-            model,
-            training_dataset(
-                x_fit,
-                y_fit,
-                batch_size=batch,
-                seed=seed,
-                augmentation=augmentation_pipeline(
-                    seed=seed, blur=settings.task3_blur, noise=settings.task3_noise
-                ),
-            ),
-            settings.task3_epochs,
-            clock,
-            curve,
-            state,
-            recompute,
-        )
+        fit(model, augmented, task3.epochs, clock, curve, state, task3.callbacks(x_fit, seed))
         results["task3"] = finish(
             model,
             curve,
@@ -509,44 +438,28 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     elif job["kind"] == "transfer":
         from .transfer import build_transfer_model, cached_features, unfreeze
 
+        recipe = settings.transfer
         transfer = build_transfer_model(
-            settings.transfer_backbone,
-            image_size=settings.transfer_image_size,
-            weights=settings.transfer_weights,
-            inner_features=False,
+            recipe.backbone, image_size=recipe.image_size, weights=recipe.weights, inner_features=False
         )  # as notebook 04 fine-tunes
         clock, curve, state = _Clock(), [], {}  # the weight download or conversion (if any) is not training
         train_features, _ = cached_features(transfer, x_fit)
         transfer.adapt_head(train_features)
-        transfer.head.compile(
-            optimizer=keras.optimizers.Adam(1e-3),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        transfer.head.compile(optimizer=recipe.head_optimizer(), loss=loss, metrics=["accuracy"])
         transfer.head.fit(
-            train_features, y_fit, batch_size=batch, epochs=settings.transfer_head_epochs, verbose=0
+            train_features, y_fit, batch_size=recipe.batch_size, epochs=recipe.head_epochs, verbose=0
         )
         callback = _test_curve_callback(clock, curve, data.x_test, data.y_test, budget, state)
         callback.set_model(transfer.model)
         callback.on_epoch_end(0)  # the feature-extraction model is the curve's first point
-        unfreeze(transfer, settings.transfer_fine_tune_depth)
-        schedule = cosine_schedule(settings.transfer_learning_rate, settings.transfer_fine_tune_epochs, steps)
+        unfreeze(transfer, recipe.fine_tune_depth)
         transfer.model.compile(
-            optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=False,
+            optimizer=recipe.fine_tune_optimizer(n_train), loss=loss, metrics=["accuracy"], jit_compile=False
         )
-        fit(
-            transfer.model,
-            training_dataset(
-                x_fit, y_fit, batch_size=batch, seed=seed, augmentation=augmentation_pipeline(seed=seed)
-            ),
-            settings.transfer_fine_tune_epochs,
-            clock,
-            curve,
-            state,
+        augmented = training_dataset(
+            x_fit, y_fit, batch_size=recipe.batch_size, seed=seed, augmentation=Augmentation().pipeline(seed)
         )
+        fit(transfer.model, augmented, recipe.fine_tune_epochs, clock, curve, state)
         results["transfer"] = finish(
             transfer.model,
             curve,
@@ -555,20 +468,21 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             test_families,
             n_train * (len(curve) - 1),
             state,
-            backbone=settings.transfer_backbone,
+            backbone=recipe.backbone,
             fine_tune_seconds=round(curve[-1]["train_seconds"] - curve[0]["train_seconds"], 3),
-            image_size=settings.transfer_image_size,
+            image_size=recipe.image_size,
             pretrained=transfer.pretrained,
             weights_status=transfer.weights_status,
             weights_source=transfer.weights_source,
             weights=count_weights(transfer.model)["total"],
         )
     elif job["kind"] == "transfer_control":
-        from .transfer import RecomputeBackboneStatistics, build_transfer_model, unfreeze
+        from .transfer import build_transfer_model, unfreeze
 
+        recipe = settings.transfer
         control = build_transfer_model(
-            settings.transfer_backbone,
-            image_size=settings.transfer_image_size,
+            recipe.backbone,
+            image_size=recipe.image_size,
             weights=None,
             train_batch_norm=True,
             inner_features=False,
@@ -576,30 +490,16 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         unfreeze(control, "all")
         clock, curve, state, seconds = _Clock(), [], {}, job["seconds"]
         control.model.compile(
-            optimizer=keras.optimizers.AdamW(settings.transfer_control_learning_rate, weight_decay=1e-4),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=False,
+            optimizer=recipe.control_optimizer(), loss=loss, metrics=["accuracy"], jit_compile=False
         )
         # the transfer contender's fine-tuning seconds, with the learning rate's decay spread over them
-        callbacks = [
-            SecondsCosineSchedule(settings.transfer_control_learning_rate, seconds, clock=clock.seconds),
-            TimeBudget(seconds, per_batch=True, clock=clock.seconds),
-            RecomputeBackboneStatistics(
-                control, x_fit, sample=settings.transfer_statistics_images, seed=seed
-            ),
-        ]
+        augmented = training_dataset(
+            x_fit, y_fit, batch_size=recipe.batch_size, seed=seed, augmentation=Augmentation().pipeline(seed)
+        )
+        callbacks = recipe.control_callbacks(seconds, control, x_fit, seed, clock=clock.seconds)
         fit(
-            control.model,
-            training_dataset(
-                x_fit, y_fit, batch_size=batch, seed=seed, augmentation=augmentation_pipeline(seed=seed)
-            ),
-            10 * settings.transfer_fine_tune_epochs,
-            clock,
-            curve,
-            state,
-            callbacks,
-        )  # an upper bound: the seconds end it
+            control.model, augmented, 10 * recipe.fine_tune_epochs, clock, curve, state, callbacks
+        )  # the seconds end it
         results["transfer_control"] = finish(
             control.model,
             curve,
@@ -608,8 +508,8 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             test_families,
             n_train * len(curve),
             state,
-            backbone=settings.transfer_backbone,
-            image_size=settings.transfer_image_size,
+            backbone=recipe.backbone,
+            image_size=recipe.image_size,
             pretrained=False,
             weights_status=control.weights_status,
             weights_source=control.weights_source,
@@ -755,12 +655,13 @@ def _format(value: float | None, spec: str) -> str:
 
 def markdown_table(results: dict[str, Any]) -> str:
     """The headline table of ``results.json`` as Markdown."""
+    settings = recipe_from_dict(BenchSettings, results["settings"], source="results.json's settings")
     lines = [
         f"Benchmark of {results['date']} on {results['machine']['cpu_count']} × {results['machine']['cpu_model']}, "
         f"{results['data_source']} data, seeds {results['seeds']}, every contender trained on "
         + (
             "the grouped split's training side"
-            if results["settings"].get("train_rows") == "split"
+            if settings.train_rows == "split"
             else "all training rows (the grouped split's two sides, as the report's final networks)"
         )
         + (
@@ -770,7 +671,7 @@ def markdown_table(results: dict[str, Any]) -> str:
         )
         + (" (quick smoke settings)" if results.get("quick") else "")
         + ". "
-        + _settings_sentence(results["settings"]),
+        + _settings_sentence(settings),
         *(
             [
                 "Reused from an earlier run (`--resume`), so measured apart from the others: "
@@ -801,7 +702,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     lines += robustness_lines(results)
     reference = results["contenders"].get("reference")
     if reference is not None:
-        lines += ["", reference_summary(reference, results["settings"])]
+        lines += ["", reference_summary(reference, settings)]
     transfer, control = results["contenders"].get("transfer"), results["contenders"].get("transfer_control")
     if transfer is not None:
         lines += [
@@ -833,17 +734,14 @@ def markdown_table(results: dict[str, Any]) -> str:
             "",
             "Targets for the Task 2 model:",
             "",
-            *(
-                f"- {line}"
-                for line in task2_target_lines(results["contenders"]["task2"], results["settings"])
-            ),
+            *(f"- {line}" for line in task2_target_lines(results["contenders"]["task2"], settings)),
         ]
     if not results.get("quick") and "task3" in results["contenders"]:
         lines += [
             "",
             "Targets for the Task 3 model:",
             "",
-            *(f"- {line}" for line in target_lines(results["contenders"], results["settings"])),
+            *(f"- {line}" for line in target_lines(results["contenders"], settings)),
         ]
     return "\n".join(lines) + "\n"
 
@@ -877,52 +775,48 @@ def missed_families_sentence(missed: dict[str, list[dict[str, Any]]]) -> str:
     )
 
 
-def _settings_sentence(settings: dict[str, Any]) -> str:
-    plain, augmented = settings["reference_epochs"]
-    momentum = settings.get("task3_ema_momentum", 0)  # a run from before the setting kept the last weights
-    kept = f"a moving average of its weights, momentum {momentum:g}" if momentum else "its last weights"
-    if settings.get("task3_statistics_images"):  # a run from before the setting kept the training statistics
-        kept += (
-            f" with batch-norm statistics of {settings['task3_statistics_images']:,} clean training images"
-        )
+def _settings_sentence(settings: BenchSettings) -> str:
+    reference, task2, task3, transfer = settings.reference, settings.task2, settings.task3, settings.transfer
+    kept = (
+        f"a moving average of its weights, momentum {task3.ema_momentum:g}"
+        if task3.ema_momentum
+        else "its last weights"
+    )
+    if task3.statistics_images:
+        kept += f" with batch-norm statistics of {task3.statistics_images:,} clean training images"
+    camera = task3.augmentation
     return (
-        f"Reference: {plain} + {augmented} epochs (without, then with augmentation); ours: {settings['task2_epochs']} "
-        f"epochs for Task 2, then {settings['task3_epochs']} augmented epochs for Task 3"
+        f"Reference: {reference.epochs} + {reference.augmented_epochs} epochs (without, then with augmentation); "
+        f"ours: {task2.epochs} epochs for Task 2, then {task3.epochs} augmented epochs for Task 3"
         + (
-            f" (with camera blur up to σ {settings['task3_blur']:g} px and noise up to σ {settings['task3_noise']:g})"
-            if settings.get("task3_blur") or settings.get("task3_noise")  # a run from before had neither
+            f" (with camera blur up to σ {camera.blur:g} px and noise up to σ {camera.noise:g})"
+            if camera.blur or camera.noise
             else ""
         )
-        + f" keeping {kept}, "
-        f"width {settings['width']}, "
-        f"{'anti-aliased' if settings.get('pooling', 'max') == 'blur' else 'max'} pooling, "
-        f"{'global average' if settings.get('head', 'flatten') == 'average' else 'flatten'} head; "
-        f"transfer: {settings['transfer_backbone']} at {settings['transfer_image_size']} px, "
-        f"{settings['transfer_head_epochs']} head + {settings['transfer_fine_tune_epochs']} fine-tuning epochs"
-        + (
-            f" ({settings['transfer_fine_tune_depth']} of the backbone trained, peak learning rate "
-            f"{settings['transfer_learning_rate']:g}; the control's {settings['transfer_control_learning_rate']:g})"
-            if "transfer_fine_tune_depth" in settings
-            else ""
-        )
-        + "."
+        + f" keeping {kept}, width {task2.width}, "
+        f"{'anti-aliased' if task2.pooling == 'blur' else 'max'} pooling, "
+        f"{'global average' if task2.head == 'average' else 'flatten'} head; "
+        f"transfer: {transfer.backbone} at {transfer.image_size} px, "
+        f"{transfer.head_epochs} head + {transfer.fine_tune_epochs} fine-tuning epochs "
+        f"({transfer.fine_tune_depth} of the backbone trained, peak learning rate "
+        f"{transfer.fine_tune_learning_rate:g}; the control's {transfer.control_learning_rate:g})."
     )
 
 
-def _full_recipe(reference: dict[str, Any], settings: dict[str, Any]) -> bool:
+def _full_recipe(reference: dict[str, Any], settings: BenchSettings) -> bool:
     """Whether the reference ran every epoch of its recipe (not capped, not shortened)."""
-    return not reference["capped"] and all(
-        epochs == sum(settings["reference_epochs"]) for epochs in reference["epochs"]
-    )
+    planned = settings.reference.epochs + settings.reference.augmented_epochs
+    return not reference["capped"] and all(epochs == planned for epochs in reference["epochs"])
 
 
-def reference_summary(reference: dict[str, Any], settings: dict[str, Any]) -> str:
+def reference_summary(reference: dict[str, Any], settings: BenchSettings) -> str:
     """What the reference recipe did in this run, in words: its epochs and seconds, and where its test accuracy went."""
     seed = reference["seeds"][0]
     curve, seconds = reference["curves"][str(seed)], reference["train_seconds"][0]
-    planned, plain = settings["reference_epochs"], reference.get("epochs_without_augmentation", len(curve))
+    plain = reference["epochs_without_augmentation"]
     text = (
-        f"Reference recipe (seed {seed}): {len(curve)} of its {planned[0]} + {planned[1]} epochs "
+        f"Reference recipe (seed {seed}): {len(curve)} of its {settings.reference.epochs} + "
+        f"{settings.reference.augmented_epochs} epochs "
         f"({plain} without augmentation, {len(curve) - plain} with) in {seconds:,.0f} s of training, "
         f"{seconds / max(len(curve), 1):.1f} s per epoch"
     )
@@ -951,7 +845,7 @@ def reference_summary(reference: dict[str, Any], settings: dict[str, Any]) -> st
     return text + "."
 
 
-def target_lines(contenders: dict[str, dict[str, Any]], settings: dict[str, Any]) -> list[str]:
+def target_lines(contenders: dict[str, dict[str, Any]], settings: BenchSettings) -> list[str]:
     """The Task 3 model's targets, each with "met" or "not met" and the figures that decide it."""
     task3, reference = contenders["task3"], contenders.get("reference")
     errors = task3["test_errors"]
@@ -983,12 +877,12 @@ def target_lines(contenders: dict[str, dict[str, Any]], settings: dict[str, Any]
     return lines
 
 
-def task2_target_lines(task2: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+def task2_target_lines(task2: dict[str, Any], settings: BenchSettings) -> list[str]:
     """The Task 2 model's targets, each with "met", "not met" or "not measured" and the figures that decide it."""
     accuracy, errors = task2["test_accuracy"], task2["test_errors"]
     trained_on = (
         "trained on all training rows"
-        if settings.get("train_rows", "all") == "all"
+        if settings.train_rows == "all"
         else "trained on the grouped split's training side"
     )
     lines = [
@@ -1061,6 +955,7 @@ _JOB_CODE = (
     "inputs.py",
     "callbacks.py",
     "recipes.py",
+    "choices.py",
     "layers.py",
     "backbones.py",
     "sources.py",
@@ -1137,25 +1032,15 @@ def run_bench(
     log: Callable[[str], None] = print,
     in_child: bool = True,
     resume: bool = False,
-    train_rows: str | None = None,
-    width: int | None = None,
-    task3_epochs: int | None = None,
-    pooling: str | None = None,
-    head: str | None = None,
-    task3_average: float | None = None,
-    task3_statistics_images: int | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
 
     Every finished job is saved to ``out/jobs/`` as it ends; with ``resume=True`` the saved jobs
-    whose settings, budget, data and code match are reused instead of run again. ``train_rows``
-    ("all" or "split"), ``width`` (our network's first-block filters), ``pooling`` and ``head`` (its
-    pooling and head, see :func:`compact_cnn`) and ``task3_epochs`` (its augmented epochs) override
-    the settings' (see :class:`BenchSettings`): ``train_rows="split"`` with a few values of one of
-    them is how each was chosen, on the grouped validation accuracy. ``task3_average`` overrides
-    ``task3_ema_momentum``, the momentum of the moving average of the weights that Task 3 keeps
-    (0: its last weights), and ``task3_statistics_images`` overrides the number of clean training
-    images whose batch-norm statistics Task 3 is scored and kept with (0: the training statistics).
+    whose settings, budget, data and code match are reused instead of run again. ``overrides`` sets
+    fields of the settings by name (:meth:`BenchSettings.with_values`): ``{"train_rows": "split",
+    "task2.width": 16}`` trains on the grouped split's training side, where a few values of one
+    field are compared on the grouped validation accuracy; that is how each was chosen.
     """
     from .provenance import machine_info, package_versions
     from .sources import find_data_files
@@ -1172,17 +1057,7 @@ def run_bench(
             "transfer_control trains for the seconds of the transfer contender's fine-tuning: "
             "add transfer to --contenders"
         )
-    settings = settings or (QUICK_SETTINGS if quick else BenchSettings())
-    overrides = {
-        "train_rows": train_rows,
-        "width": width,
-        "task3_epochs": task3_epochs,
-        "pooling": pooling,
-        "head": head,
-        "task3_ema_momentum": task3_average,
-        "task3_statistics_images": task3_statistics_images,
-    }  # checked by BenchSettings
-    settings = replace(settings, **{name: value for name, value in overrides.items() if value is not None})
+    settings = (settings or (QUICK_SETTINGS if quick else BenchSettings())).with_values(overrides or {})
     if quick and data_dir is None:
         from .synthetic import write_standin
 

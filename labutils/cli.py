@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from .bench import CONTENDERS
 from .data import DataNotFoundError, DataValidationError
-from .recipes import HEADS, POOLINGS
 
 __all__ = ["main"]
 
@@ -95,36 +94,14 @@ def _parser() -> argparse.ArgumentParser:
         "the grouped split's training side (then the grouped-validation-test gap is measured too)",
     )
     bench.add_argument(
-        "--width", type=int, help="filters of our network's first block (default: the notebooks' WIDTH)"
-    )
-    bench.add_argument(
-        "--pooling",
-        choices=POOLINGS,
-        help="our network's pooling: anti-aliased or plain max pooling (default: the notebooks' POOLING)",
-    )
-    bench.add_argument(
-        "--head",
-        choices=HEADS,
-        help="our network's head: global average pooling or flatten (default: the notebooks' HEAD)",
-    )
-    bench.add_argument(
-        "--task3-epochs",
-        type=int,
-        help="augmented epochs of our network for Task 3 (default: notebook 03's EPOCHS)",
-    )
-    bench.add_argument(
-        "--task3-average",
-        type=float,
-        metavar="MOMENTUM",
-        help="momentum of the moving average of the weights that Task 3 keeps, in [0, 1); 0 keeps the last "
-        "weights (default: notebook 03's EMA_MOMENTUM)",
-    )
-    bench.add_argument(
-        "--task3-statistics-images",
-        type=int,
-        metavar="IMAGES",
-        help="clean training images whose batch-norm statistics Task 3 is scored and kept with; 0 keeps "
-        "the statistics gathered in training (default: notebook 03's STATISTICS_IMAGES)",
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="RECIPE.FIELD=VALUE",
+        help="set a field of a contender's recipe, e.g. --set task2.width=16 --set task3.ema_momentum=0 "
+        "--set task3.augmentation.noise=0.05 (recipes: reference, task2, task3, transfer; a field is its "
+        "notebook parameter in lower case; the value is a Python literal)",
     )
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
     bench.add_argument(
@@ -255,6 +232,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _assignments(texts: Sequence[str]) -> dict[str, object]:
+    """``--set NAME=VALUE`` options as {NAME: value}, each value a Python literal (else the text)."""
+    from .parameters import parse_parameter_value
+
+    assignments: dict[str, object] = {}
+    for text in texts:
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip():
+            raise ValueError(f"--set {text!r}: write it as RECIPE.FIELD=VALUE, e.g. task2.width=16")
+        assignments[name.strip()] = parse_parameter_value(value.strip(), name.strip(), option="--set")
+    return assignments
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import markdown_table, run_bench, update_readme
 
@@ -266,13 +256,7 @@ def _bench(args: argparse.Namespace) -> int:
         quick=args.quick,
         contenders=args.contenders,
         resume=args.resume,
-        train_rows=args.train_rows,
-        width=args.width,
-        task3_epochs=args.task3_epochs,
-        pooling=args.pooling,
-        head=args.head,
-        task3_average=args.task3_average,
-        task3_statistics_images=args.task3_statistics_images,
+        overrides={"train_rows": args.train_rows, **_assignments(args.assignments)},
     )
     table = markdown_table(results)
     print(table)

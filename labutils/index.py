@@ -134,12 +134,12 @@ def _gap_points(record: Mapping[str, Any]) -> str:
     return f"{100 * (record['val_accuracy_grouped'] - record['test_accuracy']):+.2f}"
 
 
-def _design(architecture: Mapping[str, Any] | None) -> str:
-    """Our network in words; a run from before notebook 02 recorded its design says only what every design shares."""
+def _design(recipe: Mapping[str, Any] | None) -> str:
+    """Our network in words, from notebook 02's recipe; without one, only what every design shares."""
     parts = ["per-image standardisation", "three convolution blocks with batch normalisation"]
-    if architecture:
-        parts.append("anti-aliased pooling" if architecture.get("pooling") == "blur" else "max pooling")
-        parts.append("a global-average head" if architecture.get("head") == "average" else "a flatten head")
+    if recipe:
+        parts.append("anti-aliased pooling" if recipe["pooling"] == "blur" else "max pooling")
+        parts.append("a global-average head" if recipe["head"] == "average" else "a flatten head")
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -154,7 +154,7 @@ def _task2(metrics: Mapping[str, Any] | None) -> str:
     twin = metrics.get("random_split_twin", {})
     text = (
         '<div class="answer"><strong>Which architecture, which quality?</strong> '
-        f"Our compact CNN ({ours.get('weights', 0):,} weights: {_design(metrics.get('architecture'))}) "
+        f"Our compact CNN ({ours.get('weights', 0):,} weights: {_design(metrics.get('recipe'))}) "
         f"reaches <strong>{ours['test_accuracy']:.4f}</strong> test "
         f"accuracy ({_errors(ours['test_errors'])}{_in_families(ours, metrics)}, log-loss {ours['test_log_loss']:.3f}) "
         f"in {ours['train_seconds']:.0f} s"

@@ -17,9 +17,9 @@ import zipfile
 import keras
 from keras import layers
 
+from .choices import HEADS, POOLINGS
 from .data import IMAGE_SIZE, NUM_CLASSES
 from .layers import BlurPooling2D, PerImageStandardization
-from .recipes import HEADS, POOLINGS
 
 __all__ = [
     "compact_cnn",

@@ -13,7 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["describe_model", "describe_test_families", "describe_transfer_answers", "plural"]
+__all__ = [
+    "describe_missed_families",
+    "describe_model",
+    "describe_test_families",
+    "describe_transfer_answers",
+    "plural",
+]
 
 
 def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
@@ -198,4 +204,78 @@ def describe_test_families(by_family: pd.DataFrame, families_with_errors: Mappin
         f"The final augmented network's wrong {'families are' if len(wrong) > 1 else 'family is'} of the "
         f"{'letters' if len(letters) > 1 else 'letter'} {listed}{more}; {share:.0%} of its errors lie in families "
         "it gets mostly wrong (a photograph misread as a whole), the rest in families it mostly reads right."
+    )
+
+
+def describe_missed_families(neighbours: pd.DataFrame, missed_before: pd.Index, missed_now: pd.Index) -> str:
+    """Where the test families a network misses stand among all test families, in words.
+
+    ``neighbours``: one row per test family (``family_neighbours``: its letter, the nearest
+    training image's letter and correlation, the nearest of its own letter's). ``missed_before``
+    and ``missed_now``: the families a network got wrong before and after a change (Task 3's
+    augmentation). Says how many families augmentation set right and newly missed, whether the
+    missed ones have their nearest training image in another letter, and whether they are among
+    the test photographs least like any training photograph of their letter (then reading them
+    takes generalising past every example) or not (then the misses are the network's).
+    """
+    own_nearest = neighbours["nearest_letter"] == neighbours["letter"]
+    text = (
+        f"Across all {len(neighbours)} test families, {own_nearest.mean():.0%} have their nearest training image in "
+        "their own letter, and the median family has a training image of its letter at r = "
+        f"{neighbours['own_letter_similarity'].median():.2f}. "
+    )
+    set_right, newly_missed = missed_before.difference(missed_now), missed_now.difference(missed_before)
+    if len(set_right):
+        text += (
+            f"Augmentation set right {len(set_right)} of the {len(missed_before)} families our final network missed "
+            "after Task 2 (their own letter's nearest training image: median r = "
+            f"{neighbours.loc[set_right, 'own_letter_similarity'].median():.2f})"
+            + (f" and newly missed {len(newly_missed)}" if len(newly_missed) else "")
+            + ". "
+        )
+    missed = neighbours.loc[missed_now]
+    if not len(missed):
+        return text
+    return text + _missed_families_standing(neighbours, missed)
+
+
+def _missed_families_standing(neighbours: pd.DataFrame, missed: pd.DataFrame) -> str:
+    elsewhere = missed[missed["nearest_letter"] != missed["letter"]]
+    # the share of all test families whose own letter's best training match is weaker than each missed family's
+    ranks = missed["own_letter_similarity"].map(
+        lambda value: (neighbours["own_letter_similarity"] < value).mean()
+    )
+    one = len(missed) == 1
+    it, its = ("it", "its") if one else ("them", "their")
+    if one:
+        text = (
+            f"The one family the final network gets wrong {'has' if len(elsewhere) else 'does not have'} its "
+            "nearest training image in another letter"
+        )
+    else:
+        text = (
+            f"Of the {len(missed)} families the final network gets wrong, {len(elsewhere)} "
+            f"{'has its' if len(elsewhere) == 1 else 'have their'} nearest training image in another letter"
+        )
+    if len(elsewhere):
+        text += (
+            " ("
+            + "; ".join(
+                f"#{family} ({row.letter}): the nearest is {row.nearest_letter} at {row.nearest_similarity:.2f}, "
+                f"the nearest {row.letter} at {row.own_letter_similarity:.2f}"
+                for family, row in elsewhere.head(4).iterrows()
+            )
+            + ")"
+        )
+    text += f"; {its} best match in {its} own letter is weaker than that of {1 - ranks.median():.0%} of all test families"
+    text += ". " if one else " (median over the missed families). "
+    if ranks.median() < 0.25:
+        return text + (
+            f"{'It is' if one else 'These are'} among the test photographs least like any training photograph of "
+            f"{its} letter: reading {it} right takes generalising past every example the network saw, and whether a "
+            f"run gets {it} decides whether it reaches zero errors."
+        )
+    return text + (
+        f"{'It is' if one else 'They are'} not unusually far from {its} letter's training photographs: the "
+        f"{'miss is' if one else 'misses are'} the network's, not the data's."
     )

@@ -144,15 +144,15 @@ def _type_ok(value: Any, default: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def parse_parameter_value(text: str, name: str = "VALUE") -> Any:
+def parse_parameter_value(text: str, name: str = "VALUE", *, option: str = "-p") -> Any:
     """A ``-p NAME VALUE`` value: a Python literal (``3``, ``1e-3``, ``None``, ``["vgg16"]``), else the text itself.
 
     Only literals are parsed (``ast.literal_eval``): nothing is ever evaluated. A value too long
-    or too deeply nested to parse raises a :class:`ValueError` naming the parameter.
+    or too deeply nested to parse raises a :class:`ValueError` naming ``option`` and the parameter.
     """
     if len(text) > MAX_PARAMETER_TEXT:
         raise ValueError(
-            f"-p {name}: the value is {len(text):,} characters long; at most {MAX_PARAMETER_TEXT:,}"
+            f"{option} {name}: the value is {len(text):,} characters long; at most {MAX_PARAMETER_TEXT:,}"
         )
     try:
         return ast.literal_eval(text)
@@ -160,7 +160,7 @@ def parse_parameter_value(text: str, name: str = "VALUE") -> Any:
         return text
     except (MemoryError, RecursionError) as error:
         raise ValueError(
-            f"-p {name}: the value is nested too deeply to parse ({type(error).__name__})"
+            f"{option} {name}: the value is nested too deeply to parse ({type(error).__name__})"
         ) from None
 
 

@@ -1,15 +1,386 @@
-"""The choices a training recipe is made of, free of Keras.
+"""The training recipes as data: one definition each, shared by the notebooks and the benchmark.
 
-The benchmark's settings and the command line check these without importing TensorFlow.
+A recipe is a small frozen dataclass of plain values (epochs, batch size, learning rate, ...),
+checked when it is made, with factories for the Keras objects it implies (the optimizer and its
+schedule, the augmentation pipeline, the callbacks that belong to the recipe). The notebooks
+build one from their parameters cell and still call ``compile()`` and ``fit()`` themselves; the
+benchmark's jobs build from the very same objects. A field's name is its notebook parameter's
+name in lower case (``EMA_MOMENTUM`` → ``Task3Recipe.ema_momentum``); the benchmark's command line
+sets one as ``--set task3.ema_momentum=0.995``.
+
+The module imports no Keras at import time: the settings and the command line check recipes
+without starting TensorFlow. The factories import what they build when called.
 """
 
 from __future__ import annotations
 
-__all__ = ["FINE_TUNE_DEPTHS", "HEADS", "POOLINGS"]
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-#: Our network's pooling and head choices (see ``models.compact_cnn``), kept here, free of Keras, so
-#: that the benchmark's settings and the command line can check them without importing TensorFlow.
-POOLINGS: tuple[str, ...] = ("blur", "max")
-HEADS: tuple[str, ...] = ("average", "flatten")
-#: How deep fine-tuning reaches into a transfer backbone: its top block only, about its top half, or all of it.
-FINE_TUNE_DEPTHS: tuple[str, ...] = ("top", "half", "all")
+from .choices import FINE_TUNE_DEPTHS, HEADS, POOLINGS
+
+__all__ = [
+    "Augmentation",
+    "ReferenceRecipe",
+    "Task2Recipe",
+    "Task3Recipe",
+    "TransferRecipe",
+    "recipe_from_dict",
+    "replace_field",
+    "steps_per_epoch",
+]
+
+Recipe = TypeVar("Recipe")
+
+
+def steps_per_epoch(training_rows: int, batch_size: int) -> int:
+    """Batches in one pass over ``training_rows`` images (the last one may be short)."""
+    if training_rows < 1:
+        raise ValueError(f"training_rows must be at least 1, got {training_rows}")
+    return math.ceil(training_rows / batch_size)
+
+
+def _fail(owner: object, name: str, rule: str, value: object) -> None:
+    raise ValueError(f"{type(owner).__name__}.{name} must be {rule}, got {value!r}")
+
+
+def _count(owner: object, name: str, minimum: int = 1, maximum: int | None = None) -> None:
+    value = getattr(owner, name)
+    upper = "inf)" if maximum is None else f"{maximum}]"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        _fail(owner, name, f"a whole number in [{minimum}, {upper}", value)
+
+
+def _number(
+    owner: object, name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> None:
+    value = getattr(owner, name)
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        _fail(owner, name, f"a number in {interval}", value)
+    if value < low or value > high or (low_open and value == low) or (high_open and value == high):
+        _fail(owner, name, f"a number in {interval}", value)
+    object.__setattr__(owner, name, float(value))  # an integer given for a rate is the same rate
+
+
+def _choice(owner: object, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(owner, name)
+    if value not in choices:
+        _fail(owner, name, f"one of {', '.join(choices)}", value)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Task 3's random changes, in the order a picture meets them (see ``training.augmentation_pipeline``).
+
+    The hand's pose (rotation up to ``rotation_degrees``, shift, zoom and shear as fractions of the
+    image), the lens (blur up to ``blur`` pixels of sigma), the exposure (contrast, brightness) and
+    the sensor (Gaussian noise up to ``noise`` of the 0-1 range). 0 leaves a change out.
+    """
+
+    rotation_degrees: float = 12.0
+    shift: float = 0.1
+    zoom: float = 0.12
+    shear: float = 0.1
+    contrast: float = 0.3
+    brightness: float = 0.2
+    blur: float = 0.0
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        _number(self, "rotation_degrees", 0.0, 180.0)
+        for name in ("shift", "zoom", "shear", "contrast"):
+            _number(self, name, 0.0, 1.0, high_open=True)
+        _number(self, "brightness", 0.0, 1.0)
+        _number(self, "blur", 0.0, 10.0)
+        _number(self, "noise", 0.0, 1.0)
+
+    def pipeline(self, seed: int):
+        """The Keras augmentation model (``keras.Sequential``), active only when called with ``training=True``."""
+        from .training import augmentation_pipeline
+
+        return augmentation_pipeline(**dataclasses.asdict(self), seed=seed)
+
+
+#: Task 3's augmentation: the hand's pose and exposure, and the camera (blur and noise chosen on grouped validation).
+CAMERA_AUGMENTATION = Augmentation(blur=0.75, noise=0.1)
+
+
+@dataclass(frozen=True)
+class ReferenceRecipe:
+    """The seed lab report's recipe: its network, Nadam at Keras' defaults, batch 128, no schedule.
+
+    ``epochs`` without augmentation, then ``augmented_epochs`` with the seed's own geometric
+    augmentation (``training.reference_augmentation``).
+    """
+
+    epochs: int = 50
+    augmented_epochs: int = 50
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        _count(self, "epochs", 1, 1000)
+        _count(self, "augmented_epochs", 0, 1000)
+        _count(self, "batch_size", 1, 65536)
+
+    def network(self, name: str = "seed_cnn"):
+        """The seed report's network, untrained."""
+        from .models import seed_cnn
+
+        return seed_cnn(name=name)
+
+    def optimizer(self):
+        """Nadam at Keras' default learning rate, as the seed report compiled with ``optimizer="nadam"``."""
+        import keras
+
+        return keras.optimizers.Nadam()
+
+    def augmentation(self, seed: int):
+        """The seed report's augmentation pipeline."""
+        from .training import reference_augmentation
+
+        return reference_augmentation(seed)
+
+
+@dataclass(frozen=True)
+class Task2Recipe:
+    """Our network and how Task 2 trains it: AdamW, a warm-up + cosine schedule, no augmentation.
+
+    ``width`` filters in the first block (then twice and four times as many), ``pooling`` and
+    ``head`` as in ``models.compact_cnn``.
+    """
+
+    epochs: int = 8
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    width: int = 32
+    pooling: str = "blur"
+    head: str = "average"
+
+    def __post_init__(self) -> None:
+        _count(self, "epochs", 1, 1000)
+        _count(self, "batch_size", 1, 65536)
+        _number(self, "learning_rate", 0.0, 1.0, low_open=True)
+        _number(self, "weight_decay", 0.0, 1.0, high_open=True)
+        _count(self, "width", 1, 512)
+        _choice(self, "pooling", POOLINGS)
+        _choice(self, "head", HEADS)
+
+    def network(self, name: str = "compact_cnn"):
+        """Our network, untrained."""
+        from .models import compact_cnn
+
+        return compact_cnn(width=self.width, pooling=self.pooling, head=self.head, name=name)
+
+    def optimizer(self, training_rows: int, schedule_epochs: int | None = None):
+        """AdamW whose learning rate warms up to ``learning_rate`` and decays along a cosine over
+        ``schedule_epochs`` (default: ``epochs``) passes over ``training_rows`` images."""
+        import keras
+
+        from .training import cosine_schedule
+
+        steps = steps_per_epoch(training_rows, self.batch_size)
+        schedule = cosine_schedule(self.learning_rate, schedule_epochs or self.epochs, steps)
+        return keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
+
+
+@dataclass(frozen=True)
+class Task3Recipe:
+    """How Task 3 trains a Task 2 network further: augmented batches, AdamW with a fresh warm-up +
+    cosine schedule, a moving average of the weights and batch-norm statistics of clean images.
+
+    ``ema_momentum``: the average covers about the last 1/(1 − momentum) steps; 0 keeps the last
+    weights. ``statistics_images``: clean training images whose batch-norm statistics the network is
+    scored and kept with after each epoch; 0 keeps the statistics gathered in training.
+    """
+
+    epochs: int = 12
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    ema_momentum: float = 0.998
+    statistics_images: int = 2048
+    augmentation: Augmentation = CAMERA_AUGMENTATION
+
+    def __post_init__(self) -> None:
+        _count(self, "epochs", 1, 1000)
+        _count(self, "batch_size", 1, 65536)
+        _number(self, "learning_rate", 0.0, 1.0, low_open=True)
+        _number(self, "weight_decay", 0.0, 1.0, high_open=True)
+        _number(self, "ema_momentum", 0.0, 1.0, high_open=True)
+        _count(self, "statistics_images", 0)
+        if not isinstance(self.augmentation, Augmentation):
+            _fail(self, "augmentation", "an Augmentation", self.augmentation)
+
+    def optimizer(self, training_rows: int):
+        """AdamW with a warm-up + cosine schedule over ``epochs`` passes over ``training_rows`` images,
+        keeping a moving average of the weights when ``ema_momentum`` > 0."""
+        import keras
+
+        from .training import cosine_schedule
+
+        steps = steps_per_epoch(training_rows, self.batch_size)
+        return keras.optimizers.AdamW(
+            cosine_schedule(self.learning_rate, self.epochs, steps),
+            weight_decay=self.weight_decay,
+            use_ema=self.ema_momentum > 0,
+            ema_momentum=self.ema_momentum,
+        )
+
+    def callbacks(self, images, seed: int) -> list:
+        """The recipe's own callbacks for a fit on ``images``, in the order they must run: the averaged
+        weights swapped in first (what every later callback sees), then their clean statistics."""
+        from .callbacks import RecomputeBatchNormStatistics, SwapAverageWeights
+
+        averaging = [SwapAverageWeights()] if self.ema_momentum > 0 else []
+        statistics = (
+            [RecomputeBatchNormStatistics(images, sample=self.statistics_images, seed=seed)]
+            if self.statistics_images
+            else []
+        )
+        return [*averaging, *statistics]
+
+
+@dataclass(frozen=True)
+class TransferRecipe:
+    """Task 4: a new head on a backbone's features, fine-tuning, and the from-scratch control.
+
+    ``backbone`` at ``image_size`` pixels with ``weights`` is the benchmark's contender (notebook 04
+    runs each of its ``BACKBONES`` at its ``IMAGE_SIZES``). The head trains with Adam at
+    ``head_learning_rate``; fine-tuning trains from ``fine_tune_depth`` upwards with AdamW and a
+    warm-up + cosine schedule peaking at ``fine_tune_learning_rate``; the control (random weights,
+    batch norm training) gets the fine-tuning's seconds with its learning rate's warm-up and decay
+    spread over them, and the batch-norm statistics of ``statistics_images`` clean training images.
+    """
+
+    backbone: str = "efficientnet_lite0"
+    image_size: int = 64
+    weights: str | None = "imagenet"
+    head_epochs: int = 25
+    head_learning_rate: float = 1e-3
+    fine_tune_depth: str = "all"
+    fine_tune_epochs: int = 3
+    fine_tune_learning_rate: float = 1e-3
+    control_learning_rate: float = 3e-3
+    statistics_images: int = 1024
+    batch_size: int = 128
+    weight_decay: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.backbone, str) or not self.backbone:
+            _fail(self, "backbone", "a backbone's name", self.backbone)
+        _count(self, "image_size", 32, 1024)
+        if self.weights is not None and not isinstance(self.weights, str):
+            _fail(self, "weights", '"imagenet", a weights file or None', self.weights)
+        _count(self, "head_epochs", 1, 1000)
+        _number(self, "head_learning_rate", 0.0, 1.0, low_open=True)
+        _choice(self, "fine_tune_depth", FINE_TUNE_DEPTHS)
+        _count(self, "fine_tune_epochs", 1, 1000)
+        _number(self, "fine_tune_learning_rate", 0.0, 1.0, low_open=True)
+        _number(self, "control_learning_rate", 0.0, 1.0, low_open=True)
+        _count(self, "statistics_images", 1)
+        _count(self, "batch_size", 1, 65536)
+        _number(self, "weight_decay", 0.0, 1.0, high_open=True)
+
+    def head_optimizer(self):
+        """Adam at ``head_learning_rate``, for the new head on cached features."""
+        import keras
+
+        return keras.optimizers.Adam(self.head_learning_rate)
+
+    def fine_tune_optimizer(self, training_rows: int):
+        """AdamW with a warm-up + cosine schedule over ``fine_tune_epochs`` passes over ``training_rows`` images."""
+        import keras
+
+        from .training import cosine_schedule
+
+        steps = steps_per_epoch(training_rows, self.batch_size)
+        schedule = cosine_schedule(self.fine_tune_learning_rate, self.fine_tune_epochs, steps)
+        return keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
+
+    def control_optimizer(self):
+        """AdamW for the control; its learning rate is set by :meth:`control_callbacks`' schedule."""
+        import keras
+
+        return keras.optimizers.AdamW(self.control_learning_rate, weight_decay=self.weight_decay)
+
+    def control_callbacks(self, seconds: float, control, images, seed: int, clock=None) -> list:
+        """The control's callbacks: its learning rate's warm-up and cosine decay over ``seconds``, the
+        end after ``seconds`` (checked after every batch), and its batch-norm statistics recomputed
+        on clean training ``images``. ``clock`` (seconds, default the wall clock) times both."""
+        from .callbacks import SecondsCosineSchedule, TimeBudget
+        from .transfer import RecomputeBackboneStatistics
+
+        timing = {} if clock is None else {"clock": clock}
+        return [
+            SecondsCosineSchedule(self.control_learning_rate, seconds, **timing),
+            TimeBudget(seconds, per_batch=True, **timing),
+            RecomputeBackboneStatistics(control, images, sample=self.statistics_images, seed=seed),
+        ]
+
+
+def recipe_from_dict(kind: type[Recipe], values: Mapping[str, Any], *, source: str = "recipe") -> Recipe:
+    """A recipe (or any dataclass of recipes) from its ``dataclasses.asdict`` form, nested ones too.
+
+    Unknown or missing fields raise ``ValueError`` naming ``source`` and the field.
+    """
+    if not isinstance(values, Mapping):
+        raise ValueError(
+            f"{source} must be a mapping of {kind.__name__}'s fields, got {type(values).__name__}"
+        )
+    fields = {item.name: item for item in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"{source}: {kind.__name__} has no field {', '.join(unknown)} (it has {', '.join(fields)})"
+        )
+    arguments = {}
+    for name, value in values.items():
+        nested = _dataclass_type(kind, name)
+        arguments[name] = (
+            recipe_from_dict(nested, value, source=f"{source}.{name}") if nested is not None else value
+        )
+        if isinstance(arguments[name], list):
+            arguments[name] = tuple(arguments[name])  # JSON has no tuples
+    return kind(**arguments)
+
+
+def replace_field(recipe: Recipe, dotted_name: str, value: Any) -> Recipe:
+    """A copy of ``recipe`` with one field, reached by a dotted name (``task3.augmentation.noise``), set.
+
+    The copy is checked as any recipe is; an unknown name raises ``ValueError`` listing the fields there are.
+    """
+    head, _, rest = dotted_name.partition(".")
+    names = [item.name for item in dataclasses.fields(recipe)]
+    if head not in names:
+        raise ValueError(f"{type(recipe).__name__} has no field {head!r} (it has {', '.join(names)})")
+    inner = getattr(recipe, head)
+    if rest:
+        if not dataclasses.is_dataclass(inner):
+            raise ValueError(
+                f"{type(recipe).__name__}.{head} is a value, not a recipe: {dotted_name!r} reaches past it"
+            )
+        value = replace_field(inner, rest, value)
+    elif dataclasses.is_dataclass(inner):
+        subnames = ", ".join(f"{head}.{item.name}" for item in dataclasses.fields(inner))
+        raise ValueError(f"{type(recipe).__name__}.{head} is a recipe: set one of its fields ({subnames})")
+    return dataclasses.replace(recipe, **{head: value})
+
+
+def _dataclass_type(kind: type, name: str) -> type | None:
+    """The dataclass type of field ``name`` of ``kind`` (annotations are strings here), else None."""
+    import sys
+
+    annotation = {item.name: item.type for item in dataclasses.fields(kind)}[name]
+    if isinstance(annotation, str):
+        annotation = vars(sys.modules[kind.__module__]).get(annotation, annotation)
+    return annotation if dataclasses.is_dataclass(annotation) else None

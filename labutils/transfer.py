@@ -33,9 +33,9 @@ import numpy as np
 from keras import layers
 
 from .backbones import BACKBONES, BackboneSpec, _spec
+from .choices import FINE_TUNE_DEPTHS
 from .data import IMAGE_SIZE, NUM_CLASSES
 from .layers import BackboneInput
-from .recipes import FINE_TUNE_DEPTHS
 
 __all__ = [
     "RecomputeBackboneStatistics",

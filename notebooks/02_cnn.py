@@ -49,11 +49,11 @@ TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs);
 # channel axis, letters turned into class indices 0–23.
 
 # %%
+import dataclasses
 from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 from livelossplot import PlotLossesKeras
@@ -88,10 +88,15 @@ data.shapes()
 # rate; 3×3 kernels and a small classifier keep the arithmetic per image below the reference's,
 # which is what a CPU pays for. `WIDTH`, `POOLING` and `HEAD` were chosen on the grouped validation
 # split, never on the test set (`docs/task2.md`).
+#
+# Each network's training recipe is one object (`lu.ReferenceRecipe`, `lu.Task2Recipe`), built here
+# from the parameters cell; the benchmark (`python -m labutils bench`) trains with the very same recipes.
 
 # %%
-reference = lu.seed_cnn()
-ours = lu.compact_cnn(width=WIDTH, pooling=POOLING, head=HEAD)
+reference_recipe = lu.ReferenceRecipe()
+recipe = lu.Task2Recipe(epochs=EPOCHS, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, width=WIDTH, pooling=POOLING,
+                        head=HEAD)
+reference, ours = reference_recipe.network(), recipe.network()
 pd.DataFrame({model.name: lu.count_weights(model) for model in (reference, ours)}).T
 
 # %%
@@ -109,18 +114,16 @@ ours.summary()
 
 # %% tags=["thumbnail"]
 def train_ours(model, x, y, epochs, validation_data=None, callbacks=(), schedule_epochs=None):
-    """Compile our network with AdamW + a warm-up/cosine schedule over `schedule_epochs` (default: `epochs`)
-    and fit it for `epochs` on (augmentation-free) batches of (x, y)."""
-    steps_per_epoch = int(np.ceil(len(x) / BATCH_SIZE))
-    schedule = lu.cosine_schedule(LEARNING_RATE, schedule_epochs or epochs, steps_per_epoch)
+    """Compile our network with the recipe's AdamW + warm-up/cosine schedule over `schedule_epochs` (default:
+    `epochs`) and fit it for `epochs` on (augmentation-free) batches of (x, y)."""
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        optimizer=recipe.optimizer(len(x), schedule_epochs=schedule_epochs or epochs),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=False,
     )
     return model.fit(
-        lu.training_dataset(x, y, batch_size=BATCH_SIZE, seed=SEED),
+        lu.training_dataset(x, y, batch_size=recipe.batch_size, seed=SEED),
         validation_data=validation_data,
         validation_batch_size=512,
         epochs=epochs,
@@ -133,7 +136,7 @@ ours_history = train_ours(
     ours,
     x_train,
     y_train,
-    EPOCHS,
+    recipe.epochs,
     validation_data=(x_val, y_val),
     callbacks=[
         lu.EpochClock(),
@@ -161,11 +164,12 @@ ours_log.round(4)
 # those seconds. Its own 50 epochs are the benchmark's job (`python -m labutils bench`).
 
 # %%
-reference.compile(optimizer="nadam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+reference.compile(optimizer=reference_recipe.optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=False)
 budget = lu.TimeBudget(ours_seconds, per_batch=True)  # the last epoch may be cut short
 reference_history = reference.fit(
-    x_train, y_train, batch_size=128, validation_data=(x_val, y_val), validation_batch_size=512, epochs=10 * EPOCHS, verbose=2,
-    callbacks=[lu.EpochClock(), budget, PlotLossesKeras()],
+    x_train, y_train, batch_size=reference_recipe.batch_size, epochs=10 * recipe.epochs, verbose=2,
+    validation_data=(x_val, y_val), validation_batch_size=512, callbacks=[lu.EpochClock(), budget, PlotLossesKeras()],
 )
 
 # %%
@@ -223,8 +227,8 @@ lu.show_markdown(
 
 # %%
 keras.utils.set_random_seed(SEED)
-final = lu.compact_cnn(width=WIDTH, pooling=POOLING, head=HEAD, name="compact_cnn_final")
-final_history = train_ours(final, data.x_all, data.y_all, keep.kept_epoch, schedule_epochs=EPOCHS,
+final = recipe.network(name="compact_cnn_final")
+final_history = train_ours(final, data.x_all, data.y_all, keep.kept_epoch, schedule_epochs=recipe.epochs,
                            callbacks=[lu.EpochClock(), PlotLossesKeras()])
 
 # %%
@@ -316,7 +320,7 @@ lu.show_markdown(
 keras.utils.set_random_seed(SEED)
 random_data = lu.model_inputs(dataset, lu.random_split(dataset.y_train, VALIDATION_FRACTION, seed=SPLIT_SEED),
                               train_limit=TRAIN_LIMIT, seed=SEED)
-twin = lu.compact_cnn(width=WIDTH, pooling=POOLING, head=HEAD, name="compact_cnn_random_split")
+twin = recipe.network(name="compact_cnn_random_split")
 twin_history = train_ours(twin, random_data.x_train, random_data.y_train, RANDOM_SPLIT_EPOCHS,
                           validation_data=(random_data.x_val, random_data.y_val))
 
@@ -380,7 +384,7 @@ metrics_path = lu.write_metrics(
     random_split_twin={"val_accuracy": twin_val, "test_accuracy": twin_test, "epochs": RANDOM_SPLIT_EPOCHS},
     test_families=len(by_family),
     reference_published=REFERENCE_PUBLISHED,
-    architecture={"width": WIDTH, "pooling": POOLING, "head": HEAD},  # of our networks
+    recipe=dataclasses.asdict(recipe),  # our networks' design and training
 )
 pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs",
                          "model_file"]]

@@ -58,6 +58,7 @@ TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs);
 # our final network trained on every training image.
 
 # %%
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -102,9 +103,9 @@ pd.DataFrame(task2_metrics["models"]).T[["test_accuracy", "test_errors", "train_
 # eleven random augmentations of it.
 
 # %%
-augmentation = {"rotation_degrees": ROTATION_DEGREES, "shift": SHIFT, "zoom": ZOOM, "shear": SHEAR,
-                "contrast": CONTRAST, "brightness": BRIGHTNESS, "blur": BLUR, "noise": NOISE}
-augment = lu.augmentation_pipeline(**augmentation, seed=SEED)
+camera = lu.Augmentation(rotation_degrees=ROTATION_DEGREES, shift=SHIFT, zoom=ZOOM, shear=SHEAR, contrast=CONTRAST,
+                         brightness=BRIGHTNESS, blur=BLUR, noise=NOISE)
+augment = camera.pipeline(SEED)
 examples = [int(np.flatnonzero(data.y_train == index)[0]) for index in np.unique(data.y_train)[:6]]
 originals = np.repeat(data.x_train[examples], 12, axis=0)
 augmented = np.array(augment(originals, training=True))  # a writable copy
@@ -141,40 +142,29 @@ plt.show()
 # accuracy by tenths of a point.
 
 # %%
+recipe = lu.Task3Recipe(epochs=EPOCHS, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, ema_momentum=EMA_MOMENTUM,
+                        statistics_images=STATISTICS_IMAGES, augmentation=camera)
+
+
 def continue_ours(task2_model, training_rows):
-    """A copy of a Task 2 network, compiled with AdamW + a fresh warm-up/cosine schedule over `EPOCHS` epochs of
-    `training_rows` images, averaging its weights if `EMA_MOMENTUM` > 0."""
+    """A copy of a Task 2 network, compiled with the recipe's AdamW + a fresh warm-up/cosine schedule over its
+    epochs of `training_rows` images, averaging its weights if `EMA_MOMENTUM` > 0."""
     model = keras.models.clone_model(task2_model)
     model.set_weights(task2_model.get_weights())
-    steps_per_epoch = int(np.ceil(training_rows / BATCH_SIZE))
-    model.compile(
-        optimizer=keras.optimizers.AdamW(lu.cosine_schedule(LEARNING_RATE, EPOCHS, steps_per_epoch), weight_decay=1e-4,
-                                         use_ema=EMA_MOMENTUM > 0, ema_momentum=EMA_MOMENTUM),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=False,
-    )
+    model.compile(optimizer=recipe.optimizer(training_rows), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=False)
     return model
-
-
-averaging = [lu.SwapAverageWeights()] if EMA_MOMENTUM > 0 else []  # first: the callbacks after it see the average
-
-
-def clean_statistics(images):
-    """The batch-norm statistics callback for a fit on `images` (none if `STATISTICS_IMAGES` is 0)."""
-    return [lu.RecomputeBatchNormStatistics(images, sample=STATISTICS_IMAGES, seed=SEED)] if STATISTICS_IMAGES else []
 
 
 ours = continue_ours(task2["compact_cnn"], len(data.x_train))
 ours_history = ours.fit(
-    lu.training_dataset(data.x_train, data.y_train, batch_size=BATCH_SIZE, seed=SEED, augmentation=augment),
+    lu.training_dataset(data.x_train, data.y_train, batch_size=recipe.batch_size, seed=SEED, augmentation=augment),
     validation_data=(data.x_val, data.y_val),
     validation_batch_size=512,
-    epochs=EPOCHS,
+    epochs=recipe.epochs,
     verbose=2,
     callbacks=[
-        *averaging,
-        *clean_statistics(data.x_train),
+        *recipe.callbacks(data.x_train, SEED),  # first: the callbacks after them see the averaged weights
         lu.EpochClock(),
         keep := lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE,
                                families=split.validation_families if KEEP_TOLERANCE is None else None),
@@ -197,12 +187,15 @@ ours_log.round(4)
 # %%
 reference = keras.models.clone_model(task2["seed_cnn"])
 reference.set_weights(task2["seed_cnn"].get_weights())
-reference.compile(optimizer="nadam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+reference_recipe = lu.ReferenceRecipe()
+reference.compile(optimizer=reference_recipe.optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=False)
 reference_history = reference.fit(
-    lu.training_dataset(data.x_train, data.y_train, batch_size=128, seed=SEED, augmentation=lu.reference_augmentation(SEED)),
+    lu.training_dataset(data.x_train, data.y_train, batch_size=reference_recipe.batch_size, seed=SEED,
+                        augmentation=reference_recipe.augmentation(SEED)),
     validation_data=(data.x_val, data.y_val),
     validation_batch_size=512,
-    epochs=10 * EPOCHS,
+    epochs=10 * recipe.epochs,
     verbose=2,
     callbacks=[lu.EpochClock(), budget := lu.TimeBudget(ours_seconds, per_batch=True), PlotLossesKeras()],
 )
@@ -230,11 +223,11 @@ lu.show_markdown(
 keras.utils.set_random_seed(SEED)
 final = continue_ours(task2["compact_cnn_final"], len(data.x_all))
 final_history = final.fit(
-    lu.training_dataset(data.x_all, data.y_all, batch_size=BATCH_SIZE, seed=SEED,
-                        augmentation=lu.augmentation_pipeline(**augmentation, seed=SEED)),
+    lu.training_dataset(data.x_all, data.y_all, batch_size=recipe.batch_size, seed=SEED,
+                        augmentation=recipe.augmentation.pipeline(SEED)),
     epochs=keep.kept_epoch,
     verbose=2,
-    callbacks=[*averaging, *clean_statistics(data.x_all), lu.EpochClock(), PlotLossesKeras()],
+    callbacks=[*recipe.callbacks(data.x_all, SEED), lu.EpochClock(), PlotLossesKeras()],
 )
 
 # %%
@@ -331,6 +324,7 @@ lu.show_markdown(lu.describe_test_families(by_family, families_with_errors))
 # %%
 neighbours = lu.family_neighbours(data.x_test, data.y_test, test_families, data.x_all, data.y_all)
 missed_neighbours = neighbours.loc[wrong_families.index]
+elsewhere = missed_neighbours[missed_neighbours["nearest_letter"] != missed_neighbours["letter"]]  # nearest: another letter
 missed_neighbours[["letter", "images", "nearest_letter", "nearest_similarity", "own_letter_similarity"]].head(10).round(3)
 
 # %%
@@ -341,40 +335,8 @@ else:
     lu.show_markdown("The final augmented network gets no test family wrong: nothing to show.")
 
 # %%
-own_nearest = neighbours["nearest_letter"] == neighbours["letter"]
-context = (f"Across all {len(neighbours)} test families, {own_nearest.mean():.0%} have their nearest training image in "
-           f"their own letter, and the median family has a training image of its letter at r = "
-           f"{neighbours['own_letter_similarity'].median():.2f}. ")
-missed_before = family_tables["compact_cnn_final (Task 2)"].index[family_tables["compact_cnn_final (Task 2)"]["errors"] > 0]
-set_right, newly_missed = missed_before.difference(wrong_families.index), wrong_families.index.difference(missed_before)
-if len(set_right):
-    context += (f"Augmentation set right {len(set_right)} of the {len(missed_before)} families our final network missed "
-                f"after Task 2 (their own letter's nearest training image: median r = "
-                f"{neighbours.loc[set_right, 'own_letter_similarity'].median():.2f})"
-                + (f" and newly missed {len(newly_missed)}" if len(newly_missed) else "") + ". ")
-elsewhere = missed_neighbours[missed_neighbours["nearest_letter"] != missed_neighbours["letter"]]
-if len(missed_neighbours):
-    # the share of all test families whose own letter's best training match is weaker than each missed family's
-    ranks = missed_neighbours["own_letter_similarity"].map(lambda value: (neighbours["own_letter_similarity"] < value).mean())
-    one = len(missed_neighbours) == 1  # the sentences below speak of one family or of several
-    it, its, these_are, they_are = ("it", "its", "It is", "It is") if one else ("them", "their", "These are", "They are")
-    context += (
-        (f"The one family the final network gets wrong {'has' if len(elsewhere) else 'does not have'} its nearest "
-         "training image in another letter" if one else
-         f"Of the {len(missed_neighbours)} families the final network gets wrong, "
-         f"{len(elsewhere)} {'has its' if len(elsewhere) == 1 else 'have their'} nearest training image in another letter")
-        + (" (" + "; ".join(f"#{family} ({row.letter}): the nearest is {row.nearest_letter} at {row.nearest_similarity:.2f}, "
-                            f"the nearest {row.letter} at {row.own_letter_similarity:.2f}"
-                            for family, row in elsewhere.head(4).iterrows()) + ")" if len(elsewhere) else "")
-        + f"; {its} best match in {its} own letter is weaker than that of {1 - ranks.median():.0%} of all test families"
-        + (". " if one else " (median over the missed families). ")
-        + (f"{these_are} among the test photographs least like any training photograph of {its} letter: reading {it} "
-           f"right takes generalising past every example the network saw, and whether a run gets {it} decides "
-           "whether it reaches zero errors." if ranks.median() < 0.25 else
-           f"{they_are} not unusually far from {its} letter's training photographs: the "
-           f"{'miss is' if one else 'misses are'} the network's, not the data's.")
-    )
-lu.show_markdown(context)
+task2_missed = family_tables["compact_cnn_final (Task 2)"]
+lu.show_markdown(lu.describe_missed_families(neighbours, task2_missed.index[task2_missed["errors"] > 0], wrong_families.index))
 
 # %% [markdown]
 # ## Robustness: the real answer to "how did augmentation change the classifier?"
@@ -470,9 +432,7 @@ lu.write_metrics(
     profile=PROFILE,
     models=records,
     split=split.summary(),
-    augmentation=augmentation,
-    ema_momentum=EMA_MOMENTUM,
-    statistics_images=STATISTICS_IMAGES,
+    recipe=dataclasses.asdict(recipe),  # the Task 3 recipe, augmentation included
     robustness=robustness.to_dict(orient="records"),
     robustness_images=len(sample),
     robustness_by_model=robust,  # the Task 2 networks' too

@@ -77,6 +77,11 @@ from livelossplot import PlotLossesKeras
 import labutils as lu
 
 lu.check_transfer_parameters(BACKBONES, IMAGE_SIZES, FINE_TUNE_BACKBONES, FINE_TUNE_DEPTH)
+# the training recipe of heads, fine-tuning and control, as the benchmark trains it (every backbone alike)
+recipe = lu.TransferRecipe(head_epochs=HEAD_EPOCHS, head_learning_rate=HEAD_LEARNING_RATE, fine_tune_depth=FINE_TUNE_DEPTH,
+                           fine_tune_epochs=FINE_TUNE_EPOCHS, fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE,
+                           control_learning_rate=CONTROL_LEARNING_RATE, statistics_images=STATISTICS_IMAGES,
+                           batch_size=BATCH_SIZE)
 keras.utils.set_random_seed(SEED)
 output_dir = Path(OUTPUT_DIR)
 output_dir.mkdir(parents=True, exist_ok=True)
@@ -169,10 +174,9 @@ head_logs, head_seconds = {}, {}
 for name, (t, inputs) in heads.items():
     keras.utils.set_random_seed(SEED)
     t.adapt_head(inputs["train"])
-    t.head.compile(optimizer=keras.optimizers.Adam(HEAD_LEARNING_RATE), loss="sparse_categorical_crossentropy",
-                   metrics=["accuracy"])
+    t.head.compile(optimizer=recipe.head_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = t.head.fit(
-        inputs["train"], data.y_train, batch_size=BATCH_SIZE, epochs=HEAD_EPOCHS, verbose=0,
+        inputs["train"], data.y_train, batch_size=recipe.batch_size, epochs=recipe.head_epochs, verbose=0,
         validation_data=(inputs["val"], data.y_val),
         callbacks=[lu.EpochClock(), keras.callbacks.EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True)],
     )
@@ -212,10 +216,23 @@ pd.DataFrame(records).T[["head_reads", "test_accuracy", "test_errors", "val_accu
 # `STEP_PROBE_BATCHES` training steps of a copy of the network.
 
 # %%
-augment = lu.augmentation_pipeline(seed=SEED)
+augment = lu.Augmentation().pipeline(SEED)  # Task 3's pose and exposure changes, without the camera
+
+
+def augmented_batches():
+    """Shuffled, augmented batches of the training side, in the same order for each network."""
+    return lu.training_dataset(data.x_train, data.y_train, batch_size=recipe.batch_size, seed=SEED, augmentation=augment)
+
+
 rng = np.random.default_rng(SEED)
 monitor = (np.arange(len(data.x_val)) if FINE_TUNE_VALIDATION_IMAGES is None else
            rng.choice(len(data.x_val), size=min(FINE_TUNE_VALIDATION_IMAGES, len(data.x_val)), replace=False))
+lu.show_markdown(f"Each network fine-tuned here is scored on {len(monitor):,} grouped-validation images after every epoch.")
+
+# %% [markdown]
+# Which part of each backbone trains, and for the backbones not fine-tuned here, what one epoch would cost:
+
+# %%
 epoch_seconds = {b: lu.fine_tune_epoch_seconds(b, data.x_train, data.y_train, image_size=IMAGE_SIZES[b],
                                                depth=FINE_TUNE_DEPTH, batch_size=BATCH_SIZE, batches=STEP_PROBE_BATCHES,
                                                augmentation=augment, seed=SEED)
@@ -235,12 +252,10 @@ fine_logs, fine_seconds = {}, {}
 for backbone in FINE_TUNE_BACKBONES:
     model = starts[backbone].model
     keras.utils.set_random_seed(SEED)
-    steps_per_epoch = int(np.ceil(len(data.x_train) / BATCH_SIZE))
-    model.compile(optimizer=keras.optimizers.AdamW(lu.cosine_schedule(FINE_TUNE_LEARNING_RATE, FINE_TUNE_EPOCHS, steps_per_epoch),
-                                                   weight_decay=1e-4),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(lu.training_dataset(data.x_train, data.y_train, batch_size=BATCH_SIZE, seed=SEED, augmentation=augment),
-                        validation_data=(data.x_val[monitor], data.y_val[monitor]), epochs=FINE_TUNE_EPOCHS, verbose=2,
+    model.compile(optimizer=recipe.fine_tune_optimizer(len(data.x_train)), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(augmented_batches(),
+                        validation_data=(data.x_val[monitor], data.y_val[monitor]), epochs=recipe.fine_tune_epochs, verbose=2,
                         callbacks=[lu.EpochClock(), PlotLossesKeras()])
     fine_logs[backbone] = lu.history_frame(history)
     fine_seconds[backbone] = float(fine_logs[backbone]["seconds"].iloc[-1])
@@ -267,15 +282,12 @@ for backbone in FINE_TUNE_BACKBONES:
                                                  train_batch_norm=True, inner_features=False)
     lu.unfreeze(controls[backbone], "all")
     model = controls[backbone].model
-    model.compile(optimizer=keras.optimizers.AdamW(CONTROL_LEARNING_RATE, weight_decay=1e-4),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(lu.training_dataset(data.x_train, data.y_train, batch_size=BATCH_SIZE, seed=SEED, augmentation=augment),
+    model.compile(optimizer=recipe.control_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(augmented_batches(),
                         validation_data=(data.x_val[monitor], data.y_val[monitor]),
-                        epochs=10 * FINE_TUNE_EPOCHS, verbose=2,  # an upper bound: the seconds end it
-                        callbacks=[lu.EpochClock(), lu.SecondsCosineSchedule(CONTROL_LEARNING_RATE, fine_seconds[backbone]),
-                                   lu.TimeBudget(fine_seconds[backbone], per_batch=True),
-                                   lu.RecomputeBackboneStatistics(controls[backbone], data.x_train,
-                                                                  sample=STATISTICS_IMAGES, seed=SEED),
+                        epochs=10 * recipe.fine_tune_epochs, verbose=2,  # an upper bound: the seconds end it
+                        callbacks=[lu.EpochClock(),
+                                   *recipe.control_callbacks(fine_seconds[backbone], controls[backbone], data.x_train, SEED),
                                    PlotLossesKeras()])
     control_logs[backbone] = lu.history_frame(history)
     control_seconds[backbone] = float(control_logs[backbone]["seconds"].iloc[-1])

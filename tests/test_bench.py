@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from labutils.bench import (
     update_readme,
 )
 from labutils.models import compact_cnn, count_weights
+from labutils.recipes import Augmentation, ReferenceRecipe, Task2Recipe, Task3Recipe, TransferRecipe
 
 FIXED_CONTENDER_FIELDS = (
     "role",
@@ -75,7 +77,7 @@ def _contender(
 
 
 def test_the_reference_summary_says_how_far_the_recipe_ran_and_where_its_accuracy_went():
-    settings = {"reference_epochs": [3, 2]}
+    settings = BenchSettings(reference=ReferenceRecipe(epochs=3, augmented_epochs=2))
     full = _contender([0.95, 0.9714, 0.96, 0.99, 0.98], 10.0, plain=3)
     text = reference_summary(full, settings)
     assert text.startswith(
@@ -96,7 +98,7 @@ def test_the_reference_summary_says_how_far_the_recipe_ran_and_where_its_accurac
 
 
 def test_target_lines_say_met_only_when_the_figures_meet_them():
-    settings = {"reference_epochs": [3, 2]}
+    settings = BenchSettings(reference=ReferenceRecipe(epochs=3, augmented_epochs=2))
     reference = _contender([0.9, 0.95, 0.96, 0.97, 0.99], 100.0, plain=3)  # 500 s in all
     fast = _contender([0.99, 0.9964], 20.0, seeds=(0, 1, 2))  # 0.9964 after 40 s: 0.08 of 500 s
     lines = target_lines({"reference": reference, "task3": fast}, settings)
@@ -120,7 +122,7 @@ def test_target_lines_say_met_only_when_the_figures_meet_them():
 
 
 def test_task2_target_lines_say_met_only_when_the_figures_meet_them():
-    every_row = {"train_rows": "all"}
+    every_row = BenchSettings(train_rows="all")
     good = {
         "test_accuracy": [0.9990, 1.0, 0.9995],
         "test_errors": [7, 0, 4],
@@ -136,7 +138,7 @@ def test_task2_target_lines_say_met_only_when_the_figures_meet_them():
     )
     one_short = dict(good, test_accuracy=[0.9990, 0.9989, 0.9995], test_errors=[7, 8, 4])
     assert "**not met**" in task2_target_lines(one_short, every_row)[0]
-    split = {"train_rows": "split"}
+    split = BenchSettings(train_rows="split")
     close = dict(good, val_test_gap=[-0.005, 0.015, -0.0149])
     lines = task2_target_lines(close, split)
     assert "trained on the grouped split's training side" in lines[0]
@@ -180,26 +182,22 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
         settings=QUICK_SETTINGS,
         log=lambda line: None,
         in_child=False,
-        train_rows="split",
-        width=4,
-        task3_epochs=1,
-        pooling="max",
-        head="flatten",
-        task3_average=0.0,
-        task3_statistics_images=0,
+        overrides={
+            "train_rows": "split",
+            "task2.width": 4,
+            "task3.epochs": 1,
+            "task2.pooling": "max",
+            "task2.head": "flatten",
+            "task3.ema_momentum": 0.0,
+            "task3.statistics_images": 0,
+        },
     )
     assert uncapped["contenders"]["task2"]["capped"] is False
-    # the width, pooling and head overrides reach the network the bench trains (QUICK_SETTINGS' are 8, blur, average)
-    assert uncapped["settings"]["width"] == 4 and uncapped["settings"]["task3_epochs"] == 1
-    assert (uncapped["settings"]["pooling"], uncapped["settings"]["head"]) == ("max", "flatten")
-    assert (uncapped["settings"]["task3_ema_momentum"], results["settings"]["task3_ema_momentum"]) == (
-        0.0,
-        0.5,
-    )
-    assert (
-        uncapped["settings"]["task3_statistics_images"],
-        results["settings"]["task3_statistics_images"],
-    ) == (0, 256)
+    # the overrides reach the network the bench trains (QUICK_SETTINGS' are 8, blur, average) and its record
+    task2, task3 = uncapped["settings"]["task2"], uncapped["settings"]["task3"]
+    assert (task2["width"], task2["pooling"], task2["head"], task3["epochs"]) == (4, "max", "flatten", 1)
+    assert (task3["ema_momentum"], results["settings"]["task3"]["ema_momentum"]) == (0.0, 0.5)
+    assert (task3["statistics_images"], results["settings"]["task3"]["statistics_images"]) == (0, 256)
     assert (
         uncapped["contenders"]["task2"]["weights"]
         == count_weights(compact_cnn(width=4, pooling="max", head="flatten"))["total"]
@@ -207,9 +205,9 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     assert count_weights(compact_cnn(width=4, pooling="max", head="flatten")) != count_weights(
         compact_cnn(width=4)
     )
-    assert uncapped["contenders"]["task2"]["epochs"] == [QUICK_SETTINGS.task2_epochs]
+    assert uncapped["contenders"]["task2"]["epochs"] == [QUICK_SETTINGS.task2.epochs]
     # ... and so does the Task 3 epoch override (QUICK_SETTINGS' own is 2): Task 2's epochs, then one augmented
-    assert uncapped["contenders"]["task3"]["epochs"] == [QUICK_SETTINGS.task2_epochs + 1]
+    assert uncapped["contenders"]["task3"]["epochs"] == [QUICK_SETTINGS.task2.epochs + 1]
     # on the split's training side: the limited training rows, and the grouped-validation-test gap is measured
     assert uncapped["contenders"]["task2"]["train_images"] == QUICK_SETTINGS.train_limit
     assert -1.0 <= uncapped["contenders"]["task2"]["val_test_gap"][0] <= 1.0
@@ -227,26 +225,33 @@ def test_arguments_are_checked(tmp_path):
         ValueError, match="transfer_control trains for the seconds of the transfer contender's fine-tuning"
     ):
         run_bench(None, out=tmp_path, quick=True, contenders=["transfer_control"])
-    with pytest.raises(ValueError, match="train_rows must be one of all, split, got 'everything'"):
-        run_bench(None, out=tmp_path, quick=True, train_rows="everything")
-    with pytest.raises(ValueError, match="width must be a positive number of filters, got 0"):
-        run_bench(None, out=tmp_path, quick=True, width=0)
-    with pytest.raises(ValueError, match="task3_epochs must be a positive number of epochs, got 0"):
-        run_bench(None, out=tmp_path, quick=True, task3_epochs=0)
+    for overrides, words in (
+        ({"train_rows": "everything"}, "train_rows must be one of all, split, got 'everything'"),
+        ({"task2.width": 0}, r"Task2Recipe.width must be a whole number in \[1, 512\], got 0"),
+        ({"task3.epochs": 0}, r"Task3Recipe.epochs must be a whole number in \[1, 1000\], got 0"),
+        ({"task2.pooling": "mean"}, "Task2Recipe.pooling must be one of blur, max, got 'mean'"),
+        ({"task2.head": "dense"}, "Task2Recipe.head must be one of average, flatten, got 'dense'"),
+        ({"task3.augmentation.noise": 2}, r"Augmentation.noise must be a number in \[0, 1\], got 2"),
+        (
+            {"transfer.fine_tune_depth": "most"},
+            "TransferRecipe.fine_tune_depth must be one of top, half, all",
+        ),
+        ({"task4.epochs": 1}, "BenchSettings has no field 'task4'"),
+        ({"task3.augmentation": None}, "Task3Recipe.augmentation is a recipe: set one of its fields"),
+    ):
+        with pytest.raises(ValueError, match=f"setting {next(iter(overrides))}=.*{words}"):
+            run_bench(None, out=tmp_path, quick=True, overrides=overrides)
     for momentum in (1.0, -0.1, True):
         with pytest.raises(
-            ValueError, match=rf"task3_ema_momentum must lie in \[0, 1\) \(0: no average\), got {momentum!r}"
+            ValueError, match=rf"Task3Recipe.ema_momentum must be a number in \[0, 1\), got {momentum!r}"
         ):
-            run_bench(None, out=tmp_path, quick=True, task3_average=momentum)
+            Task3Recipe(ema_momentum=momentum)
     for images in (-1, 2.5, True):
         with pytest.raises(
-            ValueError, match=rf"task3_statistics_images must be a number of images >= 0 .*got {images!r}"
+            ValueError, match=rf"Task3Recipe.statistics_images must be a whole number .*got {images!r}"
         ):
-            BenchSettings(task3_statistics_images=images)
-    with pytest.raises(ValueError, match="pooling must be one of blur, max, got 'mean'"):
-        run_bench(None, out=tmp_path, quick=True, pooling="mean")
-    with pytest.raises(ValueError, match="head must be one of average, flatten, got 'dense'"):
-        run_bench(None, out=tmp_path, quick=True, head="dense")
+            Task3Recipe(statistics_images=images)
+    assert not (tmp_path / "jobs").exists()
 
 
 def test_the_missed_families_sentence_names_each_seeds_families():
@@ -298,21 +303,40 @@ def test_the_missed_families_sentence_names_each_seeds_families():
 
 def test_the_settings_sentence_says_which_weights_task3_keeps():
     results = _results_without_missed_families()
-    # a results.json from before the averaging setting: Task 3 kept its last weights
-    assert "then 6 augmented epochs for Task 3 keeping its last weights, width 16" in markdown_table(results)
-    results["settings"]["task3_ema_momentum"] = 0.995
-    assert "for Task 3 keeping a moving average of its weights, momentum 0.995, width 16" in markdown_table(
-        results
+
+    def sentence_with(**task3) -> str:
+        settings = replace(_SETTINGS, task3=replace(_SETTINGS.task3, **task3))
+        return markdown_table({**results, "settings": asdict(settings)})
+
+    assert (
+        "then 6 augmented epochs for Task 3 (with camera blur up to σ 0.75 px and noise up to σ 0.1) keeping"
+        in (sentence_with())
     )
-    results["settings"]["task3_statistics_images"] = 2048
+    assert "for Task 3 keeping its last weights, width 16" in sentence_with(
+        ema_momentum=0.0, statistics_images=0, augmentation=Augmentation()
+    )
+    assert "keeping a moving average of its weights, momentum 0.995, width 16" in sentence_with(
+        ema_momentum=0.995, statistics_images=0
+    )
     assert (
         "keeping a moving average of its weights, momentum 0.995 with batch-norm statistics of 2,048 clean training "
         "images, width 16"
-    ) in markdown_table(results)
-    results["settings"]["task3_ema_momentum"] = 0.0
-    assert "keeping its last weights with batch-norm statistics of 2,048" in markdown_table(results)
-    results["settings"]["task3_statistics_images"] = 0
-    assert "keeping its last weights, width 16" in markdown_table(results)
+    ) in sentence_with(ema_momentum=0.995, statistics_images=2048)
+    assert "keeping its last weights with batch-norm statistics of 2,048" in sentence_with(
+        ema_momentum=0.0, statistics_images=2048
+    )
+    assert (
+        "transfer: mobilenet_v2 at 32 px, 30 head + 6 fine-tuning epochs (all of the backbone"
+        in sentence_with()
+    )
+
+
+#: A results.json's settings for the Markdown tests.
+_SETTINGS = BenchSettings(
+    task2=Task2Recipe(width=16),
+    task3=Task3Recipe(epochs=6),
+    transfer=TransferRecipe(backbone="mobilenet_v2", image_size=32, head_epochs=30, fine_tune_epochs=6),
+)
 
 
 def _results_without_missed_families() -> dict:
@@ -338,17 +362,7 @@ def _results_without_missed_families() -> dict:
         "machine": {"cpu_count": 2, "cpu_model": "x"},
         "data_source": "real",
         "seeds": [0],
-        "settings": {
-            "train_rows": "all",
-            "reference_epochs": [50, 50],
-            "task2_epochs": 8,
-            "task3_epochs": 6,
-            "width": 16,
-            "transfer_backbone": "mobilenet_v2",
-            "transfer_image_size": 32,
-            "transfer_head_epochs": 30,
-            "transfer_fine_tune_epochs": 6,
-        },
+        "settings": asdict(_SETTINGS),
         "quick": True,
         "contenders": {"task3": contender},
     }
@@ -438,7 +452,7 @@ def test_quick_bench_end_to_end(quick_bench):
         len({c["train_images"] for c in contenders.values()}) == 1
         and contenders["task2"]["train_images"] > 600
     )
-    assert contenders["task3"]["epochs"][0] == QUICK_SETTINGS.task2_epochs + QUICK_SETTINGS.task3_epochs
+    assert contenders["task3"]["epochs"][0] == QUICK_SETTINGS.task2.epochs + QUICK_SETTINGS.task3.epochs
     # the transfer contender starts from the packaged ImageNet weights (offline), its control from random ones, over every seed
     transfer, control = contenders["transfer"], contenders["transfer_control"]
     assert transfer["pretrained"] is True and transfer["weights_source"].startswith(
@@ -451,7 +465,7 @@ def test_quick_bench_end_to_end(quick_bench):
     )
     # the transfer curve starts with the feature-extraction model, then one point per fine-tuning epoch;
     # the control's has no such point
-    assert transfer["epochs"] == [QUICK_SETTINGS.transfer_fine_tune_epochs + 1] * 2
+    assert transfer["epochs"] == [QUICK_SETTINGS.transfer.fine_tune_epochs + 1] * 2
     # the control trains for the seconds of the same seed's fine-tuning: it uses them, and no epoch begins after they ran
     # out (the epoch in progress then stops after its step and still recomputes its statistics)
     for seed, run in zip(control["seeds"], control["train_seconds"]):
@@ -647,78 +661,41 @@ def _full_profile_parameters(stem: str) -> dict:
     }
 
 
+#: Recipe fields that are not notebook parameters (each notebook keeps the recipe's value).
+NOT_PARAMETERS = {"weight_decay"}
+
+
+def _recipe_from_parameters(kind, parameters: dict, **values):
+    """``kind`` built from a notebook's parameters, a field from the parameter of its name in capitals."""
+    names = [
+        item.name for item in fields(kind) if item.name not in NOT_PARAMETERS and item.name not in values
+    ]
+    missing = [name.upper() for name in names if name.upper() not in parameters]
+    assert not missing, f"the notebook declares no {missing} for {kind.__name__}"
+    return kind(**{name: parameters[name.upper()] for name in names}, **values)
+
+
 def test_the_full_benchmark_trains_what_the_full_report_trains():
     task2, task3 = _full_profile_parameters("02_cnn"), _full_profile_parameters("03_augmentation")
     settings = BenchSettings()
-    assert (
-        settings.width,
-        settings.pooling,
-        settings.head,
-        settings.task2_epochs,
-        settings.task2_learning_rate,
-        settings.batch_size,
-    ) == (
-        task2["WIDTH"],
-        task2["POOLING"],
-        task2["HEAD"],
-        task2["EPOCHS"],
-        task2["LEARNING_RATE"],
-        task2["BATCH_SIZE"],
-    )
-    assert (
-        settings.task3_epochs,
-        settings.task3_learning_rate,
-        settings.task3_ema_momentum,
-        settings.task3_statistics_images,
-        settings.task3_blur,
-        settings.task3_noise,
-        settings.batch_size,
-    ) == (
-        task3["EPOCHS"],
-        task3["LEARNING_RATE"],
-        task3["EMA_MOMENTUM"],
-        task3["STATISTICS_IMAGES"],
-        task3["BLUR"],
-        task3["NOISE"],
-        task3["BATCH_SIZE"],
-    )
-    assert (
-        compact_cnn().count_params()
-        == compact_cnn(width=task2["WIDTH"], pooling=task2["POOLING"], head=task2["HEAD"]).count_params()
-    )
+    assert _recipe_from_parameters(Task2Recipe, task2) == settings.task2
+    camera = _recipe_from_parameters(Augmentation, task3)
+    assert _recipe_from_parameters(Task3Recipe, task3, augmentation=camera) == settings.task3
+    assert camera.blur > 0 and camera.noise > 0  # Task 3 trains with the camera
 
 
 def test_the_benchmarks_transfer_contender_is_notebook_04s_pretrained_configuration():
     task4 = _full_profile_parameters("04_transfer")
-    settings = BenchSettings()
-    backbone = settings.transfer_backbone
-    assert (
-        backbone in task4["FINE_TUNE_BACKBONES"]
-        and task4["WEIGHTS"] == settings.transfer_weights == "imagenet"
+    transfer = BenchSettings().transfer
+    assert transfer.backbone in task4["FINE_TUNE_BACKBONES"] and transfer.weights == "imagenet"
+    built = _recipe_from_parameters(
+        TransferRecipe,
+        task4,
+        backbone=transfer.backbone,
+        image_size=task4["IMAGE_SIZES"][transfer.backbone],
+        weights=task4["WEIGHTS"],
     )
-    assert (
-        settings.transfer_image_size,
-        settings.transfer_head_epochs,
-        settings.transfer_fine_tune_epochs,
-        settings.transfer_fine_tune_depth,
-        settings.transfer_learning_rate,
-        settings.transfer_control_learning_rate,
-        settings.transfer_statistics_images,
-        settings.batch_size,
-    ) == (
-        task4["IMAGE_SIZES"][backbone],
-        task4["HEAD_EPOCHS"],
-        task4["FINE_TUNE_EPOCHS"],
-        task4["FINE_TUNE_DEPTH"],
-        task4["FINE_TUNE_LEARNING_RATE"],
-        task4["CONTROL_LEARNING_RATE"],
-        task4["STATISTICS_IMAGES"],
-        task4["BATCH_SIZE"],
-    )
-    with pytest.raises(ValueError, match="transfer_fine_tune_depth must be one of top, half, all"):
-        BenchSettings(transfer_fine_tune_depth="most")
-    with pytest.raises(ValueError, match="transfer_statistics_images must be a positive number of images"):
-        BenchSettings(transfer_statistics_images=0)
+    assert built == transfer
 
 
 def test_the_robustness_table_lists_each_contenders_seeds_under_each_target_perturbation():

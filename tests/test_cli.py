@@ -26,24 +26,24 @@ def test_help_lists_the_commands_and_their_options():
         assert option in report_help
     assert "--data-dir" in run_cli("data", "--help").stdout
     bench_help = run_cli("bench", "--help").stdout
-    for option in (
-        "--train-rows",
-        "--width",
-        "--pooling",
-        "--head",
-        "--task3-epochs",
-        "--task3-average",
-        "--task3-statistics-images",
-        "--resume",
-    ):
+    for option in ("--train-rows", "--set", "--resume"):
         assert option in bench_help
 
 
 def test_bench_rejects_a_bad_override_in_one_line_before_training(tmp_path):
-    result = run_cli("bench", "--quick", "--out", str(tmp_path), "--task3-average", "1.5")
+    result = run_cli("bench", "--quick", "--out", str(tmp_path), "--set", "task3.ema_momentum=1.5")
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "task3_ema_momentum must lie in [0, 1) (0: no average), got 1.5" in result.stderr
+    assert (
+        "setting task3.ema_momentum=1.5: Task3Recipe.ema_momentum must be a number in [0, 1), got 1.5"
+        in result.stderr
+    )
     assert not (tmp_path / "jobs").exists()
+    for option, words in (
+        ("task2.widht=16", "Task2Recipe has no field 'widht'"),
+        ("task2.width", "write it as RECIPE.FIELD=VALUE"),
+    ):
+        result = run_cli("bench", "--quick", "--out", str(tmp_path), "--set", option)
+        assert result.returncode != 0 and words in result.stderr and "Traceback" not in result.stderr
 
 
 def test_data_command_describes_the_standin(standin_dir):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import re
 from pathlib import Path
 
 import nbformat
 
 from labutils.index import REFERENCE_PUBLISHED, extract_thumbnails, render_index
+from labutils.recipes import Task2Recipe
 
 # the smallest valid PNG (1x1 pixel)
 PNG = base64.b64encode(
@@ -64,7 +66,7 @@ METRICS = {
             "seed_cnn": record(0.9095, 649, weights=139608),
         },
         "random_split_twin": {"val_accuracy": 1.0, "test_accuracy": 0.9615},
-        "architecture": {"width": 32, "pooling": "blur", "head": "average"},
+        "recipe": dataclasses.asdict(Task2Recipe()),
     },
     "03_augmentation": {
         "notebook": "03_augmentation",
@@ -344,7 +346,7 @@ def test_the_final_networks_answer_tasks_2_and_3_when_the_run_trained_them(tmp_p
     task3["robustness"] += [
         {"model": "compact_cnn_final (Task 2)", "perturbation": "shift", "strength": 1, "accuracy": 0.7}
     ]
-    del task2["architecture"]  # a run from before notebook 02 recorded its design
+    del task2["recipe"]  # without the recipe, only what every design shares
     text = text_of(render_index(run, tmp_path))
     assert (
         "37,480 weights: per-image standardisation and three convolution blocks with batch normalisation)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from labutils.narration import describe_model, describe_transfer_answers, plural
+from labutils.narration import describe_missed_families, describe_model, describe_transfer_answers, plural
 
 
 def record(
@@ -168,3 +168,52 @@ def test_the_test_families_sentence_follows_the_families():
     assert describe_test_families(by_family.assign(errors=0), counts).endswith(
         "It reads every test photograph right."
     )
+
+
+def _neighbours(own: list[float], nearest_letters: list[str]) -> pd.DataFrame:
+    """Test families #0… of letter A, with their own letter's best training match and the nearest's letter."""
+    return pd.DataFrame(
+        {
+            "letter": ["A"] * len(own),
+            "nearest_letter": nearest_letters,
+            "nearest_similarity": [max(value, 0.9) for value in own],
+            "own_letter_similarity": own,
+        }
+    )
+
+
+def test_missed_families_are_placed_among_all_test_families_in_words():
+    neighbours = _neighbours([0.5, 0.95, 0.96, 0.97, 0.98, 0.99, 0.99, 0.99], ["E"] + ["A"] * 7)
+    # one family missed, and the one least like its letter: reading it takes generalising
+    text = describe_missed_families(neighbours, pd.Index([0, 3]), pd.Index([0]))
+    assert text.startswith(
+        "Across all 8 test families, 88% have their nearest training image in their own letter, and the median "
+        "family has a training image of its letter at r = 0.97. "
+    )
+    assert "Augmentation set right 1 of the 2 families our final network missed after Task 2 (" in text
+    assert "median r = 0.97)." in text and "newly missed" not in text
+    assert (
+        "The one family the final network gets wrong has its nearest training image in another letter (#0 (A): "
+        in text
+    )
+    assert "the nearest is E at 0.90, the nearest A at 0.50)" in text
+    assert "; its best match in its own letter is weaker than that of 100% of all test families. " in text
+    assert text.endswith(
+        "It is among the test photographs least like any training photograph of its letter: reading "
+        "it right takes generalising past every example the network saw, and whether a run gets it "
+        "decides whether it reaches zero errors."
+    )
+    # two ordinary families missed, one of them new: the misses are the network's
+    text = describe_missed_families(neighbours, pd.Index([0, 4]), pd.Index([4, 5]))
+    assert "set right 1 of the 2 families" in text and "and newly missed 1. " in text
+    assert (
+        "Of the 2 families the final network gets wrong, 0 have their nearest training image in another letter;"
+        in text
+    )
+    assert "their best match in their own letter" in text and "(median over the missed families). " in text
+    assert text.endswith(
+        "They are not unusually far from their letter's training photographs: the misses are the "
+        "network's, not the data's."
+    )
+    # nothing missed: the overview alone
+    assert describe_missed_families(neighbours, pd.Index([]), pd.Index([])).endswith("at r = 0.97. ")

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from labutils.recipes import Task2Recipe, Task3Recipe, recipe_from_dict
 from labutils.report import PROFILES, discover_notebooks, notebook_parameters, run_report
 from tests.notebook_texts import GOOD, SLOW
 
@@ -239,12 +240,12 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
         assert (family["nearest_letter"] == family["letter"]) == (
             family["own_letter_similarity"] == family["nearest_similarity"]
         )
-    assert (
-        task3["ema_momentum"] == PROFILES["quick"]["03_augmentation"]["EMA_MOMENTUM"] > 0
-    )  # the averaged weights are kept
-    assert (
-        task3["statistics_images"] == PROFILES["quick"]["03_augmentation"]["STATISTICS_IMAGES"] > 0
-    )  # and their own statistics
+    # the recipe it trained with, read back as one: the averaged weights are kept, with their own statistics
+    recipe = recipe_from_dict(Task3Recipe, task3["recipe"])
+    assert recipe.ema_momentum == PROFILES["quick"]["03_augmentation"]["EMA_MOMENTUM"] > 0
+    assert recipe.statistics_images == PROFILES["quick"]["03_augmentation"]["STATISTICS_IMAGES"] > 0
+    assert recipe.augmentation.noise > 0 and recipe.augmentation.blur > 0
+    assert recipe_from_dict(Task2Recipe, task2["recipe"]).epochs == PROFILES["quick"]["02_cnn"]["EPOCHS"]
     kinds = {row["perturbation"] for row in task3["robustness"]}
     assert kinds == {"rotation", "shift", "scale", "brightness_contrast", "noise", "blur", "mixed"}
     assert {row["model"] for row in task3["robustness"]} == {
@@ -405,6 +406,7 @@ import json, pathlib
 pathlib.Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
 pathlib.Path(OUTPUT_DIR, "metrics.json").write_text(json.dumps({"repeats": REPEATS, "rate": RATE, "label": LABEL}))
 """
+
 
 @pytest.fixture
 def two_notebooks(tmp_path: Path) -> Path:

@@ -8,8 +8,8 @@ import pytest
 
 import labutils as lu
 from labutils.backbones import BACKBONES
+from labutils.choices import FINE_TUNE_DEPTHS
 from labutils.layers import BackboneInput
-from labutils.recipes import FINE_TUNE_DEPTHS
 from labutils.transfer import (
     build_transfer_model,
     cached_features,
