@@ -96,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--set",
         dest="assignments",
+        type=_assignment,
         action="append",
         default=[],
         metavar="RECIPE.FIELD=VALUE",
@@ -205,13 +206,9 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import parse_parameter_value, run_report
+    from .report import run_report
 
-    overrides = {}
-    for name, value in args.parameter:
-        if name in overrides:
-            raise ValueError(f"parameter {name} is given twice")
-        overrides[name] = parse_parameter_value(value, name=name)
+    overrides = _named_values(args.parameter, option="-p")
     result = run_report(
         args.profile,
         data_dir=args.data_dir,
@@ -232,17 +229,25 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _assignments(texts: Sequence[str]) -> dict[str, object]:
-    """``--set NAME=VALUE`` options as {NAME: value}, each value a Python literal (else the text)."""
+def _named_values(pairs: Sequence[Sequence[str]], option: str) -> dict[str, object]:
+    """``-p NAME VALUE`` or ``--set NAME=VALUE`` options as {NAME: value}, each value a Python literal
+    (else the text); a name given twice is an error."""
     from .parameters import parse_parameter_value
 
-    assignments: dict[str, object] = {}
-    for text in texts:
-        name, equals, value = text.partition("=")
-        if not equals or not name.strip():
-            raise ValueError(f"--set {text!r}: write it as RECIPE.FIELD=VALUE, e.g. task2.width=16")
-        assignments[name.strip()] = parse_parameter_value(value.strip(), name.strip(), option="--set")
-    return assignments
+    values: dict[str, object] = {}
+    for name, text in pairs:
+        if name in values:
+            raise ValueError(f"{option} {name} is given twice")
+        values[name] = parse_parameter_value(text, name, option=option)
+    return values
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    """One ``--set RECIPE.FIELD=VALUE`` as (name, value text)."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: write it as RECIPE.FIELD=VALUE, e.g. task2.width=16")
+    return name.strip(), value.strip()
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -256,7 +261,7 @@ def _bench(args: argparse.Namespace) -> int:
         quick=args.quick,
         contenders=args.contenders,
         resume=args.resume,
-        overrides={"train_rows": args.train_rows, **_assignments(args.assignments)},
+        overrides={"train_rows": args.train_rows, **_named_values(args.assignments, option="--set")},
     )
     table = markdown_table(results)
     print(table)
