@@ -266,11 +266,11 @@ def _finish(
     model,
     curve: list,
     clock: _Clock,
-    data,
-    families,
     images_seen: int,
     state: dict,
     *,
+    data,
+    families,
     trained_on_validation: bool,
     training: tuple | None = None,
     **extra,
@@ -285,6 +285,7 @@ def _finish(
     import numpy as np
 
     from .evaluation import classification_metrics, inference_rate, single_image_rate
+    from .models import count_weights
 
     seconds = curve[-1]["train_seconds"] if curve else clock.seconds()  # training ends with its last epoch
     probabilities = model.predict(data.x_test, batch_size=1024, verbose=0)
@@ -315,6 +316,7 @@ def _finish(
         "capped": bool(state.get("capped")),
         "robustness": robustness,
         "robustness_mixed": robustness["mixed"]["1"],
+        "weights": count_weights(model)["total"],
         **(
             {
                 "missed_families": _missed_families(
@@ -334,7 +336,6 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     import keras
 
     from .inputs import prepare_task_data
-    from .models import count_weights
     from .split import near_duplicate_groups
     from .training import training_dataset
 
@@ -351,11 +352,12 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     n_train, results = len(x_fit), {}
     finish = functools.partial(
         _finish,
+        data=data,
+        families=near_duplicate_groups(data.x_test, data.y_test),  # once per job
         trained_on_validation=settings.train_rows == "all",
         train_images=n_train,
         training=(x_fit, y_fit),
     )
-    test_families = near_duplicate_groups(data.x_test, data.y_test)  # once per job, for every _finish
     loss = "sparse_categorical_crossentropy"
 
     def fit(model, dataset, epochs, clock, curve, state, recipe_callbacks=()):
@@ -389,12 +391,9 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             model,
             curve,
             clock,
-            data,
-            test_families,
             n_train * len(curve),
             state,
             epochs_without_augmentation=phase1,
-            weights=count_weights(model)["total"],
         )
     elif job["kind"] == "ours":
         task2, task3 = settings.task2, settings.task3
@@ -406,11 +405,8 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             model,
             list(curve),
             clock,
-            data,
-            test_families,
             n_train * len(curve),
             dict(state),
-            weights=count_weights(model)["total"],
         )
         task2_epochs = len(curve)
         # Task 2's final evaluation is not training
@@ -428,12 +424,9 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             model,
             curve,
             clock,
-            data,
-            test_families,
             n_train * len(curve),
             state,
             epochs_without_augmentation=task2_epochs,
-            weights=count_weights(model)["total"],
         )
     elif job["kind"] == "transfer":
         from .transfer import build_transfer_model, cached_features, unfreeze
@@ -464,8 +457,6 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             transfer.model,
             curve,
             clock,
-            data,
-            test_families,
             n_train * (len(curve) - 1),
             state,
             backbone=recipe.backbone,
@@ -474,7 +465,6 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             pretrained=transfer.pretrained,
             weights_status=transfer.weights_status,
             weights_source=transfer.weights_source,
-            weights=count_weights(transfer.model)["total"],
         )
     elif job["kind"] == "transfer_control":
         from .transfer import build_transfer_model, unfreeze
@@ -504,8 +494,6 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             control.model,
             curve,
             clock,
-            data,
-            test_families,
             n_train * len(curve),
             state,
             backbone=recipe.backbone,
@@ -513,7 +501,6 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             pretrained=False,
             weights_status=control.weights_status,
             weights_source=control.weights_source,
-            weights=count_weights(control.model)["total"],
         )
     else:
         raise ValueError(f"unknown job kind {job['kind']!r}")
