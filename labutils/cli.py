@@ -251,7 +251,8 @@ def _assignment(text: str) -> tuple[str, str]:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import markdown_table, run_bench, update_readme
+    from .bench import markdown_table, run_bench
+    from .readme import update_readme
 
     results = run_bench(
         args.data_dir,
@@ -274,8 +275,8 @@ def _bench(args: argparse.Namespace) -> int:
 def _results(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import update_readme
     from .index import results_markdown
+    from .readme import update_readme
 
     run_file = Path(args.reports) / "run.json"
     if not run_file.exists():

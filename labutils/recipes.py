@@ -314,17 +314,19 @@ class TransferRecipe:
         return keras.optimizers.AdamW(self.control_learning_rate, weight_decay=self.weight_decay)
 
     def control_callbacks(self, seconds: float, control, images, seed: int, clock=None) -> list:
-        """The control's callbacks: its learning rate's warm-up and cosine decay over ``seconds``, the
-        end after ``seconds`` (checked after every batch), and its batch-norm statistics recomputed
-        on clean training ``images``. ``clock`` (seconds, default the wall clock) times both."""
+        """The control's callbacks: its learning rate's warm-up and cosine decay over ``seconds``, its
+        batch-norm statistics recomputed on clean training ``images`` after each epoch, and the end
+        after ``seconds`` (checked after every batch). The budget comes last, so that its check at
+        an epoch's end counts the recomputing too and no epoch begins once the seconds have run out.
+        ``clock`` (seconds, default the wall clock) times the schedule and the budget."""
         from .callbacks import SecondsCosineSchedule, TimeBudget
         from .transfer import RecomputeBackboneStatistics
 
         timing = {} if clock is None else {"clock": clock}
         return [
             SecondsCosineSchedule(self.control_learning_rate, seconds, **timing),
-            TimeBudget(seconds, per_batch=True, **timing),
             RecomputeBackboneStatistics(control, images, sample=self.statistics_images, seed=seed),
+            TimeBudget(seconds, per_batch=True, **timing),
         ]
 
 

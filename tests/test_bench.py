@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from labutils.bench import (
-    BATCH1_METHOD,
-    MISSED_FAMILIES_LISTED,
     PUBLISHED,
     QUICK_SETTINGS,
     BenchSettings,
@@ -25,6 +23,7 @@ from labutils.bench import (
     time_to_accuracy,
     update_readme,
 )
+from labutils.bench.settings import BATCH1_METHOD, MISSED_FAMILIES_LISTED
 from labutils.models import compact_cnn, count_weights
 from labutils.recipes import Augmentation, ReferenceRecipe, Task2Recipe, Task3Recipe, TransferRecipe
 
@@ -520,7 +519,7 @@ def test_quick_bench_end_to_end(quick_bench):
 
 @pytest.fixture(scope="module")
 def counted_job(quick_bench):
-    """A stand-in for ``bench._job`` that answers instantly and counts its calls.
+    """A stand-in for ``bench.run._job`` that answers instantly and counts its calls.
 
     Its figures are those of one real quick job, the one the quick run saved for Tasks 2 and 3
     seed 0 (so ``run_bench`` summarises real fields), with the training seconds set to the call's
@@ -549,7 +548,7 @@ def counted_job(quick_bench):
 def test_finished_jobs_are_saved_and_resume_reuses_only_matching_ones(
     standin_dir, tmp_path, monkeypatch, counted_job
 ):
-    import labutils.bench as bench
+    import labutils.bench.run as bench
 
     job = counted_job()
     monkeypatch.setattr(bench, "_job", job)
@@ -607,7 +606,7 @@ def test_finished_jobs_are_saved_and_resume_reuses_only_matching_ones(
 
 
 def test_a_failed_job_says_where_the_finished_ones_are(standin_dir, tmp_path, monkeypatch, counted_job):
-    import labutils.bench as bench
+    import labutils.bench.run as bench
 
     job = counted_job()
 

@@ -1,0 +1,151 @@
+"""``run_bench``: the jobs of a benchmark, in order, each in a fresh process, and the files they make."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .cache import _code_fingerprint, _job_identity, _save_job, _saved_job
+from .jobs import _job, _run_in_child
+from .render import _plot, markdown_table
+from .settings import BATCH1_METHOD, CONTENDERS, PUBLISHED, QUICK_SETTINGS, REFERENCE_FINAL, BenchSettings
+from .summary import _ratios, _summarise
+
+
+def run_bench(
+    data_dir: str | Path | None,
+    *,
+    out: str | Path = "bench",
+    seeds: Sequence[int] = (0, 1, 2),
+    budget: float | None = None,
+    quick: bool = False,
+    contenders: Sequence[str] = CONTENDERS,
+    settings: BenchSettings | None = None,
+    log: Callable[[str], None] = print,
+    in_child: bool = True,
+    resume: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
+
+    Every finished job is saved to ``out/jobs/`` as it ends; with ``resume=True`` the saved jobs
+    whose settings, budget, data and code match are reused instead of run again. ``overrides`` sets
+    fields of the settings by name (:meth:`BenchSettings.with_values`): ``{"train_rows": "split",
+    "task2.width": 16}`` trains on the grouped split's training side, where a few values of one
+    field are compared on the grouped validation accuracy; that is how each was chosen.
+    """
+    from ..provenance import machine_info, package_versions
+    from ..sources import find_data_files
+
+    if budget is not None and budget <= 0:
+        raise ValueError(f"--budget must be a positive number of seconds, got {budget}")
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed")
+    unknown = set(contenders) - set(REFERENCE_FINAL)
+    if unknown:
+        raise ValueError(f"unknown contenders {sorted(unknown)}; choose from {sorted(REFERENCE_FINAL)}")
+    if "transfer_control" in contenders and "transfer" not in contenders:
+        raise ValueError(
+            "transfer_control trains for the seconds of the transfer contender's fine-tuning: "
+            "add transfer to --contenders"
+        )
+    settings = (settings or (QUICK_SETTINGS if quick else BenchSettings())).with_values(overrides or {})
+    if quick and data_dir is None:
+        from ..synthetic import write_standin
+
+        data_dir = write_standin(Path(out) / "standin", 1200, 480, seed=0)
+    files = find_data_files(data_dir, download=not quick)
+    seeds = list(dict.fromkeys(int(seed) for seed in seeds))
+    jobs = []
+    if "reference" in contenders:
+        jobs.append(("reference", seeds[0]))
+    if {"task2", "task3"} & set(contenders):
+        jobs += [("ours", seed) for seed in seeds]
+    jobs += [
+        (kind, seed) for kind in ("transfer", "transfer_control") if kind in contenders for seed in seeds
+    ]
+    per_role: dict[str, dict[int, dict[str, Any]]] = {}
+    started = time.perf_counter()
+    jobs_folder, code, reused = Path(out) / "jobs", _code_fingerprint(), []
+    for number, (kind, seed) in enumerate(jobs, start=1):
+        job = {
+            "kind": kind,
+            "seed": seed,
+            "budget": budget,
+            "data_dir": str(files.train.parent),
+            "settings": asdict(settings),
+        }
+        if (
+            kind == "transfer_control"
+        ):  # the same seconds as the pretrained network's fine-tuning with this seed
+            job["seconds"] = per_role["transfer"][seed]["fine_tune_seconds"]
+        identity, checkpoint = _job_identity(job, files.sha256, code), jobs_folder / f"{kind}-seed{seed}.json"
+        saved = _saved_job(checkpoint, identity, log) if resume else None
+        begin = time.perf_counter()
+        if saved is not None:
+            figures = saved["figures"]
+            reused.append({"job": f"{kind} seed {seed}", "finished": saved["finished"]})
+            log(
+                f"[bench] {kind} seed {seed} (job {number} of {len(jobs)}): reusing the job saved in {checkpoint} "
+                f"(finished {saved['finished']})"
+            )
+        else:
+            log(
+                f"[bench] {kind} seed {seed} (job {number} of {len(jobs)}, {time.perf_counter() - started:.0f} s into the run) …"
+            )
+            try:
+                figures = _run_in_child(job) if in_child else _job(job)
+            except Exception as error:
+                done = sorted(path.name for path in jobs_folder.glob("*.json"))
+                raise RuntimeError(
+                    f"bench job '{kind}' seed {seed} failed ({type(error).__name__}: {error}); the finished jobs "
+                    f"{done or '(none)'} are saved in {jobs_folder}: run again with --resume to keep them"
+                ) from error
+            _save_job(checkpoint, identity, figures)
+        for role, result in figures.items():
+            if role in contenders:
+                per_role.setdefault(role, {})[seed] = result
+                log(
+                    f"[bench] {role} seed {seed}: test accuracy {result['test_accuracy']:.4f} "
+                    f"({result['test_errors']} errors), {result['train_seconds']:.0f} s of training"
+                    + (" — capped" if result["capped"] else "")
+                )
+        log(f"[bench] {kind} seed {seed} done in {time.perf_counter() - begin:.0f} s")
+    summaries = {role: _summarise(role, per_role[role]) for role in contenders if role in per_role}
+    _ratios(summaries)
+    results = {
+        "data_source": files.source,
+        "data": {
+            "folder": str(files.train.parent),
+            "checksums": files.checksum_status(),
+            "sha256": files.sha256,
+        },
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {**machine_info(), "python": platform.python_version()},
+        "packages": package_versions(),
+        "quick": quick,
+        "seeds": seeds,
+        "budget_seconds": budget,
+        "settings": asdict(settings),
+        "published": PUBLISHED,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "reused_jobs": reused,
+        "batch1_inference": BATCH1_METHOD,
+        "contenders": summaries,
+    }
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results, indent=2))
+    (folder / "results.md").write_text(markdown_table(results))
+    _plot(results, folder / "accuracy_vs_seconds.png")
+    log(
+        f"[bench] wrote {folder / 'results.json'}, results.md and accuracy_vs_seconds.png "
+        f"in {results['wall_seconds']:.0f} s"
+    )
+    return results

@@ -1,0 +1,101 @@
+"""What the benchmark trains and the targets it checks: contenders, settings (recipes), constants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..recipes import (
+    ReferenceRecipe,
+    Task2Recipe,
+    Task3Recipe,
+    TransferRecipe,
+    replace_field,
+)
+
+PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "transfer": 0.8073}
+#: What the contenders train on (see :class:`BenchSettings`).
+TRAIN_ROWS = ("all", "split")
+#: The accuracy each role's ``seconds_to_reference_final`` is measured against.
+REFERENCE_FINAL = {
+    "reference": 0.9964,
+    "task2": 0.9714,
+    "task3": 0.9964,
+    "transfer": 0.9964,
+    "transfer_control": 0.9964,
+}
+#: The contenders, in the order they run and are listed.
+CONTENDERS: tuple[str, ...] = tuple(REFERENCE_FINAL)
+#: The benchmark's targets for the Task 3 model (2 CPU cores, real data): at most this share of the
+#: full reference recipe's training seconds to reach its published Task 3 accuracy, and this many
+#: images per second at batch 512.
+TARGET_SHARE_OF_REFERENCE, TARGET_INFERENCE_BATCH512 = 0.1, 5000.0
+#: The benchmark's targets for the Task 2 model: this test accuracy with every seed and, trained on the
+#: grouped split's training side, a grouped validation accuracy within this many points of it.
+TARGET_TASK2_ACCURACY, TARGET_TASK2_GAP_POINTS = 0.999, 1.5
+#: How many of a contender's missed test families (most errors first) results.json describes per seed.
+MISSED_FAMILIES_LISTED = 5
+#: Test images (a sample seeded with 0, the same for every contender and seed) scored under perturbations.
+ROBUSTNESS_IMAGES = 1000
+#: Test images answered one per call for the batch-1 inference figure, and how (results.json's ``batch1_inference``).
+BATCH1_IMAGES = 200
+BATCH1_METHOD = (
+    f"{BATCH1_IMAGES} test images, one per call of the compiled predict function "
+    "(`predict_on_batch`, after a warm-up call)"
+)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What each contender trains: the recipes the notebooks train with, and which rows.
+
+    The defaults are the full benchmark, the recipes' own defaults (notebooks 02, 03 and 04 build the
+    same recipes from the same values). ``train_rows``: "all" trains on the training and validation
+    rows together (the report's final fit), "split" on the grouped split's training side only;
+    ``train_limit`` caps the training rows (quick runs).
+    """
+
+    reference: ReferenceRecipe = ReferenceRecipe()
+    task2: Task2Recipe = Task2Recipe()
+    task3: Task3Recipe = Task3Recipe()
+    transfer: TransferRecipe = TransferRecipe()
+    train_rows: str = "all"
+    train_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_rows not in TRAIN_ROWS:
+            raise ValueError(f"train_rows must be one of {', '.join(TRAIN_ROWS)}, got {self.train_rows!r}")
+        limit = self.train_limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"train_limit must be a number of rows >= 1 or None, got {limit!r}")
+        for name, kind in (
+            ("reference", ReferenceRecipe),
+            ("task2", Task2Recipe),
+            ("task3", Task3Recipe),
+            ("transfer", TransferRecipe),
+        ):
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(
+                    f"BenchSettings.{name} must be a {kind.__name__}, got {getattr(self, name)!r}"
+                )
+
+    def with_values(self, assignments: dict[str, Any]) -> BenchSettings:
+        """A copy with the fields named ``recipe.field`` (or ``train_rows``, ``train_limit``) set, each checked."""
+        settings = self
+        for name, value in assignments.items():
+            try:
+                settings = replace_field(settings, name, value)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"setting {name}={value!r}: {error}") from None
+        return settings
+
+
+QUICK_SETTINGS = BenchSettings(
+    reference=ReferenceRecipe(epochs=1, augmented_epochs=1),
+    task2=Task2Recipe(epochs=2, width=8),
+    task3=Task3Recipe(epochs=2, ema_momentum=0.5, statistics_images=256),
+    transfer=TransferRecipe(
+        image_size=32, head_epochs=2, fine_tune_epochs=1, fine_tune_learning_rate=1e-4, statistics_images=256
+    ),
+    train_limit=600,
+)
