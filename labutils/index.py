@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .display import source_banner_html
+from .registry import NOTEBOOKS
 
 __all__ = [
     "REFERENCE_PUBLISHED",
@@ -70,13 +71,14 @@ def _data_banner(data: Mapping[str, Any]) -> str:
     return source_banner_html(data.get("data_source", "?"), data.get("checksums", {}), data.get("origin"))
 
 
-def _missing(task: str, notebook: str) -> str:
+def _missing(notebook: str) -> str:
+    task = NOTEBOOKS[notebook].task
     return f'<p class="missing">{_e(task)}: notebook {_e(notebook)} did not complete in this run, so there is no answer.</p>'
 
 
 def _task1(metrics: Mapping[str, Any] | None) -> str:
     if not metrics:
-        return _missing("Task 1", "01_data")
+        return _missing("01_data")
     kind = metrics.get("split_kind", "grouped")
     split = metrics["splits"][kind]
     nn = metrics.get("nearest_neighbour_median", {})
@@ -145,7 +147,7 @@ def _design(recipe: Mapping[str, Any] | None) -> str:
 
 def _task2(metrics: Mapping[str, Any] | None) -> str:
     if not metrics:
-        return _missing("Task 2", "02_cnn")
+        return _missing("02_cnn")
     models = metrics["models"]
     split_ours, reference = models.get("compact_cnn"), models.get("seed_cnn")
     ours = (
@@ -187,7 +189,7 @@ def _task2(metrics: Mapping[str, Any] | None) -> str:
 
 def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -> str:
     if not metrics:
-        return _missing("Task 3", "03_augmentation")
+        return _missing("03_augmentation")
     split_ours = metrics["models"].get("compact_cnn_augmented")
     ours = metrics["models"].get("compact_cnn_augmented_final") or split_ours
     task2_models = (task2 or {}).get("models", {})
@@ -250,7 +252,7 @@ def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -
 
 def _task4(metrics: Mapping[str, Any] | None) -> str:
     if not metrics:
-        return _missing("Task 4", "04_transfer")
+        return _missing("04_transfer")
     models = metrics["models"]
     any_pretrained = any(record.get("pretrained") for record in models.values())
     text = ""
@@ -333,27 +335,17 @@ def extract_thumbnails(notebook_file: Path, target_folder: Path, prefix: str) ->
     return saved
 
 
-_CAPTIONS = {
-    "01_data": ["class balance of the training and test files"],
-    "02_cnn": ["training curves of our CNN", "confusion matrix of our CNN"],
-    "03_augmentation": ["robustness under perturbations, with and without augmentation"],
-    "04_transfer": ["test accuracy against training seconds, every model of the lab"],
-}
-
-
 def render_index(run: Mapping[str, Any], out: Path) -> str:
     """The index page's HTML for a run (``run.json`` content); writes thumbnails under ``out/figures``."""
     out = Path(out)
     data = run.get("data", {})
     notebooks = run.get("notebooks", [])
-    task1, task2, task3, task4 = (
-        _metrics(run, name) for name in ("01_data", "02_cnn", "03_augmentation", "04_transfer")
-    )
+    task1, task2, task3, task4 = (_metrics(run, name) for name in NOTEBOOKS)
     thumbs = []
     for entry in notebooks:
         if not entry.get("notebook_file") or not (out / entry["notebook_file"]).exists():
             continue
-        captions = _CAPTIONS.get(entry["name"], [])
+        captions = NOTEBOOKS[entry["name"]].captions if entry["name"] in NOTEBOOKS else ()
         for k, (name, _) in enumerate(
             extract_thumbnails(out / entry["notebook_file"], out / "figures", entry["name"])
         ):

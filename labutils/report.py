@@ -33,6 +33,7 @@ from .parameters import (
 )
 from .progress import ProgressReporter
 from .provenance import machine_info, package_versions
+from .registry import folder_parameters
 from .sources import DataFiles, find_data_files, repository_root
 
 __all__ = [
@@ -566,8 +567,7 @@ def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context:
     common = {
         "DATA_DIR": str(files.train.parent),
         "OUTPUT_DIR": str(folder),
-        "TASK2_DIR": str(out / "02_cnn"),
-        "TASK3_DIR": str(out / "03_augmentation"),
+        **{parameter: str(out / notebook) for parameter, notebook in folder_parameters().items()},
         "FEATURE_CACHE_DIR": str(out / ".cache" / "features"),
         "WEIGHTS_CACHE_DIR": str(out / ".cache" / "weights"),
     }
