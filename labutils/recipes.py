@@ -111,7 +111,7 @@ class Augmentation:
 
 
 #: Task 3's augmentation: the hand's pose and exposure, and the camera (blur and noise chosen on grouped validation).
-CAMERA_AUGMENTATION = Augmentation(blur=0.75, noise=0.1)
+CAMERA_AUGMENTATION = Augmentation(blur=0.75, noise=0.08)
 
 
 @dataclass(frozen=True)

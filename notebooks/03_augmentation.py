@@ -46,7 +46,7 @@ SHEAR = 0.1  # [0.0, 1.0)
 CONTRAST = 0.3  # [0.0, 1.0)
 BRIGHTNESS = 0.2  # [0.0, 1.0]
 BLUR = 0.75  # [0.0, 10.0]: largest Gaussian blur sigma, pixels (a sigma per image, the lens)
-NOISE = 0.1  # [0.0, 1.0]: largest Gaussian noise stddev of the 0-1 range (a stddev per image, the sensor)
+NOISE = 0.08  # [0.0, 1.0]: largest Gaussian noise stddev of the 0-1 range (a stddev per image, the sensor)
 ROBUSTNESS_IMAGES = 1000  # [1, inf): test images (a seeded random sample) used in the robustness study; None: all
 TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
 

@@ -308,7 +308,7 @@ def test_the_settings_sentence_says_which_weights_task3_keeps():
         return markdown_table({**results, "settings": asdict(settings)})
 
     assert (
-        "then 6 augmented epochs for Task 3 (with camera blur up to σ 0.75 px and noise up to σ 0.1) keeping"
+        "then 6 augmented epochs for Task 3 (with camera blur up to σ 0.75 px and noise up to σ 0.08) keeping"
         in (sentence_with())
     )
     assert "for Task 3 keeping its last weights, width 16" in sentence_with(
