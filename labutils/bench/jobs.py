@@ -101,13 +101,14 @@ def _finish(
     model,
     curve: list,
     clock: _Clock,
-    images_seen: int,
     state: dict,
     *,
     data,
     families,
     trained_on_validation: bool,
+    train_images: int,
     training: tuple | None = None,
+    trained_epochs: int | None = None,
     **extra,
 ) -> dict[str, Any]:
     """The contender's figures after training (the evaluation here is not counted as training).
@@ -144,7 +145,9 @@ def _finish(
         "val_test_gap": None if val_accuracy is None else val_accuracy - final["accuracy"],
         "train_seconds": round(seconds, 3),
         "epochs": len(curve),
-        "train_images_per_second": images_seen / seconds,
+        "train_images": train_images,
+        # every point of the curve is an epoch on all the images, unless the contender says how many are
+        "train_images_per_second": train_images * (trained_epochs or len(curve)) / seconds,
         "inference_images_per_second_batch512": inference_rate(model, data.x_test, batch_size=512),
         "inference_images_per_second_batch1": batch1,
         "curve": curve,
@@ -222,27 +225,14 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             x_fit, y_fit, batch_size=batch, seed=seed, augmentation=recipe.augmentation(seed)
         )
         fit(model, augmented, recipe.augmented_epochs, clock, curve, state)
-        results["reference"] = finish(
-            model,
-            curve,
-            clock,
-            n_train * len(curve),
-            state,
-            epochs_without_augmentation=phase1,
-        )
+        results["reference"] = finish(model, curve, clock, state, epochs_without_augmentation=phase1)
     elif job["kind"] == "ours":
         task2, task3 = settings.task2, settings.task3
         model, clock, curve, state = task2.network(), _Clock(), [], {}
         model.compile(optimizer=task2.optimizer(n_train), loss=loss, metrics=["accuracy"], jit_compile=False)
         plain = training_dataset(x_fit, y_fit, batch_size=task2.batch_size, seed=seed)
         fit(model, plain, task2.epochs, clock, curve, state)
-        results["task2"] = finish(
-            model,
-            list(curve),
-            clock,
-            n_train * len(curve),
-            dict(state),
-        )
+        results["task2"] = finish(model, list(curve), clock, dict(state))
         task2_epochs = len(curve)
         # Task 2's final evaluation is not training
         clock.excluded += clock.seconds() - results["task2"]["train_seconds"]
@@ -255,14 +245,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             augmentation=task3.augmentation.pipeline(seed),
         )
         fit(model, augmented, task3.epochs, clock, curve, state, task3.callbacks(x_fit, seed))
-        results["task3"] = finish(
-            model,
-            curve,
-            clock,
-            n_train * len(curve),
-            state,
-            epochs_without_augmentation=task2_epochs,
-        )
+        results["task3"] = finish(model, curve, clock, state, epochs_without_augmentation=task2_epochs)
     elif job["kind"] == "transfer":
         from ..transfer import build_transfer_model, cached_features, unfreeze
 
@@ -292,8 +275,8 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             transfer.model,
             curve,
             clock,
-            n_train * (len(curve) - 1),
             state,
+            trained_epochs=len(curve) - 1,  # the curve's first point is the feature-extraction model
             backbone=recipe.backbone,
             fine_tune_seconds=round(curve[-1]["train_seconds"] - curve[0]["train_seconds"], 3),
             image_size=recipe.image_size,
@@ -329,7 +312,6 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             control.model,
             curve,
             clock,
-            n_train * len(curve),
             state,
             backbone=recipe.backbone,
             image_size=recipe.image_size,
