@@ -34,7 +34,10 @@ _PUBLIC_MODULES: tuple[str, ...] = (
     "efficientnet_lite",
     "narration",
     "torch_legacy",
-    "evaluation",
+    "metrics",
+    "families",
+    "speed",
+    "results",
     "perturb",
 )
 

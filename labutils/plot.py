@@ -1,4 +1,4 @@
-"""Plots for the report. Each function takes ``ax=None`` and returns the axes it drew on."""
+"""Plots for the report: the data, the split, the results. Each returns the axes or figure it drew on."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from .data import LETTERS, label_to_letter
+from .data import LETTERS, NUM_CLASSES, label_to_letter
 
 __all__ = [
     "plot_accuracy_vs_seconds",
     "plot_class_balance",
+    "plot_confusion_matrix",
+    "plot_family_neighbours",
     "plot_group_sizes",
     "plot_image_grid",
+    "plot_misclassified",
     "plot_similarity_distributions",
 ]
 
@@ -145,3 +149,93 @@ def plot_accuracy_vs_seconds(
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
     return ax
+
+
+def plot_family_neighbours(
+    x_test: np.ndarray,
+    x_train: np.ndarray,
+    neighbours: pd.DataFrame,
+    *,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Per family (a row of :func:`family_neighbours`): a test image, its nearest training image, and its letter's nearest.
+
+    Titles give the letter and, for the training images, the correlation with the test family.
+    """
+    if len(neighbours) == 0:
+        raise ValueError("no families to show")
+    images, titles = [], []
+    for family, row in neighbours.iterrows():
+        own = row["own_letter_train_index"]
+        images += [
+            x_test[row["test_index"]],
+            x_train[row["nearest_train_index"]],
+            x_train[own] if own >= 0 else np.full_like(x_test[row["test_index"]], np.nan),
+        ]
+        titles += [
+            f"test {row['letter']} #{family}",
+            f"{row['nearest_letter']} {row['nearest_similarity']:.2f}",
+            f"{row['letter']} {row['own_letter_similarity']:.2f}" if own >= 0 else f"no {row['letter']}",
+        ]
+    images = np.asarray(images, dtype=np.float32)
+    return plot_image_grid(images.reshape(len(images), *images.shape[1:3]), titles, columns=3, ax=ax)
+
+
+def plot_confusion_matrix(
+    y_true: np.ndarray, y_predicted: np.ndarray, *, ax: plt.Axes | None = None
+) -> plt.Axes:
+    """Counts of true (rows) against predicted (columns) letters; the diagonal is greyed out."""
+    matrix = sk_confusion_matrix(y_true, y_predicted, labels=np.arange(NUM_CLASSES))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 7.5), layout="constrained")
+    off_diagonal = np.where(np.eye(NUM_CLASSES, dtype=bool), np.nan, matrix)
+    sns.heatmap(
+        np.diag(np.diag(matrix)).astype(float),
+        mask=~np.eye(NUM_CLASSES, dtype=bool),
+        cmap="Greys",
+        cbar=False,
+        ax=ax,
+        xticklabels=LETTERS,
+        yticklabels=LETTERS,
+        annot=True,
+        fmt=".0f",
+        annot_kws={"fontsize": 6},
+        alpha=0.3,
+    )
+    sns.heatmap(
+        off_diagonal,
+        mask=(off_diagonal == 0) | np.isnan(off_diagonal),
+        cmap="Reds",
+        ax=ax,
+        annot=True,
+        fmt=".0f",
+        xticklabels=LETTERS,
+        yticklabels=LETTERS,
+        cbar_kws={"label": "errors"},
+        vmin=0,
+        vmax=max(1, np.nanmax(off_diagonal)),
+    )
+    ax.set(
+        xlabel="predicted letter",
+        ylabel="true letter",
+        title=f"Confusion matrix: {int(matrix.trace())} of {int(matrix.sum())} correct",
+    )
+    return ax
+
+
+def plot_misclassified(
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_predicted: np.ndarray,
+    *,
+    limit: int = 24,
+    columns: int = 12,
+    ax: plt.Axes | None = None,
+) -> plt.Axes | None:
+    """A grid of misclassified images titled 'true→predicted'; None when there is no error."""
+    wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_predicted))[:limit]
+    if wrong.size == 0:
+        return None
+    titles = [f"{LETTERS[y_true[i]]}→{LETTERS[y_predicted[i]]}" for i in wrong]
+    images = np.asarray(images)[wrong]
+    return plot_image_grid(images.reshape(len(wrong), 28, 28), titles, columns=columns, ax=ax)

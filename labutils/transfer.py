@@ -300,8 +300,8 @@ def transfer_record(
     **extra,
 ) -> dict:
     """One Task 4 model's entry of ``metrics.json``: the common fields, then where its weights came from."""
-    from .evaluation import model_record
     from .models import count_weights
+    from .results import model_record
 
     weights = count_weights(transfer.model)
     return model_record(

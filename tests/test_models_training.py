@@ -21,21 +21,14 @@ from labutils.callbacks import (
     recompute_batch_norm_statistics,
 )
 from labutils.data import LETTERS, label_to_index
-from labutils.evaluation import (
-    METRIC_FIELDS,
-    classification_metrics,
-    describe_gap,
-    model_record,
-    per_letter_report,
-    plot_confusion_matrix,
-    plot_misclassified,
-    single_image_rate,
-    write_metrics,
-)
 from labutils.inputs import to_model_input
 from labutils.layers import BlurPooling2D, PerImageStandardization
+from labutils.metrics import METRIC_FIELDS, classification_metrics, describe_gap, per_letter_report
 from labutils.models import compact_cnn, count_weights, seed_cnn
+from labutils.plot import plot_confusion_matrix, plot_misclassified
+from labutils.results import model_record, write_metrics
 from labutils.sources import load_dataset
+from labutils.speed import single_image_rate
 from labutils.training import (
     augmentation_pipeline,
     cosine_schedule,

@@ -168,7 +168,7 @@ def test_task3_records_robustness_per_model_perturbation_and_strength(model_note
 
 @pytest.mark.notebook
 def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
-    from labutils.evaluation import METRIC_FIELDS
+    from labutils.metrics import METRIC_FIELDS
     from labutils.models import load_model
 
     out = model_notebooks
@@ -275,7 +275,7 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
 
 @pytest.mark.notebook
 def test_task4_notebook_on_the_standin(model_notebooks):
-    from labutils.evaluation import METRIC_FIELDS
+    from labutils.metrics import METRIC_FIELDS
     from labutils.models import load_model
 
     out = model_notebooks
@@ -367,7 +367,7 @@ def test_task4_notebook_on_the_standin(model_notebooks):
 
 
 def test_task3_without_task2_says_what_to_run(tmp_path):
-    from labutils.evaluation import read_task_metrics
+    from labutils.results import read_task_metrics
 
     with pytest.raises(FileNotFoundError, match="run notebook 02_cnn first"):
         read_task_metrics(tmp_path, "02_cnn", "real")

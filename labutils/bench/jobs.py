@@ -39,7 +39,7 @@ def _test_curve_callback(clock: _Clock, curve: list, x_test, y_test, budget: flo
 
     class TestCurve(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            from ..evaluation import classification_metrics
+            from ..metrics import classification_metrics
 
             seconds = clock.seconds()
             begin = time.perf_counter()
@@ -65,7 +65,7 @@ def _missed_families(predicted, data, families, training, limit: int) -> list[di
     """The test families with errors (most errors first, at most ``limit``) and the training images most like them."""
     import numpy as np
 
-    from ..evaluation import errors_by_family, family_neighbours, missed_family_records
+    from ..families import errors_by_family, family_neighbours, missed_family_records
 
     table = errors_by_family(data.y_test, predicted, families)
     table = table[table["errors"] > 0].head(limit)
@@ -120,8 +120,9 @@ def _finish(
     """
     import numpy as np
 
-    from ..evaluation import classification_metrics, inference_rate, single_image_rate
+    from ..metrics import classification_metrics
     from ..models import count_weights
+    from ..speed import inference_rate, single_image_rate
 
     seconds = curve[-1]["train_seconds"] if curve else clock.seconds()  # training ends with its last epoch
     probabilities = model.predict(data.x_test, batch_size=1024, verbose=0)
