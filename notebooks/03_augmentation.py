@@ -451,23 +451,16 @@ pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped",
 # ## Conclusion
 
 # %%
-lu.show_markdown(
-    f"{'On the real data' if dataset.is_real else 'On the SYNTHETIC STAND-IN (not the real data)'}, "
-    f"{len(ours_log)} further epochs on augmented batches ({ours_seconds:.0f} s) take our network, trained on the split's "
-    f"training side, from {before['accuracy']:.4f} to {after['accuracy']:.4f} test accuracy, with a grouped validation "
-    f"accuracy of {val_accuracy['compact_cnn_augmented']:.4f}, "
-    f"{lu.describe_gap(val_accuracy['compact_cnn_augmented'], after['accuracy'])}; "
-    "the reference network, trained with its own augmentation for the same time, "
-    f"reaches {test_metrics['seed_cnn_augmented']['accuracy']:.4f} (the seed report published "
-    f"{REFERENCE_PUBLISHED['task3_accuracy']:.4f} after 50 more epochs). The same recipe on all {len(data.x_all):,} training "
-    f"images ({len(final_log)} augmented epochs, {final_seconds:.0f} s) gives our final network "
-    f"**{final_after['accuracy']:.4f}** "
-    f"({final_after['errors']} of {len(data.y_test):,} wrong, in {families_with_errors['compact_cnn_augmented_final']} of the "
-    f"{len(by_family)} test families"
-    + (("; it looks" if families_with_errors['compact_cnn_augmented_final'] == 1 else
-        f"; {len(elsewhere)} of them {'looks' if len(elsewhere) == 1 else 'look'}")
-       + " more like a training photograph of another "
-       f"letter than like any of {'its' if len(elsewhere) == 1 else 'their'} own" if len(elsewhere) else "")
-    + f"). Under perturbations, augmentation keeps "
-    f"{mean_accuracy['gain from augmentation'].mean():+.3f} more accuracy on average, most under {gains.idxmax()}."
-)
+lu.show_markdown(lu.describe_augmentation_conclusion(
+    real_data=dataset.is_real,
+    split_run={"epochs": len(ours_log), "seconds": ours_seconds, "before": before["accuracy"], "after": after["accuracy"],
+               "val_accuracy": val_accuracy["compact_cnn_augmented"]},
+    reference_accuracy=test_metrics["seed_cnn_augmented"]["accuracy"],
+    published_accuracy=REFERENCE_PUBLISHED["task3_accuracy"],
+    final_run={"images": len(data.x_all), "epochs": len(final_log), "seconds": final_seconds,
+               "accuracy": final_after["accuracy"], "errors": final_after["errors"]},
+    test_images=len(data.y_test), test_families=len(by_family),
+    families_with_errors=families_with_errors["compact_cnn_augmented_final"],
+    families_nearest_elsewhere=len(elsewhere),
+    mean_gain=mean_accuracy["gain from augmentation"].mean(), largest_gain=gains.idxmax(),
+))
