@@ -69,11 +69,20 @@ class ProgressReporter:
         self.cell: CellProgress | None = None  # the running cell, as last read
         self.reported: CellProgress | None = None  # the cell the last line named
         self.cell_since = self.started
+        self.saved: tuple[int, int] | None = None  # the notebook file's mtime and size when last read
+        self.running: CellProgress | None = None  # what it said then
 
     def poll(self) -> str | None:
         """Read the notebook's state; log and return a line when one is due, else None."""
         now = self.clock()
-        progress = read_progress(self.notebook)
+        try:
+            stamp = self.notebook.stat()
+            saved = (stamp.st_mtime_ns, stamp.st_size)
+        except OSError:
+            saved = None
+        if saved != self.saved:  # papermill saves when a cell starts: an unchanged file is read once
+            self.saved, self.running = saved, read_progress(self.notebook)
+        progress = self.running
         if progress is None:
             return None
         if progress != self.cell:

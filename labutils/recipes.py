@@ -43,6 +43,26 @@ def steps_per_epoch(training_rows: int, batch_size: int) -> int:
     return math.ceil(training_rows / batch_size)
 
 
+def _adamw_cosine(
+    peak: float,
+    epochs: int,
+    training_rows: int,
+    batch_size: int,
+    weight_decay: float,
+    ema_momentum: float = 0.0,
+):
+    """AdamW whose learning rate warms up to ``peak`` and decays along a cosine over ``epochs`` passes over
+    ``training_rows`` images, keeping a moving average of the weights when ``ema_momentum`` > 0."""
+    import keras
+
+    from .training import cosine_schedule
+
+    schedule = cosine_schedule(peak, epochs, steps_per_epoch(training_rows, batch_size))
+    return keras.optimizers.AdamW(
+        schedule, weight_decay=weight_decay, use_ema=ema_momentum > 0, ema_momentum=ema_momentum
+    )
+
+
 def _fail(owner: object, name: str, rule: str, value: object) -> None:
     raise ValueError(f"{type(owner).__name__}.{name} must be {rule}, got {value!r}")
 
@@ -184,13 +204,13 @@ class Task2Recipe:
     def optimizer(self, training_rows: int, schedule_epochs: int | None = None):
         """AdamW whose learning rate warms up to ``learning_rate`` and decays along a cosine over
         ``schedule_epochs`` (default: ``epochs``) passes over ``training_rows`` images."""
-        import keras
-
-        from .training import cosine_schedule
-
-        steps = steps_per_epoch(training_rows, self.batch_size)
-        schedule = cosine_schedule(self.learning_rate, schedule_epochs or self.epochs, steps)
-        return keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
+        return _adamw_cosine(
+            self.learning_rate,
+            schedule_epochs or self.epochs,
+            training_rows,
+            self.batch_size,
+            self.weight_decay,
+        )
 
 
 @dataclass(frozen=True)
@@ -224,16 +244,13 @@ class Task3Recipe:
     def optimizer(self, training_rows: int):
         """AdamW with a warm-up + cosine schedule over ``epochs`` passes over ``training_rows`` images,
         keeping a moving average of the weights when ``ema_momentum`` > 0."""
-        import keras
-
-        from .training import cosine_schedule
-
-        steps = steps_per_epoch(training_rows, self.batch_size)
-        return keras.optimizers.AdamW(
-            cosine_schedule(self.learning_rate, self.epochs, steps),
-            weight_decay=self.weight_decay,
-            use_ema=self.ema_momentum > 0,
-            ema_momentum=self.ema_momentum,
+        return _adamw_cosine(
+            self.learning_rate,
+            self.epochs,
+            training_rows,
+            self.batch_size,
+            self.weight_decay,
+            self.ema_momentum,
         )
 
     def callbacks(self, images, seed: int) -> list:
@@ -299,13 +316,13 @@ class TransferRecipe:
 
     def fine_tune_optimizer(self, training_rows: int):
         """AdamW with a warm-up + cosine schedule over ``fine_tune_epochs`` passes over ``training_rows`` images."""
-        import keras
-
-        from .training import cosine_schedule
-
-        steps = steps_per_epoch(training_rows, self.batch_size)
-        schedule = cosine_schedule(self.fine_tune_learning_rate, self.fine_tune_epochs, steps)
-        return keras.optimizers.AdamW(schedule, weight_decay=self.weight_decay)
+        return _adamw_cosine(
+            self.fine_tune_learning_rate,
+            self.fine_tune_epochs,
+            training_rows,
+            self.batch_size,
+            self.weight_decay,
+        )
 
     def control_optimizer(self):
         """AdamW for the control; its learning rate is set by :meth:`control_callbacks`' schedule."""
@@ -351,8 +368,6 @@ def recipe_from_dict(kind: type[Recipe], values: Mapping[str, Any], *, source: s
         arguments[name] = (
             recipe_from_dict(nested, value, source=f"{source}.{name}") if nested is not None else value
         )
-        if isinstance(arguments[name], list):
-            arguments[name] = tuple(arguments[name])  # JSON has no tuples
     return kind(**arguments)
 
 
