@@ -281,9 +281,9 @@ def _results(args: argparse.Namespace) -> int:
     run_file = Path(args.reports) / "run.json"
     if not run_file.exists():
         raise FileNotFoundError(f"{run_file} not found: run the report first")
-    from .records import read_json
+    from .results import read_run
 
-    table = results_markdown(read_json(run_file))
+    table = results_markdown(read_run(run_file))
     print(table)
     if args.readme:
         update_readme(args.readme, table, section="report")

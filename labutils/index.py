@@ -17,17 +17,14 @@ from typing import Any
 
 from .display import source_banner_html
 from .registry import NOTEBOOKS
+from .results import SEED_REPORT
 
 __all__ = [
-    "REFERENCE_PUBLISHED",
     "extract_thumbnails",
     "render_index",
     "results_markdown",
     "run_time_summary",
 ]
-
-#: The seed lab report's published test figures, shown beside ours.
-REFERENCE_PUBLISHED = {"task2": 0.9714, "task3": 0.9964, "task4": 0.8073}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:64em;margin:2em auto;padding:0 1em;
@@ -79,18 +76,17 @@ def _missing(notebook: str) -> str:
 def _task1(metrics: Mapping[str, Any] | None) -> str:
     if not metrics:
         return _missing("01_data")
-    kind = metrics.get("split_kind", "grouped")
+    kind = metrics["split_kind"]
     split = metrics["splits"][kind]
-    nn = metrics.get("nearest_neighbour_median", {})
-    families = metrics.get("families", {})
+    nn, families = metrics["nearest_neighbour_median"], metrics["families"]
     return (
         '<div class="answer"><strong>How were the data split?</strong> '
         f"{metrics['data']['train']['rows']:,} training and {metrics['data']['test']['rows']:,} test images. "
         f"The {_e(kind)} split keeps {split['train_rows']:,} for training and {split['validation_rows']:,} "
         f"({100 * split['validation_fraction']:.1f} %) for validation"
         + (
-            f", whole families of near-duplicates at a time ({families.get('count', '?'):,} families, "
-            f"{split.get('validation_groups', '?')} in validation)"
+            f", whole families of near-duplicates at a time ({families['count']:,} families, "
+            f"{split['validation_groups']} in validation)"
             if kind == "grouped"
             else ""
         )
@@ -102,10 +98,8 @@ def _task1(metrics: Mapping[str, Any] | None) -> str:
 
 
 def _in_families(record: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
-    """' in K of N test families' when the run counted errors by families of near-copies (else '')."""
-    wrong, total = record.get("test_families_with_errors"), metrics.get("test_families")
-    if wrong is None or total is None:
-        return ""
+    """' in K of N test families': the errors counted by families of near-copies."""
+    wrong, total = record["test_families_with_errors"], metrics["test_families"]
     return (
         f": all {total} test families read right"
         if wrong == 0
@@ -119,7 +113,7 @@ def _errors(count: int) -> str:
 
 def _unlike_own_letter(metrics: Mapping[str, Any]) -> str:
     """'; J of them look more like ... another letter' from Task 3's missed families (else '')."""
-    missed = metrics.get("missed_families")
+    missed = metrics["missed_families"]
     if not missed:
         return ""
     elsewhere = sum(family["nearest_letter"] != family["letter"] for family in missed)
@@ -136,12 +130,14 @@ def _gap_points(record: Mapping[str, Any]) -> str:
     return f"{100 * (record['val_accuracy_grouped'] - record['test_accuracy']):+.2f}"
 
 
-def _design(recipe: Mapping[str, Any] | None) -> str:
-    """Our network in words, from notebook 02's recipe; without one, only what every design shares."""
-    parts = ["per-image standardisation", "three convolution blocks with batch normalisation"]
-    if recipe:
-        parts.append("anti-aliased pooling" if recipe["pooling"] == "blur" else "max pooling")
-        parts.append("a global-average head" if recipe["head"] == "average" else "a flatten head")
+def _design(recipe: Mapping[str, Any]) -> str:
+    """Our network in words, from notebook 02's recipe."""
+    parts = [
+        "per-image standardisation",
+        "three convolution blocks with batch normalisation",
+        "anti-aliased pooling" if recipe["pooling"] == "blur" else "max pooling",
+        "a global-average head" if recipe["head"] == "average" else "a flatten head",
+    ]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -149,83 +145,66 @@ def _task2(metrics: Mapping[str, Any] | None) -> str:
     if not metrics:
         return _missing("02_cnn")
     models = metrics["models"]
-    split_ours, reference = models.get("compact_cnn"), models.get("seed_cnn")
-    ours = (
-        models.get("compact_cnn_final") or split_ours
-    )  # runs before the final network had only the split one
-    twin = metrics.get("random_split_twin", {})
+    split_ours, reference, ours = models["compact_cnn"], models["seed_cnn"], models["compact_cnn_final"]
+    twin = metrics["random_split_twin"]
     text = (
         '<div class="answer"><strong>Which architecture, which quality?</strong> '
-        f"Our compact CNN ({ours.get('weights', 0):,} weights: {_design(metrics.get('recipe'))}) "
+        f"Our compact CNN ({ours['total_weights']:,} weights: {_design(metrics['recipe'])}) "
         f"reaches <strong>{ours['test_accuracy']:.4f}</strong> test "
         f"accuracy ({_errors(ours['test_errors'])}{_in_families(ours, metrics)}, log-loss {ours['test_log_loss']:.3f}) "
-        f"in {ours['train_seconds']:.0f} s"
+        f"in {ours['train_seconds']:.0f} s, trained on all {ours['train_images']:,} training images with the recipe "
+        f"chosen on the grouped split. Trained on the split's training side it reaches {split_ours['test_accuracy']:.4f} "
+        f"({_errors(split_ours['test_errors'])}) in {split_ours['train_seconds']:.0f} s; "
+        f"the seed report's network ({reference['total_weights']:,} weights) reaches "
+        f"{reference['test_accuracy']:.4f} on the same images in the same seconds; "
+        f"the seed report published {SEED_REPORT.task2_accuracy:.4f} after 50 epochs. "
     )
-    if ours is not split_ours:
-        text += (
-            f", trained on all {ours.get('train_images', 0):,} training images with the recipe chosen on the grouped "
-            f"split. Trained on the split's training side it reaches {split_ours['test_accuracy']:.4f} "
-            f"({_errors(split_ours['test_errors'])}) in {split_ours['train_seconds']:.0f} s"
-        )
-    text += "; "
-    if reference:
-        text += (
-            f"the seed report's network ({reference.get('weights', 0):,} weights) reaches "
-            f"{reference['test_accuracy']:.4f} on the same images in the same seconds; "
-        )
-    text += f"the seed report published {REFERENCE_PUBLISHED['task2']:.4f} after 50 epochs. "
-    if split_ours.get("val_accuracy_grouped") is not None:
+    if split_ours["val_accuracy_grouped"] is not None:
         text += (
             f"Grouped validation accuracy {split_ours['val_accuracy_grouped']:.4f} "
-            f"({_gap_points(split_ours)} points from the same network's test)"
+            f"({_gap_points(split_ours)} points from the same network's test); "
         )
-    if twin:
-        text += (
-            f"; on the random split, validation {twin['val_accuracy']:.4f} vs test {twin['test_accuracy']:.4f} "
-            f"({100 * (twin['val_accuracy'] - twin['test_accuracy']):+.1f} points)"
-        )
+    text += (
+        f"on the random split, validation {twin['val_accuracy']:.4f} vs test {twin['test_accuracy']:.4f} "
+        f"({100 * (twin['val_accuracy'] - twin['test_accuracy']):+.1f} points)"
+    )
     return text + ".</div>"
 
 
 def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -> str:
     if not metrics:
         return _missing("03_augmentation")
-    split_ours = metrics["models"].get("compact_cnn_augmented")
-    ours = metrics["models"].get("compact_cnn_augmented_final") or split_ours
-    task2_models = (task2 or {}).get("models", {})
-    before = task2_models.get("compact_cnn_final" if ours is not split_ours else "compact_cnn")
-    text = '<div class="answer"><strong>How did augmentation change the classifier?</strong> '
-    if before:
-        text += (
-            f"Test accuracy {before['test_accuracy']:.4f} → <strong>{ours['test_accuracy']:.4f}</strong> "
-            f"({before['test_errors']} → {_errors(ours['test_errors'])}{_in_families(ours, metrics)}"
-        )
-    else:
-        text += (
-            f"Test accuracy <strong>{ours['test_accuracy']:.4f}</strong> "
-            f"({_errors(ours['test_errors'])}{_in_families(ours, metrics)}"
-        )
+    split_ours = metrics["models"]["compact_cnn_augmented"]
+    ours = metrics["models"]["compact_cnn_augmented_final"]
+    before = task2["models"]["compact_cnn_final"] if task2 else None
+    text = '<div class="answer"><strong>How did augmentation change the classifier?</strong> Test accuracy '
     text += (
-        _unlike_own_letter(metrics) if ours is not split_ours else ""
-    )  # the missed families are the final network's
-    text += (
-        f"; trained on all {ours.get('train_images', 0):,} training images). "
-        if ours is not split_ours
-        else "). "
+        f"{before['test_accuracy']:.4f} → <strong>{ours['test_accuracy']:.4f}</strong> ({before['test_errors']} → "
+        if before
+        else f"<strong>{ours['test_accuracy']:.4f}</strong> ("
     )
-    if split_ours and split_ours.get("val_accuracy_grouped") is not None:
+    text += (
+        f"{_errors(ours['test_errors'])}{_in_families(ours, metrics)}{_unlike_own_letter(metrics)}; "
+        f"trained on all {ours['train_images']:,} training images). "
+    )
+    if split_ours["val_accuracy_grouped"] is not None:
         text += (
             f"On the split's training side: {split_ours['test_accuracy']:.4f}, grouped validation "
             f"{_gap_points(split_ours)} points from test. "
         )
-    text += f"The seed report published {REFERENCE_PUBLISHED['task3']:.4f}. "
-    robustness = ours.get("robustness_mean_accuracy") or {}
-    rows = metrics.get("robustness") or []
-    baseline_name = "compact_cnn_final (Task 2)" if ours is not split_ours else "compact_cnn (Task 2)"
-    baseline = {}
-    for row in rows:
-        if row.get("strength", 0) > 0 and row.get("model") == baseline_name:
+    text += f"The seed report published {SEED_REPORT.task3_accuracy:.4f}. "
+    return text + _robustness(metrics, ours) + "</div>"
+
+
+def _robustness(metrics: Mapping[str, Any], ours: Mapping[str, Any]) -> str:
+    """The final network's mean accuracy under each perturbation and the mild camera, against Task 2's."""
+    baseline_name = "compact_cnn_final (Task 2)"
+    baseline: dict[str, list[float]] = {}
+    for row in metrics["robustness"]:
+        if row["strength"] > 0 and row["model"] == baseline_name:
             baseline.setdefault(row["perturbation"], []).append(row["accuracy"])
+    text = ""
+    robustness = ours.get("robustness_mean_accuracy") or {}
     if robustness:
         parts = []
         for kind, value in sorted(robustness.items()):
@@ -237,38 +216,35 @@ def _task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) -
             "Mean accuracy on perturbed test images, without → with augmentation: " + ", ".join(parts) + ". "
         )
     mixed = ours.get("robustness_mixed")
-    before = ((metrics.get("robustness_by_model") or {}).get(baseline_name) or {}).get("robustness_mixed")
+    before = (metrics["robustness_by_model"].get(baseline_name) or {}).get("robustness_mixed")
     if mixed is not None:
-        images = metrics.get("robustness_images")
         text += (
-            "Under a mild camera (every perturbation at once"
-            + (f", {images:,} test images" if images else "")
-            + f"): <strong>{mixed:.3f}</strong>"
+            f"Under a mild camera (every perturbation at once, {metrics['robustness_images']:,} test images): "
+            f"<strong>{mixed:.3f}</strong>"
             + (f" (without augmentation {before:.3f})" if before is not None else "")
             + "."
         )
-    return text + "</div>"
+    return text
 
 
 def _task4(metrics: Mapping[str, Any] | None) -> str:
     if not metrics:
         return _missing("04_transfer")
     models = metrics["models"]
-    any_pretrained = any(record.get("pretrained") for record in models.values())
     text = ""
-    if not any_pretrained:
+    if not any(record["pretrained"] for record in models.values()):
         text += (
             '<div class="banner nopretrain"><strong>NO PRETRAINED WEIGHTS</strong> — the backbones started from '
             "random initialisation in this run: the Task 4 numbers are not transfer learning.</div>"
         )
     rows = "".join(
-        f"<tr><td>{_e(name)}</td><td>{_e(record.get('regime', ''))}</td>"
-        f"<td>{'yes' if record.get('pretrained') else '<strong>no</strong>'}</td>"
-        f"<td>{_e(record.get('weights_source', ''))}</td><td class=num>{_e(record.get('image_size', ''))}</td>"
+        f"<tr><td>{_e(name)}</td><td>{_e(record['regime'])}</td>"
+        f"<td>{'yes' if record['pretrained'] else '<strong>no</strong>'}</td>"
+        f"<td>{_e(record['weights_source'])}</td><td class=num>{_e(record['image_size'])}</td>"
         f"<td class=num>{record['test_accuracy']:.4f}</td><td class=num>{record['test_errors']}</td>"
-        f"<td class=num>{record.get('trainable_weights', 0):,}</td><td class=num>{record.get('total_weights', 0):,}</td>"
+        f"<td class=num>{record['trainable_weights']:,}</td><td class=num>{record['total_weights']:,}</td>"
         f"<td class=num>{record['train_seconds']:.0f}</td><td "
-        f"class=num>{record.get('inference_images_per_second', 0):,.0f}</td></tr>"
+        f"class=num>{record['inference_images_per_second']:,.0f}</td></tr>"
         for name, record in models.items()
     )
     table = (
@@ -276,33 +252,9 @@ def _task4(metrics: Mapping[str, Any] | None) -> str:
         "<th class=num>test acc.</th><th class=num>errors</th><th class=num>trainable</th><th class=num>weights</th>"
         f"<th class=num>train s</th><th class=num>img/s</th></tr></thead><tbody>{rows}</tbody></table>"
     )
-    answers = metrics.get("answers")
-    if answers:  # the notebook's own conclusion, computed by the run
-        paragraphs = [paragraph for paragraph in answers.split("\n\n") if paragraph.strip()]
-        return text + "".join(f'<div class="answer">{_markdown_inline(p)}</div>' for p in paragraphs) + table
-    best = metrics.get("best_overall", {})
-    comparison = {row["model"]: row for row in metrics.get("comparison", [])}
-    own = [row for row in comparison.values() if row.get("task") != "Task 4"]
-    transfer_best = max(models, key=lambda name: models[name]["test_accuracy"])
-    text += (
-        '<div class="answer"><strong>Did transfer learning help, and could we have done without it?</strong> '
-        f"Best transfer model: {_e(transfer_best)} at <strong>{models[transfer_best]['test_accuracy']:.4f}</strong>"
-        f"{'' if models[transfer_best].get('pretrained') else ' (no pretrained weights)'}; the seed report's frozen "
-        f"VGG16 reached {REFERENCE_PUBLISHED['task4']:.4f}. "
-    )
-    if own:
-        best_own = max(own, key=lambda row: row["test_accuracy"])
-        text += (
-            f"Without it: {_e(best_own['model'])} ({_e(best_own['task'])}) reaches {best_own['test_accuracy']:.4f} "
-            f"with {int(best_own.get('total_weights') or 0):,} weights. "
-        )
-    text += "</div>" + table
-    if best:
-        text += (
-            f'<div class="answer"><strong>Best test result of the whole lab: {best["test_accuracy"]:.4f}</strong> '
-            f"by {_e(best['model'])} ({_e(best['task'])}).</div>"
-        )
-    return text
+    # the notebook's own conclusion, computed by the run
+    paragraphs = [paragraph for paragraph in metrics["answers"].split("\n\n") if paragraph.strip()]
+    return text + "".join(f'<div class="answer">{_markdown_inline(p)}</div>' for p in paragraphs) + table
 
 
 def _markdown_inline(text: str) -> str:
@@ -403,8 +355,8 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
 <table><thead><tr><th>notebook</th><th>status</th><th class=num>time</th><th>output</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <p class="meta">Every number on this page is read from the notebooks' <code>metrics.json</code> files of this run;
-the seed lab report's published figures ({REFERENCE_PUBLISHED["task2"]:.4f} / {REFERENCE_PUBLISHED["task3"]:.4f} /
-{REFERENCE_PUBLISHED["task4"]:.4f} for Tasks 2 / 3 / 4) are quoted for comparison.</p>
+the seed lab report's published figures ({SEED_REPORT.task2_accuracy:.4f} / {SEED_REPORT.task3_accuracy:.4f} /
+{SEED_REPORT.task4_accuracy:.4f} for Tasks 2 / 3 / 4) are quoted for comparison.</p>
 </body></html>
 """
 
@@ -444,7 +396,7 @@ def results_markdown(run: Mapping[str, Any]) -> str:
         if entry.get("status") not in {"completed", "cached"}:
             lines.append(f"| {entry['name']} | — {entry.get('status')} — | | | | | | |")
             continue
-        for name, record in ((entry.get("metrics") or {}).get("models") or {}).items():
+        for name, record in entry["metrics"].get("models", {}).items():
             pretrained = record.get("pretrained")
             lines.append(
                 f"| {entry['name']} | {name} | {record['test_accuracy']:.4f} | {record['test_errors']} | "

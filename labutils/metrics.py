@@ -9,26 +9,10 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall
 from .data import LETTERS, NUM_CLASSES
 
 __all__ = [
-    "METRIC_FIELDS",
     "classification_metrics",
     "describe_gap",
     "per_letter_report",
 ]
-
-
-#: Field names every model entry of metrics.json carries (fixed: the index page and checkers read them).
-METRIC_FIELDS = (
-    "test_accuracy",
-    "test_log_loss",
-    "test_f1_weighted",
-    "test_errors",
-    "val_accuracy_random",
-    "val_accuracy_grouped",
-    "train_seconds",
-    "epochs",
-    "seed",
-    "model_file",
-)
 
 
 def _check(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from .results import SEED_REPORT
+
 __all__ = [
     "describe_augmentation_conclusion",
     "describe_missed_families",
@@ -119,7 +121,8 @@ def describe_transfer_answers(
         answer.append(
             f"Frozen, with only a new head: {listed}; the best, {best_frozen}"
             f"{f' (its head reads the {reads})' if reads else ''}, is "
-            f"{_difference(float(frozen[best_frozen]['test_accuracy']), 0.8073)} the seed report's frozen VGG16 (0.8073)."
+            f"{_difference(float(frozen[best_frozen]['test_accuracy']), SEED_REPORT.task4_accuracy)} the seed "
+            f"report's frozen VGG16 ({SEED_REPORT.task4_accuracy:.4f})."
         )
     untuned = [
         (backbone, seconds)

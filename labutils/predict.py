@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .data import DataNotFoundError, DataValidationError, index_to_label, label_to_letter
-from .records import read_json
+from .results import read_run, run_models
 
 __all__ = [
     "MAX_BATCH_SIZE",
@@ -184,13 +184,11 @@ def best_model_file(reports: str | Path = "reports") -> Path:
         raise FileNotFoundError(
             f"{run_file} not found: run the report first (make report) or pass --model FILE.keras"
         )
-    run = read_json(run_file)
     candidates = []
-    for entry in run.get("notebooks", []):
-        for name, record in ((entry.get("metrics") or {}).get("models") or {}).items():
-            path = folder / entry["name"] / str(record.get("model_file"))
-            if record.get("model_file") and path.exists():
-                candidates.append((record["test_accuracy"], name, path))
+    for notebook, name, record in run_models(read_run(run_file)):
+        path = folder / notebook / str(record["model_file"])
+        if record["model_file"] and path.exists():
+            candidates.append((record["test_accuracy"], name, path))
     if not candidates:
         raise FileNotFoundError(
             f"no model file listed in {run_file} exists: re-run the report or pass --model FILE.keras"

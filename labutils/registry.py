@@ -1,10 +1,12 @@
-"""The report's notebooks in one place: their names, tasks, published figures and how later ones find them.
+"""The report's notebooks in one place: their names, tasks, what they write, their figures and how later ones find them.
 
 A notebook's name is its source's stem (``notebooks/02_cnn.py``) and its folder under the report
 (``reports/02_cnn/``). The runner passes a notebook's folder to the later notebooks that declare its
 ``folder_parameter`` (``TASK2_DIR``: notebook 03 trains Task 2's networks further); the index
 answers each task from its notebook's ``metrics.json`` and captions the figures it publishes (its
-cells tagged ``thumbnail``) in order.
+cells tagged ``thumbnail``) in order. What each ``metrics.json`` must hold beyond the common fields
+(``fields``, and the models it always records) is checked on writing and on reading by
+:mod:`labutils.results`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class NotebookEntry:
     name: str
     task: str
     captions: tuple[str, ...]  # of its published figures, in order
+    fields: tuple[str, ...]  # the top-level fields of its metrics.json besides the common ones
+    models: tuple[str, ...] = ()  # the models its metrics.json always records (more may follow)
     folder_parameter: str | None = None  # the parameter through which later notebooks read its folder
 
 
@@ -28,21 +32,57 @@ class NotebookEntry:
 NOTEBOOKS: dict[str, NotebookEntry] = {
     entry.name: entry
     for entry in (
-        NotebookEntry("01_data", "Task 1", ("class balance of the training and test files",)),
+        NotebookEntry(
+            "01_data",
+            "Task 1",
+            ("class balance of the training and test files",),
+            fields=(
+                "data",
+                "split_kind",
+                "splits",
+                "group_threshold",
+                "families",
+                "nearest_neighbour_median",
+            ),
+        ),
         NotebookEntry(
             "02_cnn",
             "Task 2",
             ("training curves of our CNN", "confusion matrix of our CNN"),
+            fields=("split", "recipe", "random_split_twin", "test_families"),
+            models=("seed_cnn", "compact_cnn", "compact_cnn_final"),
             folder_parameter="TASK2_DIR",
         ),
         NotebookEntry(
             "03_augmentation",
             "Task 3",
             ("robustness under perturbations, with and without augmentation",),
+            fields=(
+                "split",
+                "recipe",
+                "robustness",
+                "robustness_images",
+                "robustness_by_model",
+                "test_families",
+                "missed_families",
+            ),
+            models=("compact_cnn_augmented", "seed_cnn_augmented", "compact_cnn_augmented_final"),
             folder_parameter="TASK3_DIR",
         ),
         NotebookEntry(
-            "04_transfer", "Task 4", ("test accuracy against training seconds, every model of the lab",)
+            "04_transfer",
+            "Task 4",
+            ("test accuracy against training seconds, every model of the lab",),
+            fields=(
+                "split",
+                "image_sizes",
+                "weights_requested",
+                "pretrained",
+                "fine_tune_epoch_seconds",
+                "comparison",
+                "best_overall",
+                "answers",
+            ),
         ),
     )
 }

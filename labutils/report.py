@@ -34,6 +34,7 @@ from .parameters import (
 from .progress import ProgressReporter
 from .provenance import machine_info, package_versions
 from .registry import folder_parameters
+from .results import read_notebook_metrics
 from .sources import DataFiles, find_data_files, repository_root
 
 __all__ = [
@@ -388,8 +389,10 @@ def _cached_entry(
         or not all(p.exists() for p in needed)
     ):
         return None
-    metrics = _read_json(folder / "metrics.json", log)
-    if not isinstance(metrics, dict):
+    try:
+        metrics = read_notebook_metrics(folder / "metrics.json", stem)
+    except (OSError, ValueError) as error:
+        log(f"note: {_error_text(error)}; treated as not done")
         return None
     return NotebookResult(
         stem,
@@ -623,9 +626,13 @@ def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context:
                 entry.error + "; " if entry.error else ""
             ) + f"HTML export failed: {_error_text(error)}"
     if entry.status == "completed":
-        entry.metrics = _read_json(folder / "metrics.json", log)
-        if entry.metrics is None:
-            entry.status, entry.error = "failed", "the notebook wrote no readable metrics.json"
+        try:
+            entry.metrics = read_notebook_metrics(folder / "metrics.json", source.stem)
+        except (OSError, ValueError) as error:
+            entry.status, entry.error = (
+                "failed",
+                f"the notebook wrote no valid metrics.json: {_error_text(error)}",
+            )
     if entry.status == "completed":
         _write_atomically(
             folder / _INPUTS_FILE,

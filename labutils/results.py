@@ -1,24 +1,90 @@
-"""What a notebook records for each model in its metrics.json, and the comparison over notebooks."""
+"""The results contract: what each notebook's ``metrics.json`` holds, written and read with checks.
+
+Every ``metrics.json`` carries :data:`COMMON_FIELDS` (its ``schema_version`` first), then the fields
+its notebook's :class:`~labutils.registry.NotebookEntry` lists, and no others; every model entry
+carries :data:`METRIC_FIELDS` first. :func:`write_metrics` refuses a document that breaks this, and
+:func:`read_metrics`, :func:`read_task_metrics` and :func:`read_run` refuse a file that does, with
+an error that names the file and the field, so a record of an older version is run again, never
+half-read. The seed lab report's published figures, quoted beside ours, are :data:`SEED_REPORT`.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .metrics import METRIC_FIELDS
 from .records import read_json
+from .registry import NOTEBOOKS
 
 __all__ = [
+    "COMMON_FIELDS",
     "COMPARISON_COLUMNS",
+    "METRIC_FIELDS",
+    "SCHEMA_VERSION",
+    "SEED_REPORT",
+    "PublishedFigures",
+    "check_metrics",
     "comparison_table",
     "model_record",
+    "read_metrics",
+    "read_notebook_metrics",
+    "read_run",
     "read_task_metrics",
+    "run_models",
     "write_metrics",
 ]
+
+#: The version of the ``metrics.json`` layout this package writes and reads (version 1 had none).
+SCHEMA_VERSION = 2
+#: The fields every ``metrics.json`` starts with.
+COMMON_FIELDS = ("schema_version", "notebook", "data_source", "profile", "models")
+#: The fields every model entry of a ``metrics.json`` starts with, in this order.
+METRIC_FIELDS = (
+    "test_accuracy",
+    "test_log_loss",
+    "test_f1_weighted",
+    "test_errors",
+    "val_accuracy_random",
+    "val_accuracy_grouped",
+    "train_seconds",
+    "epochs",
+    "seed",
+    "model_file",
+    "train_images",
+    "trainable_weights",
+    "total_weights",
+    "inference_images_per_second",
+)
+# the model fields that may be empty: validation scores a model has not got, a model not saved
+_OPTIONAL = {"val_accuracy_random", "val_accuracy_grouped", "model_file"}
+
+
+@dataclass(frozen=True)
+class PublishedFigures:
+    """Test figures a report published: quoted beside this project's, never computed by it."""
+
+    task2_accuracy: float
+    task2_log_loss: float
+    task3_accuracy: float
+    task3_log_loss: float
+    task4_accuracy: float  # its frozen VGG16
+    task4_log_loss: float
+
+
+#: The seed lab report's published test figures (its Task 3 network trained 50 more epochs with augmentation).
+SEED_REPORT = PublishedFigures(
+    task2_accuracy=0.9714,
+    task2_log_loss=0.099,
+    task3_accuracy=0.9964,
+    task3_log_loss=0.019,
+    task4_accuracy=0.8073,
+    task4_log_loss=0.73,
+)
 
 
 def model_record(
@@ -30,9 +96,16 @@ def model_record(
     epochs: int,
     seed: int,
     model_file: str | None,
+    train_images: int,
+    weight_counts: Mapping[str, int],
+    inference_images_per_second: float,
     **extra: Any,
 ) -> dict[str, Any]:
-    """One model's entry of metrics.json, with the fixed field names first."""
+    """One model's entry of metrics.json: :data:`METRIC_FIELDS` first, then ``extra``.
+
+    ``test`` is :func:`~labutils.metrics.classification_metrics` on the test set; ``weight_counts``
+    is :func:`~labutils.models.count_weights` of the model.
+    """
     record = {
         "test_accuracy": float(test["accuracy"]),
         "test_log_loss": float(test["log_loss"]),
@@ -44,8 +117,76 @@ def model_record(
         "epochs": int(epochs),
         "seed": int(seed),
         "model_file": model_file,
+        "train_images": int(train_images),
+        "trainable_weights": int(weight_counts["trainable"]),
+        "total_weights": int(weight_counts["total"]),
+        "inference_images_per_second": float(inference_images_per_second),
     }
+    clash = sorted(set(extra) & set(record))
+    if clash:
+        raise ValueError(f"model_record: {clash} are fixed fields, pass them by their own parameters")
     return {**record, **extra}
+
+
+def check_metrics(document: Any, source: str, notebook: str | None = None) -> dict[str, Any]:
+    """``document`` if it is a ``metrics.json`` of this schema (of ``notebook``, if given).
+
+    Otherwise a :class:`ValueError` that names ``source`` (the file) and what is wrong.
+    """
+    redo = f"run notebook {notebook or 'that made it'} again"
+    if not isinstance(document, dict):
+        raise ValueError(f"{source} holds no JSON object: {redo}")
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"{source} has metrics schema {version if version is not None else 1}, this labutils reads "
+            f"schema {SCHEMA_VERSION}: it was written by another version; {redo}"
+        )
+    name = document.get("notebook")
+    if notebook is not None and name != notebook:
+        raise ValueError(f"{source} belongs to notebook {name!r}, expected {notebook!r}")
+    if name not in NOTEBOOKS:
+        raise ValueError(f"{source} names notebook {name!r}, which is none of {sorted(NOTEBOOKS)}")
+    entry = NOTEBOOKS[name]
+    expected = (*COMMON_FIELDS, *entry.fields)
+    missing = [field for field in expected if field not in document]
+    unknown = [field for field in document if field not in expected]
+    if missing or unknown:
+        raise ValueError(
+            f"{source} does not follow notebook {name}'s metrics schema: "
+            + "; ".join(
+                part for part in (missing and f"missing {missing}", unknown and f"unknown {unknown}") if part
+            )
+        )
+    if not isinstance(document["data_source"], str) or not isinstance(document["models"], dict):
+        raise ValueError(f"{source}: data_source must be a string and models an object")
+    absent = [model for model in entry.models if model not in document["models"]]
+    if absent:
+        raise ValueError(f"{source} lacks the models {absent} that notebook {name} always records: {redo}")
+    for model, record in document["models"].items():
+        _check_record(record, f"{source}, model {model!r}")
+    return document
+
+
+def _check_record(record: Any, source: str) -> None:
+    if not isinstance(record, dict):
+        raise ValueError(f"{source} is not a JSON object")
+    if tuple(record)[: len(METRIC_FIELDS)] != METRIC_FIELDS:
+        missing = [field for field in METRIC_FIELDS if field not in record]
+        raise ValueError(
+            f"{source} lacks the fields {missing}"
+            if missing
+            else f"{source}: the fields {list(METRIC_FIELDS)} must come first, in that order"
+        )
+    for field in METRIC_FIELDS:
+        value = record[field]
+        if value is None and field in _OPTIONAL:
+            continue
+        wanted = str if field == "model_file" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            raise ValueError(
+                f"{source}: {field} must be {'a string' if wanted is str else 'a number'}, got {value!r}"
+            )
 
 
 def write_metrics(
@@ -55,50 +196,93 @@ def write_metrics(
     data_source: str,
     profile: str,
     models: Mapping[str, Mapping[str, Any]],
-    **extra: Any,
+    **fields: Any,
 ) -> Path:
-    """Write ``metrics.json``; every model entry must carry :data:`METRIC_FIELDS`."""
-    for name, record in models.items():
-        missing = [field for field in METRIC_FIELDS if field not in record]
-        if missing:
-            raise ValueError(f"model {name!r} lacks the metrics.json fields {missing}")
+    """Write ``output_dir/metrics.json`` after checking it against the contract; its path."""
     path = Path(output_dir) / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     document = {
+        "schema_version": SCHEMA_VERSION,
         "notebook": notebook,
         "data_source": data_source,
         "profile": profile,
-        "models": dict(models),
-        **extra,
+        "models": {name: dict(record) for name, record in models.items()},
+        **fields,
     }
+    check_metrics(json.loads(json.dumps(document)), f"the metrics.json for {path}", notebook)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 
 
+def read_metrics(path: str | Path, notebook: str | None = None) -> dict[str, Any]:
+    """A ``metrics.json`` file (of ``notebook``, if given), checked against the contract."""
+    return check_metrics(read_json(path), str(path), notebook)
+
+
+def read_notebook_metrics(path: str | Path, notebook: str) -> dict[str, Any]:
+    """What the runner reads after running ``notebook``: its ``metrics.json`` checked against the contract
+    when it is one of the report's notebooks (:data:`~labutils.registry.NOTEBOOKS`), else any JSON object
+    (a notebook of one's own, added to the folder, has no contract)."""
+    if notebook in NOTEBOOKS:
+        return read_metrics(path, notebook)
+    document = read_json(path)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} holds no JSON object: run notebook {notebook} again")
+    return document
+
+
 def read_task_metrics(folder: str | Path, notebook: str, data_source: str) -> dict[str, Any]:
-    """Read an earlier notebook's ``metrics.json``, checking it exists, is that notebook's, and used the same data."""
+    """An earlier notebook's ``metrics.json``, checked: that notebook's, on the same data, its model files there."""
     path = Path(folder) / "metrics.json"
     if not path.exists():
         raise FileNotFoundError(
             f"{path} not found: run notebook {notebook} first (python -m labutils report --only {notebook[:2]})"
         )
-    document = read_json(path)
-    if not isinstance(document, dict):
-        raise ValueError(f"{path} holds no JSON object: re-run notebook {notebook}")
-    if document.get("notebook") != notebook:
-        raise ValueError(f"{path} belongs to notebook {document.get('notebook')!r}, expected {notebook!r}")
-    if document.get("data_source") != data_source:
+    document = read_metrics(path, notebook)
+    if document["data_source"] != data_source:
         raise ValueError(
-            f"{path} was computed on {document.get('data_source')!r} data, but this run uses {data_source!r} data; "
+            f"{path} was computed on {document['data_source']!r} data, but this run uses {data_source!r} data; "
             f"re-run notebook {notebook} on the same data"
         )
-    for name, record in document.get("models", {}).items():
-        model_file = Path(folder) / str(record.get("model_file"))
+    for name, record in document["models"].items():
+        model_file = Path(folder) / str(record["model_file"])
         if not model_file.exists():
             raise FileNotFoundError(
                 f"{model_file} (model {name!r} of {path}) not found: re-run notebook {notebook}"
             )
     return document
+
+
+#: The notebook states of ``run.json`` whose metrics count.
+_DONE = {"completed", "cached"}
+
+
+def read_run(path: str | Path) -> dict[str, Any]:
+    """A report's ``run.json``, every finished notebook's metrics checked against the contract."""
+    path = Path(path)
+    run = read_json(path)
+    if not isinstance(run, dict) or not isinstance(run.get("notebooks"), list):
+        raise ValueError(f"{path} is not a report run record (no list of notebooks): run the report again")
+    for entry in run["notebooks"]:
+        if not isinstance(entry, dict) or entry.get("status") not in _DONE:
+            continue
+        source, name = f"{path} (notebook {entry.get('name')})", entry.get("name")
+        if name in NOTEBOOKS:
+            check_metrics(entry.get("metrics"), source, name)
+        elif not isinstance(entry.get("metrics"), dict):
+            raise ValueError(f"{source} has no metrics object: run the report again")
+    return run
+
+
+def run_models(run: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(notebook, model, record) for every model of a run's finished report notebooks, in order.
+
+    ``run`` is :func:`read_run`'s: the records were checked against the contract.
+    """
+    for entry in run.get("notebooks", []):
+        if entry.get("status") in _DONE and entry.get("name") in NOTEBOOKS:
+            for name, record in entry["metrics"]["models"].items():
+                yield entry["name"], name, record
 
 
 #: Columns of :func:`comparison_table`, in order.
@@ -120,15 +304,13 @@ COMPARISON_COLUMNS = (
 def comparison_table(documents: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """One row per model over several notebooks' ``metrics.json`` documents ({task label: document}).
 
-    Missing optional fields (e.g. trainable weights of an older run) are left empty, never guessed.
+    A document here needs only ``models``: notebook 04 compares its own records before writing them.
     """
     rows = {}
     for task, document in documents.items():
         for name, record in document.get("models", {}).items():
             row = {column: record.get(column) for column in COMPARISON_COLUMNS}
             row["task"] = task
-            if row["total_weights"] is None:
-                row["total_weights"] = record.get("weights")
             if name in rows:
                 raise ValueError(f"model {name!r} appears in more than one document")
             rows[name] = row

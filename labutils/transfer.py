@@ -303,7 +303,6 @@ def transfer_record(
     from .models import count_weights
     from .results import model_record
 
-    weights = count_weights(transfer.model)
     return model_record(
         {key: test[key] for key in ("accuracy", "log_loss", "f1_weighted", "errors")},
         val_accuracy_random=None,
@@ -319,8 +318,7 @@ def transfer_record(
         weights_source=transfer.weights_source,
         weights_status=transfer.weights_status,
         head_reads=transfer.head_reads,
-        trainable_weights=weights["trainable"],
-        total_weights=weights["total"],
+        weight_counts=count_weights(transfer.model),
         **extra,
     )
 

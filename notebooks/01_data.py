@@ -40,9 +40,6 @@ SAMPLE_SIZE = 3000  # [1, inf): images per comparison in the nearest-neighbour a
 # names the file, row and column. The banner below says which data this run uses.
 
 # %%
-import json
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -201,17 +198,16 @@ pd.DataFrame({name: split.summary() for name, split in splits.items()}).T
 validation_to_train = {}
 for name, split in splits.items():
     sample = rng.choice(split.validation_index, min(SAMPLE_SIZE, len(split.validation_index)), replace=False)
-    validation_to_train[f"{name} validation → train"] = lu.nearest_neighbour_similarity(
-        dataset.x_train[sample], dataset.x_train[split.train_index]
-    )
-lu.plot_similarity_distributions({**validation_to_train, "test → train": test_to_train})
+    validation_to_train[name] = lu.nearest_neighbour_similarity(dataset.x_train[sample], dataset.x_train[split.train_index])
+lu.plot_similarity_distributions({**{f"{name} validation → train": values for name, values in validation_to_train.items()},
+                                  "test → train": test_to_train})
 plt.show()
 
 # %%
 medians = {name: float(np.median(values)) for name, values in validation_to_train.items()}
 lu.show_markdown(
     f"Median correlation with the nearest training image: random validation "
-    f"{medians['random validation → train']:.4f}, grouped validation {medians['grouped validation → train']:.4f}, "
+    f"{medians['random']:.4f}, grouped validation {medians['grouped']:.4f}, "
     f"test {np.median(test_to_train):.4f}. The random validation set is made of near-copies of training images; "
     f"the grouped one is, like the test set, made of pictures the network has not seen."
 )
@@ -253,24 +249,20 @@ pd.DataFrame(
 # The numbers the index page and the tests read back:
 
 # %%
-metrics = {
-    "notebook": "01_data",
-    "data_source": dataset.source,
-    "profile": PROFILE,
-    "data": dataset.summary(),
-    "split_kind": SPLIT_KIND,
-    "splits": {name: s.summary() for name, s in splits.items()},
-    "group_threshold": GROUP_THRESHOLD,
-    "families": {"count": int(family_sizes.size), "median_size": float(np.median(family_sizes)),
-                 "max_size": int(family_sizes.max())},
-    "nearest_neighbour_median": {
+metrics = dict(
+    data=dataset.summary(),
+    split_kind=SPLIT_KIND,
+    splits={name: s.summary() for name, s in splits.items()},
+    group_threshold=GROUP_THRESHOLD,
+    families={"count": int(family_sizes.size), "median_size": float(np.median(family_sizes)),
+              "max_size": int(family_sizes.max())},
+    nearest_neighbour_median={
         "train_to_train": float(np.median(train_to_train)),
         "test_to_train": float(np.median(test_to_train)),
-        **{name.replace(" → ", "_to_").replace(" ", "_"): value for name, value in medians.items()},
+        **{f"{name}_validation_to_train": value for name, value in medians.items()},
     },
-}
-Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
-Path(OUTPUT_DIR, "metrics.json").write_text(json.dumps(metrics, indent=2))
+)
+lu.write_metrics(OUTPUT_DIR, notebook="01_data", data_source=dataset.source, profile=PROFILE, models={}, **metrics)
 metrics["splits"]
 
 # %% [markdown]
@@ -283,7 +275,7 @@ lu.show_markdown(
     f"{len(dataset.y_train):,} training and {len(dataset.y_test):,} test images of {lu.NUM_CLASSES} letters. "
     f"The training images form only {family_sizes.size:,} families of near-duplicates, so the seed's random "
     f"split puts near-copies on both sides (median nearest-training correlation "
-    f"{medians['random validation → train']:.4f} against {np.median(test_to_train):.4f} for the test set). "
+    f"{medians['random']:.4f} against {np.median(test_to_train):.4f} for the test set). "
     f"The grouped split holds out {grouped['validation_rows']:,} images ({grouped['validation_fraction']:.1%}) "
     f"in {grouped['validation_groups']:,} whole families and trains on {grouped['train_rows']:,}; "
     f"the report uses the **{SPLIT_KIND}** split."

@@ -257,10 +257,10 @@ probabilities = {name: model.predict(data.x_test, batch_size=512, verbose=0) for
 test_metrics = {name: lu.classification_metrics(data.y_test, p) for name, p in probabilities.items()}
 val_accuracy = {name: float(model.evaluate(data.x_val, data.y_val, batch_size=512, verbose=0)[1])
                 for name, model in models.items() if "final" not in name}  # the final networks trained on the validation images
-REFERENCE_PUBLISHED = {"task2_accuracy": 0.9714, "task3_accuracy": 0.9964, "task3_log_loss": 0.019}
 results = pd.DataFrame(test_metrics).T
 results["grouped val accuracy"] = pd.Series(val_accuracy)
-results.loc["seed report, Task 3 (published)"] = {key: REFERENCE_PUBLISHED[f"task3_{key}"] for key in ("accuracy", "log_loss")}
+results.loc["seed report, Task 3 (published)"] = {"accuracy": lu.SEED_REPORT.task3_accuracy,
+                                                  "log_loss": lu.SEED_REPORT.task3_log_loss}
 results.round(4)
 
 # %%
@@ -271,7 +271,7 @@ lu.show_markdown(
     f"{after['accuracy']:.4f} test accuracy ({before['errors']} → {after['errors']} errors, log-loss "
     f"{before['log_loss']:.3f} → {after['log_loss']:.3f}); the reference network goes from "
     f"{test_metrics['seed_cnn (Task 2)']['accuracy']:.4f} to {test_metrics['seed_cnn_augmented']['accuracy']:.4f} in the same "
-    f"time (the seed report: {REFERENCE_PUBLISHED['task2_accuracy']:.4f} → {REFERENCE_PUBLISHED['task3_accuracy']:.4f} after 50 "
+    f"time (the seed report: {lu.SEED_REPORT.task2_accuracy:.4f} → {lu.SEED_REPORT.task3_accuracy:.4f} after 50 "
     f"more epochs). Our final network, trained on every training image, goes from {final_before['accuracy']:.4f} to "
     f"**{final_after['accuracy']:.4f}** ({final_before['errors']} → {final_after['errors']} errors)."
 )
@@ -420,7 +420,7 @@ for name, model, log, seconds, key in (
         train_images=len(data.x_all) if name == "compact_cnn_augmented_final" else len(data.x_train),
         trained_on="train + validation" if name == "compact_cnn_augmented_final" else "train",
         test_families_with_errors=families_with_errors[name],
-        weights=lu.count_weights(model)["total"],
+        weight_counts=lu.count_weights(model),
         inference_images_per_second=lu.inference_rate(model, data.x_test, batch_size=512),
         robustness_mean_accuracy=mean_accuracy[name].to_dict() if name in mean_accuracy else None,
         **robust.get(name, {"robustness": None, "robustness_mixed": None}),
@@ -438,7 +438,6 @@ lu.write_metrics(
     robustness_by_model=robust,  # the Task 2 networks' too
     test_families=len(by_family),
     missed_families=lu.missed_family_records(wrong_families, neighbours),  # with their nearest training images
-    reference_published=REFERENCE_PUBLISHED,
 )
 pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs",
                          "model_file"]]
@@ -456,7 +455,7 @@ lu.show_markdown(lu.describe_augmentation_conclusion(
     split_run={"epochs": len(ours_log), "seconds": ours_seconds, "before": before["accuracy"], "after": after["accuracy"],
                "val_accuracy": val_accuracy["compact_cnn_augmented"]},
     reference_accuracy=test_metrics["seed_cnn_augmented"]["accuracy"],
-    published_accuracy=REFERENCE_PUBLISHED["task3_accuracy"],
+    published_accuracy=lu.SEED_REPORT.task3_accuracy,
     final_run={"images": len(data.x_all), "epochs": len(final_log), "seconds": final_seconds,
                "accuracy": final_after["accuracy"], "errors": final_after["errors"]},
     test_images=len(data.y_test), test_families=len(by_family),

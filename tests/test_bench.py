@@ -198,7 +198,7 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     assert (task3["ema_momentum"], results["settings"]["task3"]["ema_momentum"]) == (0.0, 0.5)
     assert (task3["statistics_images"], results["settings"]["task3"]["statistics_images"]) == (0, 256)
     assert (
-        uncapped["contenders"]["task2"]["weights"]
+        uncapped["contenders"]["task2"]["total_weights"]
         == count_weights(compact_cnn(width=4, pooling="max", head="flatten"))["total"]
     )
     assert count_weights(compact_cnn(width=4, pooling="max", head="flatten")) != count_weights(

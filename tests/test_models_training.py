@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import types
 
 import keras
@@ -23,10 +22,9 @@ from labutils.callbacks import (
 from labutils.data import LETTERS, label_to_index
 from labutils.inputs import to_model_input
 from labutils.layers import BlurPooling2D, PerImageStandardization
-from labutils.metrics import METRIC_FIELDS, classification_metrics, describe_gap, per_letter_report
+from labutils.metrics import classification_metrics, describe_gap, per_letter_report
 from labutils.models import compact_cnn, count_weights, seed_cnn
 from labutils.plot import plot_confusion_matrix, plot_misclassified
-from labutils.results import model_record, write_metrics
 from labutils.sources import load_dataset
 from labutils.speed import single_image_rate
 from labutils.training import (
@@ -432,29 +430,6 @@ def test_errors_by_family_counts_whole_families():
         errors_by_family(y_true, y_predicted[:-1], families)
     with pytest.raises(ValueError, match="several letters"):
         errors_by_family(y_true, y_predicted, np.zeros(9, dtype=int))
-
-
-def test_metrics_json_has_the_fixed_fields(tmp_path):
-    record = model_record(
-        {"accuracy": 0.9, "log_loss": 0.3, "f1_weighted": 0.89, "errors": 7},
-        val_accuracy_random=1.0,
-        val_accuracy_grouped=0.91,
-        train_seconds=12.345,
-        epochs=3,
-        seed=0,
-        model_file="m.keras",
-        weights=100,
-    )
-    assert tuple(record)[: len(METRIC_FIELDS)] == METRIC_FIELDS and record["weights"] == 100
-    path = write_metrics(
-        tmp_path, notebook="02_cnn", data_source="synthetic", profile="quick", models={"m": record}
-    )
-    document = json.loads(path.read_text())
-    assert document["models"]["m"]["train_seconds"] == 12.35 and document["notebook"] == "02_cnn"
-    with pytest.raises(ValueError, match="lacks"):
-        write_metrics(
-            tmp_path, notebook="x", data_source="real", profile="full", models={"m": {"test_accuracy": 1}}
-        )
 
 
 def test_prepare_task_data_matches_the_split(standin_dir):

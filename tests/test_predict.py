@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from PIL import Image
 
 from labutils.data import read_sign_mnist_csv
 from labutils.predict import best_model_file, image_to_array, predict_files
+from tests.test_index import METRICS
 
 
 @pytest.fixture(scope="module")
@@ -140,23 +142,18 @@ def test_the_default_model_is_the_best_of_the_latest_run(tmp_path, model_file):
     for notebook, name in (("02_cnn", "good.keras"), ("03_augmentation", "best.keras")):
         (reports / notebook).mkdir(parents=True)
         (reports / notebook / name).write_bytes(model_file.read_bytes())
-    missing_file = {"test_accuracy": 0.999, "model_file": "deleted.keras"}
+    task2, task3 = copy.deepcopy(METRICS["02_cnn"]), copy.deepcopy(METRICS["03_augmentation"])
+    for document in (task2, task3):
+        for record in document["models"].values():
+            record.update(test_accuracy=0.5, model_file="deleted.keras")
+    task2["models"]["compact_cnn_final"].update(test_accuracy=0.95, model_file="good.keras")
+    task3["models"]["compact_cnn_augmented_final"].update(test_accuracy=0.99, model_file="best.keras")
+    task3["models"]["seed_cnn_augmented"]["test_accuracy"] = 0.999  # the best, but its file is gone
     run = {
         "notebooks": [
-            {
-                "name": "02_cnn",
-                "metrics": {"models": {"good": {"test_accuracy": 0.95, "model_file": "good.keras"}}},
-            },
-            {
-                "name": "03_augmentation",
-                "metrics": {
-                    "models": {
-                        "best": {"test_accuracy": 0.99, "model_file": "best.keras"},
-                        "gone": missing_file,
-                    }
-                },
-            },
-            {"name": "04_transfer", "metrics": None},
+            {"name": "02_cnn", "status": "completed", "metrics": task2},
+            {"name": "03_augmentation", "status": "cached", "metrics": task3},
+            {"name": "04_transfer", "status": "failed", "metrics": None},
         ]
     }
     (reports / "run.json").write_text(json.dumps(run))

@@ -12,6 +12,7 @@ import pytest
 
 from labutils.recipes import Task2Recipe, Task3Recipe, recipe_from_dict
 from labutils.report import PROFILES, discover_notebooks, notebook_parameters, run_report
+from labutils.results import read_metrics
 from tests.notebook_texts import GOOD, SLOW
 
 FAILING = """# %% tags=["parameters"]
@@ -105,7 +106,7 @@ def test_task1_notebook_on_the_standin(standin_dir, tmp_path):
     result = run_report("quick", data_dir=standin_dir, out=out, only=["01"], log=lambda line: None)
     entry = result.notebooks[0]
     assert entry.status == "completed", entry.error
-    metrics = json.loads((out / "01_data" / "metrics.json").read_text())
+    metrics = read_metrics(out / "01_data" / "metrics.json", "01_data")  # it follows the contract
     assert (
         metrics["notebook"] == "01_data"
         and metrics["data_source"] == "synthetic"
@@ -168,12 +169,12 @@ def test_task3_records_robustness_per_model_perturbation_and_strength(model_note
 
 @pytest.mark.notebook
 def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
-    from labutils.metrics import METRIC_FIELDS
     from labutils.models import load_model
+    from labutils.results import METRIC_FIELDS
 
     out = model_notebooks
-    task2 = json.loads((out / "02_cnn" / "metrics.json").read_text())
-    task3 = json.loads((out / "03_augmentation" / "metrics.json").read_text())
+    task2 = read_metrics(out / "02_cnn" / "metrics.json", "02_cnn")  # both follow the contract
+    task3 = read_metrics(out / "03_augmentation" / "metrics.json", "03_augmentation")
     assert set(task2["models"]) == {"compact_cnn", "seed_cnn", "compact_cnn_final"}
     assert set(task3["models"]) == {
         "compact_cnn_augmented",
@@ -197,7 +198,7 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     # our network learns the stand-in well above chance (1/24) even with the quick settings
     assert task2["models"]["compact_cnn"]["test_accuracy"] > 3 / 24
     assert task3["models"]["compact_cnn_augmented"]["test_accuracy"] > 3 / 24
-    assert task2["models"]["seed_cnn"]["weights"] == 139_608
+    assert task2["models"]["seed_cnn"]["total_weights"] == 139_608
     assert 0.0 <= task2["models"]["compact_cnn"]["val_accuracy_random"] <= 1.0
     # Task 3 counts Task 2's training in its totals
     assert task3["models"]["compact_cnn_augmented"]["epochs"] > task2["models"]["compact_cnn"]["epochs"]
@@ -275,11 +276,11 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
 
 @pytest.mark.notebook
 def test_task4_notebook_on_the_standin(model_notebooks):
-    from labutils.metrics import METRIC_FIELDS
     from labutils.models import load_model
+    from labutils.results import METRIC_FIELDS
 
     out = model_notebooks
-    document = json.loads((out / "04_transfer" / "metrics.json").read_text())
+    document = read_metrics(out / "04_transfer" / "metrics.json", "04_transfer")  # it follows the contract
     assert (
         document["notebook"] == "04_transfer"
         and document["data_source"] == "synthetic"
@@ -364,23 +365,6 @@ def test_task4_notebook_on_the_standin(model_notebooks):
     # the caches: a feature file per backbone and image set; the packaged weights converted once
     assert len(list((out / ".cache" / "features").glob("*.npy"))) == 3 * len(quick["BACKBONES"])
     assert len(list((out / ".cache" / "weights").glob("efficientnet_lite0-*.npz"))) == 1
-
-
-def test_task3_without_task2_says_what_to_run(tmp_path):
-    from labutils.results import read_task_metrics
-
-    with pytest.raises(FileNotFoundError, match="run notebook 02_cnn first"):
-        read_task_metrics(tmp_path, "02_cnn", "real")
-    (tmp_path / "metrics.json").write_text(
-        json.dumps({"notebook": "02_cnn", "data_source": "synthetic", "models": {}})
-    )
-    with pytest.raises(ValueError, match="computed on 'synthetic' data"):
-        read_task_metrics(tmp_path, "02_cnn", "real")
-    (tmp_path / "metrics.json").write_text(
-        json.dumps({"notebook": "02_cnn", "data_source": "real", "models": {"m": {"model_file": "m.keras"}}})
-    )
-    with pytest.raises(FileNotFoundError, match="m.keras"):
-        read_task_metrics(tmp_path, "02_cnn", "real")
 
 
 def test_declared_parameters_read_the_parameters_cell(notebooks):

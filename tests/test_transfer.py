@@ -272,7 +272,7 @@ def test_a_saved_transfer_model_loads_in_safe_mode(tmp_path):
 def test_comparison_table_and_its_plot():
     import matplotlib.pyplot as plt
 
-    record = {"test_accuracy": 0.9, "test_errors": 5, "train_seconds": 10.0, "weights": 100}
+    record = {"test_accuracy": 0.9, "test_errors": 5, "train_seconds": 10.0, "total_weights": 100}
     table = lu.comparison_table(
         {
             "Task 2": {"models": {"a": record}},

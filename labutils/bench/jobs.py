@@ -155,7 +155,7 @@ def _finish(
         "capped": bool(state.get("capped")),
         "robustness": robustness,
         "robustness_mixed": robustness["mixed"]["1"],
-        "weights": count_weights(model)["total"],
+        "total_weights": count_weights(model)["total"],
         **(
             {
                 "missed_families": _missed_families(

@@ -67,7 +67,7 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
         ),
         "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
         "capped": any(run["capped"] for run in runs),
-        "weights": runs[0].get("weights"),
+        "total_weights": runs[0].get("total_weights"),
         "curves": {str(seed): per_seed[seed]["curve"] for seed in seeds},
     }
     if all("missed_families" in run for run in runs):
