@@ -28,6 +28,7 @@ _PUBLIC_MODULES: tuple[str, ...] = (
     "layers",
     "backbones",
     "inputs",
+    "session",
     "training",
     "callbacks",
     "transfer",
@@ -38,6 +39,7 @@ _PUBLIC_MODULES: tuple[str, ...] = (
     "families",
     "speed",
     "results",
+    "saving",
     "perturb",
 )
 

@@ -232,7 +232,7 @@ def _report(args: argparse.Namespace) -> int:
 def _named_values(pairs: Sequence[Sequence[str]], option: str) -> dict[str, object]:
     """``-p NAME VALUE`` or ``--set NAME=VALUE`` options as {NAME: value}, each value a Python literal
     (else the text); a name given twice is an error."""
-    from .parameters import parse_parameter_value
+    from .report.parameters import parse_parameter_value
 
     values: dict[str, object] = {}
     for name, text in pairs:
@@ -275,8 +275,8 @@ def _bench(args: argparse.Namespace) -> int:
 def _results(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .index import results_markdown
     from .readme import update_readme
+    from .report.index import results_markdown
 
     run_file = Path(args.reports) / "run.json"
     if not run_file.exists():
@@ -292,7 +292,7 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .browser import check_report
+    from .report.browser import check_report
 
     checks = check_report(args.reports, screenshots=args.screenshots)
     for check in checks:

@@ -58,19 +58,20 @@ def banner_html(files: DataFiles) -> str:
     return source_banner_html(files.source, files.checksum_status(), files.origin)
 
 
-def data_banner(dataset: SignMNIST | DataFiles):
-    """The banner as an IPython display object (shown when it ends a notebook cell)."""
-    from IPython.display import HTML
+def data_banner(dataset: SignMNIST | DataFiles) -> None:
+    """Display the banner that says which data a notebook uses (anywhere in a cell)."""
+    from IPython.display import HTML, display
 
     files = dataset.files if isinstance(dataset, SignMNIST) else dataset
-    return HTML(banner_html(files))
+    display(HTML(banner_html(files)))
 
 
-def show_markdown(text: str):
-    """Narration computed by the run, rendered as Markdown (ends a cell to show it)."""
-    from IPython.display import Markdown
+def show_markdown(text: str) -> None:
+    """Display narration computed by the run, rendered as Markdown (anywhere in a cell: it never vanishes
+    for not being the cell's last expression)."""
+    from IPython.display import Markdown, display
 
-    return Markdown(text)
+    display(Markdown(text))
 
 
 def weights_banner_html(backbone: str, pretrained: bool, status: str) -> str:
@@ -89,8 +90,8 @@ def weights_banner_html(backbone: str, pretrained: bool, status: str) -> str:
     )
 
 
-def weights_banner(backbone: str, pretrained: bool, status: str):
-    """:func:`weights_banner_html` as an IPython display object."""
-    from IPython.display import HTML
+def weights_banner(backbone: str, pretrained: bool, status: str) -> None:
+    """Display :func:`weights_banner_html` (anywhere in a cell)."""
+    from IPython.display import HTML, display
 
-    return HTML(weights_banner_html(backbone, pretrained, status))
+    display(HTML(weights_banner_html(backbone, pretrained, status)))

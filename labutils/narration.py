@@ -18,6 +18,7 @@ from .results import SEED_REPORT
 __all__ = [
     "describe_augmentation_conclusion",
     "describe_missed_families",
+    "describe_robustness_gains",
     "describe_model",
     "describe_test_families",
     "describe_transfer_answers",
@@ -283,6 +284,48 @@ def _missed_families_standing(neighbours: pd.DataFrame, missed: pd.DataFrame) ->
         f"{'It is' if one else 'They are'} not unusually far from {its} letter's training photographs: the "
         f"{'miss is' if one else 'misses are'} the network's, not the data's."
     )
+
+
+def describe_robustness_gains(
+    mean_accuracy: pd.DataFrame, *, before: str, after: str, imitated: tuple[str, ...] | list[str]
+) -> str:
+    """What augmentation changed under each perturbation, from the mean accuracies over its strengths.
+
+    ``mean_accuracy`` has one row per perturbation and the columns ``before`` and ``after`` (the
+    network without and with augmentation); ``imitated`` are the perturbations of a kind the
+    augmentation imitates, where its gain should show.
+    """
+    missing = [name for name in (before, after) if name not in mean_accuracy.columns]
+    if missing:
+        raise ValueError(
+            f"mean_accuracy has no column {missing[0]!r} (its columns: {list(mean_accuracy.columns)})"
+        )
+    gains = (mean_accuracy[after] - mean_accuracy[before]).dropna()
+    if gains.empty:
+        raise ValueError("mean_accuracy holds no perturbation scored for both networks")
+
+    def change(name: str) -> str:
+        return f"**{name}** ({mean_accuracy.loc[name, before]:.3f} → {mean_accuracy.loc[name, after]:.3f})"
+
+    helped, hurt = gains[gains > 0].sort_values(ascending=False), gains[gains < 0].sort_values()
+    text = (
+        "Averaged over the perturbed strengths, augmentation changes our final network's accuracy by "
+        f"{gains.mean():+.3f} on average"
+    )
+    text += (
+        f"; it helps most under {change(helped.index[0])}" if len(helped) else "; it helps under none of them"
+    )
+    if len(helped) > 1 and hurt.empty:
+        text += f", least under {change(helped.index[-1])}"
+    if len(hurt):
+        text += f"; it *lowers* accuracy under {', '.join(change(name) for name in hurt.index)}"
+    kinds = [name for name in gains.index if name in imitated]
+    others = [name for name in gains.index if name not in imitated]
+    text += (
+        f". Perturbations of a kind the augmentation imitated ({', '.join(kinds) or 'none'}) are where the gain "
+        f"should show"
+    )
+    return text + (f"; the others ({', '.join(others)}) test how far it generalises." if others else ".")
 
 
 def describe_augmentation_conclusion(

@@ -109,7 +109,7 @@ def run_predict_bench(
     row_counts: list[int], out: str | Path, model_file: str | Path | None = None, *, batch_size: int = 512
 ) -> str:
     """Measure, write ``OUT/predict_memory.json`` and ``.md``, and return the table."""
-    from .provenance import machine_info
+    from .report.provenance import machine_info
 
     started = time.perf_counter()
     results = measure_predict(row_counts, model_file, batch_size=batch_size)

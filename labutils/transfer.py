@@ -46,7 +46,7 @@ __all__ = [
     "fine_tune_epoch_seconds",
     "recompute_backbone_statistics",
     "resolve_weights",
-    "transfer_record",
+    "save_transfer_with_record",
     "unfreeze",
     "weights_fingerprint",
 ]
@@ -287,8 +287,10 @@ def check_transfer_parameters(
         raise ValueError(f"FINE_TUNE_DEPTH must be one of {FINE_TUNE_DEPTHS}, got {fine_tune_depth!r}")
 
 
-def transfer_record(
+def save_transfer_with_record(
     transfer: TransferModel,
+    output_dir: str | Path,
+    name: str,
     test: dict,
     *,
     regime: str,
@@ -296,15 +298,20 @@ def transfer_record(
     train_seconds: float,
     epochs: int,
     seed: int,
-    model_file: str,
     **extra,
 ) -> dict:
-    """One Task 4 model's entry of ``metrics.json``: the common fields, then where its weights came from."""
+    """Save ``transfer.model`` as ``output_dir/NAME.keras`` and return its entry of ``metrics.json``.
+
+    The entry holds the common fields (:func:`~labutils.results.model_record`; ``extra`` gives
+    ``train_images`` and ``inference_images_per_second``), then where its weights came from.
+    """
     from .models import count_weights
     from .results import model_record
 
+    model_file = f"{name}.keras"
+    transfer.model.save(Path(output_dir) / model_file)
     return model_record(
-        {key: test[key] for key in ("accuracy", "log_loss", "f1_weighted", "errors")},
+        test,
         val_accuracy_random=None,
         val_accuracy_grouped=val_accuracy_grouped,
         train_seconds=train_seconds,

@@ -50,24 +50,18 @@ TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs);
 
 # %%
 import dataclasses
-from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import display
 from livelossplot import PlotLossesKeras
 
 import labutils as lu
 
-keras.utils.set_random_seed(SEED)
-output_dir = Path(OUTPUT_DIR)
-output_dir.mkdir(parents=True, exist_ok=True)
-dataset, split, data = lu.prepare_task_data(
-    DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION, split_seed=SPLIT_SEED,
-    group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT, seed=SEED,
+output_dir, dataset, split, data = lu.start_task(
+    OUTPUT_DIR, seed=SEED, data_dir=DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION,
+    split_seed=SPLIT_SEED, group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT,
 )
-lu.data_banner(dataset)
 
 # %%
 x_train, y_train, x_val, y_val, x_test, y_test = data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test
@@ -112,26 +106,20 @@ ours.summary()
 # errors of that accuracy, counting each validation family of near-copies once: a few hundred
 # families make differences of a point or so noise. The test set plays no part.
 
-# %% tags=["thumbnail"]
+# %%
 def train_ours(model, x, y, epochs, validation_data=None, callbacks=(), schedule_epochs=None):
     """Compile our network with the recipe's AdamW + warm-up/cosine schedule over `schedule_epochs` (default:
     `epochs`) and fit it for `epochs` on (augmentation-free) batches of (x, y)."""
-    model.compile(
-        optimizer=recipe.optimizer(len(x), schedule_epochs=schedule_epochs or epochs),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=False,
-    )
-    return model.fit(
-        lu.training_dataset(x, y, batch_size=recipe.batch_size, seed=SEED),
-        validation_data=validation_data,
-        validation_batch_size=512,
-        epochs=epochs,
-        verbose=2,
-        callbacks=list(callbacks),
-    )
+    model.compile(optimizer=recipe.optimizer(len(x), schedule_epochs=schedule_epochs or epochs),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+    return model.fit(lu.training_dataset(x, y, batch_size=recipe.batch_size, seed=SEED), epochs=epochs,
+                     validation_data=validation_data, validation_batch_size=512, verbose=2, callbacks=list(callbacks))
 
 
+# %% [markdown]
+# Our network on the split's training side, its validation side scored after every epoch:
+
+# %% tags=["thumbnail"]
 ours_history = train_ours(
     ours,
     x_train,
@@ -152,7 +140,7 @@ ours_history = train_ours(
 # %%
 ours_log = lu.history_frame(ours_history)
 ours_seconds = float(ours_log["seconds"].iloc[-1])
-display(lu.show_markdown(keep.describe()))
+lu.show_markdown(keep.describe())
 ours_log.round(4)
 
 # %% [markdown]
@@ -357,23 +345,24 @@ records = {}
 trained = (("compact_cnn", ours, ours_log, ours_seconds), ("seed_cnn", reference, reference_log, reference_seconds),
            ("compact_cnn_final", final, final_log, final_seconds))
 for name, model, log, seconds in trained:
-    model_file = f"{name}.keras"
-    model.save(output_dir / model_file)
-    records[name] = lu.model_record(
-        {key: test_metrics[name][key] for key in ("accuracy", "log_loss", "f1_weighted", "errors")},
-        val_accuracy_random=twin_val if name == "compact_cnn" else None,
+    final_fit = name == "compact_cnn_final"
+    records[name] = lu.save_with_record(
+        model, output_dir, name, test_metrics[name], test_images=x_test, seed=SEED, train_seconds=seconds,
+        epochs=len(log), val_accuracy_random=twin_val if name == "compact_cnn" else None,
         val_accuracy_grouped=val_accuracy.get(name),  # none for the final network: it trained on the validation images
-        train_seconds=seconds,
-        epochs=len(log),
-        seed=SEED,
-        model_file=model_file,
-        kept_epoch=keep.kept_epoch if name == "compact_cnn" else len(log),
-        train_images=len(data.x_all) if name == "compact_cnn_final" else len(x_train),
-        trained_on="train + validation" if name == "compact_cnn_final" else "train",
-        test_families_with_errors=families_with_errors[name],
-        weight_counts=lu.count_weights(model),
-        inference_images_per_second=lu.inference_rate(model, x_test, batch_size=512),
+        train_images=len(data.x_all) if final_fit else len(x_train), trained_on="train + validation" if final_fit else "train",
+        kept_epoch=keep.kept_epoch if name == "compact_cnn" else len(log), test_families_with_errors=families_with_errors[name],
     )
+pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs",
+                         "model_file"]]
+
+# %% [markdown]
+# `val_accuracy_random` is measured for our split-trained network only (by the random-split twin
+# above); the reference network is trained on the grouped split alone, so that field is empty for
+# it, and the final network has no validation score (it trained on the validation images). The
+# numbers go to `metrics.json`, checked against its schema as they are written:
+
+# %%
 metrics_path = lu.write_metrics(
     output_dir,
     notebook="02_cnn",
@@ -385,14 +374,9 @@ metrics_path = lu.write_metrics(
     test_families=len(by_family),
     recipe=dataclasses.asdict(recipe),  # our networks' design and training
 )
-pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs",
-                         "model_file"]]
+metrics_path
 
 # %% [markdown]
-# `val_accuracy_random` is measured for our split-trained network only (by the random-split twin
-# above); the reference network is trained on the grouped split alone, so that field is empty for
-# it, and the final network has no validation score (it trained on the validation images).
-#
 # ## Conclusion
 
 # %%

@@ -65,26 +65,18 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
 from livelossplot import PlotLossesKeras
 
 import labutils as lu
 
-keras.utils.set_random_seed(SEED)
-output_dir = Path(OUTPUT_DIR)
-output_dir.mkdir(parents=True, exist_ok=True)
-dataset, split, data = lu.prepare_task_data(
-    DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION, split_seed=SPLIT_SEED,
-    group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT, seed=SEED,
+output_dir, dataset, split, data = lu.start_task(
+    OUTPUT_DIR, seed=SEED, data_dir=DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION,
+    split_seed=SPLIT_SEED, group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT,
 )
-lu.data_banner(dataset)
 
 # %%
 task2_dir = Path(TASK2_DIR)
-task2_metrics = lu.read_task_metrics(task2_dir, "02_cnn", dataset.source)
-if "compact_cnn_final" not in task2_metrics["models"]:
-    raise ValueError(f"{task2_dir / 'metrics.json'} has no compact_cnn_final: that Task 2 run predates the final "
-                     "network, rerun notebook 02")
+task2_metrics = lu.read_task_metrics(task2_dir, "02_cnn", dataset.source)  # checked: that notebook's, on these data
 task2 = {name: lu.load_model(task2_dir / record["model_file"]) for name, record in task2_metrics["models"].items()}
 pd.DataFrame(task2_metrics["models"]).T[["test_accuracy", "test_errors", "train_seconds", "epochs"]]
 
@@ -156,6 +148,10 @@ def continue_ours(task2_model, training_rows):
     return model
 
 
+# %% [markdown]
+# The Task 2 network trained on the split's training side continues here, its validation side scored after every epoch:
+
+# %%
 ours = continue_ours(task2["compact_cnn"], len(data.x_train))
 ours_history = ours.fit(
     lu.training_dataset(data.x_train, data.y_train, batch_size=recipe.batch_size, seed=SEED, augmentation=augment),
@@ -175,7 +171,7 @@ ours_history = ours.fit(
 # %%
 ours_log = lu.history_frame(ours_history)
 ours_seconds = float(ours_log["seconds"].iloc[-1])
-display(lu.show_markdown(keep.describe()))
+lu.show_markdown(keep.describe())
 ours_log.round(4)
 
 # %% [markdown]
@@ -233,7 +229,7 @@ final_history = final.fit(
 # %%
 final_log = lu.history_frame(final_history)
 final_seconds = float(final_log["seconds"].iloc[-1])
-display(lu.show_markdown(f"{len(final_log)} augmented epochs on {len(data.x_all):,} images took {final_seconds:.0f} s."))
+lu.show_markdown(f"{len(final_log)} augmented epochs on {len(data.x_all):,} images took {final_seconds:.0f} s.")
 final_log.round(4)
 
 # %% [markdown]
@@ -257,6 +253,8 @@ probabilities = {name: model.predict(data.x_test, batch_size=512, verbose=0) for
 test_metrics = {name: lu.classification_metrics(data.y_test, p) for name, p in probabilities.items()}
 val_accuracy = {name: float(model.evaluate(data.x_val, data.y_val, batch_size=512, verbose=0)[1])
                 for name, model in models.items() if "final" not in name}  # the final networks trained on the validation images
+
+# %%
 results = pd.DataFrame(test_metrics).T
 results["grouped val accuracy"] = pd.Series(val_accuracy)
 results.loc["seed report, Task 3 (published)"] = {"accuracy": lu.SEED_REPORT.task3_accuracy,
@@ -364,6 +362,7 @@ lu.plot_robustness(robustness)
 plt.show()
 
 # %%
+robust = lu.robustness_by_model(robustness)  # per model: {perturbation: {strength: accuracy}}, for metrics.json
 mean_accuracy = robustness[robustness.strength > 0].pivot_table(index="perturbation", columns="model", values="accuracy")
 mean_accuracy["gain from augmentation"] = (mean_accuracy["compact_cnn_augmented_final"]
                                           - mean_accuracy["compact_cnn_final (Task 2)"])
@@ -371,70 +370,46 @@ mean_accuracy.round(4)
 
 # %%
 gains = mean_accuracy["gain from augmentation"]
-
-
-def change(perturbation):
-    without, with_ = (mean_accuracy.loc[perturbation, name]
-                      for name in ("compact_cnn_final (Task 2)", "compact_cnn_augmented_final"))
-    return f"**{perturbation}** ({without:.3f} → {with_:.3f})"
-
-
 imitated = [name for name, strength in (("rotation", ROTATION_DEGREES), ("shift", SHIFT), ("scale", ZOOM),
                                          ("brightness_contrast", CONTRAST + BRIGHTNESS), ("blur", BLUR), ("noise", NOISE),
-                                         ("mixed", NOISE and BLUR)) if strength and name in gains.index]
-helped, hurt = gains[gains > 0].sort_values(ascending=False), gains[gains < 0].sort_values()
-lu.show_markdown(
-    f"Averaged over the perturbed strengths, augmentation changes our final network's accuracy by "
-    f"{gains.mean():+.3f} on average"
-    + (f"; it helps most under {change(helped.index[0])}" if len(helped) else "; it helps under none of them")
-    + (f", least under {change(helped.index[-1])}" if len(helped) > 1 and hurt.empty else "")
-    + (f"; it *lowers* accuracy under {', '.join(change(name) for name in hurt.index)}" if len(hurt) else "")
-    + f". Perturbations of a kind the augmentation imitated ({', '.join(imitated) or 'none'}) are where the gain should "
-    f"show; the others ({', '.join(name for name in gains.index if name not in imitated)}) test how far it generalises."
-)
+                                         ("mixed", NOISE and BLUR)) if strength]
+lu.show_markdown(lu.describe_robustness_gains(mean_accuracy, before="compact_cnn_final (Task 2)",
+                                              after="compact_cnn_augmented_final", imitated=imitated))
 
 # %% [markdown]
 # ## Saving the models and the numbers
+#
+# Each network is saved into this notebook's folder (`NAME.keras`) and gets its record: the test
+# scores, what its training cost, its weights and its inference rate, measured here.
 
 # %%
-records, robust = {}, lu.robustness_by_model(robustness)  # per model: {perturbation: {strength: accuracy}}
-for name, model, log, seconds, key in (
-    ("compact_cnn_augmented", ours, ours_log, ours_seconds, "compact_cnn"),
-    ("seed_cnn_augmented", reference, reference_log, reference_seconds, "seed_cnn"),
-    ("compact_cnn_augmented_final", final, final_log, final_seconds, "compact_cnn_final"),
-):
-    model_file = f"{name}.keras"
-    model.save(output_dir / model_file)
-    before_record = task2_metrics["models"][key]
-    records[name] = lu.model_record(
-        {k: test_metrics[name][k] for k in ("accuracy", "log_loss", "f1_weighted", "errors")},
-        val_accuracy_random=None,
+records = {}
+trained = (("compact_cnn_augmented", ours, ours_log, ours_seconds), ("seed_cnn_augmented", reference, reference_log,
+           reference_seconds), ("compact_cnn_augmented_final", final, final_log, final_seconds))
+for name, model, log, seconds in trained:  # each continues the Task 2 network of its name without "_augmented"
+    task2_record, final_fit = task2_metrics["models"][name.replace("_augmented", "")], name == "compact_cnn_augmented_final"
+    records[name] = lu.save_with_record(
+        model, output_dir, name, test_metrics[name], test_images=data.x_test, seed=SEED, val_accuracy_random=None,
         val_accuracy_grouped=val_accuracy.get(name),  # none for the final network: it trained on the validation images
-        train_seconds=before_record["train_seconds"] + seconds,
-        epochs=before_record["epochs"] + len(log),
-        seed=SEED,
-        model_file=model_file,
-        train_seconds_augmented=seconds,
-        epochs_augmented=len(log),
+        train_seconds=task2_record["train_seconds"] + seconds, epochs=task2_record["epochs"] + len(log),
+        train_images=len(data.x_all) if final_fit else len(data.x_train), trained_on="train + validation" if final_fit else "train",
+        epochs_augmented=len(log), train_seconds_augmented=seconds, test_families_with_errors=families_with_errors[name],
         kept_epoch_augmented=keep.kept_epoch if name == "compact_cnn_augmented" else len(log),
-        train_images=len(data.x_all) if name == "compact_cnn_augmented_final" else len(data.x_train),
-        trained_on="train + validation" if name == "compact_cnn_augmented_final" else "train",
-        test_families_with_errors=families_with_errors[name],
-        weight_counts=lu.count_weights(model),
-        inference_images_per_second=lu.inference_rate(model, data.x_test, batch_size=512),
-        robustness_mean_accuracy=mean_accuracy[name].to_dict() if name in mean_accuracy else None,
-        **robust.get(name, {"robustness": None, "robustness_mixed": None}),
+        robustness_mean_accuracy=mean_accuracy[name].to_dict(), **robust[name],
     )
+
+# %% [markdown]
+# The numbers go to `metrics.json`, checked against its schema as they are written. `train_seconds`
+# and `epochs` count Task 2's training too: they are what it took to obtain the model.
+# `val_accuracy_random` is empty: these networks are trained on the grouped split only, and the
+# final network has no validation score at all (it trained on the validation images).
+
+# %%
 lu.write_metrics(
-    output_dir,
-    notebook="03_augmentation",
-    data_source=dataset.source,
-    profile=PROFILE,
-    models=records,
+    output_dir, notebook="03_augmentation", data_source=dataset.source, profile=PROFILE, models=records,
     split=split.summary(),
     recipe=dataclasses.asdict(recipe),  # the Task 3 recipe, augmentation included
-    robustness=robustness.to_dict(orient="records"),
-    robustness_images=len(sample),
+    robustness=robustness.to_dict(orient="records"), robustness_images=len(sample),
     robustness_by_model=robust,  # the Task 2 networks' too
     test_families=len(by_family),
     missed_families=lu.missed_family_records(wrong_families, neighbours),  # with their nearest training images
@@ -443,10 +418,6 @@ pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped",
                          "model_file"]]
 
 # %% [markdown]
-# `train_seconds` and `epochs` count Task 2's training too: they are what it took to obtain the
-# model. `val_accuracy_random` is empty: these networks are trained on the grouped split only,
-# and the final network has no validation score at all (it trained on the validation images).
-#
 # ## Conclusion
 
 # %%

@@ -65,13 +65,11 @@ TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs);
 
 # %%
 import time
-from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
 from livelossplot import PlotLossesKeras
 
 import labutils as lu
@@ -82,14 +80,14 @@ recipe = lu.TransferRecipe(head_epochs=HEAD_EPOCHS, head_learning_rate=HEAD_LEAR
                            fine_tune_epochs=FINE_TUNE_EPOCHS, fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE,
                            control_learning_rate=CONTROL_LEARNING_RATE, statistics_images=STATISTICS_IMAGES,
                            batch_size=BATCH_SIZE)
-keras.utils.set_random_seed(SEED)
-output_dir = Path(OUTPUT_DIR)
-output_dir.mkdir(parents=True, exist_ok=True)
-dataset, split, data = lu.prepare_task_data(
-    DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION, split_seed=SPLIT_SEED,
-    group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT, seed=SEED,
+recipe
+
+# %%
+output_dir, dataset, split, data = lu.start_task(
+    OUTPUT_DIR, seed=SEED, data_dir=DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION,
+    split_seed=SPLIT_SEED, group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT,
 )
-lu.data_banner(dataset)
+data.shapes()
 
 # %% [markdown]
 # ## What reaches each backbone
@@ -127,7 +125,7 @@ for backbone in BACKBONES:
         backbone, image_size=IMAGE_SIZES[backbone], weights=lu.resolve_weights(WEIGHTS, backbone),
         weights_cache_dir=WEIGHTS_CACHE_DIR)
 for backbone, t in transfers.items():
-    display(lu.weights_banner(backbone, t.pretrained, t.weights_status))
+    lu.weights_banner(backbone, t.pretrained, t.weights_status)
 pd.DataFrame({b: {**lu.count_weights(t.model), "pretrained": t.pretrained, "weights from": t.weights_source}
               for b, t in transfers.items()}).T
 
@@ -170,6 +168,9 @@ for backbone in FINE_TUNE_BACKBONES:
         weights_cache_dir=WEIGHTS_CACHE_DIR, inner_features=False)
 heads = {f"{b}_features": (t, features[b]) for b, t in transfers.items()}
 heads |= {f"{b}_fine_tuned": (t, {part: t.pooled_features(f) for part, f in features[b].items()}) for b, t in starts.items()}
+pd.DataFrame({name: {"head reads": t.head_reads, "features": inputs["train"].shape[1]} for name, (t, inputs) in heads.items()}).T
+
+# %%
 head_logs, head_seconds = {}, {}
 for name, (t, inputs) in heads.items():
     keras.utils.set_random_seed(SEED)
@@ -182,8 +183,8 @@ for name, (t, inputs) in heads.items():
     )
     head_logs[name] = lu.history_frame(history)
     head_seconds[name] = float(head_logs[name]["seconds"].iloc[-1])
-pd.DataFrame({name: {"head reads": heads[name][0].head_reads, "epochs": len(log), "best val accuracy": log["val_accuracy"].max(),
-                     "seconds": head_seconds[name]} for name, log in head_logs.items()}).T
+pd.DataFrame({name: {"epochs": len(log), "best val accuracy": log["val_accuracy"].max(), "seconds": head_seconds[name]}
+              for name, log in head_logs.items()}).T
 
 # %% [markdown]
 # The test set meets each feature-extraction model once; the models are saved now. Each
@@ -196,12 +197,10 @@ for backbone, t in transfers.items():
     name = f"{backbone}_features"
     probabilities[name] = t.head.predict(features[backbone]["test"], verbose=0)
     val_accuracy = float(t.head.evaluate(features[backbone]["val"], data.y_val, verbose=0)[1])
-    t.model.save(output_dir / f"{name}.keras")
-    records[name] = lu.transfer_record(
-        t, lu.classification_metrics(data.y_test, probabilities[name]), regime="feature extraction",
+    records[name] = lu.save_transfer_with_record(
+        t, output_dir, name, lu.classification_metrics(data.y_test, probabilities[name]), regime="feature extraction",
         val_accuracy_grouped=val_accuracy, train_seconds=extraction_seconds[backbone] + head_seconds[name],
-        epochs=len(head_logs[name]), seed=SEED, model_file=f"{name}.keras",
-        inference_images_per_second=inference[name], train_images=len(data.x_train))
+        epochs=len(head_logs[name]), seed=SEED, inference_images_per_second=inference[name], train_images=len(data.x_train))
 pd.DataFrame(records).T[["head_reads", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds", "pretrained"]]
 
 # %% [markdown]
@@ -278,17 +277,15 @@ for backbone in FINE_TUNE_BACKBONES:
 controls, control_logs, control_seconds = {}, {}, {}
 for backbone in FINE_TUNE_BACKBONES:
     keras.utils.set_random_seed(SEED)
-    controls[backbone] = lu.build_transfer_model(backbone, image_size=IMAGE_SIZES[backbone], weights=None,
-                                                 train_batch_norm=True, inner_features=False)
-    lu.unfreeze(controls[backbone], "all")
-    model = controls[backbone].model
-    model.compile(optimizer=recipe.control_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(augmented_batches(),
-                        validation_data=(data.x_val[monitor], data.y_val[monitor]),
-                        epochs=10 * recipe.fine_tune_epochs, verbose=2,  # an upper bound: the seconds end it
-                        callbacks=[lu.EpochClock(),
-                                   *recipe.control_callbacks(fine_seconds[backbone], controls[backbone], data.x_train, SEED),
-                                   PlotLossesKeras()])
+    control = controls[backbone] = lu.build_transfer_model(backbone, image_size=IMAGE_SIZES[backbone], weights=None,
+                                                           train_batch_norm=True, inner_features=False)
+    lu.unfreeze(control, "all")
+    control.model.compile(optimizer=recipe.control_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = control.model.fit(
+        augmented_batches(), validation_data=(data.x_val[monitor], data.y_val[monitor]), verbose=2,
+        epochs=10 * recipe.fine_tune_epochs,  # an upper bound: the seconds end it
+        callbacks=[lu.EpochClock(), *recipe.control_callbacks(fine_seconds[backbone], control, data.x_train, SEED),
+                   PlotLossesKeras()])
     control_logs[backbone] = lu.history_frame(history)
     control_seconds[backbone] = float(control_logs[backbone]["seconds"].iloc[-1])
 
@@ -304,20 +301,17 @@ curves[["loss", "accuracy", "val_loss", "val_accuracy", "seconds"]].round(4)
 # %%
 for backbone in FINE_TUNE_BACKBONES:
     start_name = f"{backbone}_fine_tuned"  # its head's entry in head_logs
-    for name, t, log, regime, seconds in (
-        (start_name, starts[backbone], fine_logs[backbone], "fine-tuning",
+    for name, t, log, regime, depth, seconds in (
+        (start_name, starts[backbone], fine_logs[backbone], "fine-tuning", FINE_TUNE_DEPTH,
          extraction_seconds[backbone] + head_seconds[start_name] + fine_seconds[backbone]),
-        (f"{backbone}_from_scratch", controls[backbone], control_logs[backbone], "from scratch", control_seconds[backbone]),
+        (f"{backbone}_from_scratch", controls[backbone], control_logs[backbone], "from scratch", "all", control_seconds[backbone]),
     ):
         probabilities[name] = t.model.predict(data.x_test, batch_size=256, verbose=0)
-        t.model.save(output_dir / f"{name}.keras")
-        records[name] = lu.transfer_record(
-            t, lu.classification_metrics(data.y_test, probabilities[name]), regime=regime,
-            val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]), train_seconds=seconds,
-            epochs=len(log) + (len(head_logs[start_name]) if regime == "fine-tuning" else 0), seed=SEED,
-            model_file=f"{name}.keras", inference_images_per_second=inference[start_name], train_images=len(data.x_train),
-            val_images=len(monitor),
-            fine_tune_depth=FINE_TUNE_DEPTH if regime == "fine-tuning" else "all",
+        records[name] = lu.save_transfer_with_record(
+            t, output_dir, name, lu.classification_metrics(data.y_test, probabilities[name]), regime=regime, seed=SEED,
+            val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]), val_images=len(monitor), train_seconds=seconds,
+            epochs=len(log) + (len(head_logs[start_name]) if regime == "fine-tuning" else 0),
+            inference_images_per_second=inference[start_name], train_images=len(data.x_train), fine_tune_depth=depth,
             fine_tune_seconds=float(log["seconds"].iloc[-1]))  # the fit itself: the control's budget
 pd.DataFrame(records).T[["regime", "pretrained", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds"]]
 
@@ -379,11 +373,7 @@ plt.show() if ax is not None else lu.show_markdown("No test image is misclassifi
 answers = lu.describe_transfer_answers(records, comparison, is_real=dataset.is_real, test_images=len(data.y_test),
                                        epoch_seconds=epoch_seconds)
 lu.write_metrics(
-    output_dir,
-    notebook="04_transfer",
-    data_source=dataset.source,
-    profile=PROFILE,
-    models=records,
+    output_dir, notebook="04_transfer", data_source=dataset.source, profile=PROFILE, models=records,
     split=split.summary(),
     image_sizes={b: IMAGE_SIZES[b] for b in BACKBONES},
     weights_requested=WEIGHTS,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from labutils.index import extract_thumbnails, render_index
 from labutils.recipes import Task2Recipe, Task3Recipe
+from labutils.report.index import extract_thumbnails, render_index
 from labutils.results import SCHEMA_VERSION, SEED_REPORT, check_metrics
 
 # the smallest valid PNG (1x1 pixel)
@@ -308,7 +308,7 @@ def test_every_notebook_tags_its_key_figures():
 
 
 def test_results_markdown_lists_every_model_and_the_failures(tmp_path):
-    from labutils.index import results_markdown
+    from labutils.report.index import results_markdown
 
     run = make_run(tmp_path, failed="02_cnn")
     run["machine"] = "2 CPU cores (test CPU)"
@@ -321,7 +321,7 @@ def test_results_markdown_lists_every_model_and_the_failures(tmp_path):
 
 
 def test_run_time_summary_counts_every_notebook_and_names_the_reused_ones():
-    from labutils.index import run_time_summary
+    from labutils.report.index import run_time_summary
 
     run = {
         "seconds": 300.0,

@@ -890,3 +890,63 @@ def test_family_neighbours_finds_the_training_image_most_like_each_family():
         family_neighbours(x_test, y_test, np.zeros(4, dtype=int), x_train, y_train)
     with pytest.raises(ValueError, match="no families"):
         plot_family_neighbours(x_test, x_train, table.iloc[:0])
+
+
+def test_start_task_seeds_makes_the_folder_loads_the_split_and_shows_the_banner(
+    standin_dir, tmp_path, monkeypatch
+):
+    import IPython.display
+
+    from labutils.inputs import prepare_task_data
+    from labutils.session import start_task
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects: shown.extend(objects))
+    settings = dict(
+        split_kind="grouped", validation_fraction=0.3, split_seed=43, group_threshold=0.97, train_limit=200
+    )
+    output_dir, dataset, split, data = start_task(
+        tmp_path / "a" / "b", seed=3, data_dir=standin_dir, **settings
+    )
+    first_draw = np.random.random()
+    assert output_dir == tmp_path / "a" / "b" and output_dir.is_dir()
+    assert "SYNTHETIC STAND-IN" in shown[0].data
+    _, same_split, same_data = prepare_task_data(standin_dir, seed=3, **settings)
+    np.testing.assert_array_equal(split.validation_index, same_split.validation_index)
+    np.testing.assert_array_equal(data.x_train, same_data.x_train)
+    assert len(data.x_train) == 200
+    start_task(tmp_path / "a" / "b", seed=3, data_dir=standin_dir, **settings)  # the folder may exist
+    assert np.random.random() == first_draw  # seeded again, the same draw
+
+
+def test_a_saved_model_gets_its_record(tmp_path):
+    from labutils.models import load_model
+    from labutils.results import METRIC_FIELDS
+    from labutils.saving import save_with_record
+
+    model = compact_cnn(width=4)
+    images = np.zeros((16, 28, 28, 1), dtype="float32")
+    test = {"accuracy": 0.5, "log_loss": 1.0, "f1_weighted": 0.4, "errors": 8, "per_letter": "ignored"}
+    record = save_with_record(
+        model,
+        tmp_path,
+        "tiny",
+        test,
+        test_images=images,
+        val_accuracy_random=None,
+        val_accuracy_grouped=0.6,
+        train_seconds=1.234,
+        epochs=2,
+        seed=0,
+        train_images=100,
+        trained_on="train",
+    )
+    assert tuple(record)[: len(METRIC_FIELDS)] == METRIC_FIELDS and record["trained_on"] == "train"
+    assert (
+        record["model_file"] == "tiny.keras"
+        and load_model(tmp_path / "tiny.keras").count_params() == model.count_params()
+    )
+    assert (
+        record["total_weights"] == count_weights(model)["total"] and record["inference_images_per_second"] > 0
+    )
+    assert (record["test_errors"], record["train_seconds"]) == (8, 1.23) and "per_letter" not in record

@@ -9,6 +9,7 @@ from labutils.narration import (
     describe_augmentation_conclusion,
     describe_missed_families,
     describe_model,
+    describe_robustness_gains,
     describe_transfer_answers,
     plural,
 )
@@ -264,3 +265,30 @@ def test_the_task3_conclusion_says_what_augmentation_did_with_the_run_s_numbers(
     )
     assert none.startswith("On the SYNTHETIC STAND-IN (not the real data), ")
     assert "in 0 of the 338 test families). Under perturbations" in none
+
+
+def test_the_robustness_gains_sentence_follows_the_mean_accuracies():
+    table = pd.DataFrame(
+        {"before": [0.70, 0.44, 0.98, 0.90], "after": [0.95, 0.97, 0.97, 0.90]},
+        index=["shift", "noise", "rotation", "scale"],
+    )
+    text = describe_robustness_gains(table, before="before", after="after", imitated=["shift", "noise"])
+    assert text.startswith(
+        "Averaged over the perturbed strengths, augmentation changes our final network's accuracy by +0.193"
+    )
+    assert "it helps most under **noise** (0.440 → 0.970)" in text
+    assert "; it *lowers* accuracy under **rotation** (0.980 → 0.970)" in text and "least under" not in text
+    assert (
+        "imitated (shift, noise) are where the gain should show; the others (rotation, scale) test how far"
+        in text
+    )
+    # nothing lowered: the smallest gain is named too; nothing imitated: said so
+    better = table.assign(after=[0.95, 0.97, 0.99, 0.93])
+    text = describe_robustness_gains(better, before="before", after="after", imitated=())
+    assert "least under **rotation** (0.980 → 0.990)" in text and "imitated (none)" in text
+    worse = table.assign(after=table["before"] - 0.01)
+    assert "it helps under none of them" in describe_robustness_gains(
+        worse, before="before", after="after", imitated=()
+    )
+    with pytest.raises(ValueError, match="no column 'final'"):
+        describe_robustness_gains(table, before="before", after="final", imitated=())

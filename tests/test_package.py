@@ -35,3 +35,72 @@ def test_importing_the_package_does_not_import_plotting_or_tensorflow():
     code = "import sys, labutils.cli, labutils.bench; print(any(m in sys.modules for m in ('seaborn', 'tensorflow', 'keras')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def _imports_within_the_package() -> dict[str, set[str]]:
+    """{module: the labutils modules it imports}, function-level imports included, from the sources."""
+    import ast
+    from pathlib import Path
+
+    root = Path(labutils.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = ("labutils", *path.relative_to(root).with_suffix("").parts)
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)] if node.level else []
+                name = (
+                    ".".join([*base, node.module] if node.module else base)
+                    if node.level
+                    else node.module or ""
+                )
+                targets.add(name)
+                targets.update(f"{name}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+        graph[module] = targets
+    return {
+        module: {target for target in targets if target in graph and target != module}
+        for module, targets in graph.items()
+    }
+
+
+def _circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """The first import circle in ``graph`` (a module's own packages, which Python imports first, do not count)."""
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            if module.startswith(target + "."):
+                continue
+            if state.get(target) == "open":
+                return [*path[path.index(target) :], target]
+            if target not in state:
+                found = visit(target, [*path, target])
+                if found:
+                    return found
+        state[module] = "done"
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            found = visit(module, [module])
+            if found:
+                return found
+    return None
+
+
+def test_no_module_imports_in_a_circle():
+    graph = _imports_within_the_package()
+    assert {"labutils.report.runner", "labutils.bench.run", "labutils.results"} <= set(graph)
+    assert "labutils.results" in graph["labutils.report.runner"]  # relative imports of both levels are seen
+    assert "labutils.report.provenance" in graph["labutils.bench.run"]
+    assert "labutils.report.index" in graph["labutils.report.runner"]  # and those inside functions
+    assert _circle(graph) is None, " -> ".join(_circle(graph))
+    # the check finds a circle where there is one
+    assert _circle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert _circle({"p": {"p.m"}, "p.m": {"p"}}) is None

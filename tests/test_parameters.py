@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labutils.parameters import parameter_specs, validate_overrides
+from labutils.report.parameters import parameter_specs, validate_overrides
 from labutils.sources import repository_root
 
 CELL = """# %% tags=["parameters"]

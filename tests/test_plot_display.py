@@ -61,7 +61,7 @@ def test_banners(standin_dir):
 
 def test_the_notebooks_and_the_index_show_the_same_data_banner(standin_dir):
     from labutils.display import source_banner_html
-    from labutils.index import _data_banner
+    from labutils.report.index import _data_banner
 
     files = find_data_files(standin_dir)
     run_data = {"data_source": files.source, "origin": files.origin, "checksums": files.checksum_status()}
@@ -81,3 +81,21 @@ def test_the_notebooks_and_the_index_show_the_same_data_banner(standin_dir):
         "checksums": {},
     }  # a run.json without checksums is not called verified
     assert "CHECKSUM MISMATCH" in _data_banner(unrecorded)
+
+
+def test_the_narration_and_the_banners_display_by_themselves(standin_dir, monkeypatch):
+    """Wherever they stand in a cell, they reach the notebook: each calls IPython's display() and returns None."""
+    import IPython.display
+
+    from labutils.display import data_banner, show_markdown, weights_banner
+    from labutils.sources import load_dataset
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects: shown.extend(objects))
+    assert show_markdown("**0.9990** of the test images") is None
+    assert data_banner(load_dataset(standin_dir)) is None
+    assert weights_banner("vgg16", False, "random initialisation") is None
+    kinds = [type(item).__name__ for item in shown]
+    assert kinds == ["Markdown", "HTML", "HTML"]
+    assert shown[0].data == "**0.9990** of the test images" and "SYNTHETIC STAND-IN" in shown[1].data
+    assert "NO PRETRAINED WEIGHTS" in shown[2].data

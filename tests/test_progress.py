@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from labutils.progress import CHANGE_SECONDS, REPEAT_SECONDS, CellProgress, ProgressReporter, read_progress
+from labutils.report.progress import (
+    CHANGE_SECONDS,
+    REPEAT_SECONDS,
+    CellProgress,
+    ProgressReporter,
+    read_progress,
+)
 
 
 def _write(path: Path, statuses: list[str]) -> None:

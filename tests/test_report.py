@@ -475,7 +475,7 @@ def test_cli_parses_parameter_values_and_rejects_unknown_names(two_notebooks, st
 def test_a_notebook_reruns_only_when_one_of_its_inputs_changed(
     two_notebooks, standin_dir, tmp_path, monkeypatch
 ):
-    import labutils.report as report
+    import labutils.report.runner as runner
 
     out = tmp_path / "out"
 
@@ -498,7 +498,7 @@ def test_a_notebook_reruns_only_when_one_of_its_inputs_changed(
     assert run(overrides={"REPEATS": 2}) == ["completed", "completed"]
     assert run(overrides={"REPEATS": 2}) == ["cached", "cached"]
     # the labutils sources
-    monkeypatch.setattr(report, "_sources_digest", lambda: "edited")
+    monkeypatch.setattr(runner, "sources_digest", lambda: "edited")
     assert run(overrides={"REPEATS": 2}) == ["completed", "completed"]
     # the data
     from labutils.synthetic import write_standin
@@ -562,7 +562,7 @@ def test_an_interrupted_run_keeps_finished_work_and_the_next_run_continues(
 
 
 def _needs_a_browser() -> None:
-    from labutils.browser import find_chromedriver, find_chromium
+    from labutils.report.browser import find_chromedriver, find_chromium
 
     if find_chromium() is None or find_chromedriver() is None:
         pytest.skip(
@@ -572,7 +572,7 @@ def _needs_a_browser() -> None:
 
 
 def test_the_browser_check_finds_what_is_broken(tmp_path):
-    from labutils.browser import check_report
+    from labutils.report.browser import check_report
 
     _needs_a_browser()
     png = (Path(__file__).resolve().parents[1] / "docs" / "index.png").read_bytes()
@@ -604,7 +604,7 @@ def test_the_browser_check_finds_what_is_broken(tmp_path):
 
 @pytest.mark.notebook
 def test_the_rendered_report_in_a_real_browser(model_notebooks):
-    from labutils.browser import check_report
+    from labutils.report.browser import check_report
 
     _needs_a_browser()
     checks = check_report(model_notebooks)
@@ -651,31 +651,76 @@ def test_papermill_reads_every_parameter_of_every_notebook():
         assert list(declared_parameters(source)) == assigned, source.name
 
 
-def test_narration_is_never_dropped_by_a_later_expression():
-    """`lu.show_markdown(...)` returns a Markdown object that Jupyter shows only as a cell's last value:
-    anywhere else in a cell it must be passed to display(), or the narration silently vanishes."""
-    import ast
-
+def _code_cells():
     import jupytext
 
     root = Path(__file__).resolve().parents[1] / "notebooks"
-    dropped = []
     for path in sorted(root.glob("*.py")):
         for number, cell in enumerate(jupytext.read(path).cells):
-            if cell.cell_type != "code":
-                continue
-            body = ast.parse(cell.source).body
-            for statement in body[:-1]:
-                if (
-                    isinstance(statement, ast.Expr)
-                    and any(
-                        isinstance(node, ast.Attribute) and node.attr == "show_markdown"
-                        for node in ast.walk(statement.value)
-                    )
-                    and not (
-                        isinstance(statement.value, ast.Call)
-                        and getattr(statement.value.func, "id", None) == "display"
-                    )
+            if cell.cell_type == "code":
+                yield f"{path.name} cell {number}", cell
+
+
+def test_the_notebooks_never_pass_a_self_displaying_helper_to_display():
+    """`lu.show_markdown`, `lu.data_banner` and `lu.weights_banner` display by themselves (and return None):
+    wrapped in display() they would show a stray "None"."""
+    import ast
+
+    wrapped = []
+    for place, cell in _code_cells():
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "display":
+                inner = [getattr(argument, "func", None) for argument in node.args]
+                if any(
+                    getattr(f, "attr", None) in {"show_markdown", "data_banner", "weights_banner"}
+                    for f in inner
                 ):
-                    dropped.append(f"{path.name} cell {number}, line {statement.lineno}")
-    assert not dropped, f"narration that Jupyter would not show: {dropped}"
+                    wrapped.append(place)
+    assert not wrapped, wrapped
+
+
+def test_code_cells_are_short():
+    """Outside the parameters cell, no code cell is longer than 15 lines (blank lines not counted)."""
+    long = [
+        f"{place}: {lines} lines"
+        for place, cell in _code_cells()
+        if "parameters" not in cell.metadata.get("tags", [])
+        and (lines := sum(bool(line.strip()) for line in cell.source.splitlines())) > 15
+    ]
+    assert not long, long
+
+
+def test_an_earlier_entry_of_another_schema_is_left_off_the_index(tmp_path):
+    import copy
+
+    from labutils.report import NotebookResult, ReportResult, write_index
+    from tests.test_index import METRICS
+
+    old = {key: value for key, value in copy.deepcopy(METRICS["02_cnn"]).items() if key != "schema_version"}
+    previous = [
+        {"name": "02_cnn", "status": "completed", "seconds": 1.0, "metrics": old},
+        {
+            "name": "03_augmentation",
+            "status": "completed",
+            "seconds": 1.0,
+            "metrics": METRICS["03_augmentation"],
+        },
+        {"name": "05_mine", "status": "completed", "seconds": 1.0, "metrics": {"anything": 1}},
+    ]
+    for entry in previous:
+        (tmp_path / entry["name"]).mkdir()
+    (tmp_path / "run.json").write_text(json.dumps({"notebooks": previous}))
+    result = ReportResult(
+        profile="quick",
+        data={"data_source": "synthetic", "checksums": {}},
+        started="2026-12-01T00:00:00+00:00",
+        notebooks=[NotebookResult("01_data", "failed", error="deliberate")],
+    )
+    notes = []
+    write_index(result, tmp_path, notes.append)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert [entry["name"] for entry in run["notebooks"]] == ["01_data", "03_augmentation", "05_mine"]
+    assert any(
+        "run.json entry 02_cnn has metrics schema 1" in note and "left off the index" in note
+        for note in notes
+    )

@@ -40,7 +40,7 @@ def run_bench(
     "task2.width": 16}`` trains on the grouped split's training side, where a few values of one
     field are compared on the grouped validation accuracy; that is how each was chosen.
     """
-    from ..provenance import machine_info, package_versions
+    from ..report.provenance import machine_info, package_versions
     from ..sources import find_data_files
 
     if budget is not None and budget <= 0:

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .display import source_banner_html
-from .registry import NOTEBOOKS
-from .results import SEED_REPORT
+from ..display import source_banner_html
+from ..registry import NOTEBOOKS
+from ..results import SEED_REPORT
 
 __all__ = [
     "extract_thumbnails",

@@ -1,4 +1,4 @@
-"""One notebook executed by papermill in a process of its own: ``python -m labutils.notebook_worker JOB``.
+"""One notebook executed by papermill in a process of its own: ``python -m labutils.report.worker JOB``.
 
 The report runner starts this process for each notebook and waits on it, so that the runner
 itself never sits inside papermill's event loop: a signal (Ctrl-C, SIGTERM, SIGHUP) always
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     signal.signal(signal.SIGTERM, _stop)  # the runner stops this process with SIGTERM first
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    from .quiet import quiet_native_stderr
+    from ..quiet import quiet_native_stderr
 
     try:
         with quiet_native_stderr():  # the kernel inherits the filtered standard error

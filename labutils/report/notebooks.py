@@ -1,0 +1,94 @@
+"""The notebooks as files: found in run order, converted from jupytext, exported to HTML, with their kernel."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..sources import repository_root
+from .files import write_atomically
+
+__all__ = [
+    "KERNEL_NAME",
+    "KERNEL_OPTIONS",
+    "cell_count",
+    "discover_notebooks",
+    "ensure_kernel",
+    "export_html",
+    "to_ipynb",
+]
+
+KERNEL_NAME = "sign-mnist"
+
+
+def discover_notebooks(folder: Path | None = None) -> list[Path]:
+    """The notebook sources ``NN_name.py`` in run order."""
+    folder = Path(folder) if folder else repository_root() / "notebooks"
+    return sorted(path for path in folder.glob("[0-9][0-9]_*.py") if path.is_file())
+
+
+#: The kernel leaves output written below Python (TensorFlow's C++ start-up lines) to the process's
+#: standard error, where :mod:`labutils.quiet` filters it, instead of copying it into the notebook;
+#: Python's own warnings still show in the notebook.
+KERNEL_OPTIONS = ("--IPKernelApp.capture_fd_output=False",)
+
+
+def ensure_kernel(name: str = KERNEL_NAME) -> str:
+    """Install (once) a Jupyter kernel that runs this Python, so notebooks use the project's venv."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        spec = manager.get_kernel_spec(name)
+        if (
+            spec.argv
+            and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve()
+            and all(option in spec.argv for option in KERNEL_OPTIONS)
+        ):
+            return name
+    except NoSuchKernel:
+        pass
+    from ipykernel.kernelspec import install
+
+    folder = Path(install(kernel_name=name, display_name="Python (sign-mnist)", prefix=sys.prefix))
+    spec_file = folder / "kernel.json"
+    spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    spec["argv"] = [*spec["argv"], *KERNEL_OPTIONS]
+    spec_file.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    return name
+
+
+def to_ipynb(source: Path, target: Path) -> Path:
+    import jupytext
+
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {
+        "name": KERNEL_NAME,
+        "display_name": "Python (sign-mnist)",
+        "language": "python",
+    }
+    jupytext.write(notebook, target, fmt="ipynb")
+    return target
+
+
+def export_html(notebook_file: Path, html_file: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(notebook_file, as_version=4)
+    # "offline": the lab template minus require.js and MathJax, which it would load from a CDN
+    exporter = HTMLExporter(
+        template_name="offline", extra_template_basedirs=[str(Path(__file__).parent / "templates")]
+    )
+    body, _ = exporter.from_notebook_node(notebook)
+    write_atomically(html_file, body)
+
+
+def cell_count(notebook_file: Path) -> int:
+    import nbformat
+
+    try:
+        return sum(cell.cell_type == "code" for cell in nbformat.read(notebook_file, as_version=4).cells)
+    except Exception:  # an unreadable partial notebook: the count is only for the progress line
+        return 0
