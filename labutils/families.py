@@ -18,7 +18,7 @@ __all__ = [
 
 
 def errors_by_family(y_true: np.ndarray, y_predicted: np.ndarray, families: np.ndarray) -> pd.DataFrame:
-    """Errors per family of near-copies (``near_duplicate_groups`` of the evaluated images).
+    """Errors per family of near-copies (``near_duplicate_families`` of the evaluated images).
 
     One row per family, most errors first: its letter, images, errors, and the letter its wrong
     answers name most often ("" when it has none). A family is one photograph seen many times, so
@@ -40,7 +40,7 @@ def errors_by_family(y_true: np.ndarray, y_predicted: np.ndarray, families: np.n
     )
     if len(frame) and frame.groupby("family")["letter"].nunique().max() > 1:
         raise ValueError(
-            "a family holds images of several letters: families must come from near_duplicate_groups of these images"
+            "a family holds images of several letters: families must come from near_duplicate_families of these images"
         )
     wrong_as = (
         frame[frame["wrong"]]
@@ -89,7 +89,7 @@ def family_neighbours(
     frame = pd.DataFrame({"family": families, "letter": y_test})
     if len(frame) and frame.groupby("family")["letter"].nunique().max() > 1:
         raise ValueError(
-            "a family holds images of several letters: families must come from near_duplicate_groups of these images"
+            "a family holds images of several letters: families must come from near_duplicate_families of these images"
         )
     queries, references = standardize_images(x_test), standardize_images(x_train)
     best, best_index = np.empty(len(queries), np.float32), np.empty(len(queries), np.int64)

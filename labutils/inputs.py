@@ -89,7 +89,7 @@ def prepare_task_data(
     split_kind: str = "grouped",
     validation_fraction: float = 0.3,
     split_seed: int = 43,
-    group_threshold: float = 0.97,
+    family_threshold: float = 0.97,
     train_limit: int | None = None,
     seed: int = 0,
 ):
@@ -99,6 +99,6 @@ def prepare_task_data(
 
     dataset = load_dataset(data_dir)
     split = make_split(
-        dataset.x_train, dataset.y_train, split_kind, validation_fraction, split_seed, group_threshold
+        dataset.x_train, dataset.y_train, split_kind, validation_fraction, split_seed, family_threshold
     )
     return dataset, split, model_inputs(dataset, split, train_limit=train_limit, seed=seed)

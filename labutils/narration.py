@@ -19,6 +19,7 @@ __all__ = [
     "describe_augmentation_conclusion",
     "describe_missed_families",
     "describe_robustness_gains",
+    "describe_same_seconds",
     "describe_model",
     "describe_test_families",
     "describe_transfer_answers",
@@ -284,6 +285,31 @@ def _missed_families_standing(neighbours: pd.DataFrame, missed: pd.DataFrame) ->
         f"{'It is' if one else 'They are'} not unusually far from {its} letter's training photographs: the "
         f"{'miss is' if one else 'misses are'} the network's, not the data's."
     )
+
+
+def describe_same_seconds(
+    seconds: float,
+    epochs: int,
+    *,
+    cut_short: tuple[int, int] | None,
+    ours_seconds: float,
+    ours_epochs: int,
+    further: bool = False,
+) -> str:
+    """'In 120 s the reference network ran 5 epochs, the last one cut short after 30 of 150 steps (ours: 8
+    epochs in 120 s)': the reference trained for our network's seconds (no closing full stop).
+
+    ``cut_short`` is (steps done, steps per epoch) when the time ran out inside the last epoch
+    (:class:`~labutils.callbacks.TimeBudget`), else None; ``further`` says "more epochs" (its
+    training continued an earlier one).
+    """
+    text = (
+        f"In {seconds:.0f} s the reference network ran {plural(epochs, 'more epoch' if further else 'epoch')}"
+    )
+    if cut_short is not None:
+        done, per_epoch = cut_short
+        text += f", the last one cut short after {done} of {per_epoch} steps"
+    return text + f" (ours: {plural(ours_epochs, 'epoch')} in {ours_seconds:.0f} s)"
 
 
 def describe_robustness_gains(

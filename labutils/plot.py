@@ -17,7 +17,7 @@ __all__ = [
     "plot_class_balance",
     "plot_confusion_matrix",
     "plot_family_neighbours",
-    "plot_group_sizes",
+    "plot_family_sizes",
     "plot_image_grid",
     "plot_misclassified",
     "plot_similarity_distributions",
@@ -115,9 +115,9 @@ def plot_similarity_distributions(
     return ax
 
 
-def plot_group_sizes(groups: np.ndarray, *, ax: plt.Axes | None = None) -> plt.Axes:
+def plot_family_sizes(families: np.ndarray, *, ax: plt.Axes | None = None) -> plt.Axes:
     """Histogram of near-duplicate family sizes."""
-    _, sizes = np.unique(groups, return_counts=True)
+    _, sizes = np.unique(families, return_counts=True)
     ax = _axes(ax, (6, 3))
     sns.histplot(sizes, bins=np.arange(0.5, sizes.max() + 1.5, max(1, sizes.max() // 40)), ax=ax)
     ax.set(xlabel="images in the family", ylabel="families", title=f"{len(sizes)} near-duplicate families")

@@ -40,7 +40,7 @@ NOTEBOOKS: dict[str, NotebookEntry] = {
                 "data",
                 "split_kind",
                 "splits",
-                "group_threshold",
+                "family_threshold",
                 "families",
                 "nearest_neighbour_median",
             ),

@@ -19,35 +19,33 @@ def save_with_record(
     name: str,
     test: Mapping[str, float | int],
     *,
-    test_images: np.ndarray,
-    val_accuracy_random: float | None,
-    val_accuracy_grouped: float | None,
-    train_seconds: float,
-    epochs: int,
-    seed: int,
-    train_images: int,
-    **extra: Any,
+    test_images: np.ndarray | None = None,
+    inference_images_per_second: float | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Save ``model`` as ``output_dir/NAME.keras`` and return its record (:func:`~labutils.results.model_record`).
 
-    ``test`` is :func:`~labutils.metrics.classification_metrics` on the test set; the record adds the
-    model's weights and its inference rate on ``test_images`` at batch 512, measured here.
+    ``test`` is :func:`~labutils.metrics.classification_metrics` on the test set; ``fields`` are the
+    record's other fields (``model_record``'s: validation scores, ``train_seconds``, ``epochs``,
+    ``seed``, ``train_images``, then any of the notebook's own). The record adds the model file, its
+    weights and its inference rate: ``inference_images_per_second`` when it was measured already,
+    else measured here on ``test_images`` at batch 512 (give exactly one of the two).
     """
     from .models import count_weights
     from .speed import inference_rate
 
+    if (test_images is None) == (inference_images_per_second is None):
+        raise ValueError(
+            f"save_with_record({name!r}): give exactly one of test_images and inference_images_per_second"
+        )
+    if inference_images_per_second is None:
+        inference_images_per_second = inference_rate(model, test_images, batch_size=512)
     model_file = f"{name}.keras"
     model.save(Path(output_dir) / model_file)
     return model_record(
         test,
-        val_accuracy_random=val_accuracy_random,
-        val_accuracy_grouped=val_accuracy_grouped,
-        train_seconds=train_seconds,
-        epochs=epochs,
-        seed=seed,
         model_file=model_file,
-        train_images=train_images,
         weight_counts=count_weights(model),
-        inference_images_per_second=inference_rate(model, test_images, batch_size=512),
-        **extra,
+        inference_images_per_second=inference_images_per_second,
+        **fields,
     )

@@ -25,7 +25,7 @@ def start_task(
     split_kind: str,
     validation_fraction: float,
     split_seed: int,
-    group_threshold: float,
+    family_threshold: float,
     train_limit: int | None,
 ) -> TaskStart:
     """Seed Python, NumPy and TensorFlow with ``seed``, make ``output_dir``, load the data with notebook 01's
@@ -43,7 +43,7 @@ def start_task(
         split_kind=split_kind,
         validation_fraction=validation_fraction,
         split_seed=split_seed,
-        group_threshold=group_threshold,
+        family_threshold=family_threshold,
         train_limit=train_limit,
         seed=seed,
     )

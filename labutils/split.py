@@ -2,7 +2,7 @@
 
 The training CSV of Sign Language MNIST holds ~1,200 source photos, each expanded into ~20
 near-identical variants. A random split puts variants of the same photo on both sides, so the
-validation score measures memory, not generalisation. :func:`near_duplicate_groups` links every
+validation score measures memory, not generalisation. :func:`near_duplicate_families` links every
 pair of same-class images whose Pearson correlation exceeds a threshold and takes the connected
 components as families; :func:`grouped_split` then assigns whole families to one side.
 """
@@ -20,7 +20,7 @@ __all__ = [
     "Split",
     "grouped_split",
     "make_split",
-    "near_duplicate_groups",
+    "near_duplicate_families",
     "nearest_neighbour_similarity",
     "random_split",
     "standardize_images",
@@ -37,7 +37,7 @@ class Split:
     train_index: np.ndarray
     validation_index: np.ndarray
     seed: int
-    groups: np.ndarray | None = None  # family id per training row (grouped split only)
+    families: np.ndarray | None = None  # family id per training row (grouped split only)
 
     @property
     def validation_fraction(self) -> float:
@@ -47,9 +47,9 @@ class Split:
     def validation_families(self) -> int:
         """Independent units in the validation set: its families of near-duplicates (grouped
         split), else its rows."""
-        if self.groups is None:
+        if self.families is None:
             return int(len(self.validation_index))
-        return int(np.unique(self.groups[self.validation_index]).size)
+        return int(np.unique(self.families[self.validation_index]).size)
 
     def summary(self) -> dict:
         """Sizes and settings, JSON-ready."""
@@ -60,9 +60,9 @@ class Split:
             "validation_rows": int(len(self.validation_index)),
             "validation_fraction": round(self.validation_fraction, 4),
         }
-        if self.groups is not None:
-            result["groups"] = int(np.unique(self.groups).size)
-            result["validation_groups"] = self.validation_families
+        if self.families is not None:
+            result["families"] = int(np.unique(self.families).size)
+            result["validation_families"] = self.validation_families
         return result
 
 
@@ -120,7 +120,7 @@ def nearest_neighbour_similarity(
     return best
 
 
-def near_duplicate_groups(images: np.ndarray, labels: np.ndarray, threshold: float = 0.97) -> np.ndarray:
+def near_duplicate_families(images: np.ndarray, labels: np.ndarray, threshold: float = 0.97) -> np.ndarray:
     """Family id per image: connected components of same-class pairs with correlation > ``threshold``.
 
     Ids are consecutive integers, assigned class by class in label order, so the result is
@@ -132,37 +132,37 @@ def near_duplicate_groups(images: np.ndarray, labels: np.ndarray, threshold: flo
     if len(images) != len(labels):
         raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
     vectors = standardize_images(images)
-    groups = np.empty(len(labels), dtype=np.int64)
+    families = np.empty(len(labels), dtype=np.int64)
     next_id = 0
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         similar = vectors[members] @ vectors[members].T > threshold
         count, component = connected_components(csr_matrix(similar), directed=False)
-        groups[members] = component + next_id
+        families[members] = component + next_id
         next_id += count
-    return groups
+    return families
 
 
 def grouped_split(
-    labels: np.ndarray, groups: np.ndarray, validation_fraction: float = 0.3, seed: int = 43
+    labels: np.ndarray, families: np.ndarray, validation_fraction: float = 0.3, seed: int = 43
 ) -> Split:
     """Assign whole families to one side, class by class, as close to the fraction as families allow."""
     _check_fraction(validation_fraction)
-    labels, groups = np.asarray(labels), np.asarray(groups)
-    if len(labels) != len(groups):
-        raise ValueError(f"labels ({len(labels)}) and groups ({len(groups)}) differ in length")
+    labels, families = np.asarray(labels), np.asarray(families)
+    if len(labels) != len(families):
+        raise ValueError(f"labels ({len(labels)}) and families ({len(families)}) differ in length")
     rng = np.random.default_rng(seed)
     in_validation = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
         members = labels == label
-        family_ids, family_sizes = np.unique(groups[members], return_counts=True)
+        family_ids, family_sizes = np.unique(families[members], return_counts=True)
         target = validation_fraction * members.sum()
         taken = 0
         for position in rng.permutation(len(family_ids)):
             if abs(taken + family_sizes[position] - target) < abs(taken - target):
-                in_validation |= members & (groups == family_ids[position])
+                in_validation |= members & (families == family_ids[position])
                 taken += family_sizes[position]
-    return Split("grouped", np.flatnonzero(~in_validation), np.flatnonzero(in_validation), seed, groups)
+    return Split("grouped", np.flatnonzero(~in_validation), np.flatnonzero(in_validation), seed, families)
 
 
 def make_split(
@@ -178,6 +178,6 @@ def make_split(
         return random_split(labels, validation_fraction, seed)
     if kind == "grouped":
         return grouped_split(
-            labels, near_duplicate_groups(images, labels, threshold), validation_fraction, seed
+            labels, near_duplicate_families(images, labels, threshold), validation_fraction, seed
         )
     raise ValueError(f"split kind must be 'grouped' or 'random', got {kind!r}")

@@ -288,36 +288,19 @@ def check_transfer_parameters(
 
 
 def save_transfer_with_record(
-    transfer: TransferModel,
-    output_dir: str | Path,
-    name: str,
-    test: dict,
-    *,
-    regime: str,
-    val_accuracy_grouped: float | None,
-    train_seconds: float,
-    epochs: int,
-    seed: int,
-    **extra,
+    transfer: TransferModel, output_dir: str | Path, name: str, test: dict, *, regime: str, **fields
 ) -> dict:
-    """Save ``transfer.model`` as ``output_dir/NAME.keras`` and return its entry of ``metrics.json``.
+    """Save ``transfer.model`` as ``output_dir/NAME.keras`` and return its entry of ``metrics.json``:
+    :func:`~labutils.saving.save_with_record`'s fields (``fields`` gives them, ``val_accuracy_random``
+    aside: transfer models have none), then where its weights came from."""
+    from .saving import save_with_record
 
-    The entry holds the common fields (:func:`~labutils.results.model_record`; ``extra`` gives
-    ``train_images`` and ``inference_images_per_second``), then where its weights came from.
-    """
-    from .models import count_weights
-    from .results import model_record
-
-    model_file = f"{name}.keras"
-    transfer.model.save(Path(output_dir) / model_file)
-    return model_record(
+    return save_with_record(
+        transfer.model,
+        output_dir,
+        name,
         test,
         val_accuracy_random=None,
-        val_accuracy_grouped=val_accuracy_grouped,
-        train_seconds=train_seconds,
-        epochs=epochs,
-        seed=seed,
-        model_file=model_file,
         backbone=transfer.backbone,
         regime=regime,
         image_size=transfer.image_size,
@@ -325,8 +308,7 @@ def save_transfer_with_record(
         weights_source=transfer.weights_source,
         weights_status=transfer.weights_status,
         head_reads=transfer.head_reads,
-        weight_counts=count_weights(transfer.model),
-        **extra,
+        **fields,
     )
 
 

@@ -29,7 +29,7 @@ PROFILE = "full"  # {"quick", "full"}: set by the report runner
 SPLIT_KIND = "grouped"  # {"grouped", "random"}: the split later notebooks use
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0): share of the training file held out for validation
 SEED = 43  # [0, 4294967295]: the seed lab report's random_state
-GROUP_THRESHOLD = 0.97  # (0.0, 1.0]: two same-letter images with a correlation above this are one family
+FAMILY_THRESHOLD = 0.97  # (0.0, 1.0]: two same-letter images with a correlation above this are one family
 SAMPLE_SIZE = 3000  # [1, inf): images per comparison in the nearest-neighbour analysis
 
 # %% [markdown]
@@ -158,22 +158,22 @@ lu.show_markdown(
 # %% [markdown]
 # ## Families of near-duplicates
 #
-# Two images of the same letter whose correlation exceeds `GROUP_THRESHOLD` are linked; each
+# Two images of the same letter whose correlation exceeds `FAMILY_THRESHOLD` are linked; each
 # connected set of linked images is a *family* — in the real data, the variants of one photo.
 
 # %%
-groups = lu.near_duplicate_groups(dataset.x_train, dataset.y_train, threshold=GROUP_THRESHOLD)
-family_sizes = np.bincount(groups)
-lu.plot_group_sizes(groups)
+families = lu.near_duplicate_families(dataset.x_train, dataset.y_train, threshold=FAMILY_THRESHOLD)
+family_sizes = np.bincount(families)
+lu.plot_family_sizes(families)
 plt.show()
 
 # %%
 lu.show_markdown(
-    f"At a threshold of {GROUP_THRESHOLD}, the {len(groups):,} training images form "
+    f"At a threshold of {FAMILY_THRESHOLD}, the {len(families):,} training images form "
     f"{family_sizes.size:,} families: median size {np.median(family_sizes):.0f}, largest "
     f"{family_sizes.max()}, and {np.sum(family_sizes == 1)} images with no near-duplicate. "
     f"The training file therefore holds about {family_sizes.size:,} independent pictures, not "
-    f"{len(groups):,}."
+    f"{len(families):,}."
 )
 
 # %% [markdown]
@@ -186,7 +186,7 @@ lu.show_markdown(
 # %%
 splits = {
     "random": lu.random_split(dataset.y_train, VALIDATION_FRACTION, seed=SEED),
-    "grouped": lu.grouped_split(dataset.y_train, groups, VALIDATION_FRACTION, seed=SEED),
+    "grouped": lu.grouped_split(dataset.y_train, families, VALIDATION_FRACTION, seed=SEED),
 }
 pd.DataFrame({name: split.summary() for name, split in splits.items()}).T
 
@@ -253,7 +253,7 @@ metrics = dict(
     data=dataset.summary(),
     split_kind=SPLIT_KIND,
     splits={name: s.summary() for name, s in splits.items()},
-    group_threshold=GROUP_THRESHOLD,
+    family_threshold=FAMILY_THRESHOLD,
     families={"count": int(family_sizes.size), "median_size": float(np.median(family_sizes)),
               "max_size": int(family_sizes.max())},
     nearest_neighbour_median={
@@ -277,6 +277,6 @@ lu.show_markdown(
     f"split puts near-copies on both sides (median nearest-training correlation "
     f"{medians['random']:.4f} against {np.median(test_to_train):.4f} for the test set). "
     f"The grouped split holds out {grouped['validation_rows']:,} images ({grouped['validation_fraction']:.1%}) "
-    f"in {grouped['validation_groups']:,} whole families and trains on {grouped['train_rows']:,}; "
+    f"in {grouped['validation_families']:,} whole families and trains on {grouped['train_rows']:,}; "
     f"the report uses the **{SPLIT_KIND}** split."
 )

@@ -31,7 +31,7 @@ SEED = 0  # [0, 4294967295]: seeds weights, shuffling and dropout
 SPLIT_KIND = "grouped"  # {"grouped", "random"}: validation split used for model selection (see notebook 01)
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0)
 SPLIT_SEED = 43  # [0, 4294967295]
-GROUP_THRESHOLD = 0.97  # (0.0, 1.0]
+FAMILY_THRESHOLD = 0.97  # (0.0, 1.0]
 EPOCHS = 8  # [1, 1000]: epochs of our network; the reference network gets the same number of seconds
 BATCH_SIZE = 128  # [1, 65536]
 LEARNING_RATE = 3e-3  # (0.0, 1.0]: peak of the warm-up + cosine schedule
@@ -60,7 +60,7 @@ import labutils as lu
 
 output_dir, dataset, split, data = lu.start_task(
     OUTPUT_DIR, seed=SEED, data_dir=DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION,
-    split_seed=SPLIT_SEED, group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT,
+    split_seed=SPLIT_SEED, family_threshold=FAMILY_THRESHOLD, train_limit=TRAIN_LIMIT,
 )
 
 # %%
@@ -120,19 +120,10 @@ def train_ours(model, x, y, epochs, validation_data=None, callbacks=(), schedule
 # Our network on the split's training side, its validation side scored after every epoch:
 
 # %% tags=["thumbnail"]
-ours_history = train_ours(
-    ours,
-    x_train,
-    y_train,
-    recipe.epochs,
-    validation_data=(x_val, y_val),
-    callbacks=[
-        lu.EpochClock(),
-        keep := lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE,
-                               families=split.validation_families if KEEP_TOLERANCE is None else None),
-        PlotLossesKeras(),
-    ],
-)
+keep = lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE,  # None: two standard errors over the families
+                      families=split.validation_families if KEEP_TOLERANCE is None else None)
+ours_history = train_ours(ours, x_train, y_train, recipe.epochs, validation_data=(x_val, y_val),
+                          callbacks=[lu.EpochClock(), keep, PlotLossesKeras()])
 
 # %% [markdown]
 # The curves above, as numbers (`seconds` is the cumulative training time):
@@ -163,12 +154,12 @@ reference_history = reference.fit(
 # %%
 reference_log = lu.history_frame(reference_history)
 reference_seconds = float(reference_log["seconds"].iloc[-1])
-lu.show_markdown(
-    f"In {reference_seconds:.0f} s the reference network ran {len(reference_log)} epochs"
-    f"{f', the last one cut short after {budget.steps_done} of {budget.steps_per_epoch} steps' if budget.cut_short else ''} "
-    f"(ours: {len(ours_log)} epochs in {ours_seconds:.0f} s); its best grouped validation accuracy was "
-    f"{reference_log['val_accuracy'].max():.4f}, against {ours_log['val_accuracy'].max():.4f} for ours."
+same_seconds = lu.describe_same_seconds(
+    reference_seconds, len(reference_log), ours_seconds=ours_seconds, ours_epochs=len(ours_log),
+    cut_short=(budget.steps_done, budget.steps_per_epoch) if budget.cut_short else None,
 )
+lu.show_markdown(f"{same_seconds}; its best grouped validation accuracy was {reference_log['val_accuracy'].max():.4f}, "
+                 f"against {ours_log['val_accuracy'].max():.4f} for ours.")
 
 # %% [markdown]
 # ## Test results
@@ -276,7 +267,7 @@ plt.show() if ax is not None else lu.show_markdown("No test image is misclassifi
 # misread all its copies, so the table counts errors per family, most first.
 
 # %%
-test_families = lu.near_duplicate_groups(dataset.x_test, y_test, threshold=GROUP_THRESHOLD)
+test_families = lu.near_duplicate_families(dataset.x_test, y_test, threshold=FAMILY_THRESHOLD)
 family_tables = {name: lu.errors_by_family(y_test, p.argmax(axis=1), test_families) for name, p in probabilities.items()}
 families_with_errors = {name: int((table["errors"] > 0).sum()) for name, table in family_tables.items()}
 by_family = family_tables["compact_cnn_final"]

@@ -32,7 +32,7 @@ SEED = 0  # [0, 4294967295]
 SPLIT_KIND = "grouped"  # {"grouped", "random"}
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0)
 SPLIT_SEED = 43  # [0, 4294967295]
-GROUP_THRESHOLD = 0.97  # (0.0, 1.0]
+FAMILY_THRESHOLD = 0.97  # (0.0, 1.0]
 EPOCHS = 12  # [1, 1000]: further epochs of our network on augmented batches; the reference gets the same seconds
 BATCH_SIZE = 128  # [1, 65536]
 LEARNING_RATE = 2e-3  # (0.0, 1.0]
@@ -71,7 +71,7 @@ import labutils as lu
 
 output_dir, dataset, split, data = lu.start_task(
     OUTPUT_DIR, seed=SEED, data_dir=DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION,
-    split_seed=SPLIT_SEED, group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT,
+    split_seed=SPLIT_SEED, family_threshold=FAMILY_THRESHOLD, train_limit=TRAIN_LIMIT,
 )
 
 # %%
@@ -153,19 +153,13 @@ def continue_ours(task2_model, training_rows):
 
 # %%
 ours = continue_ours(task2["compact_cnn"], len(data.x_train))
+keep = lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE,  # None: two standard errors over the families
+                      families=split.validation_families if KEEP_TOLERANCE is None else None)
 ours_history = ours.fit(
     lu.training_dataset(data.x_train, data.y_train, batch_size=recipe.batch_size, seed=SEED, augmentation=augment),
-    validation_data=(data.x_val, data.y_val),
-    validation_batch_size=512,
-    epochs=recipe.epochs,
-    verbose=2,
-    callbacks=[
-        *recipe.callbacks(data.x_train, SEED),  # first: the callbacks after them see the averaged weights
-        lu.EpochClock(),
-        keep := lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE,
-                               families=split.validation_families if KEEP_TOLERANCE is None else None),
-        PlotLossesKeras(),
-    ],
+    validation_data=(data.x_val, data.y_val), validation_batch_size=512, epochs=recipe.epochs, verbose=2,
+    # the recipe's callbacks first: those after them see the averaged weights
+    callbacks=[*recipe.callbacks(data.x_train, SEED), lu.EpochClock(), keep, PlotLossesKeras()],
 )
 
 # %%
@@ -199,11 +193,9 @@ reference_history = reference.fit(
 # %%
 reference_log = lu.history_frame(reference_history)
 reference_seconds = float(reference_log["seconds"].iloc[-1])
-lu.show_markdown(
-    f"In {reference_seconds:.0f} s the reference network ran {len(reference_log)} more epochs"
-    f"{f', the last one cut short after {budget.steps_done} of {budget.steps_per_epoch} steps' if budget.cut_short else ''} "
-    f"(ours: {len(ours_log)} in {ours_seconds:.0f} s)."
-)
+cut_short = (budget.steps_done, budget.steps_per_epoch) if budget.cut_short else None
+lu.show_markdown(lu.describe_same_seconds(reference_seconds, len(reference_log), ours_seconds=ours_seconds,
+                                          ours_epochs=len(ours_log), cut_short=cut_short, further=True) + ".")
 
 # %% [markdown]
 # ## The final network: augmentation on every training image
@@ -299,7 +291,7 @@ plt.show() if ax is not None else lu.show_markdown("No test image is misclassifi
 # table lists the families the final augmented network still gets wrong, most errors first.
 
 # %%
-test_families = lu.near_duplicate_groups(dataset.x_test, data.y_test, threshold=GROUP_THRESHOLD)
+test_families = lu.near_duplicate_families(dataset.x_test, data.y_test, threshold=FAMILY_THRESHOLD)
 family_tables = {name: lu.errors_by_family(data.y_test, p.argmax(axis=1), test_families) for name, p in probabilities.items()}
 families_with_errors = {name: int((table["errors"] > 0).sum()) for name, table in family_tables.items()}
 by_family = family_tables["compact_cnn_augmented_final"]

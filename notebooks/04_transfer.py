@@ -39,7 +39,7 @@ SEED = 0  # [0, 4294967295]
 SPLIT_KIND = "grouped"  # {"grouped", "random"}
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0)
 SPLIT_SEED = 43  # [0, 4294967295]
-GROUP_THRESHOLD = 0.97  # (0.0, 1.0]
+FAMILY_THRESHOLD = 0.97  # (0.0, 1.0]
 BACKBONES = ["efficientnet_lite0", "vgg16", "mobilenet_v2"]  # feature extraction for each (any of labutils.BACKBONES)
 IMAGE_SIZES = {"efficientnet_lite0": 64, "vgg16": 32, "mobilenet_v2": 32}  # input side per backbone, at least 32 px
 WEIGHTS = "imagenet"  # "imagenet", a weights file ("{backbone}" is replaced) or a dict per backbone; None: random initialisation
@@ -85,7 +85,7 @@ recipe
 # %%
 output_dir, dataset, split, data = lu.start_task(
     OUTPUT_DIR, seed=SEED, data_dir=DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION,
-    split_seed=SPLIT_SEED, group_threshold=GROUP_THRESHOLD, train_limit=TRAIN_LIMIT,
+    split_seed=SPLIT_SEED, family_threshold=FAMILY_THRESHOLD, train_limit=TRAIN_LIMIT,
 )
 data.shapes()
 

@@ -58,7 +58,7 @@ SPLIT = {
     "train_rows": 19118,
     "validation_rows": 8337,
     "validation_fraction": 0.3037,
-    "validation_groups": 376,
+    "validation_families": 376,
 }
 FINAL = {"val_accuracy_grouped": None, "train_images": 27455}
 MISSED = {"images": 20, "errors": 11, "nearest_similarity": 0.8, "own_letter_similarity": 0.5}
@@ -81,7 +81,7 @@ METRICS = {
         data={"train": {"rows": 27455}, "test": {"rows": 7172}},
         split_kind="grouped",
         splits={"grouped": SPLIT},
-        group_threshold=0.97,
+        family_threshold=0.97,
         families={"count": 1229, "median_size": 20.0, "max_size": 90},
         nearest_neighbour_median={
             "random_validation_to_train": 0.9999,

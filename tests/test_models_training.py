@@ -903,7 +903,7 @@ def test_start_task_seeds_makes_the_folder_loads_the_split_and_shows_the_banner(
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda *objects: shown.extend(objects))
     settings = dict(
-        split_kind="grouped", validation_fraction=0.3, split_seed=43, group_threshold=0.97, train_limit=200
+        split_kind="grouped", validation_fraction=0.3, split_seed=43, family_threshold=0.97, train_limit=200
     )
     output_dir, dataset, split, data = start_task(
         tmp_path / "a" / "b", seed=3, data_dir=standin_dir, **settings
@@ -950,3 +950,15 @@ def test_a_saved_model_gets_its_record(tmp_path):
         record["total_weights"] == count_weights(model)["total"] and record["inference_images_per_second"] > 0
     )
     assert (record["test_errors"], record["train_seconds"]) == (8, 1.23) and "per_letter" not in record
+    measured = dict(
+        val_accuracy_random=None,
+        val_accuracy_grouped=None,
+        train_seconds=1.0,
+        epochs=1,
+        seed=0,
+        train_images=1,
+    )
+    given = save_with_record(model, tmp_path, "again", test, inference_images_per_second=123.0, **measured)
+    assert given["inference_images_per_second"] == 123.0 and (tmp_path / "again.keras").exists()
+    with pytest.raises(ValueError, match="exactly one of test_images and inference_images_per_second"):
+        save_with_record(model, tmp_path, "neither", test, **measured)

@@ -10,6 +10,7 @@ from labutils.narration import (
     describe_missed_families,
     describe_model,
     describe_robustness_gains,
+    describe_same_seconds,
     describe_transfer_answers,
     plural,
 )
@@ -292,3 +293,13 @@ def test_the_robustness_gains_sentence_follows_the_mean_accuracies():
     )
     with pytest.raises(ValueError, match="no column 'final'"):
         describe_robustness_gains(table, before="before", after="final", imitated=())
+
+
+def test_the_same_seconds_sentence_says_whether_the_last_epoch_was_cut_short():
+    assert describe_same_seconds(120.4, 5, cut_short=(30, 150), ours_seconds=119.6, ours_epochs=8) == (
+        "In 120 s the reference network ran 5 epochs, the last one cut short after 30 of 150 steps "
+        "(ours: 8 epochs in 120 s)"
+    )
+    assert describe_same_seconds(60, 1, cut_short=None, ours_seconds=61, ours_epochs=1, further=True) == (
+        "In 60 s the reference network ran 1 more epoch (ours: 1 epoch in 61 s)"
+    )

@@ -13,7 +13,12 @@ import pytest
 
 from labutils.data import KNOWN_SHA256
 from labutils.display import banner_html
-from labutils.plot import plot_class_balance, plot_group_sizes, plot_image_grid, plot_similarity_distributions
+from labutils.plot import (
+    plot_class_balance,
+    plot_family_sizes,
+    plot_image_grid,
+    plot_similarity_distributions,
+)
 from labutils.sources import find_data_files
 
 
@@ -45,7 +50,7 @@ def test_similarity_and_group_plots_return_their_axes(rng):
     _, (left, right) = plt.subplots(1, 2)
     assert plot_similarity_distributions({"a": rng.random(50), "b": rng.random(30)}, ax=left) is left
     assert len(left.get_lines()) == 2
-    assert plot_group_sizes(np.repeat(np.arange(10), 20), ax=right) is right
+    assert plot_family_sizes(np.repeat(np.arange(10), 20), ax=right) is right
     assert "10 near-duplicate families" in right.get_title()
 
 

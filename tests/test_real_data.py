@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from labutils.sources import load_dataset
-from labutils.split import grouped_split, near_duplicate_groups, nearest_neighbour_similarity, random_split
+from labutils.split import grouped_split, near_duplicate_families, nearest_neighbour_similarity, random_split
 
 pytestmark = pytest.mark.real_data
 
@@ -38,11 +38,11 @@ def test_data_command_on_the_real_files(real_data_dir):
 
 
 def test_grouped_split_on_the_real_data_keeps_families_apart(real):
-    groups = near_duplicate_groups(real.x_train, real.y_train, threshold=0.97)
-    families = np.unique(groups).size
-    assert 1000 <= families <= 1500, f"{families} families; the data hold ~1,200 source photos"
-    grouped = grouped_split(real.y_train, groups, 0.3, seed=43)
-    assert not set(groups[grouped.train_index]) & set(groups[grouped.validation_index])
+    families = near_duplicate_families(real.x_train, real.y_train, threshold=0.97)
+    count = np.unique(families).size
+    assert 1000 <= count <= 1500, f"{count} families; the data hold ~1,200 source photos"
+    grouped = grouped_split(real.y_train, families, 0.3, seed=43)
+    assert not set(families[grouped.train_index]) & set(families[grouped.validation_index])
     assert abs(grouped.validation_fraction - 0.3) < 0.02
     random_ = random_split(real.y_train, 0.3, seed=43)
     rng = np.random.default_rng(0)

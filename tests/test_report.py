@@ -115,7 +115,7 @@ def test_task1_notebook_on_the_standin(standin_dir, tmp_path):
     grouped, random_ = metrics["splits"]["grouped"], metrics["splits"]["random"]
     assert grouped["train_rows"] + grouped["validation_rows"] == 1200
     assert random_["validation_rows"] == 360
-    assert 0.2 < grouped["validation_fraction"] < 0.4 and grouped["groups"] == metrics["families"]["count"]
+    assert 0.2 < grouped["validation_fraction"] < 0.4 and grouped["families"] == metrics["families"]["count"]
     medians = metrics["nearest_neighbour_median"]
     assert medians["random_validation_to_train"] > medians["grouped_validation_to_train"]
     executed = (out / "01_data" / "01_data.ipynb").read_text()

@@ -10,7 +10,7 @@ from labutils.sources import load_dataset
 from labutils.split import (
     grouped_split,
     make_split,
-    near_duplicate_groups,
+    near_duplicate_families,
     nearest_neighbour_similarity,
     random_split,
     standardize_images,
@@ -47,48 +47,48 @@ def test_families_are_same_class_and_link_near_copies():
     base = np.random.default_rng(0).integers(0, 256, (3, 28, 28)).astype(np.float32)
     images = np.stack([base[0], base[0] * 0.9 + 5, base[1], base[1] + 1, base[2]]).clip(0, 255)
     labels = np.array([0, 0, 0, 0, 1])
-    groups = near_duplicate_groups(images, labels, threshold=0.97)
-    assert groups[0] == groups[1] and groups[2] == groups[3]
-    assert len({groups[0], groups[2], groups[4]}) == 3
+    families = near_duplicate_families(images, labels, threshold=0.97)
+    assert families[0] == families[1] and families[2] == families[3]
+    assert len({families[0], families[2], families[4]}) == 3
     # the same picture under another label is another family
-    groups = near_duplicate_groups(np.stack([base[0], base[0]]), np.array([0, 1]))
-    assert groups[0] != groups[1]
+    families = near_duplicate_families(np.stack([base[0], base[0]]), np.array([0, 1]))
+    assert families[0] != families[1]
 
 
 def test_grouped_split_keeps_every_family_on_one_side(small):
-    groups = near_duplicate_groups(small.x_train, small.y_train, threshold=0.97)
-    split = grouped_split(small.y_train, groups, 0.3, seed=43)
-    assert not set(groups[split.train_index]) & set(groups[split.validation_index])
+    families = near_duplicate_families(small.x_train, small.y_train, threshold=0.97)
+    split = grouped_split(small.y_train, families, 0.3, seed=43)
+    assert not set(families[split.train_index]) & set(families[split.validation_index])
     union = np.concatenate([split.train_index, split.validation_index])
     assert np.array_equal(np.sort(union), np.arange(len(small.y_train)))
     assert 0.2 < split.validation_fraction < 0.4
     summary = split.summary()
-    assert summary["groups"] == np.unique(groups).size and summary["validation_groups"] > 0
+    assert summary["families"] == np.unique(families).size and summary["validation_families"] > 0
     # its independent validation units are its families, fewer than its rows
-    assert split.validation_families == summary["validation_groups"] < summary["validation_rows"]
+    assert split.validation_families == summary["validation_families"] < summary["validation_rows"]
 
 
 def test_grouped_split_is_stratified_and_deterministic():
     labels = np.repeat(np.arange(4), 100)
-    groups = np.arange(400) // 10  # 40 families of 10, each of one class
-    first = grouped_split(labels, groups, 0.3, seed=1)
-    again = grouped_split(labels, groups, 0.3, seed=1)
+    families = np.arange(400) // 10  # 40 families of 10, each of one class
+    first = grouped_split(labels, families, 0.3, seed=1)
+    again = grouped_split(labels, families, 0.3, seed=1)
     np.testing.assert_array_equal(first.validation_index, again.validation_index)
     assert np.bincount(labels[first.validation_index]).tolist() == [30, 30, 30, 30]
-    other = grouped_split(labels, groups, 0.3, seed=2)
+    other = grouped_split(labels, families, 0.3, seed=2)
     assert not np.array_equal(first.validation_index, other.validation_index)
 
 
 def test_make_split_dispatches_and_validates(small):
     assert make_split(small.x_train, small.y_train, "random").kind == "random"
-    assert make_split(small.x_train, small.y_train, "grouped").groups is not None
+    assert make_split(small.x_train, small.y_train, "grouped").families is not None
     with pytest.raises(ValueError, match="split kind"):
         make_split(small.x_train, small.y_train, "shuffled")
     for fraction in (0, 1, 1.5, -0.1):
         with pytest.raises(ValueError, match="validation_fraction"):
             make_split(small.x_train, small.y_train, "random", validation_fraction=fraction)
     with pytest.raises(ValueError, match="threshold"):
-        near_duplicate_groups(small.x_train, small.y_train, threshold=0)
+        near_duplicate_families(small.x_train, small.y_train, threshold=0)
     with pytest.raises(ValueError, match="differ in length"):
         grouped_split(small.y_train, np.zeros(3), 0.3)
 

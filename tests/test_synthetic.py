@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from labutils.data import CLASS_LABELS, CSV_HEADER, STANDIN_MARKER, read_sign_mnist_csv
-from labutils.split import near_duplicate_groups
+from labutils.split import near_duplicate_families
 from labutils.synthetic import GENERATOR_VERSION, make_standin, write_standin
 
 
@@ -51,9 +51,9 @@ def test_written_files_have_the_kaggle_format(tmp_path):
 
 def test_training_images_come_in_families_of_variants():
     x_train, y_train, *_ = make_standin(1200, 24, seed=0, variants_per_source=20)
-    groups = near_duplicate_groups(x_train, y_train, threshold=0.97)
-    families = np.unique(groups).size
-    assert 40 <= families <= 90, f"expected about 60 families of 20 variants, got {families}"
+    families = near_duplicate_families(x_train, y_train, threshold=0.97)
+    count = np.unique(families).size
+    assert 40 <= count <= 90, f"expected about 60 families of 20 variants, got {count}"
 
 
 def test_test_images_are_new_sources_not_variants_of_training_images():

@@ -113,7 +113,7 @@ def _finish(
 ) -> dict[str, Any]:
     """The contender's figures after training (the evaluation here is not counted as training).
 
-    ``families``: the test images' families of near-copies (``near_duplicate_groups``);
+    ``families``: the test images' families of near-copies (``near_duplicate_families``);
     ``trained_on_validation``: no validation figures then (the model has seen those rows);
     ``training``: the (images, class indices) it trained on, to find the training images most like
     each test family it misses (``missed_families``).
@@ -175,7 +175,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     import keras
 
     from ..inputs import prepare_task_data
-    from ..split import near_duplicate_groups
+    from ..split import near_duplicate_families
     from ..training import training_dataset
 
     settings = recipe_from_dict(BenchSettings, job["settings"], source="the job's settings")
@@ -192,7 +192,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     finish = functools.partial(
         _finish,
         data=data,
-        families=near_duplicate_groups(data.x_test, data.y_test),  # once per job
+        families=near_duplicate_families(data.x_test, data.y_test),  # once per job
         trained_on_validation=settings.train_rows == "all",
         train_images=n_train,
         training=(x_fit, y_fit),

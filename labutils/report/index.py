@@ -86,7 +86,7 @@ def _task1(metrics: Mapping[str, Any] | None) -> str:
         f"({100 * split['validation_fraction']:.1f} %) for validation"
         + (
             f", whole families of near-duplicates at a time ({families['count']:,} families, "
-            f"{split['validation_groups']} in validation)"
+            f"{split['validation_families']} in validation)"
             if kind == "grouped"
             else ""
         )
