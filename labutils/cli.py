@@ -1,4 +1,4 @@
-"""Command line: ``python -m labutils {data,report,bench,predict,standin} ...``."""
+"""Command line: ``python -m labutils {data,report,results,check,bench,bench-predict,predict,standin} ...``."""
 
 from __future__ import annotations
 

@@ -384,8 +384,9 @@ for name, model, log, seconds in trained:  # each continues the Task 2 network o
         model, output_dir, name, test_metrics[name], test_images=data.x_test, seed=SEED, val_accuracy_random=None,
         val_accuracy_grouped=val_accuracy.get(name),  # none for the final network: it trained on the validation images
         train_seconds=task2_record["train_seconds"] + seconds, epochs=task2_record["epochs"] + len(log),
-        train_images=len(data.x_all) if final_fit else len(data.x_train), trained_on="train + validation" if final_fit else "train",
-        epochs_augmented=len(log), train_seconds_augmented=seconds, test_families_with_errors=families_with_errors[name],
+        train_images=len(data.x_all) if final_fit else len(data.x_train), epochs_augmented=len(log),
+        trained_on="train + validation" if final_fit else "train", train_seconds_augmented=seconds,
+        test_families_with_errors=families_with_errors[name],
         kept_epoch_augmented=keep.kept_epoch if name == "compact_cnn_augmented" else len(log),
         robustness_mean_accuracy=mean_accuracy[name].to_dict(), **robust[name],
     )

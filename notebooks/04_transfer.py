@@ -301,18 +301,18 @@ curves[["loss", "accuracy", "val_loss", "val_accuracy", "seconds"]].round(4)
 # %%
 for backbone in FINE_TUNE_BACKBONES:
     start_name = f"{backbone}_fine_tuned"  # its head's entry in head_logs
-    for name, t, log, regime, depth, seconds in (
-        (start_name, starts[backbone], fine_logs[backbone], "fine-tuning", FINE_TUNE_DEPTH,
-         extraction_seconds[backbone] + head_seconds[start_name] + fine_seconds[backbone]),
-        (f"{backbone}_from_scratch", controls[backbone], control_logs[backbone], "from scratch", "all", control_seconds[backbone]),
+    head = (extraction_seconds[backbone] + head_seconds[start_name], len(head_logs[start_name]))  # seconds, epochs
+    for name, t, log, regime, depth, before in (
+        (start_name, starts[backbone], fine_logs[backbone], "fine-tuning", FINE_TUNE_DEPTH, head),
+        (f"{backbone}_from_scratch", controls[backbone], control_logs[backbone], "from scratch", "all", (0.0, 0)),
     ):
         probabilities[name] = t.model.predict(data.x_test, batch_size=256, verbose=0)
+        fit_seconds = float(log["seconds"].iloc[-1])  # the fit itself: the control's budget
         records[name] = lu.save_transfer_with_record(
             t, output_dir, name, lu.classification_metrics(data.y_test, probabilities[name]), regime=regime, seed=SEED,
-            val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]), val_images=len(monitor), train_seconds=seconds,
-            epochs=len(log) + (len(head_logs[start_name]) if regime == "fine-tuning" else 0),
-            inference_images_per_second=inference[start_name], train_images=len(data.x_train), fine_tune_depth=depth,
-            fine_tune_seconds=float(log["seconds"].iloc[-1]))  # the fit itself: the control's budget
+            val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]), val_images=len(monitor), fine_tune_depth=depth,
+            train_seconds=before[0] + fit_seconds, epochs=before[1] + len(log), fine_tune_seconds=fit_seconds,
+            inference_images_per_second=inference[start_name], train_images=len(data.x_train))
 pd.DataFrame(records).T[["regime", "pretrained", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds"]]
 
 # %% [markdown]
