@@ -13,13 +13,19 @@ from typing import Any
 
 import pandas as pd
 
+from .data import LETTERS
+from .metrics import describe_gap
 from .results import SEED_REPORT
 
 __all__ = [
     "describe_augmentation_conclusion",
+    "describe_cnn_conclusion",
+    "describe_cnn_families",
+    "describe_confusions",
     "describe_missed_families",
     "describe_robustness_gains",
     "describe_same_seconds",
+    "describe_split_conclusion",
     "describe_model",
     "describe_test_families",
     "describe_transfer_answers",
@@ -179,6 +185,118 @@ def describe_transfer_answers(
         f"({comparison.task[best]})."
     )
     return f"{data_words}:\n\n" + "\n\n".join(paragraphs)
+
+
+def describe_split_conclusion(
+    *,
+    real_data: bool,
+    train_images: int,
+    test_images: int,
+    families: int,
+    random_median: float,
+    test_median: float,
+    grouped: Mapping[str, Any],
+    split_kind: str,
+) -> str:
+    """Notebook 01's conclusion: the data, their families, what each split's validation side looks like.
+
+    ``random_median`` and ``test_median``: the median correlation of a random-split validation image
+    and of a test image with its nearest training image; ``grouped``: the grouped split's summary.
+    """
+    return (
+        f"The data are {'the real Kaggle files' if real_data else 'the SYNTHETIC STAND-IN, not the real data'}: "
+        f"{train_images:,} training and {test_images:,} test images of {len(LETTERS)} letters. "
+        f"The training images form only {families:,} families of near-duplicates, so the seed's random "
+        f"split puts near-copies on both sides (median nearest-training correlation {random_median:.4f} against "
+        f"{test_median:.4f} for the test set). The grouped split holds out {grouped['validation_rows']:,} images "
+        f"({grouped['validation_fraction']:.1%}) in {grouped['validation_families']:,} whole families and trains on "
+        f"{grouped['train_rows']:,}; the report uses the **{split_kind}** split."
+    )
+
+
+def describe_confusions(letters: pd.DataFrame, y_true, y_predicted, *, shown: int = 3) -> str:
+    """'Hardest letters (F1): R 0.912, ... Most frequent confusions (true→predicted): R→U (12), ...'.
+
+    ``letters`` is :func:`~labutils.metrics.per_letter_report` (indexed by letter, with ``f1``);
+    ``y_true`` and ``y_predicted`` are class indices of the same images.
+    """
+    worst = letters.sort_values("f1").head(shown)
+    text = (
+        "Hardest letters (F1): "
+        + ", ".join(f"{letter} {row.f1:.3f}" for letter, row in worst.iterrows())
+        + ". "
+    )
+    pairs = pd.Series(
+        [(LETTERS[int(t)], LETTERS[int(p)]) for t, p in zip(y_true, y_predicted) if t != p], dtype=object
+    )
+    if pairs.empty:
+        return text + "There is no confusion at all."
+    top = pairs.value_counts().head(shown)
+    return (
+        text
+        + "Most frequent confusions (true→predicted): "
+        + ", ".join(f"{t}→{p} ({n})" for (t, p), n in top.items())
+        + "."
+    )
+
+
+def describe_cnn_families(
+    by_family: pd.DataFrame, families_with_errors: Mapping[str, int], *, test_images: int
+) -> str:
+    """Notebook 02's sentence on the test families (near-copies of one photograph) its networks get wrong.
+
+    ``by_family``: the final network's errors per test family (:func:`labutils.errors_by_family`);
+    ``families_with_errors``: for each of notebook 02's models, how many families it gets at least partly wrong.
+    """
+    typical = float(by_family["images"].median())
+    wrong = by_family[by_family["errors"] > 0]
+    text = f"The {test_images:,} test images form {len(by_family)} families (median {typical:.0f} images). "
+    if wrong.empty:
+        text += "The final network reads all of them right. "
+    else:
+        mostly_wrong = int((wrong["errors"] > wrong["images"] / 2).sum())
+        text += (
+            f"The final network's {plural(int(wrong['errors'].sum()), 'error')} fall in {len(wrong)} of them, "
+            f"{mostly_wrong} of which it gets mostly wrong (trained on the split's training side: errors in "
+            f"{plural(families_with_errors['compact_cnn'], 'family', 'families')}; the reference network: "
+            f"{families_with_errors['seed_cnn']}). "
+        )
+    return text + (
+        f"One family of {typical:.0f} images is {100 * typical / test_images:.2f} points of test accuracy: accuracies "
+        f"move in such steps, and a test set without errors means all {len(by_family)} photographs read right."
+    )
+
+
+def describe_cnn_conclusion(
+    records: Mapping[str, Mapping[str, Any]],
+    *,
+    real_data: bool,
+    recipe: Mapping[str, Any],
+    test_images: int,
+    random_split: Mapping[str, float],
+) -> str:
+    """Notebook 02's conclusion, from its ``metrics.json`` records (``seed_cnn``, ``compact_cnn``,
+    ``compact_cnn_final``), its recipe (``pooling``, ``head``) and the random-split twin's
+    ``val_accuracy`` and ``test_accuracy``."""
+    ours, reference, final = records["compact_cnn"], records["seed_cnn"], records["compact_cnn_final"]
+    design = "batch normalisation, per-image standardisation"
+    design += ", anti-aliased pooling" if recipe["pooling"] == "blur" else ""
+    design += " and global average pooling" if recipe["head"] == "average" else ""
+    validation = float(ours["val_accuracy_grouped"])
+    overstated = 100 * (random_split["val_accuracy"] - random_split["test_accuracy"])
+    return (
+        f"{'On the real data' if real_data else 'On the SYNTHETIC STAND-IN (not the real data)'}, our "
+        f"{ours['total_weights']:,}-weight network with {design}, trained on the training side of the grouped "
+        f"split, reaches a test accuracy of {ours['test_accuracy']:.4f} ({ours['test_errors']:,} of {test_images:,} "
+        f"wrong) in {ours['train_seconds']:.0f} s. The seed report's {reference['total_weights']:,}-weight network, "
+        f"given the same images and seconds, reaches {reference['test_accuracy']:.4f} ({reference['test_errors']:,} "
+        f"wrong); the seed report published {SEED_REPORT.task2_accuracy:.4f} after 50 epochs. The grouped validation "
+        f"accuracy ({validation:.4f}) is {describe_gap(validation, float(ours['test_accuracy']))}, while the random "
+        f"split's validation accuracy ({random_split['val_accuracy']:.4f}) overstates it by {overstated:.1f} points. "
+        f"With the recipe fixed, the final network trained on all {final['train_images']:,} training images reaches "
+        f"**{final['test_accuracy']:.4f}** ({final['test_errors']:,} wrong, weighted F1 "
+        f"{final['test_f1_weighted']:.4f}) in {final['train_seconds']:.0f} s."
+    )
 
 
 def describe_test_families(by_family: pd.DataFrame, families_with_errors: Mapping[str, int]) -> str:

@@ -269,14 +269,8 @@ metrics["splits"]
 # ## Conclusion
 
 # %%
-grouped, random_ = splits["grouped"].summary(), splits["random"].summary()
-lu.show_markdown(
-    f"The data are {'the real Kaggle files' if dataset.is_real else 'the SYNTHETIC STAND-IN, not the real data'}: "
-    f"{len(dataset.y_train):,} training and {len(dataset.y_test):,} test images of {lu.NUM_CLASSES} letters. "
-    f"The training images form only {family_sizes.size:,} families of near-duplicates, so the seed's random "
-    f"split puts near-copies on both sides (median nearest-training correlation "
-    f"{medians['random']:.4f} against {np.median(test_to_train):.4f} for the test set). "
-    f"The grouped split holds out {grouped['validation_rows']:,} images ({grouped['validation_fraction']:.1%}) "
-    f"in {grouped['validation_families']:,} whole families and trains on {grouped['train_rows']:,}; "
-    f"the report uses the **{SPLIT_KIND}** split."
-)
+lu.show_markdown(lu.describe_split_conclusion(
+    real_data=dataset.is_real, train_images=len(dataset.y_train), test_images=len(dataset.y_test),
+    families=int(family_sizes.size), random_median=medians["random"], test_median=float(np.median(test_to_train)),
+    grouped=splits["grouped"].summary(), split_kind=SPLIT_KIND,
+))

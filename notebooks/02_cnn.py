@@ -243,14 +243,7 @@ lu.plot_confusion_matrix(y_test, predicted)
 plt.show()
 
 # %%
-worst = letters.sort_values("f1").head(3)
-pairs = pd.Series([(lu.LETTERS[t], lu.LETTERS[p]) for t, p in zip(y_test, predicted) if t != p], dtype=object)
-top = pairs.value_counts().head(3)
-lu.show_markdown(
-    "Hardest letters (F1): " + ", ".join(f"{letter} {row.f1:.3f}" for letter, row in worst.iterrows()) + ". "
-    + ("Most frequent confusions (true→predicted): " + ", ".join(f"{t}→{p} ({n})" for (t, p), n in top.items()) + "."
-       if len(top) else "There is no confusion at all.")
-)
+lu.show_markdown(lu.describe_confusions(letters, y_test, predicted))
 
 # %% [markdown]
 # Some of the misclassified test images, titled true→predicted letter:
@@ -275,17 +268,7 @@ wrong_families = by_family[by_family["errors"] > 0]
 wrong_families.head(10)
 
 # %%
-typical = by_family["images"].median()
-mostly_wrong = int((wrong_families["errors"] > wrong_families["images"] / 2).sum())
-lu.show_markdown(
-    f"The {len(y_test):,} test images form {len(by_family)} families (median {typical:.0f} images). "
-    + (f"The final network's {int(wrong_families['errors'].sum())} errors fall in {len(wrong_families)} of them, "
-       f"{mostly_wrong} of which it gets mostly wrong (trained on the split's training side: errors in "
-       f"{families_with_errors['compact_cnn']} families; the reference network: {families_with_errors['seed_cnn']}). "
-       if len(wrong_families) else "The final network reads all of them right. ")
-    + f"One family of {typical:.0f} images is {100 * typical / len(y_test):.2f} points of test accuracy: accuracies move "
-    f"in such steps, and a test set without errors means all {len(by_family)} photographs read right."
-)
+lu.show_markdown(lu.describe_cnn_families(by_family, families_with_errors, test_images=len(y_test)))
 
 # %% [markdown]
 # ## Validation versus test: why the split matters
@@ -371,18 +354,6 @@ metrics_path
 # ## Conclusion
 
 # %%
-o, r, f = test_metrics["compact_cnn"], test_metrics["seed_cnn"], test_metrics["compact_cnn_final"]
-lu.show_markdown(
-    f"{'On the real data' if dataset.is_real else 'On the SYNTHETIC STAND-IN (not the real data)'}, our "
-    f"{lu.count_weights(ours)['total']:,}-weight network with batch normalisation, per-image standardisation"
-    f"{', anti-aliased pooling' if POOLING == 'blur' else ''}"
-    f"{' and global average pooling' if HEAD == 'average' else ''}, trained on "
-    f"the training side of the grouped split, reaches a test accuracy of {o['accuracy']:.4f} ({o['errors']} of "
-    f"{len(y_test):,} wrong) in {ours_seconds:.0f} s. The seed report's {lu.count_weights(reference)['total']:,}-weight network, "
-    f"given the same images and seconds, reaches {r['accuracy']:.4f} ({r['errors']} wrong); the seed report published "
-    f"{lu.SEED_REPORT.task2_accuracy:.4f} after 50 epochs. The grouped validation accuracy "
-    f"({val_accuracy['compact_cnn']:.4f}) is {lu.describe_gap(val_accuracy['compact_cnn'], o['accuracy'])}, "
-    f"while the random split's validation accuracy ({twin_val:.4f}) overstates it by {gaps['gap (points)'].iloc[1]:.1f} points. "
-    f"With the recipe fixed, the final network trained on all {len(data.x_all):,} training images reaches "
-    f"**{f['accuracy']:.4f}** ({f['errors']} wrong, weighted F1 {f['f1_weighted']:.4f}) in {final_seconds:.0f} s."
-)
+lu.show_markdown(lu.describe_cnn_conclusion(records, real_data=dataset.is_real, recipe=dataclasses.asdict(recipe),
+                                           test_images=len(y_test),
+                                           random_split={"val_accuracy": twin_val, "test_accuracy": twin_test}))

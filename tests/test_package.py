@@ -104,3 +104,17 @@ def test_no_module_imports_in_a_circle():
     # the check finds a circle where there is one
     assert _circle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert _circle({"p": {"p.m"}, "p.m": {"p"}}) is None
+
+
+def test_the_report_package_does_not_import_its_worker():
+    """``python -m labutils.report.worker`` runs that module as ``__main__``: imported already by the
+    package, it would run twice and Python warns on every notebook."""
+    code = "import sys, labutils.report; print('labutils.report.worker' in sys.modules)"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "False"
+    started = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "labutils.report.worker"],
+        capture_output=True,
+        text=True,
+    )
+    assert "RuntimeWarning" not in started.stderr and "found in sys.modules" not in started.stderr

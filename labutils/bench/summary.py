@@ -72,9 +72,8 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
     }
     if all("missed_families" in run for run in runs):
         summary["missed_families"] = {str(seed): per_seed[seed]["missed_families"] for seed in seeds}
-    if all("robustness" in run for run in runs):  # a saved job from before the field has none
-        summary["robustness"] = {str(seed): per_seed[seed]["robustness"] for seed in seeds}
-        summary["robustness_mixed"] = [run["robustness_mixed"] for run in runs]
+    summary["robustness"] = {str(seed): per_seed[seed]["robustness"] for seed in seeds}
+    summary["robustness_mixed"] = [run["robustness_mixed"] for run in runs]
     for key in (
         "train_images",
         "backbone",

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import error_text
 from .notebooks import to_ipynb
 from .progress import ProgressReporter
-from .worker import error_text
 
 __all__ = [
     "PROGRESS_POLL_SECONDS",

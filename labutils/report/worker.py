@@ -20,17 +20,11 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 
-__all__ = ["error_text", "main"]
+from .errors import error_text
 
-
-def error_text(error: BaseException) -> str:
-    """One line for a failed notebook: papermill's cell error, or the exception itself."""
-    if type(error).__name__ == "PapermillExecutionError":
-        return f"{error.ename}: {error.evalue} (cell {error.exec_count})"  # type: ignore[attr-defined]
-    return "".join(traceback.format_exception_only(type(error), error)).strip()
+__all__ = ["main"]
 
 
 def _stop(signum: int, frame: object) -> None:
