@@ -9,7 +9,7 @@ others. The modules, one job each:
 
 * ``runner`` — the run: which notebooks, in order, with what, and the index written after each;
 * ``profiles`` — the quick and full profiles' parameters;
-* ``parameters`` — a notebook's parameters cell read, and ``-p NAME=VALUE`` checked against it;
+* ``parameters`` — a notebook's parameters cell read, and ``-p NAME VALUE`` checked against it;
 * ``notebooks`` — finding, converting and exporting the notebook files, and their kernel;
 * ``execution`` — one notebook executed in a process of its own, stopped cleanly by a signal;
 * ``worker`` — that process (``python -m labutils.report.worker JOB``), and ``errors`` the one line
