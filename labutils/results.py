@@ -29,6 +29,8 @@ __all__ = [
     "SEED_REPORT",
     "PublishedFigures",
     "check_metrics",
+    "check_notebook_metrics",
+    "check_run_entry",
     "comparison_table",
     "model_record",
     "read_metrics",
@@ -208,9 +210,10 @@ def write_metrics(
         "models": {name: dict(record) for name, record in models.items()},
         **fields,
     }
-    check_metrics(json.loads(json.dumps(document)), f"the metrics.json for {path}", notebook)
+    text = json.dumps(document, indent=2) + "\n"
+    check_metrics(json.loads(text), f"the metrics.json for {path}", notebook)  # as a reader will see it
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n")
+    path.write_text(text)
     return path
 
 
@@ -219,16 +222,20 @@ def read_metrics(path: str | Path, notebook: str | None = None) -> dict[str, Any
     return check_metrics(read_json(path), str(path), notebook)
 
 
-def read_notebook_metrics(path: str | Path, notebook: str) -> dict[str, Any]:
-    """What the runner reads after running ``notebook``: its ``metrics.json`` checked against the contract
-    when it is one of the report's notebooks (:data:`~labutils.registry.NOTEBOOKS`), else any JSON object
-    (a notebook of one's own, added to the folder, has no contract)."""
+def check_notebook_metrics(document: Any, source: str, notebook: str) -> dict[str, Any]:
+    """``notebook``'s metrics checked against the contract when it is one of the report's notebooks
+    (:data:`~labutils.registry.NOTEBOOKS`); any JSON object otherwise (a notebook of one's own, added
+    to the folder, has no contract). A :class:`ValueError` names ``source`` when they do not pass."""
     if notebook in NOTEBOOKS:
-        return read_metrics(path, notebook)
-    document = read_json(path)
+        return check_metrics(document, source, notebook)
     if not isinstance(document, dict):
-        raise ValueError(f"{path} holds no JSON object: run notebook {notebook} again")
+        raise ValueError(f"{source} holds no JSON object: run notebook {notebook} again")
     return document
+
+
+def read_notebook_metrics(path: str | Path, notebook: str) -> dict[str, Any]:
+    """What the runner reads after running ``notebook``: its ``metrics.json``, through :func:`check_notebook_metrics`."""
+    return check_notebook_metrics(read_json(path), str(path), notebook)
 
 
 def read_task_metrics(folder: str | Path, notebook: str, data_source: str) -> dict[str, Any]:
@@ -264,14 +271,16 @@ def read_run(path: str | Path) -> dict[str, Any]:
     if not isinstance(run, dict) or not isinstance(run.get("notebooks"), list):
         raise ValueError(f"{path} is not a report run record (no list of notebooks): run the report again")
     for entry in run["notebooks"]:
-        if not isinstance(entry, dict) or entry.get("status") not in _DONE:
-            continue
-        source, name = f"{path} (notebook {entry.get('name')})", entry.get("name")
-        if name in NOTEBOOKS:
-            check_metrics(entry.get("metrics"), source, name)
-        elif not isinstance(entry.get("metrics"), dict):
-            raise ValueError(f"{source} has no metrics object: run the report again")
+        if isinstance(entry, dict):
+            check_run_entry(entry, f"{path} (notebook {entry.get('name')})")
     return run
+
+
+def check_run_entry(entry: Mapping[str, Any], source: str) -> None:
+    """A ValueError naming ``source`` unless a ``run.json`` entry of a finished notebook holds metrics that
+    pass :func:`check_notebook_metrics` (an entry of a notebook that did not finish holds none)."""
+    if entry.get("status") in _DONE:
+        check_notebook_metrics(entry.get("metrics"), source, str(entry.get("name")))
 
 
 def run_models(run: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..registry import NOTEBOOKS, folder_parameters
-from ..results import check_metrics, read_notebook_metrics
+from ..registry import folder_parameters
+from ..results import check_run_entry, read_notebook_metrics
 from ..sources import DataFiles, find_data_files
 from .cache import INPUTS_FILE, cached_entry, notebook_fingerprint, sources_digest, upstream_fingerprint
 from .execution import NotebookFailed, describe_error, execute, stopped_by_signals
@@ -306,12 +306,10 @@ def write_index(result: ReportResult, out: Path, log: Callable[[str], None] | No
 
 
 def _still_readable(entry: dict[str, Any], log: Callable[[str], None] | None) -> bool:
-    """Whether an earlier run's entry can stand on this run's index: a finished report notebook's
-    metrics must follow this version's contract (an older record is dropped, said in ``log``)."""
-    if entry.get("status") not in {"completed", "cached"} or entry.get("name") not in NOTEBOOKS:
-        return True
+    """Whether an earlier run's entry can stand on this run's index: a finished notebook's metrics must
+    follow this version's contract (an older record is dropped, said in ``log``)."""
     try:
-        check_metrics(entry.get("metrics"), f"run.json entry {entry['name']}", entry["name"])
+        check_run_entry(entry, f"run.json entry {entry.get('name')}")
     except ValueError as error:
         if log:
             log(f"note: {error}; that notebook is left off the index until it runs again")
