@@ -22,6 +22,7 @@ from labutils.bench import (
     task2_target_lines,
     time_to_accuracy,
     update_readme,
+    validation_prediction,
 )
 from labutils.bench.settings import BATCH1_METHOD, MISSED_FAMILIES_LISTED
 from labutils.models import compact_cnn, count_weights
@@ -210,6 +211,16 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     # on the split's training side: the limited training rows, and the grouped-validation-test gap is measured
     assert uncapped["contenders"]["task2"]["train_images"] == QUICK_SETTINGS.train_limit
     assert -1.0 <= uncapped["contenders"]["task2"]["val_test_gap"][0] <= 1.0
+    # ... and its robustness too, under the same perturbations as the test's, beside them in the table
+    for role in ("task2", "task3"):
+        figures = uncapped["contenders"][role]
+        assert sorted(figures["val_robustness"]) == ["0"]
+        assert {kind: sorted(grid) for kind, grid in figures["val_robustness"]["0"].items()} == {
+            kind: sorted(grid) for kind, grid in figures["robustness"]["0"].items()
+        }
+        assert all(0 <= a <= 1 for grid in figures["val_robustness"]["0"].values() for a in grid.values())
+        assert "val_robustness" not in results["contenders"][role]  # trained on every row: none claimed
+    assert "task3, grouped validation |" in (tmp_path / "free" / "results.md").read_text()
     assert "the grouped split's training side" in (tmp_path / "free" / "results.md").read_text()
 
 
@@ -708,3 +719,29 @@ def test_the_robustness_table_lists_each_contenders_seeds_under_each_target_pert
     table = markdown_table(results)
     assert "| contender | mixed 1 | blur 1 | noise 0.05 | noise 0.1 |" in table
     assert f"| {name} | 0.981 / 0.975 | 0.990 / 0.985 | 0.995 / 0.993 | 0.960 / 0.955 |" in table
+
+
+def test_the_robustness_table_sets_the_grouped_validations_figures_beside_the_tests():
+    results = _results_without_missed_families()
+    name = next(iter(results["contenders"]))
+    contender = results["contenders"][name]
+    contender["robustness"] = {
+        "0": {"mixed": {"1": 0.98}, "noise": {"0.1": 0.96}},
+        "1": {"mixed": {"1": 0.97}, "noise": {"0.1": 0.94}},
+    }
+    assert validation_prediction(contender) is None  # trained on the validation rows: nothing to set beside
+    assert ", grouped validation |" not in markdown_table(results)
+    contender["val_robustness"] = {
+        "0": {"mixed": {"1": 0.96}, "noise": {"0.1": 0.90}},
+        "1": {"mixed": {"1": 0.97}, "noise": {"0.1": 0.92}},
+    }
+    prediction = validation_prediction(contender)
+    # seed means: mixed 0.975 against 0.965 (1 point), noise 0.1 0.95 against 0.91 (4 points)
+    assert (prediction["kind"], prediction["strength"]) == ("noise", "0.1")
+    assert prediction["points"] == pytest.approx(4.0)
+    assert (prediction["validation"], prediction["test"]) == (pytest.approx(0.91), pytest.approx(0.95))
+    table = markdown_table(results)
+    assert f"| {name}, grouped validation | 0.960 / 0.970 | 0.900 / 0.920 |" in table
+    assert f"{name} within 4.0 points (the largest gap at noise 0.1: validation 0.910, test 0.950)" in table
+    contender["val_robustness"] = {"0": contender["val_robustness"]["0"]}  # seeds that do not match
+    assert validation_prediction(contender) is None

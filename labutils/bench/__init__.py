@@ -4,7 +4,8 @@
 set after every epoch (that evaluation is excluded from the training seconds). By default those
 rows are every labelled training image — the grouped split's two sides together, as the report's
 final networks are trained once the recipe has been chosen on the split; ``train_rows="split"``
-trains on the split's training side instead and also measures the grouped-validation–test gap:
+trains on the split's training side instead and also measures the grouped-validation–test gap,
+in accuracy and under the robustness perturbations (``val_robustness`` beside ``robustness``):
 
 * ``reference`` — the seed report's network and recipe: Nadam, batch 128, 50 epochs, then 50
   more on augmented batches (rotation 10°, shift 0.05, shear 0.1, zoom 0.075);
@@ -41,6 +42,7 @@ from .render import (
     reference_summary,
     target_lines,
     task2_target_lines,
+    validation_prediction,
 )
 from .run import run_bench
 from .settings import CONTENDERS, PUBLISHED, QUICK_SETTINGS, BenchSettings
@@ -59,4 +61,5 @@ __all__ = [
     "task2_target_lines",
     "time_to_accuracy",
     "update_readme",
+    "validation_prediction",
 ]

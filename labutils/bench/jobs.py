@@ -79,18 +79,19 @@ def _missed_families(predicted, data, families, training, limit: int) -> list[di
     )
 
 
-def _robustness(model, data) -> dict[str, dict[str, float]]:
-    """Test accuracy under each perturbation at its target strengths (``TARGET_STRENGTHS``), on the seeded sample."""
+def _robustness(model, images, labels) -> dict[str, dict[str, float]]:
+    """Accuracy under each perturbation at its target strengths (``TARGET_STRENGTHS``), on a seeded
+    sample of ``ROBUSTNESS_IMAGES`` of ``images``."""
     import numpy as np
 
     from ..perturb import TARGET_STRENGTHS, robustness_by_model, robustness_table
 
-    count = min(ROBUSTNESS_IMAGES, len(data.x_test))
-    sample = np.sort(np.random.default_rng(0).choice(len(data.x_test), count, replace=False))
+    count = min(ROBUSTNESS_IMAGES, len(images))
+    sample = np.sort(np.random.default_rng(0).choice(len(images), count, replace=False))
     table = robustness_table(
-        {"model": lambda images: model.predict(images, batch_size=1024, verbose=0)},
-        data.x_test[sample],
-        data.y_test[sample],
+        {"model": lambda batch: model.predict(batch, batch_size=1024, verbose=0)},
+        images[sample],
+        labels[sample],
         strengths=TARGET_STRENGTHS,
         seed=0,
     )
@@ -135,7 +136,7 @@ def _finish(
         else None
     )
     batch1 = single_image_rate(model, data.x_test, images=BATCH1_IMAGES)
-    robustness = _robustness(model, data)
+    robustness = _robustness(model, data.x_test, data.y_test)
     return {
         "test_accuracy": final["accuracy"],
         "test_log_loss": final["log_loss"],
@@ -155,6 +156,8 @@ def _finish(
         "capped": bool(state.get("capped")),
         "robustness": robustness,
         "robustness_mixed": robustness["mixed"]["1"],
+        # what the grouped validation predicts of the test figures above, for a model that did not train on it
+        "val_robustness": None if trained_on_validation else _robustness(model, data.x_val, data.y_val),
         "total_weights": count_weights(model)["total"],
         **(
             {

@@ -22,8 +22,42 @@ from .settings import (
 from .summary import _median, time_to_accuracy
 
 
+def _seed_mean(per_seed: dict[str, dict[str, dict[str, float]]], kind: str, strength: str) -> float | None:
+    values = [run[kind][strength] for run in per_seed.values() if strength in run.get(kind, {})]
+    return statistics.fmean(values) if len(values) == len(per_seed) else None
+
+
+def validation_prediction(contender: dict[str, Any]) -> dict[str, Any] | None:
+    """How far the grouped validation's robustness figures (mean over the seeds) lie from the test's.
+
+    ``None`` unless the contender has both (``val_robustness`` exists only for models that did not
+    train on the validation rows). Otherwise the largest gap in points and where it is, with the
+    two means there.
+    """
+    validation, test = contender.get("val_robustness"), contender.get("robustness")
+    if not validation or not test or sorted(validation) != sorted(test):
+        return None
+    gaps = []
+    for kind, grid in next(iter(test.values())).items():
+        for strength in grid:
+            val_mean, test_mean = _seed_mean(validation, kind, strength), _seed_mean(test, kind, strength)
+            if val_mean is not None and test_mean is not None:
+                gaps.append((abs(val_mean - test_mean), kind, strength, val_mean, test_mean))
+    if not gaps:
+        return None
+    gap, kind, strength, val_mean, test_mean = max(gaps)
+    return {
+        "points": 100 * gap,
+        "kind": kind,
+        "strength": strength,
+        "validation": val_mean,
+        "test": test_mean,
+    }
+
+
 def robustness_lines(results: dict[str, Any]) -> list[str]:
-    """The robustness table: per contender, test accuracy under each target perturbation, per seed."""
+    """The robustness table: per contender, test accuracy under each target perturbation, per seed,
+    and the grouped validation's figures beside them where the contender did not train on it."""
     scored = {name: c["robustness"] for name, c in results["contenders"].items() if c.get("robustness")}
     if not scored:
         return []
@@ -34,19 +68,40 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
         "",
         f"Robustness: test accuracy per seed on {ROBUSTNESS_IMAGES:,} test images (seeded sample), "
         "under each perturbation at the strength its target names (`mixed` 1: a mild camera, every "
-        "perturbation at once).",
+        "perturbation at once); for a contender that did not train on the grouped validation rows, "
+        f"its accuracy on {ROBUSTNESS_IMAGES:,} of them below.",
         "",
         "| contender | "
         + " | ".join(f"{kind.replace('_', ' + ')} {strength}" for kind, strength in columns)
         + " |",
         "| --- |" + " --- |" * len(columns),
     ]
+    predictions = []
     for name, per_seed in scored.items():
-        cells = [
-            " / ".join(_format(run.get(kind, {}).get(strength), ".3f") for _, run in sorted(per_seed.items()))
-            for kind, strength in columns
+        rows = [(name, per_seed)]
+        validation = results["contenders"][name].get("val_robustness")
+        if validation:
+            rows.append((f"{name}, grouped validation", validation))
+        for label, runs in rows:
+            cells = [
+                " / ".join(_format(run.get(kind, {}).get(strength), ".3f") for _, run in sorted(runs.items()))
+                for kind, strength in columns
+            ]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        prediction = validation_prediction(results["contenders"][name])
+        if prediction is not None:
+            predictions.append(
+                f"{name} within {prediction['points']:.1f} points (the largest gap at "
+                f"{prediction['kind'].replace('_', ' + ')} {prediction['strength']}: validation "
+                f"{prediction['validation']:.3f}, test {prediction['test']:.3f})"
+            )
+    if predictions:
+        lines += [
+            "",
+            "The grouped validation predicts the same networks' test robustness, mean over the seeds: "
+            + "; ".join(predictions)
+            + ".",
         ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
