@@ -76,7 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="tiny smoke run on the generated stand-in (unless --data-dir)"
     )
     bench.add_argument(
-        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds for our models (default: 0 1 2)"
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="seeds for every contender but the reference, which trains with the first only (default: 0 1 2)",
     )
     bench.add_argument("--budget", type=float, help="cap each contender's training at this many seconds")
     bench.add_argument(

@@ -34,7 +34,8 @@ def run_bench(
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
 
-    Every finished job is saved to ``out/jobs/`` as it ends; with ``resume=True`` the saved jobs
+    Every contender trains once per seed, except the reference, the longest, which trains with
+    ``seeds[0]`` only. Every finished job is saved to ``out/jobs/`` as it ends; with ``resume=True`` the saved jobs
     whose settings, budget, data and code match are reused instead of run again. ``overrides`` sets
     fields of the settings by name (:meth:`BenchSettings.with_values`): ``{"train_rows": "split",
     "task2.width": 16}`` trains on the grouped split's training side, where a few values of one
