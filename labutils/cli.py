@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         nargs="+",
         default=[0, 1, 2],
-        help="seeds for every contender but the reference, which trains with the first only (default: 0 1 2)",
+        help="one training per contender and seed; the reference, the longest, trains with the first only (default: 0 1 2)",
     )
     bench.add_argument("--budget", type=float, help="cap each contender's training at this many seconds")
     bench.add_argument(
