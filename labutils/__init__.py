@@ -2,7 +2,8 @@
 
 Everything a notebook needs is reachable from here, so ``import labutils as lu`` is enough.
 Submodules load on first use (PEP 562), so the command line starts fast and modules that need
-TensorFlow are only imported by the notebooks that use them.
+TensorFlow are only imported by the notebooks that use them. Importing the package asks TensorFlow
+for its oneDNN kernels before TensorFlow loads (:mod:`labutils.onednn`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import ast
 import importlib
 from pathlib import Path
 from typing import Any
+
+from .onednn import prefer_onednn as _prefer_onednn
+
+_prefer_onednn()
 
 __version__ = "0.1.0"
 
@@ -41,6 +46,7 @@ _PUBLIC_MODULES: tuple[str, ...] = (
     "results",
     "saving",
     "perturb",
+    "onednn",
 )
 
 

@@ -30,8 +30,10 @@ def discover_notebooks(folder: Path | None = None) -> list[Path]:
 
 #: The kernel leaves output written below Python (TensorFlow's C++ start-up lines) to the process's
 #: standard error, where :mod:`labutils.quiet` filters it, instead of copying it into the notebook;
-#: Python's own warnings still show in the notebook.
-KERNEL_OPTIONS = ("--IPKernelApp.capture_fd_output=False",)
+#: Python's own warnings still show in the notebook. It imports :mod:`labutils` before the first
+#: cell, so that TensorFlow loads with oneDNN asked for (:mod:`labutils.onednn`) even where a
+#: notebook imports ``keras`` first.
+KERNEL_OPTIONS = ("--IPKernelApp.capture_fd_output=False", "--IPKernelApp.exec_lines=import labutils")
 
 
 def ensure_kernel(name: str = KERNEL_NAME) -> str:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..onednn import onednn_setting
+
 __all__ = ["machine_info", "package_versions"]
 
 
@@ -33,7 +35,8 @@ def package_versions() -> dict[str, str]:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU count and model (from /proc/cpuinfo where there is one) and the platform."""
+    """CPU count and model (from /proc/cpuinfo where there is one), the platform, and whether
+    TensorFlow was asked for its oneDNN kernels (they change the speed, and the rounding)."""
     import platform
 
     model = platform.processor() or platform.machine()
@@ -44,4 +47,9 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "onednn": onednn_setting(),
+    }

@@ -286,7 +286,7 @@ def write_index(result: ReportResult, out: Path, log: Callable[[str], None] | No
     run["ok"] = result.ok
     run["versions"] = package_versions()
     machine = machine_info()
-    run["machine"] = f"{machine['cpu_count']} CPU cores ({machine['cpu_model']})"
+    run["machine"] = f"{machine['cpu_count']} CPU cores ({machine['cpu_model']}), oneDNN: {machine['onednn']}"
     # notebooks not part of this run (e.g. --only 03) keep their entries from the previous run
     previous = read_json_or_none(out / "run.json", log)
     if isinstance(previous, dict):
