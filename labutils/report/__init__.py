@@ -14,6 +14,7 @@ others. The modules, one job each:
 * ``execution`` — one notebook executed in a process of its own, stopped cleanly by a signal;
 * ``worker`` — that process (``python -m labutils.report.worker JOB``), and ``errors`` the one line
   either says about an error;
+* ``orphans`` — the worker and the kernel ending with the process that started them;
 * ``progress`` — the running notebook's cell progress on the terminal;
 * ``cache`` — a notebook's last result reused while nothing it depends on has changed;
 * ``state`` and ``files`` — the records of a run, and the runner's own files;

@@ -114,6 +114,7 @@ def execute(
         "cwd": str(source.parent),
         "timeout": timeout,
         "error_file": str(error_file),
+        "runner": os.getpid(),
     }
     job_file.write_text(json.dumps(job), encoding="utf-8")
     worker = None

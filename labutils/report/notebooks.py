@@ -30,10 +30,14 @@ def discover_notebooks(folder: Path | None = None) -> list[Path]:
 
 #: The kernel leaves output written below Python (TensorFlow's C++ start-up lines) to the process's
 #: standard error, where :mod:`labutils.quiet` filters it, instead of copying it into the notebook;
-#: Python's own warnings still show in the notebook. It imports :mod:`labutils` before the first
-#: cell, so that TensorFlow loads with oneDNN asked for (:mod:`labutils.onednn`) even where a
-#: notebook imports ``keras`` first.
-KERNEL_OPTIONS = ("--IPKernelApp.capture_fd_output=False", "--IPKernelApp.exec_lines=import labutils")
+#: Python's own warnings still show in the notebook. Before the first cell it imports
+#: :mod:`labutils`, so that TensorFlow loads with oneDNN asked for (:mod:`labutils.onednn`) even
+#: where a notebook imports ``keras`` first, and starts watching the process that launched it
+#: (:mod:`labutils.report.orphans`), so that it never outlives a killed run.
+KERNEL_OPTIONS = (
+    "--IPKernelApp.capture_fd_output=False",
+    "--IPKernelApp.exec_lines=import labutils.report.orphans; labutils.report.orphans.end_kernel_with_its_launcher()",
+)
 
 
 def ensure_kernel(name: str = KERNEL_NAME) -> str:

@@ -4,11 +4,11 @@ The report runner starts this process for each notebook and waits on it, so that
 itself never sits inside papermill's event loop: a signal (Ctrl-C, SIGTERM, SIGHUP) always
 reaches plain Python code there, and the runner can stop the notebook by stopping this
 process (the Jupyter kernel watches its parent and exits with it). ``JOB`` is a JSON file:
-``{"notebook", "output", "parameters", "kernel", "cwd", "timeout", "error_file"}``, where
+``{"notebook", "output", "parameters", "kernel", "cwd", "timeout", "error_file", "runner"}``, where
 ``parameters`` is the ``repr`` of a dict of Python literals (tuples and sets survive it, as they
-would not JSON). The executed
-notebook is written to ``output`` after every cell; on failure the error, as one line, goes to
-``error_file`` and the exit status is 1.
+would not JSON) and ``runner`` the runner's process ID. The executed notebook is written to
+``output`` after every cell; on failure the error, as one line, goes to ``error_file`` and the
+exit status is 1.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 from .errors import error_text
+from .orphans import watch_parent
 
 __all__ = ["main"]
 
@@ -31,34 +31,32 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-#: Seconds between two looks at whether the runner is still there, and the time to stop after it is not.
-PARENT_POLL_SECONDS = 1.0
+#: Seconds this process has to stop after the runner is gone.
 ORPHAN_GRACE_SECONDS = 5.0
 
 
-def _watch_parent(parent: int) -> None:
-    """Stop this process when the runner that started it is gone (killed with SIGKILL, say).
+def _stop_without_runner() -> None:
+    """Stop this process once the runner that started it is gone (killed with SIGKILL, say).
 
     SIGTERM first (papermill then shuts the kernel down); if that has not ended the process
     within :data:`ORPHAN_GRACE_SECONDS`, it exits at once, and the kernel, which watches this
-    process in turn, follows.
+    process in turn (:func:`~labutils.report.orphans.end_kernel_with_its_launcher`), follows.
     """
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_SECONDS)
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(ORPHAN_GRACE_SECONDS)
     os._exit(137)
 
 
 def main(argv: list[str] | None = None) -> int:
-    import papermill
-
     job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     signal.signal(signal.SIGTERM, _stop)  # the runner stops this process with SIGTERM first
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    from ..quiet import quiet_native_stderr
-
     try:
+        # the runner's own process ID, so that a runner gone before this line is noticed too
+        watch_parent(job["runner"], _stop_without_runner)
+        import papermill
+
+        from ..quiet import quiet_native_stderr
+
         with quiet_native_stderr():  # the kernel inherits the filtered standard error
             papermill.execute_notebook(
                 job["notebook"],
