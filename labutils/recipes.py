@@ -223,7 +223,7 @@ class Task3Recipe:
     scored and kept with after each epoch; 0 keeps the statistics gathered in training.
     """
 
-    epochs: int = 12
+    epochs: int = 16
     batch_size: int = 128
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
