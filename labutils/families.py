@@ -1,4 +1,5 @@
-"""Errors counted by families of near-copies, and the training images most like each missed family."""
+"""Errors counted by families of near-copies, the training images most like each missed family, and
+the hard families: those whose most similar training image shows another letter."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from .split import standardize_images
 __all__ = [
     "errors_by_family",
     "family_neighbours",
+    "hard_families",
+    "hard_family_score",
     "missed_family_records",
 ]
 
@@ -150,3 +153,42 @@ def missed_family_records(errors: pd.DataFrame, neighbours: pd.DataFrame) -> lis
         }
         for family, row in missed.iterrows()
     ]
+
+
+def hard_families(
+    images: np.ndarray, labels: np.ndarray, families: np.ndarray, x_train: np.ndarray, y_train: np.ndarray
+) -> np.ndarray:
+    """Per image, whether its family is hard: the training image most like the family shows another letter.
+
+    The photographs a network finds hardest to read right are of this kind (a test family read
+    wrong by a whole seed has been one). Scored on grouped-validation families against the
+    split's training side, they let a recipe be judged on them without the test set.
+    ``families``: the images' families of near-copies; similarity as in :func:`family_neighbours`.
+    """
+    table = family_neighbours(images, labels, families, x_train, y_train)
+    return np.isin(np.asarray(families), table.index[table["nearest_letter"] != table["letter"]])
+
+
+def hard_family_score(
+    labels: np.ndarray, probabilities: np.ndarray, families: np.ndarray, hard: np.ndarray
+) -> dict[str, Any]:
+    """A network's figures on the hard families' images (``hard``, from :func:`hard_families`).
+
+    ``families`` and ``images``: how many there are; ``errors``: images read wrong; ``log_loss``:
+    the mean of −ln(probability of the true letter) over them (probabilities clipped at 1e-7), which
+    moves before an error does. JSON-ready; ``log_loss`` is ``None`` where there is no hard family.
+    """
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    families, hard = np.asarray(families), np.asarray(hard, dtype=bool)
+    if not len(labels) == len(probabilities) == len(families) == len(hard):
+        raise ValueError(
+            f"labels ({len(labels)}), probabilities ({len(probabilities)}), families ({len(families)}) "
+            f"and hard ({len(hard)}) must have one entry per image"
+        )
+    true = probabilities[hard, labels[hard]] if hard.any() else np.empty(0)
+    return {
+        "families": int(np.unique(families[hard]).size),
+        "images": int(hard.sum()),
+        "errors": int(np.sum(probabilities[hard].argmax(axis=1) != labels[hard])) if hard.any() else 0,
+        "log_loss": float(np.mean(-np.log(np.clip(true, 1e-7, 1.0)))) if hard.any() else None,
+    }

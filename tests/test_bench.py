@@ -220,7 +220,14 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
         }
         assert all(0 <= a <= 1 for grid in figures["val_robustness"]["0"].values() for a in grid.values())
         assert "val_robustness" not in results["contenders"][role]  # trained on every row: none claimed
+        # ... and on validation's hard families: the split's own, scored with the model's probabilities
+        hard = figures["val_hard_families"]["0"]
+        assert 0 <= hard["errors"] <= hard["images"] and hard["families"] <= hard["images"]
+        assert hard["images"] == 0 or hard["log_loss"] >= 0
+        assert "val_hard_families" not in results["contenders"][role]
     assert "task3, grouped validation |" in (tmp_path / "free" / "results.md").read_text()
+    assert "On the grouped validation's " in (tmp_path / "free" / "results.md").read_text()
+    assert "hard families" not in table  # the first run trained on every row
     assert "the grouped split's training side" in (tmp_path / "free" / "results.md").read_text()
 
 
@@ -745,3 +752,31 @@ def test_the_robustness_table_sets_the_grouped_validations_figures_beside_the_te
     assert f"{name} within 4.0 points (the largest gap at noise 0.1: validation 0.910, test 0.950)" in table
     contender["val_robustness"] = {"0": contender["val_robustness"]["0"]}  # seeds that do not match
     assert validation_prediction(contender) is None
+
+
+def test_the_hard_family_sentence_names_each_contenders_errors_and_log_loss_per_seed():
+    from labutils.bench.render import hard_family_lines
+
+    def score(families, images, errors, log_loss):
+        return {"families": families, "images": images, "errors": errors, "log_loss": log_loss}
+
+    results = {
+        "contenders": {
+            "task2": {
+                "val_hard_families": {"1": score(82, 1793, 83, 0.1464), "0": score(82, 1793, 81, 0.15)}
+            },
+            "task3": {"val_hard_families": {"0": score(82, 1793, 81, 0.18), "1": score(82, 1793, 90, None)}},
+            "reference": {"val_hard_families": None},  # trained on every row: nothing claimed
+        }
+    }
+    (sentence,) = [line for line in hard_family_lines(results) if line]
+    assert sentence.startswith("On the grouped validation's 82 hard families (1,793 images; a family is hard")
+    assert sentence.endswith(
+        "per seed: task2 81 / 83 errors, log-loss 0.150 / 0.146; task3 81 / 90 errors, log-loss 0.180 / —."
+    )
+    results["contenders"]["task3"]["val_hard_families"]["1"] = score(7, 140, 90, 0.2)
+    results["contenders"]["task2"]["val_hard_families"]["1"] = score(7, 140, 83, 0.1)
+    assert "82 / 7 hard families per seed (1,793 / 140 images;" in hard_family_lines(results)[1]
+    results["contenders"]["task2"]["val_hard_families"]["1"] = score(8, 150, 83, 0.1)  # contenders disagree
+    assert "hard families (as many as each contender's training rows make;" in hard_family_lines(results)[1]
+    assert hard_family_lines({"contenders": {"task2": {"val_hard_families": None}}}) == []

@@ -892,6 +892,42 @@ def test_family_neighbours_finds_the_training_image_most_like_each_family():
         plot_family_neighbours(x_test, x_train, table.iloc[:0])
 
 
+def test_hard_families_are_those_whose_most_similar_training_image_is_another_letter():
+    from labutils import hard_families, hard_family_score
+
+    rng = np.random.default_rng(1)
+    x_train = rng.random((4, 28, 28, 1)).astype(np.float32)
+    y_train = np.array([0, 0, 1, 1])  # A, A, B, B
+    x_val = np.stack(
+        [
+            x_train[2] + 0.01 * rng.random((28, 28, 1)),  # family 5 (A): its best match is a training B
+            x_train[0] + 0.6 * rng.random((28, 28, 1)),  # ... a noisy A of the same family
+            x_train[3] + 0.01 * rng.random((28, 28, 1)),  # family 9 (B): a near-copy of a training B
+        ]
+    ).astype(np.float32)
+    y_val, families = np.array([0, 0, 1]), np.array([5, 5, 9])
+    hard = hard_families(x_val, y_val, families, x_train, y_train)
+    assert hard.tolist() == [True, True, False]  # the whole family, both of its images
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.0, 1.0]])
+    score = hard_family_score(y_val, probabilities, families, hard)
+    assert score == {
+        "families": 1,
+        "images": 2,
+        "errors": 1,
+        "log_loss": pytest.approx((-np.log(0.9) - np.log(0.2)) / 2),
+    }
+    # none hard: counted, no log-loss claimed
+    assert hard_family_score(y_val, probabilities, families, np.zeros(3, bool)) == {
+        "families": 0, "images": 0, "errors": 0, "log_loss": None,
+    }  # fmt: skip
+    # a probability of 0 for the true letter is clipped, not infinite
+    assert hard_family_score(y_val[2:], np.array([[1.0, 0.0]]), families[2:], [True])[
+        "log_loss"
+    ] == pytest.approx(-np.log(1e-7))
+    with pytest.raises(ValueError, match=r"labels \(3\), probabilities \(2\), families \(3\) and hard \(3\)"):
+        hard_family_score(y_val, probabilities[:2], families, hard)
+
+
 def test_start_task_seeds_makes_the_folder_loads_the_split_and_shows_the_banner(
     standin_dir, tmp_path, monkeypatch
 ):

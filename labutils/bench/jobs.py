@@ -110,6 +110,7 @@ def _finish(
     train_images: int,
     training: tuple | None = None,
     trained_epochs: int | None = None,
+    validation_families: tuple | None = None,
     **extra,
 ) -> dict[str, Any]:
     """The contender's figures after training (the evaluation here is not counted as training).
@@ -117,10 +118,12 @@ def _finish(
     ``families``: the test images' families of near-copies (``near_duplicate_families``);
     ``trained_on_validation``: no validation figures then (the model has seen those rows);
     ``training``: the (images, class indices) it trained on, to find the training images most like
-    each test family it misses (``missed_families``).
+    each test family it misses (``missed_families``); ``validation_families``: the grouped
+    validation images' (families, hard-family mask), for the figures on its hard families.
     """
     import numpy as np
 
+    from ..families import hard_family_score
     from ..metrics import classification_metrics
     from ..models import count_weights
     from ..speed import inference_rate, single_image_rate
@@ -130,10 +133,11 @@ def _finish(
     final = classification_metrics(data.y_test, probabilities)
     wrong = probabilities.argmax(axis=1) != data.y_test
     # the grouped validation rows say something only about a model that did not train on them
+    val_probabilities = (
+        None if trained_on_validation else model.predict(data.x_val, batch_size=1024, verbose=0)
+    )
     val_accuracy = (
-        float(np.mean(model.predict(data.x_val, batch_size=1024, verbose=0).argmax(axis=1) == data.y_val))
-        if not trained_on_validation
-        else None
+        None if val_probabilities is None else float(np.mean(val_probabilities.argmax(axis=1) == data.y_val))
     )
     batch1 = single_image_rate(model, data.x_test, images=BATCH1_IMAGES)
     robustness = _robustness(model, data.x_test, data.y_test)
@@ -158,6 +162,11 @@ def _finish(
         "robustness_mixed": robustness["mixed"]["1"],
         # what the grouped validation predicts of the test figures above, for a model that did not train on it
         "val_robustness": None if trained_on_validation else _robustness(model, data.x_val, data.y_val),
+        "val_hard_families": (
+            None
+            if val_probabilities is None or validation_families is None
+            else hard_family_score(data.y_val, val_probabilities, *validation_families)
+        ),
         "total_weights": count_weights(model)["total"],
         **(
             {
@@ -177,6 +186,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    from ..families import hard_families
     from ..inputs import prepare_task_data
     from ..split import near_duplicate_families
     from ..training import training_dataset
@@ -184,7 +194,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     settings = recipe_from_dict(BenchSettings, job["settings"], source="the job's settings")
     seed, budget = job["seed"], job["budget"]
     keras.utils.set_random_seed(seed)
-    _, _, data = prepare_task_data(
+    _, split, data = prepare_task_data(
         job["data_dir"], split_kind="grouped", train_limit=settings.train_limit, seed=seed
     )
     if settings.train_rows == "all":
@@ -192,6 +202,13 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     else:
         x_fit, y_fit = data.x_train, data.y_train
     n_train, results = len(x_fit), {}
+    validation_families = None
+    if settings.train_rows != "all":  # the validation rows are unseen: their hard families are scored too
+        families = split.families[split.validation_index]
+        validation_families = (
+            families,
+            hard_families(data.x_val, data.y_val, families, data.x_train, data.y_train),
+        )
     finish = functools.partial(
         _finish,
         data=data,
@@ -199,6 +216,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         trained_on_validation=settings.train_rows == "all",
         train_images=n_train,
         training=(x_fit, y_fit),
+        validation_families=validation_families,
     )
     loss = "sparse_categorical_crossentropy"
 

@@ -105,6 +105,45 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def hard_family_lines(results: dict[str, Any]) -> list[str]:
+    """Per contender that did not train on the grouped validation rows, its errors and log-loss per
+    seed on validation's hard families (``val_hard_families``: a clean score that moves before an
+    error does, on the kind of photograph that costs the clean test score)."""
+    scored = {
+        name: c["val_hard_families"]
+        for name, c in results["contenders"].items()
+        if c.get("val_hard_families")
+    }
+    if not scored:
+        return []
+    parts, sizes = [], set()
+    for name, per_seed in scored.items():
+        runs = [run for _, run in sorted(per_seed.items(), key=lambda item: int(item[0]))]
+        sizes.add(tuple((run["families"], run["images"]) for run in runs))
+        errors = " / ".join(str(run["errors"]) for run in runs)
+        losses = " / ".join(_format(run["log_loss"], ".3f") for run in runs)
+        parts.append(f"{name} {errors} errors, log-loss {losses}")
+    # the hard families are the split's: the same for every contender, per seed where the training rows differ
+    per_seed_sizes = next(iter(sizes)) if len(sizes) == 1 else ()
+    if per_seed_sizes and len(set(per_seed_sizes)) == 1:
+        families, images = per_seed_sizes[0]
+        counted = f"{families:,} hard families ({images:,} images"
+    elif per_seed_sizes:
+        counted = (
+            " / ".join(f"{families:,}" for families, _ in per_seed_sizes)
+            + " hard families per seed ("
+            + " / ".join(f"{images:,}" for _, images in per_seed_sizes)
+            + " images"
+        )
+    else:
+        counted = "hard families (as many as each contender's training rows make"
+    return [
+        "",
+        f"On the grouped validation's {counted}; a family is hard when the training image most like it "
+        "shows another letter), per seed: " + "; ".join(parts) + ".",
+    ]
+
+
 def _format(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
@@ -156,6 +195,7 @@ def markdown_table(results: dict[str, Any]) -> str:
             f"| {c['peak_rss_mb']:.0f} | {'yes' if c['capped'] else 'no'} |"
         )
     lines += robustness_lines(results)
+    lines += hard_family_lines(results)
     reference = results["contenders"].get("reference")
     if reference is not None:
         lines += ["", reference_summary(reference, settings)]

@@ -76,6 +76,8 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
     summary["robustness_mixed"] = [run["robustness_mixed"] for run in runs]
     if all(run.get("val_robustness") for run in runs):
         summary["val_robustness"] = {str(seed): per_seed[seed]["val_robustness"] for seed in seeds}
+    if all(run.get("val_hard_families") for run in runs):
+        summary["val_hard_families"] = {str(seed): per_seed[seed]["val_hard_families"] for seed in seeds}
     for key in (
         "train_images",
         "backbone",
