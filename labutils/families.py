@@ -185,10 +185,15 @@ def hard_family_score(
             f"labels ({len(labels)}), probabilities ({len(probabilities)}), families ({len(families)}) "
             f"and hard ({len(hard)}) must have one entry per image"
         )
-    true = probabilities[hard, labels[hard]] if hard.any() else np.empty(0)
-    return {
+    score = {
         "families": int(np.unique(families[hard]).size),
         "images": int(hard.sum()),
-        "errors": int(np.sum(probabilities[hard].argmax(axis=1) != labels[hard])) if hard.any() else 0,
-        "log_loss": float(np.mean(-np.log(np.clip(true, 1e-7, 1.0)))) if hard.any() else None,
+        "errors": 0,
+        "log_loss": None,
     }
+    if hard.any():
+        labels, probabilities = labels[hard], probabilities[hard]
+        score["errors"] = int(np.sum(probabilities.argmax(axis=1) != labels))
+        true = probabilities[np.arange(len(labels)), labels]
+        score["log_loss"] = float(np.mean(-np.log(np.clip(true, 1e-7, 1.0))))
+    return score
