@@ -3,19 +3,30 @@
 Everything a notebook needs is reachable from here, so ``import labutils as lu`` is enough.
 Submodules load on first use (PEP 562), so the command line starts fast and modules that need
 TensorFlow are only imported by the notebooks that use them. Importing the package asks TensorFlow
-for its oneDNN kernels before TensorFlow loads (:mod:`labutils.onednn`).
+for its oneDNN kernels (:mod:`labutils.onednn`) and to take GPU memory as it needs it
+(:mod:`labutils.device`) before TensorFlow loads, and says how to install TensorFlow where it is
+missing (the project installs it as an extra: its CPU build or its GPU build).
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
+from .device import prefer_gpu_memory_growth as _prefer_gpu_memory_growth
 from .onednn import prefer_onednn as _prefer_onednn
 
+if importlib.util.find_spec("tensorflow") is None:
+    raise ImportError(
+        "labutils needs TensorFlow, which the project installs as an extra: its CPU build with "
+        "pip install -e '.[cpu]', its GPU build (NVIDIA, Linux x86-64) with pip install -e '.[gpu]'; "
+        "make install chooses for you"
+    )
 _prefer_onednn()
+_prefer_gpu_memory_growth()
 
 __version__ = "0.1.0"
 
@@ -47,6 +58,7 @@ _PUBLIC_MODULES: tuple[str, ...] = (
     "saving",
     "perturb",
     "onednn",
+    "device",
 )
 
 

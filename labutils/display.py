@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
+from .device import Device, timing_note
 from .sources import DataFiles, SignMNIST
 
 __all__ = [
     "banner_html",
     "data_banner",
+    "device_banner",
     "show_markdown",
     "source_banner_html",
     "weights_banner",
@@ -64,6 +66,12 @@ def data_banner(dataset: SignMNIST | DataFiles) -> None:
 
     files = dataset.files if isinstance(dataset, SignMNIST) else dataset
     display(HTML(banner_html(files)))
+
+
+def device_banner(device: Device) -> None:
+    """Display which device a notebook trains on and, on a GPU, that its seconds compare with no CPU run."""
+    note = timing_note([device])
+    show_markdown(f"Training on **{device.describe()}**." + (f" {note}" if note else ""))
 
 
 def show_markdown(text: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from .device import Device, device_from_record, training_device
 from .records import read_json
 from .registry import NOTEBOOKS
 
@@ -37,14 +38,18 @@ __all__ = [
     "read_notebook_metrics",
     "read_run",
     "read_task_metrics",
+    "run_devices",
     "run_models",
+    "trained_device",
     "write_metrics",
 ]
 
-#: The version of the ``metrics.json`` layout this package writes and reads (version 1 had none).
-SCHEMA_VERSION = 2
-#: The fields every ``metrics.json`` starts with.
-COMMON_FIELDS = ("schema_version", "notebook", "data_source", "profile", "models")
+#: The version of the ``metrics.json`` layout this package writes and reads (version 1 had none;
+#: version 3 added ``device``).
+SCHEMA_VERSION = 3
+#: The fields every ``metrics.json`` starts with; ``device`` is the device its notebook trained on
+#: (:meth:`~labutils.device.Device.as_record`), which its seconds were measured on.
+COMMON_FIELDS = ("schema_version", "notebook", "data_source", "profile", "device", "models")
 #: The fields every model entry of a ``metrics.json`` starts with, in this order.
 METRIC_FIELDS = (
     "test_accuracy",
@@ -162,6 +167,7 @@ def check_metrics(document: Any, source: str, notebook: str | None = None) -> di
         )
     if not isinstance(document["data_source"], str) or not isinstance(document["models"], dict):
         raise ValueError(f"{source}: data_source must be a string and models an object")
+    device_from_record(document["device"], source)
     absent = [model for model in entry.models if model not in document["models"]]
     if absent:
         raise ValueError(f"{source} lacks the models {absent} that notebook {name} always records: {redo}")
@@ -198,15 +204,21 @@ def write_metrics(
     data_source: str,
     profile: str,
     models: Mapping[str, Mapping[str, Any]],
+    device: Device | None = None,
     **fields: Any,
 ) -> Path:
-    """Write ``output_dir/metrics.json`` after checking it against the contract; its path."""
+    """Write ``output_dir/metrics.json`` after checking it against the contract; its path.
+
+    ``device`` is the device the notebook trained on (default: the one this process's TensorFlow
+    uses, :func:`~labutils.device.training_device`).
+    """
     path = Path(output_dir) / "metrics.json"
     document = {
         "schema_version": SCHEMA_VERSION,
         "notebook": notebook,
         "data_source": data_source,
         "profile": profile,
+        "device": (device or training_device()).as_record(),
         "models": {name: dict(record) for name, record in models.items()},
         **fields,
     }
@@ -292,6 +304,24 @@ def run_models(run: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any
         if entry.get("status") in _DONE and entry.get("name") in NOTEBOOKS:
             for name, record in entry["metrics"]["models"].items():
                 yield entry["name"], name, record
+
+
+def trained_device(entry: Mapping[str, Any]) -> Device | None:
+    """The device a ``run.json`` entry's notebook trained its models on; None for a notebook that did not
+    finish, trained no model (notebook 01) or is not one of the report's."""
+    if (
+        entry.get("status") not in _DONE
+        or entry.get("name") not in NOTEBOOKS
+        or not entry["metrics"]["models"]
+    ):
+        return None
+    return device_from_record(entry["metrics"]["device"], f"run.json (notebook {entry['name']})")
+
+
+def run_devices(run: Mapping[str, Any]) -> list[Device]:
+    """The devices the finished report notebooks of a run (:func:`read_run`'s) trained on, in order."""
+    devices = (trained_device(entry) for entry in run.get("notebooks", []))
+    return [device for device in devices if device is not None]
 
 
 #: Columns of :func:`comparison_table`, in order.

@@ -29,10 +29,12 @@ def start_task(
     train_limit: int | None,
 ) -> TaskStart:
     """Seed Python, NumPy and TensorFlow with ``seed``, make ``output_dir``, load the data with notebook 01's
-    split (:func:`~labutils.inputs.prepare_task_data`) and display the banner that says which data these are."""
+    split (:func:`~labutils.inputs.prepare_task_data`) and display the banners that say which data these are
+    and which device the notebook trains on."""
     import keras
 
-    from .display import data_banner
+    from .device import training_device
+    from .display import data_banner, device_banner
     from .inputs import prepare_task_data
 
     keras.utils.set_random_seed(seed)
@@ -48,4 +50,5 @@ def start_task(
         seed=seed,
     )
     data_banner(dataset)
+    device_banner(training_device())
     return TaskStart(output_dir, dataset, split, data)

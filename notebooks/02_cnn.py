@@ -111,7 +111,7 @@ def train_ours(model, x, y, epochs, validation_data=None, callbacks=(), schedule
     """Compile our network with the recipe's AdamW + warm-up/cosine schedule over `schedule_epochs` (default:
     `epochs`) and fit it for `epochs` on (augmentation-free) batches of (x, y)."""
     model.compile(optimizer=recipe.optimizer(len(x), schedule_epochs=schedule_epochs or epochs),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model.fit(lu.training_dataset(x, y, batch_size=recipe.batch_size, seed=SEED), epochs=epochs,
                      validation_data=validation_data, validation_batch_size=512, verbose=2, callbacks=list(callbacks))
 
@@ -143,8 +143,7 @@ ours_log.round(4)
 # those seconds. Its own 50 epochs are the benchmark's job (`python -m labutils bench`).
 
 # %%
-reference.compile(optimizer=reference_recipe.optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=False)
+reference.compile(optimizer=reference_recipe.optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 budget = lu.TimeBudget(ours_seconds, per_batch=True)  # the last epoch may be cut short
 reference_history = reference.fit(
     x_train, y_train, batch_size=reference_recipe.batch_size, epochs=10 * recipe.epochs, verbose=2,

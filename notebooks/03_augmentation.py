@@ -143,8 +143,7 @@ def continue_ours(task2_model, training_rows):
     epochs of `training_rows` images, averaging its weights if `EMA_MOMENTUM` > 0."""
     model = keras.models.clone_model(task2_model)
     model.set_weights(task2_model.get_weights())
-    model.compile(optimizer=recipe.optimizer(training_rows), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=False)
+    model.compile(optimizer=recipe.optimizer(training_rows), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -178,8 +177,7 @@ ours_log.round(4)
 reference = keras.models.clone_model(task2["seed_cnn"])
 reference.set_weights(task2["seed_cnn"].get_weights())
 reference_recipe = lu.ReferenceRecipe()
-reference.compile(optimizer=reference_recipe.optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=False)
+reference.compile(optimizer=reference_recipe.optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 reference_history = reference.fit(
     lu.training_dataset(data.x_train, data.y_train, batch_size=reference_recipe.batch_size, seed=SEED,
                         augmentation=reference_recipe.augmentation(SEED)),

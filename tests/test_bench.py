@@ -411,6 +411,17 @@ def test_quick_bench_end_to_end(quick_bench):
     results = json.loads((out / "results.json").read_text())
     assert results["data_source"] == "synthetic" and results["quick"] is True and results["seeds"] == [0, 1]
     assert results["machine"]["cpu_count"] >= 1 and "keras" in results["packages"]
+    # every job says which device it trained on, and the run says it once
+    from labutils.device import describe_devices, device_from_record, timing_note
+
+    devices = [
+        device_from_record(record, name)
+        for name, contender in results["contenders"].items()
+        for record in contender["devices"].values()
+    ]
+    assert len(devices) == 9 and results["device"] == describe_devices(devices)
+    assert results["timing_note"] == timing_note(devices)
+    assert f"trained on {results['device']}, synthetic data" in (out / "results.md").read_text()
     assert set(results["data"]["checksums"]) == {"sign_mnist_train.csv", "sign_mnist_test.csv"}
     contenders = results["contenders"]
     assert {name: c["role"] for name, c in contenders.items()} == {
@@ -621,6 +632,37 @@ def test_finished_jobs_are_saved_and_resume_reuses_only_matching_ones(
         "not a readable saved job" in line for line in lines
     )
     assert len(job.calls) == 5
+
+
+def test_a_benchmark_trained_on_a_gpu_says_its_seconds_compare_with_no_cpu_run(
+    standin_dir, tmp_path, monkeypatch, counted_job
+):
+    import labutils.bench.run as bench
+    from tests.test_index import GPU
+
+    job = counted_job()
+
+    def on_a_gpu(description):
+        figures = job(description)
+        for role in figures.values():
+            role["device"] = GPU.as_record() if description["seed"] == 0 else None  # seed 1: saved before
+        return figures
+
+    monkeypatch.setattr(bench, "_job", on_a_gpu)
+    results = run_bench(
+        standin_dir,
+        out=tmp_path,
+        seeds=[0, 1],
+        contenders=["task2", "task3"],
+        settings=QUICK_SETTINGS,
+        log=lambda line: None,
+        in_child=False,
+    )
+    assert results["device"] == "NVIDIA H100 80GB HBM3 GPU (79.6 GiB)"
+    assert results["contenders"]["task3"]["devices"] == {"0": GPU.as_record(), "1": None}
+    table = (tmp_path / "results.md").read_text()
+    assert "trained on NVIDIA H100 80GB HBM3 GPU (79.6 GiB)" in table
+    assert "**Trained on a GPU: these seconds are not comparable with runs on a CPU" in table
 
 
 def test_a_failed_job_says_where_the_finished_ones_are(standin_dir, tmp_path, monkeypatch, counted_job):

@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 
 import nbformat
+import pytest
 
+from labutils.device import Device
 from labutils.recipes import Task2Recipe, Task3Recipe
 from labutils.report.index import extract_thumbnails, render_index
 from labutils.results import SCHEMA_VERSION, SEED_REPORT, check_metrics
@@ -44,12 +46,21 @@ def record(accuracy: float, errors: int, **extra) -> dict:
     return {**fixed, **extra}
 
 
+#: The device every fixture document trained on.
+CPU = Device(kind="CPU", name="AMD EPYC 7B13", memory_gib=None, cpu_cores=2, cpu_model="AMD EPYC 7B13")
+#: A GPU, for the fixtures of a GPU run.
+GPU = Device(
+    kind="GPU", name="NVIDIA H100 80GB HBM3", memory_gib=79.6, cpu_cores=16, cpu_model="AMD EPYC 9454"
+)
+
+
 def document(notebook: str, **fields) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "notebook": notebook,
         "data_source": "real",
         "profile": "full",
+        "device": CPU.as_record(),
         **fields,
     }
 
@@ -318,6 +329,30 @@ def test_results_markdown_lists_every_model_and_the_failures(tmp_path):
     assert "| 03_augmentation | compact_cnn_augmented | 0.9940 | 43 | 0.050 | 0.9900 | 123 |  |" in table
     assert "| 04_transfer | vgg16_fine_tuned | 0.9977 | 17 |" in table and table.count("| yes |") == 2
     assert "Notebook times: 01_data 12 s, 02_cnn 12 s" in table
+
+
+def test_the_index_and_the_readme_table_say_which_device_trained_each_notebook(tmp_path):
+    from labutils.report.index import results_markdown
+
+    run = make_run(tmp_path)
+    page, table = render_index(run, tmp_path), results_markdown(run)
+    cpu = "trained on 2 CPU cores (AMD EPYC 7B13)"
+    assert cpu in text_of(page) and cpu in table
+    assert text_of(page).count("s 2 CPU cores (AMD EPYC 7B13)") == 3  # each notebook's time, then its device
+    assert "12.5 s — " in text_of(page)  # notebook 01 trains nothing
+    assert "not comparable" not in page and "not comparable" not in table
+    for entry in run["notebooks"]:
+        if entry["name"] in {"03_augmentation", "04_transfer"}:
+            entry["metrics"]["device"] = GPU.as_record()
+    page, table = render_index(run, tmp_path), results_markdown(run)
+    both = "trained on 2 CPU cores (AMD EPYC 7B13); NVIDIA H100 80GB HBM3 GPU (79.6 GiB)"
+    assert both in text_of(page) and both in table
+    note = "Trained on a GPU: these seconds are not comparable with runs on a CPU"
+    assert note in text_of(page) and note in table
+    assert text_of(page).count("s NVIDIA H100 80GB HBM3 GPU (79.6 GiB)") == 2
+    run["notebooks"][1]["metrics"]["device"] = {"kind": "GPU"}
+    with pytest.raises(ValueError, match=r"run.json \(notebook 02_cnn\): the device must be an object"):
+        render_index(run, tmp_path)
 
 
 def test_run_time_summary_counts_every_notebook_and_names_the_reused_ones():

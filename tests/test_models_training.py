@@ -998,3 +998,40 @@ def test_a_saved_model_gets_its_record(tmp_path):
     assert given["inference_images_per_second"] == 123.0 and (tmp_path / "again.keras").exists()
     with pytest.raises(ValueError, match="exactly one of test_images and inference_images_per_second"):
         save_with_record(model, tmp_path, "neither", test, **measured)
+
+
+@pytest.mark.parametrize("contender", ["task2", "task3", "reference"])
+def test_every_network_and_recipe_compiles_with_xla_as_keras_does_on_a_gpu(contender, rng):
+    """Keras compiles with XLA wherever TensorFlow sees a GPU (``jit_compile="auto"``, what the notebooks
+    and the benchmark leave it at); XLA's CPU backend compiles the same graph here, so a layer or an
+    optimizer that XLA cannot take fails on every machine, not only on a GPU."""
+    from labutils.recipes import ReferenceRecipe, Task2Recipe, Task3Recipe
+    from labutils.training import training_dataset
+
+    keras.utils.set_random_seed(0)
+    x = rng.random((64, 28, 28, 1)).astype("float32")
+    y = rng.integers(0, 24, 64)
+    if contender == "reference":
+        recipe, model = ReferenceRecipe(), ReferenceRecipe().network()
+        optimizer, callbacks = recipe.optimizer(), []
+    else:
+        recipe, model = Task2Recipe(batch_size=32), Task2Recipe(batch_size=32).network()
+        optimizer, callbacks = recipe.optimizer(len(x)), []
+        if contender == "task3":
+            recipe = Task3Recipe(batch_size=32, statistics_images=32)
+            optimizer, callbacks = recipe.optimizer(len(x)), recipe.callbacks(x, seed=0)
+    model.compile(
+        optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=True
+    )
+    assert model.jit_compile is True  # Keras turns XLA off, with a warning, for a layer that cannot take it
+    history = model.fit(
+        training_dataset(x, y, batch_size=32, seed=0), epochs=1, verbose=0, callbacks=callbacks
+    )
+    assert np.isfinite(history.history["loss"]).all()
+    # the compiled network computes what the uncompiled one does with the same weights
+    plain = keras.models.clone_model(model)
+    plain.set_weights(model.get_weights())
+    plain.compile(loss="sparse_categorical_crossentropy", jit_compile=False)
+    np.testing.assert_allclose(
+        model.predict(x[:8], verbose=0), plain.predict(x[:8], verbose=0), rtol=1e-4, atol=1e-5
+    )

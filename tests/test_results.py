@@ -21,7 +21,7 @@ from labutils.results import (
     run_models,
     write_metrics,
 )
-from tests.test_index import METRICS
+from tests.test_index import GPU, METRICS
 
 TEST = {"accuracy": 0.9, "log_loss": 0.3, "f1_weighted": 0.89, "errors": 7}
 COUNTS = {"trainable": 90, "non_trainable": 10, "total": 100}
@@ -58,11 +58,18 @@ def test_a_model_record_has_the_fixed_fields_first_and_refuses_to_shadow_them():
 def test_write_metrics_writes_the_schema_and_refuses_a_document_that_breaks_it(tmp_path):
     models = {name: a_record() for name in NOTEBOOKS["02_cnn"].models}
     path = write_metrics(
-        tmp_path, notebook="02_cnn", data_source="synthetic", profile="quick", models=models, **task2_fields()
+        tmp_path,
+        notebook="02_cnn",
+        data_source="synthetic",
+        profile="quick",
+        models=models,
+        device=GPU,
+        **task2_fields(),
     )
     document = json.loads(path.read_text())
-    assert tuple(document)[:5] == ("schema_version", "notebook", "data_source", "profile", "models")
+    assert tuple(document)[:6] == ("schema_version", "notebook", "data_source", "profile", "device", "models")
     assert document["schema_version"] == SCHEMA_VERSION and read_notebook_metrics(path, "02_cnn") == document
+    assert document["device"]["description"] == "NVIDIA H100 80GB HBM3 GPU (79.6 GiB)"
     fields = task2_fields()
     del fields["recipe"]
     with pytest.raises(ValueError, match=r"missing \['recipe'\]"):
@@ -94,8 +101,13 @@ def test_write_metrics_writes_the_schema_and_refuses_a_document_that_breaks_it(t
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d.pop("schema_version"), "has metrics schema 1, this labutils reads schema 2"),
-        (lambda d: d.update(schema_version=3), "has metrics schema 3"),
+        (lambda d: d.pop("schema_version"), "has metrics schema 1, this labutils reads schema 3"),
+        (lambda d: d.update(schema_version=2), "has metrics schema 2"),
+        (lambda d: d.pop("device"), r"missing \['device'\]"),
+        (lambda d: d.update(device={"kind": "TPU"}), "the device must be an object with the fields"),
+        (lambda d: d["device"].update(kind="TPU"), "Device.kind must be one of CPU, GPU, got 'TPU'"),
+        (lambda d: d["device"].update(cpu_cores=0), "Device.cpu_cores must be a whole number"),
+        (lambda d: d["device"].update(cpu_model="Intel Xeon"), "description does not match its fields"),
         (lambda d: d.update(notebook="03_augmentation"), "belongs to notebook '03_augmentation'"),
         (
             lambda d: d["models"]["seed_cnn"].pop("train_images"),

@@ -186,6 +186,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    from ..device import training_device
     from ..families import hard_families
     from ..inputs import prepare_task_data
     from ..split import near_duplicate_families
@@ -232,7 +233,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     if job["kind"] == "reference":
         recipe = settings.reference
         model, clock, curve, state = recipe.network(), _Clock(), [], {}
-        model.compile(optimizer=recipe.optimizer(), loss=loss, metrics=["accuracy"], jit_compile=False)
+        model.compile(optimizer=recipe.optimizer(), loss=loss, metrics=["accuracy"])
         batch = recipe.batch_size
         fit(
             model,
@@ -251,14 +252,14 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     elif job["kind"] == "ours":
         task2, task3 = settings.task2, settings.task3
         model, clock, curve, state = task2.network(), _Clock(), [], {}
-        model.compile(optimizer=task2.optimizer(n_train), loss=loss, metrics=["accuracy"], jit_compile=False)
+        model.compile(optimizer=task2.optimizer(n_train), loss=loss, metrics=["accuracy"])
         plain = training_dataset(x_fit, y_fit, batch_size=task2.batch_size, seed=seed)
         fit(model, plain, task2.epochs, clock, curve, state)
         results["task2"] = finish(model, list(curve), clock, dict(state))
         task2_epochs = len(curve)
         # Task 2's final evaluation is not training
         clock.excluded += clock.seconds() - results["task2"]["train_seconds"]
-        model.compile(optimizer=task3.optimizer(n_train), loss=loss, metrics=["accuracy"], jit_compile=False)
+        model.compile(optimizer=task3.optimizer(n_train), loss=loss, metrics=["accuracy"])
         augmented = training_dataset(
             x_fit,
             y_fit,
@@ -286,9 +287,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         callback.set_model(transfer.model)
         callback.on_epoch_end(0)  # the feature-extraction model is the curve's first point
         unfreeze(transfer, recipe.fine_tune_depth)
-        transfer.model.compile(
-            optimizer=recipe.fine_tune_optimizer(n_train), loss=loss, metrics=["accuracy"], jit_compile=False
-        )
+        transfer.model.compile(optimizer=recipe.fine_tune_optimizer(n_train), loss=loss, metrics=["accuracy"])
         augmented = training_dataset(
             x_fit, y_fit, batch_size=recipe.batch_size, seed=seed, augmentation=Augmentation().pipeline(seed)
         )
@@ -319,9 +318,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         )
         unfreeze(control, "all")
         clock, curve, state, seconds = _Clock(), [], {}, job["seconds"]
-        control.model.compile(
-            optimizer=recipe.control_optimizer(), loss=loss, metrics=["accuracy"], jit_compile=False
-        )
+        control.model.compile(optimizer=recipe.control_optimizer(), loss=loss, metrics=["accuracy"])
         # the transfer contender's fine-tuning seconds, with the learning rate's decay spread over them
         augmented = training_dataset(
             x_fit, y_fit, batch_size=recipe.batch_size, seed=seed, augmentation=Augmentation().pipeline(seed)
@@ -343,9 +340,10 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         )
     else:
         raise ValueError(f"unknown job kind {job['kind']!r}")
-    peak = _peak_rss_mb()
+    peak, device = _peak_rss_mb(), training_device().as_record()
     for figures in results.values():
         figures["peak_rss_mb"] = peak
+        figures["device"] = device
     return results
 
 

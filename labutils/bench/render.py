@@ -153,6 +153,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     settings = recipe_from_dict(BenchSettings, results["settings"], source="results.json's settings")
     lines = [
         f"Benchmark of {results['date']} on {results['machine']['cpu_count']} × {results['machine']['cpu_model']}, "
+        f"trained on {results.get('device', 'a device not recorded')}, "
         f"{results['data_source']} data, seeds {results['seeds']}, every contender trained on "
         + (
             "the grouped split's training side"
@@ -176,6 +177,7 @@ def markdown_table(results: dict[str, Any]) -> str:
             if results.get("reused_jobs")
             else []
         ),
+        *([f"**{results['timing_note']}**"] if results.get("timing_note") else []),
         "",
         "| contender | test accuracy mean (min–max) | errors mean | test families with errors (per seed) "
         "| train s (median) | s to reference final (median) "

@@ -41,6 +41,7 @@ def run_bench(
     "task2.width": 16}`` trains on the grouped split's training side, where a few values of one
     field are compared on the grouped validation accuracy; that is how each was chosen.
     """
+    from ..device import describe_devices, device_from_record, timing_note
     from ..report.provenance import machine_info, package_versions
     from ..sources import find_data_files
 
@@ -120,6 +121,12 @@ def run_bench(
         log(f"[bench] {kind} seed {seed} done in {time.perf_counter() - begin:.0f} s")
     summaries = {role: _summarise(role, per_role[role]) for role in contenders if role in per_role}
     _ratios(summaries)
+    devices = [
+        device_from_record(record, f"bench job {role} seed {seed}")
+        for role, summary in summaries.items()
+        for seed, record in summary["devices"].items()
+        if record is not None
+    ]
     results = {
         "data_source": files.source,
         "data": {
@@ -129,6 +136,8 @@ def run_bench(
         },
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {**machine_info(), "python": platform.python_version()},
+        "device": describe_devices(devices),
+        "timing_note": timing_note(devices),
         "packages": package_versions(),
         "quick": quick,
         "seeds": seeds,

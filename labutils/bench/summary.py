@@ -69,6 +69,8 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
         "capped": any(run["capped"] for run in runs),
         "total_weights": runs[0].get("total_weights"),
         "curves": {str(seed): per_seed[seed]["curve"] for seed in seeds},
+        # the device each seed trained on (a job saved before devices were recorded has none)
+        "devices": {str(seed): per_seed[seed].get("device") for seed in seeds},
     }
     if all("missed_families" in run for run in runs):
         summary["missed_families"] = {str(seed): per_seed[seed]["missed_families"] for seed in seeds}

@@ -15,14 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..device import describe_devices, timing_note
 from ..display import source_banner_html
 from ..registry import NOTEBOOKS
-from ..results import SEED_REPORT
+from ..results import SEED_REPORT, run_devices, trained_device
 
 __all__ = [
     "extract_thumbnails",
     "render_index",
     "results_markdown",
+    "run_device_summary",
     "run_time_summary",
 ]
 
@@ -317,7 +319,8 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
         error = f"<pre>{_e(entry['error'])}</pre>" if entry.get("error") else ""
         rows.append(
             f'<tr><td>{_e(entry["name"])}</td><td class="{_e(entry["status"])}">{_e(entry["status"])}</td>'
-            f"<td class=num>{entry.get('seconds', 0):.1f} s</td><td>{' · '.join(links)}{error}</td></tr>"
+            f"<td class=num>{entry.get('seconds', 0):.1f} s</td><td>{_e(_entry_device(entry))}</td>"
+            f"<td>{' · '.join(links)}{error}</td></tr>"
         )
     versions = ", ".join(
         f"{_e(name)} {_e(version)}" for name, version in sorted(run.get("versions", {}).items())
@@ -339,7 +342,9 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
 <h1>Sign Language MNIST — lab report</h1>
 {_data_banner(data)}
 <p class="meta">Profile <strong>{_e(run.get("profile", "?"))}</strong> · started {_e(run.get("started", "?"))} ·
-{_e(run_time_summary(run))} · data: {_e(data.get("data_source", "?"))} ({_e(data.get("origin", "?"))}){state_line}<br>
+{_e(run_time_summary(run))}, {_e(run_device_summary(run))} ·
+data: {_e(data.get("data_source", "?"))} ({_e(data.get("origin", "?"))}){state_line}<br>
+{_gpu_note(run)}
 {versions}</p>
 <h2>Task 1 — the data and the split</h2>
 {_task1(task1)}
@@ -352,13 +357,30 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
 <h2>Key figures</h2>
 <div class="thumbs">{"".join(thumbs) or '<p class="missing">No figures: no notebook completed.</p>'}</div>
 <h2>Notebooks</h2>
-<table><thead><tr><th>notebook</th><th>status</th><th class=num>time</th><th>output</th></tr></thead>
+<table><thead><tr><th>notebook</th><th>status</th><th class=num>time</th><th>trained on</th><th>output</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <p class="meta">Every number on this page is read from the notebooks' <code>metrics.json</code> files of this run;
 the seed lab report's published figures ({SEED_REPORT.task2_accuracy:.4f} / {SEED_REPORT.task3_accuracy:.4f} /
 {SEED_REPORT.task4_accuracy:.4f} for Tasks 2 / 3 / 4) are quoted for comparison.</p>
 </body></html>
 """
+
+
+def _entry_device(entry: Mapping[str, Any]) -> str:
+    """The device a notebook trained on, in words ("—" where it trained nothing)."""
+    device = trained_device(entry)
+    return "—" if device is None else device.describe()
+
+
+def _gpu_note(run: Mapping[str, Any]) -> str:
+    note = timing_note(run_devices(run))
+    return "" if note is None else f"<strong>{_e(note)}</strong><br>"
+
+
+def run_device_summary(run: Mapping[str, Any]) -> str:
+    """Which devices the finished notebooks trained on, in words: ``trained on 2 CPU cores (AMD EPYC)``."""
+    devices = run_devices(run)
+    return f"trained on {describe_devices(devices)}" if devices else "no notebook trained yet"
 
 
 def run_time_summary(run: Mapping[str, Any]) -> str:
@@ -385,9 +407,10 @@ def results_markdown(run: Mapping[str, Any]) -> str:
         f"Report run of {run.get('started', '?')}, profile `{run.get('profile', '?')}`, "
         f"{data.get('data_source', '?')} data "
         f"({'SHA-256 verified' if _checksums_verified(data) else 'not the verified Kaggle files'}), "
-        f"{run_time_summary(run)} on {run.get('machine', platform.machine())}; "
+        f"{run_time_summary(run)}, {run_device_summary(run)}, on {run.get('machine', platform.machine())}; "
         + ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
         + ".",
+        *([""] + [note] if (note := timing_note(run_devices(run))) else []),
         "",
         "| notebook | model | test accuracy | errors | log-loss | grouped val. accuracy | train s | pretrained |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

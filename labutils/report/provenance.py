@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
+from ..device import cpu_model, nvidia_gpus
 from ..onednn import onednn_setting
 
-__all__ = ["machine_info", "package_versions"]
+__all__ = ["describe_machine", "machine_info", "package_versions"]
 
 
 def package_versions() -> dict[str, str]:
@@ -20,6 +20,7 @@ def package_versions() -> dict[str, str]:
     for package in (
         "tensorflow",
         "tensorflow-cpu",
+        "nvidia-cudnn-cu12",
         "keras",
         "numpy",
         "pandas",
@@ -35,21 +36,24 @@ def package_versions() -> dict[str, str]:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU count and model (from /proc/cpuinfo where there is one), the platform, and whether
-    TensorFlow was asked for its oneDNN kernels (they change the speed, and the rounding)."""
+    """CPU count and model, the platform, whether TensorFlow was asked for its oneDNN kernels (they
+    change the speed, and the rounding), and the GPUs ``nvidia-smi`` lists (name and GiB; none here
+    means none listed, not that TensorFlow used one: the device that trained is in each record)."""
     import platform
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
         "cpu_count": os.cpu_count(),
-        "cpu_model": model,
+        "cpu_model": cpu_model(),
         "platform": platform.platform(),
         "onednn": onednn_setting(),
+        "gpus": [{"name": name, "memory_gib": memory} for name, memory in nvidia_gpus()],
     }
+
+
+def describe_machine(machine: dict[str, Any]) -> str:
+    """:func:`machine_info` in words, for a report's header: the CPU, the oneDNN setting, the GPUs listed."""
+    words = f"{machine['cpu_count']} CPU cores ({machine['cpu_model']}), oneDNN: {machine['onednn']}"
+    gpus = machine.get("gpus") or []
+    if gpus:
+        words += "; " + ", ".join(f"{gpu['name']} GPU ({gpu['memory_gib']:.1f} GiB)" for gpu in gpus)
+    return words

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..device import describe_devices
 from ..registry import folder_parameters
-from ..results import check_run_entry, read_notebook_metrics
+from ..results import check_run_entry, read_notebook_metrics, run_devices
 from ..sources import DataFiles, find_data_files
 from .cache import INPUTS_FILE, cached_entry, notebook_fingerprint, sources_digest, upstream_fingerprint
 from .execution import NotebookFailed, describe_error, execute, stopped_by_signals
@@ -27,7 +28,7 @@ from .files import read_json_or_none, write_atomically
 from .notebooks import cell_count, discover_notebooks, ensure_kernel, export_html
 from .parameters import declared_parameters, validate_overrides
 from .profiles import CELL_TIMEOUT, PROFILES, notebook_parameters
-from .provenance import machine_info, package_versions
+from .provenance import describe_machine, machine_info, package_versions
 from .state import NotebookResult, ReportResult
 
 __all__ = ["run_report", "write_index"]
@@ -285,8 +286,7 @@ def write_index(result: ReportResult, out: Path, log: Callable[[str], None] | No
     run = asdict(result)
     run["ok"] = result.ok
     run["versions"] = package_versions()
-    machine = machine_info()
-    run["machine"] = f"{machine['cpu_count']} CPU cores ({machine['cpu_model']}), oneDNN: {machine['onednn']}"
+    run["machine"] = describe_machine(machine_info())
     # notebooks not part of this run (e.g. --only 03) keep their entries from the previous run
     previous = read_json_or_none(out / "run.json", log)
     if isinstance(previous, dict):
@@ -300,6 +300,7 @@ def write_index(result: ReportResult, out: Path, log: Callable[[str], None] | No
             and _still_readable(entry, log)
         ]
         run["notebooks"] = sorted(run["notebooks"] + kept, key=lambda entry: entry["name"])
+    run["device"] = describe_devices(run_devices(run))
     write_atomically(out / "index.html", render_index(run, out))
     write_atomically(out / "run.json", json.dumps(run, indent=2) + "\n")
     return out / "index.html"
