@@ -71,11 +71,11 @@ def measure_predict(
         if model_file is None:
             import keras
 
-            from .models import compact_cnn
+            from .recipes import Task2Recipe
 
             keras.utils.set_random_seed(seed)
             model_file = folder_path / "compact_cnn.keras"
-            compact_cnn().save(
+            Task2Recipe().network().save(
                 model_file
             )  # the final networks' architecture: the memory is the same untrained
         for rows in row_counts:
@@ -108,7 +108,14 @@ def predict_table(results: list[PredictMeasurement]) -> str:
 def run_predict_bench(
     row_counts: list[int], out: str | Path, model_file: str | Path | None = None, *, batch_size: int = 512
 ) -> str:
-    """Measure, write ``OUT/predict_memory.json`` and ``.md``, and return the table."""
+    """Measure, write ``OUT/predict_memory.json`` and ``.md``, and return the table.
+
+    The record names the device ``predict`` ran on: the one TensorFlow uses here, as in its processes.
+    """
+    import tensorflow  # noqa: F401  (so that the device is TensorFlow's answer, as predict's processes get it)
+
+    from .device import training_device
+    from .recipes import Task2Recipe
     from .report.provenance import machine_info
 
     started = time.perf_counter()
@@ -118,7 +125,8 @@ def run_predict_bench(
     out.mkdir(parents=True, exist_ok=True)
     document = {
         "machine": machine_info(),
-        "model_file": str(model_file) if model_file else "a fresh compact_cnn (width 32)",
+        "device": training_device().as_record(),
+        "model_file": str(model_file) if model_file else f"a fresh compact_cnn (width {Task2Recipe().width})",
         "batch_size": batch_size,
         "measurements": [asdict(result) for result in results],
         "seconds": round(time.perf_counter() - started, 1),

@@ -6,6 +6,7 @@ import json
 
 import keras
 
+from labutils.device import device_from_record, training_device
 from labutils.models import compact_cnn
 from labutils.predict_bench import PredictMeasurement, predict_table, run_predict_bench, write_pixel_csv
 from labutils.rows import iter_pixel_rows
@@ -26,6 +27,7 @@ def test_each_row_count_is_measured_and_tabled(tmp_path):
     document = json.loads((tmp_path / "out" / "predict_memory.json").read_text())
     rows = [measurement["rows"] for measurement in document["measurements"]]
     assert rows == [40, 200] and all(m["peak_rss_mb"] > 50 for m in document["measurements"])
+    assert device_from_record(document["device"], "predict_memory.json") == training_device()
     assert table.splitlines()[2].startswith("| 40 |") and "| 1.00 |" in table.splitlines()[2]
 
 
