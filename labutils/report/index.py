@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..device import describe_devices, timing_note
+from ..device import Device, describe_devices, timing_note
 from ..display import source_banner_html
 from ..registry import NOTEBOOKS
 from ..results import SEED_REPORT, run_devices, trained_device
@@ -24,7 +24,6 @@ __all__ = [
     "extract_thumbnails",
     "render_index",
     "results_markdown",
-    "run_device_summary",
     "run_time_summary",
 ]
 
@@ -325,6 +324,8 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
     versions = ", ".join(
         f"{_e(name)} {_e(version)}" for name, version in sorted(run.get("versions", {}).items())
     )
+    devices = run_devices(run)
+    note = timing_note(devices)
     state = run.get("state", "completed")
     state_words = {
         "running": "run in progress (written when a notebook started; "
@@ -342,9 +343,9 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
 <h1>Sign Language MNIST — lab report</h1>
 {_data_banner(data)}
 <p class="meta">Profile <strong>{_e(run.get("profile", "?"))}</strong> · started {_e(run.get("started", "?"))} ·
-{_e(run_time_summary(run))}, {_e(run_device_summary(run))} ·
+{_e(run_time_summary(run))}, {_e(_trained_on(devices))} ·
 data: {_e(data.get("data_source", "?"))} ({_e(data.get("origin", "?"))}){state_line}<br>
-{_gpu_note(run)}
+{"" if note is None else f"<strong>{_e(note)}</strong><br>"}
 {versions}</p>
 <h2>Task 1 — the data and the split</h2>
 {_task1(task1)}
@@ -372,14 +373,9 @@ def _entry_device(entry: Mapping[str, Any]) -> str:
     return "—" if device is None else device.describe()
 
 
-def _gpu_note(run: Mapping[str, Any]) -> str:
-    note = timing_note(run_devices(run))
-    return "" if note is None else f"<strong>{_e(note)}</strong><br>"
-
-
-def run_device_summary(run: Mapping[str, Any]) -> str:
-    """Which devices the finished notebooks trained on, in words: ``trained on 2 CPU cores (AMD EPYC)``."""
-    devices = run_devices(run)
+def _trained_on(devices: list[Device]) -> str:
+    """Which devices a run's notebooks trained on (:func:`~labutils.results.run_devices`), in words:
+    ``trained on 2 CPU cores (AMD EPYC)``."""
     return f"trained on {describe_devices(devices)}" if devices else "no notebook trained yet"
 
 
@@ -403,14 +399,16 @@ def results_markdown(run: Mapping[str, Any]) -> str:
 
     data = run.get("data", {})
     versions = run.get("versions", {})
+    devices = run_devices(run)
+    note = timing_note(devices)
     lines = [
         f"Report run of {run.get('started', '?')}, profile `{run.get('profile', '?')}`, "
         f"{data.get('data_source', '?')} data "
         f"({'SHA-256 verified' if _checksums_verified(data) else 'not the verified Kaggle files'}), "
-        f"{run_time_summary(run)}, {run_device_summary(run)}, on {run.get('machine', platform.machine())}; "
+        f"{run_time_summary(run)}, {_trained_on(devices)}, on {run.get('machine', platform.machine())}; "
         + ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
         + ".",
-        *([""] + [note] if (note := timing_note(run_devices(run))) else []),
+        *(["", note] if note else []),
         "",
         "| notebook | model | test accuracy | errors | log-loss | grouped val. accuracy | train s | pretrained |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
