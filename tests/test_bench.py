@@ -225,6 +225,18 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
         assert 0 <= hard["errors"] <= hard["images"] and hard["families"] <= hard["images"]
         assert hard["images"] == 0 or hard["log_loss"] >= 0
         assert "val_hard_families" not in results["contenders"][role]
+    # every image is scored under the perturbations: all test rows, all grouped-validation rows
+    from labutils.inputs import prepare_task_data
+
+    _, _, data = prepare_task_data(
+        standin_dir, split_kind="grouped", train_limit=QUICK_SETTINGS.train_limit, seed=0
+    )
+    for run in (results, uncapped):
+        for figures in run["contenders"].values():
+            assert figures["robustness_images"] == len(data.x_test)
+    assert uncapped["contenders"]["task3"]["val_robustness_images"] == {"0": len(data.x_val)}
+    assert "val_robustness_images" not in results["contenders"]["task3"]
+    assert f"on all {len(data.x_test):,} test images" in (tmp_path / "free" / "results.md").read_text()
     assert "task3, grouped validation |" in (tmp_path / "free" / "results.md").read_text()
     assert "On the grouped validation's " in (tmp_path / "free" / "results.md").read_text()
     assert "hard families" not in table  # the first run trained on every row
@@ -765,7 +777,10 @@ def test_the_robustness_table_lists_each_contenders_seeds_under_each_target_pert
         "0": {"mixed": {"1": 0.981}, "noise": {"0.05": 0.995, "0.1": 0.96}, "blur": {"1": 0.99}},
         "1": {"mixed": {"1": 0.975}, "noise": {"0.05": 0.993, "0.1": 0.955}, "blur": {"1": 0.985}},
     }
+    results["contenders"][name]["robustness_images"] = 7172
     table = markdown_table(results)
+    assert "Robustness: test accuracy per seed on all 7,172 test images, under each perturbation" in table
+    assert "grouped validation rows" not in table  # no contender has validation figures
     assert "| contender | mixed 1 | blur 1 | noise 0.05 | noise 0.1 |" in table
     assert f"| {name} | 0.981 / 0.975 | 0.990 / 0.985 | 0.995 / 0.993 | 0.960 / 0.955 |" in table
 
@@ -778,18 +793,21 @@ def test_the_robustness_table_sets_the_grouped_validations_figures_beside_the_te
         "0": {"mixed": {"1": 0.98}, "noise": {"0.1": 0.96}},
         "1": {"mixed": {"1": 0.97}, "noise": {"0.1": 0.94}},
     }
+    contender["robustness_images"] = 7172
     assert validation_prediction(contender) is None  # trained on the validation rows: nothing to set beside
     assert ", grouped validation |" not in markdown_table(results)
     contender["val_robustness"] = {
         "0": {"mixed": {"1": 0.96}, "noise": {"0.1": 0.90}},
         "1": {"mixed": {"1": 0.97}, "noise": {"0.1": 0.92}},
     }
+    contender["val_robustness_images"] = {"1": 8290, "0": 8337}
     prediction = validation_prediction(contender)
     # seed means: mixed 0.975 against 0.965 (1 point), noise 0.1 0.95 against 0.91 (4 points)
     assert (prediction["kind"], prediction["strength"]) == ("noise", "0.1")
     assert prediction["points"] == pytest.approx(4.0)
     assert (prediction["validation"], prediction["test"]) == (pytest.approx(0.91), pytest.approx(0.95))
     table = markdown_table(results)
+    assert "its accuracy on all of them below (8,337 / 8,290 images per seed)." in table
     assert f"| {name}, grouped validation | 0.960 / 0.970 | 0.900 / 0.920 |" in table
     assert f"{name} within 4.0 points (the largest gap at noise 0.1: validation 0.910, test 0.950)" in table
     contender["val_robustness"] = {"0": contender["val_robustness"]["0"]}  # seeds that do not match

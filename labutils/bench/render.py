@@ -12,7 +12,6 @@ from ..recipes import (
 )
 from .settings import (
     PUBLISHED,
-    ROBUSTNESS_IMAGES,
     TARGET_INFERENCE_BATCH512,
     TARGET_SHARE_OF_REFERENCE,
     TARGET_TASK2_ACCURACY,
@@ -64,12 +63,23 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
     columns = list(dict.fromkeys((kind, strength) for per_seed in scored.values() for run in per_seed.values()
                                  for kind, grid in run.items() for strength in grid))  # fmt: skip
     columns.sort(key=lambda column: (column[0] != "mixed", column[0], float(column[1])))
+    first = results["contenders"][next(iter(scored))]
+    validation_counts = next(
+        (c["val_robustness_images"] for c in results["contenders"].values() if c.get("val_robustness_images")), {}
+    )
     lines = [
         "",
-        f"Robustness: test accuracy per seed on {ROBUSTNESS_IMAGES:,} test images (seeded sample), "
-        "under each perturbation at the strength its target names (`mixed` 1: a mild camera, every "
-        "perturbation at once); for a contender that did not train on the grouped validation rows, "
-        f"its accuracy on {ROBUSTNESS_IMAGES:,} of them below.",
+        f"Robustness: test accuracy per seed on all {first['robustness_images']:,} test images, under "
+        "each perturbation at the strength its target names (`mixed` 1: a mild camera, every "
+        "perturbation at once)"
+        + (
+            "; for a contender that did not train on the grouped validation rows, its accuracy on all of "
+            "them below ("
+            + " / ".join(f"{count:,}" for _, count in sorted(validation_counts.items(), key=lambda item: int(item[0])))
+            + " images per seed)."
+            if validation_counts
+            else "."
+        ),
         "",
         "| contender | "
         + " | ".join(f"{kind.replace('_', ' + ')} {strength}" for kind, strength in columns)

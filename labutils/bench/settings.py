@@ -41,8 +41,6 @@ TARGET_SHARE_OF_REFERENCE, TARGET_INFERENCE_BATCH512 = 0.1, 5000.0
 TARGET_TASK2_ACCURACY, TARGET_TASK2_GAP_POINTS = 0.999, 1.5
 #: How many of a contender's missed test families (most errors first) results.json describes per seed.
 MISSED_FAMILIES_LISTED = 5
-#: Test images (a sample seeded with 0, the same for every contender and seed) scored under perturbations.
-ROBUSTNESS_IMAGES = 1000
 #: Test images answered one per call for the batch-1 inference figure, and how (results.json's ``batch1_inference``).
 BATCH1_IMAGES = 200
 BATCH1_METHOD = (

@@ -76,8 +76,10 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
         summary["missed_families"] = {str(seed): per_seed[seed]["missed_families"] for seed in seeds}
     summary["robustness"] = {str(seed): per_seed[seed]["robustness"] for seed in seeds}
     summary["robustness_mixed"] = [run["robustness_mixed"] for run in runs]
+    summary["robustness_images"] = runs[0]["robustness_images"]
     if all(run.get("val_robustness") for run in runs):
         summary["val_robustness"] = {str(seed): per_seed[seed]["val_robustness"] for seed in seeds}
+        summary["val_robustness_images"] = {str(seed): per_seed[seed]["val_robustness_images"] for seed in seeds}
     if all(run.get("val_hard_families") for run in runs):
         summary["val_hard_families"] = {str(seed): per_seed[seed]["val_hard_families"] for seed in seeds}
     for key in (
