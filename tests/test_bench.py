@@ -121,6 +121,58 @@ def test_target_lines_say_met_only_when_the_figures_meet_them():
     assert "**not measured**" in target_lines({"task3": fast}, settings)[1]
 
 
+def test_the_robustness_target_lines_say_met_only_when_every_seed_meets_each_target():
+    from labutils.bench.render import robustness_target_lines
+    from labutils.perturb import TARGET_STRENGTHS
+
+    def scores(value: float, **changed: float) -> dict[str, dict[str, float]]:
+        figures = {kind: {f"{s:g}": value for s in grid} for kind, grid in TARGET_STRENGTHS.items()}
+        for name, changed_value in changed.items():
+            kind, strength = name.rsplit("_", 1)
+            figures[kind][strength.replace("p", ".")] = changed_value
+        return figures
+
+    good = {"robustness": {"0": scores(0.995), "1": scores(0.992, rotation_15=0.96)}}
+    lines = robustness_target_lines(good)
+    assert lines[:4] == [
+        "under noise 0.05, at least 0.99 with every seed: **met** (0.995 / 0.992)",
+        "under noise 0.1, at least 0.95 with every seed: **met** (0.995 / 0.992)",
+        "under blur 1, at least 0.99 with every seed: **met** (0.995 / 0.992)",
+        "under the mixed camera at 1, at least 0.97 with every seed: **met** (0.995 / 0.992)",
+    ]
+    assert lines[4] == (
+        "under rotation 15, shift 0.1, scale 0.2, brightness + contrast 0.4, at least 0.95 each with every "
+        "seed: **met** (lowest 0.960: rotation 15, seed 1)"
+    )
+    assert lines[5].endswith("**not measured** (no validation images left out: run with `--train-rows split`)")
+    # one seed below one target is enough to miss it; the others stay met
+    bad = {"robustness": {"0": scores(0.995, noise_0p05=0.989), "1": scores(0.992, scale_0p2=0.949)}}
+    lines = robustness_target_lines(bad)
+    assert lines[0] == "under noise 0.05, at least 0.99 with every seed: **not met** (0.989 / 0.992)"
+    assert all("**met**" in line for line in lines[1:4])
+    assert "**not met** (lowest 0.949: scale 0.2, seed 1)" in lines[4]
+    # a seed without a figure is not measured, never met
+    missing = {"robustness": {"0": scores(0.995), "1": {"noise": {"0.05": 0.995}}}}
+    lines = robustness_target_lines(missing)
+    assert lines[0].endswith("**met** (0.995 / 0.995)")
+    assert lines[1].endswith("**not measured** (not scored with every seed)")
+    assert "**not measured** (none scored with every seed)" in lines[4]
+    # split-trained: the grouped validation's largest gap per seed and strength decides
+    close = dict(good, val_robustness={"0": scores(0.98), "1": scores(0.97, noise_0p1=0.963)})
+    assert robustness_target_lines(close)[5].startswith(
+        "the grouped validation within 3 points of the same networks' test figures at each of these "
+        "strengths, with every seed: **met** (largest gap 2.9 points, seed 1 under noise 0.1: "
+        "validation 0.963, test 0.992;"
+    )
+    far = dict(good, val_robustness={"0": scores(0.98, mixed_1=0.964), "1": scores(0.97)})
+    assert "**not met** (largest gap 3.1 points, seed 0 under the mixed camera at 1: validation 0.964, test 0.995;" in (
+        robustness_target_lines(far)[5]
+    )
+    assert robustness_target_lines({}) == [
+        "robustness targets: **not measured** (this results.json has no robustness figures)"
+    ]
+
+
 def test_task2_target_lines_say_met_only_when_the_figures_meet_them():
     every_row = BenchSettings(train_rows="all")
     good = {

@@ -12,10 +12,13 @@ from ..recipes import (
 )
 from .settings import (
     PUBLISHED,
+    ROBUSTNESS_TARGET_OTHERS,
+    ROBUSTNESS_TARGETS,
     TARGET_INFERENCE_BATCH512,
     TARGET_SHARE_OF_REFERENCE,
     TARGET_TASK2_ACCURACY,
     TARGET_TASK2_GAP_POINTS,
+    TARGET_VALIDATION_ROBUSTNESS_POINTS,
     BenchSettings,
 )
 from .summary import _median, time_to_accuracy
@@ -382,7 +385,84 @@ def target_lines(contenders: dict[str, dict[str, Any]], settings: BenchSettings)
         f"at least {TARGET_INFERENCE_BATCH512:,.0f} images/s at batch 512: "
         f"**{'met' if speed >= TARGET_INFERENCE_BATCH512 else 'not met'}** ({speed:,.0f})"
     )
-    return lines
+    return lines + robustness_target_lines(task3)
+
+
+def _perturbation(kind: str, strength: str) -> str:
+    return "the mixed camera at 1" if kind == "mixed" else f"{kind.replace('_', ' + ')} {strength}"
+
+
+def robustness_target_lines(task3: dict[str, Any]) -> list[str]:
+    """The Task 3 model's robustness targets (``ROBUSTNESS_TARGETS``, with every seed), and how close
+    the grouped validation's figures lie to the test's where it did not train on those rows."""
+    from ..perturb import TARGET_STRENGTHS
+
+    per_seed = task3.get("robustness")
+    if not per_seed:
+        return ["robustness targets: **not measured** (this results.json has no robustness figures)"]
+    seeds = sorted(per_seed, key=int)
+
+    def figures(kind: str, strength: str) -> list[float] | None:
+        found = [per_seed[seed].get(kind, {}).get(strength) for seed in seeds]
+        return None if any(figure is None for figure in found) else found
+
+    def verdict(found: list[float] | None, minimum: float) -> str:
+        return "not measured" if found is None else "met" if min(found) >= minimum else "not met"
+
+    lines, others = [], []
+    for kind, grid in TARGET_STRENGTHS.items():
+        for strength in (f"{value:g}" for value in grid):
+            found = figures(kind, strength)
+            if (kind, strength) not in ROBUSTNESS_TARGETS:
+                others.append((kind, strength, found))
+                continue
+            minimum = ROBUSTNESS_TARGETS[kind, strength]
+            shown = "not scored with every seed" if found is None else " / ".join(f"{f:.3f}" for f in found)
+            lines.append(
+                f"under {_perturbation(kind, strength)}, at least {minimum:g} with every seed: "
+                f"**{verdict(found, minimum)}** ({shown})"
+            )
+    if others:
+        verdicts = {verdict(found, ROBUSTNESS_TARGET_OTHERS) for _, _, found in others}
+        overall = next(word for word in ("not measured", "not met", "met") if word in verdicts)
+        scored = [(f, kind, strength, seed) for kind, strength, found in others if found is not None
+                  for seed, f in zip(seeds, found)]  # fmt: skip
+        lowest = min(scored) if scored else None
+        shown = (
+            "none scored with every seed"
+            if lowest is None
+            else f"lowest {lowest[0]:.3f}: {_perturbation(lowest[1], lowest[2])}, seed {lowest[3]}"
+        )
+        names = ", ".join(_perturbation(kind, strength) for kind, strength, _ in others)
+        lines.append(
+            f"under {names}, at least {ROBUSTNESS_TARGET_OTHERS:g} each with every seed: **{overall}** ({shown})"
+        )
+    goal = (
+        f"the grouped validation within {TARGET_VALIDATION_ROBUSTNESS_POINTS:g} points of the same networks' "
+        "test figures at each of these strengths, with every seed"
+    )
+    validation = task3.get("val_robustness")
+    if not validation or sorted(validation) != sorted(per_seed):
+        return lines + [
+            f"{goal}: **not measured** (no validation images left out: run with `--train-rows split`)"
+        ]
+    gaps = [
+        (100 * abs(validation[seed][kind][strength] - per_seed[seed][kind][strength]), seed, kind, strength)
+        for seed in seeds
+        for kind, grid in per_seed[seed].items()
+        for strength in grid
+        if strength in validation[seed].get(kind, {})
+    ]
+    if not gaps:
+        return lines + [f"{goal}: **not measured** (no strength scored on both)"]
+    points, seed, kind, strength = max(gaps)
+    met = points <= TARGET_VALIDATION_ROBUSTNESS_POINTS
+    return lines + [
+        f"{goal}: **{'met' if met else 'not met'}** (largest gap {points:.1f} points, seed {seed} under "
+        f"{_perturbation(kind, strength)}: validation {validation[seed][kind][strength]:.3f}, test "
+        f"{per_seed[seed][kind][strength]:.3f}; the final networks train on the validation rows too, so a "
+        "run on all rows measures theirs)"
+    ]
 
 
 def task2_target_lines(task2: dict[str, Any], settings: BenchSettings) -> list[str]:

@@ -39,6 +39,19 @@ TARGET_SHARE_OF_REFERENCE, TARGET_INFERENCE_BATCH512 = 0.1, 5000.0
 #: The benchmark's targets for the Task 2 model: this test accuracy with every seed and, trained on the
 #: grouped split's training side, a grouped validation accuracy within this many points of it.
 TARGET_TASK2_ACCURACY, TARGET_TASK2_GAP_POINTS = 0.999, 1.5
+#: The Task 3 model's robustness targets: the least test accuracy, with every seed, under a
+#: perturbation (kind, strength as results.json writes it) at a strength the benchmark scores
+#: (``perturb.TARGET_STRENGTHS``), and the one least accuracy for every other perturbation there (each
+#: at its grid's middle strength).
+ROBUSTNESS_TARGETS: dict[tuple[str, str], float] = {
+    ("noise", "0.05"): 0.99,
+    ("noise", "0.1"): 0.95,
+    ("blur", "1"): 0.99,
+    ("mixed", "1"): 0.97,
+}
+ROBUSTNESS_TARGET_OTHERS = 0.95
+#: How many points the grouped validation's robustness figures may lie from the test's, per seed and strength.
+TARGET_VALIDATION_ROBUSTNESS_POINTS = 3.0
 #: How many of a contender's missed test families (most errors first) results.json describes per seed.
 MISSED_FAMILIES_LISTED = 5
 #: Test images answered one per call for the batch-1 inference figure, and how (results.json's ``batch1_inference``).
