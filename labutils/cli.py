@@ -113,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         "--readme", help="also write the results table into this README between its bench markers"
     )
     bench.add_argument(
+        "--validation-from",
+        metavar="DIR",
+        help="the output folder of a --train-rows split run with the same settings and seeds: its grouped "
+        "validation's robustness is set against this run's final networks (checked before anything trains)",
+    )
+    bench.add_argument(
         "--resume",
         action="store_true",
         help="reuse the jobs an earlier run saved in OUT/jobs with the same settings, data and code",
@@ -267,6 +273,7 @@ def _bench(args: argparse.Namespace) -> int:
         contenders=args.contenders,
         resume=args.resume,
         overrides={"train_rows": args.train_rows, **_named_values(args.assignments, option="--set")},
+        validation_from=args.validation_from,
     )
     table = markdown_table(results)
     print(table)

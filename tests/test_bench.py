@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import asdict, fields, replace
@@ -144,7 +145,10 @@ def test_the_robustness_target_lines_say_met_only_when_every_seed_meets_each_tar
         "under rotation 15, shift 0.1, scale 0.2, brightness + contrast 0.4, at least 0.95 each with every "
         "seed: **met** (lowest 0.960: rotation 15, seed 1)"
     )
-    assert lines[5].endswith("**not measured** (no validation images left out: run with `--train-rows split`)")
+    assert lines[5].endswith(
+        "**not measured** (no validation images left out: run with `--train-rows split`, or pair this run "
+        "with one by `--validation-from`)"
+    )
     # one seed below one target is enough to miss it; the others stay met
     bad = {"robustness": {"0": scores(0.995, noise_0p05=0.989), "1": scores(0.992, scale_0p2=0.949)}}
     lines = robustness_target_lines(bad)
@@ -165,8 +169,16 @@ def test_the_robustness_target_lines_say_met_only_when_every_seed_meets_each_tar
         "validation 0.963, test 0.992;"
     )
     far = dict(good, val_robustness={"0": scores(0.98, mixed_1=0.964), "1": scores(0.97)})
-    assert "**not met** (largest gap 3.1 points, seed 0 under the mixed camera at 1: validation 0.964, test 0.995;" in (
-        robustness_target_lines(far)[5]
+    assert (
+        "**not met** (largest gap 3.1 points, seed 0 under the mixed camera at 1: validation 0.964, test 0.995;"
+        in (robustness_target_lines(far)[5])
+    )
+    # final networks paired with a split run: its validation against their test figures
+    paired = dict(good, split_val_robustness={"0": scores(0.975, noise_0p1=0.955), "1": scores(0.97)})
+    assert robustness_target_lines(paired)[5] == (
+        "the grouped validation within 3 points of the final networks' test figures (validation from the "
+        "paired split run) at each of these strengths, with every seed: **not met** (largest gap 4.0 points, "
+        "seed 0 under noise 0.1: validation 0.955, test 0.995)"
     )
     assert robustness_target_lines({}) == [
         "robustness targets: **not measured** (this results.json has no robustness figures)"
@@ -290,6 +302,44 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     assert "val_robustness_images" not in results["contenders"]["task3"]
     assert f"on all {len(data.x_test):,} test images" in (tmp_path / "free" / "results.md").read_text()
     assert "task3, grouped validation |" in (tmp_path / "free" / "results.md").read_text()
+    # a run on all rows with the same settings takes that run's validation to set against its final networks
+    same = {
+        "task2.width": 4,
+        "task3.epochs": 1,
+        "task2.pooling": "max",
+        "task2.head": "flatten",
+        "task3.ema_momentum": 0.0,
+        "task3.statistics_images": 0,
+    }
+    with pytest.raises(ValueError, match=r"trained other settings \(task3 differ\)"):
+        run_bench(
+            standin_dir,
+            out=tmp_path / "refused",
+            seeds=[0],
+            contenders=["task3"],
+            settings=QUICK_SETTINGS,
+            in_child=False,
+            overrides=same | {"task3.epochs": 2},
+            validation_from=tmp_path / "free",
+        )
+    assert not (tmp_path / "refused").exists()  # refused before anything trained
+    paired = run_bench(
+        standin_dir,
+        out=tmp_path / "paired",
+        seeds=[0],
+        contenders=["task3"],
+        settings=QUICK_SETTINGS,
+        log=lambda line: None,
+        in_child=False,
+        overrides=same,
+        validation_from=tmp_path / "free",
+    )
+    assert (
+        paired["contenders"]["task3"]["split_val_robustness"]
+        == uncapped["contenders"]["task3"]["val_robustness"]
+    )
+    assert paired["validation_from"] == {"folder": str(tmp_path / "free"), "date": uncapped["date"]}
+    assert "task3, grouped validation (split run) |" in (tmp_path / "paired" / "results.md").read_text()
     assert "On the grouped validation's " in (tmp_path / "free" / "results.md").read_text()
     assert "hard families" not in table  # the first run trained on every row
     assert "the grouped split's training side" in (tmp_path / "free" / "results.md").read_text()
@@ -864,6 +914,73 @@ def test_the_robustness_table_sets_the_grouped_validations_figures_beside_the_te
     assert f"{name} within 4.0 points (the largest gap at noise 0.1: validation 0.910, test 0.950)" in table
     contender["val_robustness"] = {"0": contender["val_robustness"]["0"]}  # seeds that do not match
     assert validation_prediction(contender) is None
+
+
+def test_a_run_on_all_rows_sets_the_paired_split_runs_validation_against_its_final_networks():
+    results = _results_without_missed_families()
+    name = next(iter(results["contenders"]))
+    contender = results["contenders"][name]
+    contender["robustness"] = {"0": {"mixed": {"1": 0.99}, "noise": {"0.1": 0.98}}}
+    contender["robustness_images"] = 7172
+    contender["split_val_robustness"] = {"0": {"mixed": {"1": 0.97}, "noise": {"0.1": 0.94}}}
+    results["validation_from"] = {"folder": "bench-split", "date": "2026-12-05T19:41:00+00:00"}
+    prediction = validation_prediction(contender)
+    assert (prediction["kind"], prediction["points"]) == ("noise", pytest.approx(4.0))
+    table = markdown_table(results)
+    assert "the split run paired with this one (`--validation-from bench-split`" in table
+    assert f"| {name}, grouped validation (split run) | 0.970 | 0.940 |" in table
+    assert f"{name}'s final networks within 4.0 points (the largest gap at noise 0.1" in table
+
+
+def _split_results(tmp_path: Path, **changes) -> Path:
+    settings = asdict(BenchSettings(train_rows="split"))
+    figures = {"mixed": {"1": 0.97}}
+    results = {
+        "settings": settings,
+        "date": "2026-12-05T19:41:00+00:00",
+        "data": {"sha256": {"sign_mnist_train.csv": "a", "sign_mnist_test.csv": "b"}},
+        "contenders": {
+            "task2": {"val_robustness": {"0": figures, "1": figures}},
+            "task3": {"val_robustness": {"0": figures, "1": figures}},
+        },
+    }
+    for key, value in changes.items():
+        results[key] = value
+    folder = tmp_path / "split"
+    folder.mkdir(exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results))
+    return folder
+
+
+def test_the_paired_split_run_is_checked_before_anything_trains(tmp_path):
+    from labutils.bench.pairing import split_validation
+
+    sha256 = {"sign_mnist_train.csv": "a", "sign_mnist_test.csv": "b"}
+    every_row = BenchSettings()
+    folder = _split_results(tmp_path)
+    paired = split_validation(folder, settings=every_row, seeds=[1], sha256=sha256, roles=["task3"])
+    assert paired["val_robustness"] == {"task3": {"1": {"mixed": {"1": 0.97}}}}
+    assert paired["folder"] == str(folder) and paired["date"] == "2026-12-05T19:41:00+00:00"
+    cases = [
+        (tmp_path / "nowhere", every_row, [0], ["task3"], "does not exist"),
+        (folder, BenchSettings(train_rows="split"), [0], ["task3"], "this run must train on all rows"),
+        (folder, every_row.with_values({"task3.epochs": 3}), [0], ["task3"], "(task3 differ)"),
+        (folder, every_row, [0, 2], ["task3"], "no grouped-validation robustness of task3 with seeds [2]"),
+        (folder, every_row, [0], ["reference"], "needs task2 or task3 among the contenders"),
+    ]
+    for where, settings, seeds, roles, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            split_validation(where, settings=settings, seeds=seeds, sha256=sha256, roles=roles)
+    with pytest.raises(ValueError, match="measured on other data"):
+        split_validation(folder, settings=every_row, seeds=[0], sha256={**sha256, "sign_mnist_test.csv": "c"})
+    all_rows = _split_results(tmp_path, settings=asdict(every_row))
+    with pytest.raises(ValueError, match="trained on 'all' rows, not the split's training side"):
+        split_validation(all_rows, settings=every_row, seeds=[0], sha256=sha256)
+    (folder / "results.json").write_text("{not json")
+    with pytest.raises(
+        ValueError, match=re.escape(f"{folder / 'results.json'} cannot be read as results.json")
+    ):
+        split_validation(folder, settings=every_row, seeds=[0], sha256=sha256)
 
 
 def test_the_hard_family_sentence_names_each_contenders_errors_and_log_loss_per_seed():

@@ -5,7 +5,9 @@ set after every epoch (that evaluation is excluded from the training seconds). B
 rows are every labelled training image — the grouped split's two sides together, as the report's
 final networks are trained once the recipe has been chosen on the split; ``train_rows="split"``
 trains on the split's training side instead and also measures the grouped-validation–test gap,
-in accuracy and under the robustness perturbations (``val_robustness`` beside ``robustness``):
+in accuracy and under the robustness perturbations (``val_robustness`` beside ``robustness``). A
+run on all rows paired with such a split run (``validation_from``) sets that run's grouped-validation
+robustness against its final networks' (``split_val_robustness``):
 
 * ``reference`` — the seed report's network and recipe: Nadam, batch 128, 50 epochs, then 50
   more on augmented batches (rotation 10°, shift 0.05, shear 0.1, zoom 0.075);

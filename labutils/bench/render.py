@@ -29,14 +29,24 @@ def _seed_mean(per_seed: dict[str, dict[str, dict[str, float]]], kind: str, stre
     return statistics.fmean(values) if len(values) == len(per_seed) else None
 
 
+def _validation(contender: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    """The grouped validation's robustness figures set against the contender's test figures, and
+    whether they come from a paired split run (the contender's networks are then final networks)."""
+    if contender.get("val_robustness"):
+        return contender["val_robustness"], False
+    if contender.get("split_val_robustness"):
+        return contender["split_val_robustness"], True
+    return None, False
+
+
 def validation_prediction(contender: dict[str, Any]) -> dict[str, Any] | None:
     """How far the grouped validation's robustness figures (mean over the seeds) lie from the test's.
 
-    ``None`` unless the contender has both (``val_robustness`` exists only for models that did not
-    train on the validation rows). Otherwise the largest gap in points and where it is, with the
-    two means there.
+    ``None`` unless the contender has both: ``val_robustness`` for models that did not train on the
+    validation rows, else ``split_val_robustness`` from a paired split run (``--validation-from``).
+    Otherwise the largest gap in points and where it is, with the two means there.
     """
-    validation, test = contender.get("val_robustness"), contender.get("robustness")
+    validation, test = _validation(contender)[0], contender.get("robustness")
     if not validation or not test or sorted(validation) != sorted(test):
         return None
     gaps = []
@@ -68,7 +78,12 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
     columns.sort(key=lambda column: (column[0] != "mixed", column[0], float(column[1])))
     first = results["contenders"][next(iter(scored))]
     validation_counts = next(
-        (c["val_robustness_images"] for c in results["contenders"].values() if c.get("val_robustness_images")), {}
+        (
+            c["val_robustness_images"]
+            for c in results["contenders"].values()
+            if c.get("val_robustness_images")
+        ),
+        {},
     )
     lines = [
         "",
@@ -78,9 +93,15 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
         + (
             "; for a contender that did not train on the grouped validation rows, its accuracy on all of "
             "them below ("
-            + " / ".join(f"{count:,}" for _, count in sorted(validation_counts.items(), key=lambda item: int(item[0])))
+            + " / ".join(
+                f"{count:,}" for _, count in sorted(validation_counts.items(), key=lambda item: int(item[0]))
+            )
             + " images per seed)."
             if validation_counts
+            else "; below each contender, the grouped validation's figures of the split run paired with this "
+            f"one (`--validation-from {results['validation_from']['folder']}`: the same recipe trained without "
+            "those rows)."
+            if results.get("validation_from")
             else "."
         ),
         "",
@@ -92,9 +113,9 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
     predictions = []
     for name, per_seed in scored.items():
         rows = [(name, per_seed)]
-        validation = results["contenders"][name].get("val_robustness")
+        validation, paired = _validation(results["contenders"][name])
         if validation:
-            rows.append((f"{name}, grouped validation", validation))
+            rows.append((f"{name}, grouped validation" + (" (split run)" if paired else ""), validation))
         for label, runs in rows:
             cells = [
                 " / ".join(_format(run.get(kind, {}).get(strength), ".3f") for _, run in sorted(runs.items()))
@@ -103,15 +124,16 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         prediction = validation_prediction(results["contenders"][name])
         if prediction is not None:
+            label = f"{name}'s final networks" if paired else name
             predictions.append(
-                f"{name} within {prediction['points']:.1f} points (the largest gap at "
+                f"{label} within {prediction['points']:.1f} points (the largest gap at "
                 f"{prediction['kind'].replace('_', ' + ')} {prediction['strength']}: validation "
                 f"{prediction['validation']:.3f}, test {prediction['test']:.3f})"
             )
     if predictions:
         lines += [
             "",
-            "The grouped validation predicts the same networks' test robustness, mean over the seeds: "
+            "The grouped validation predicts the test robustness, mean over the seeds: "
             + "; ".join(predictions)
             + ".",
         ]
@@ -437,14 +459,20 @@ def robustness_target_lines(task3: dict[str, Any]) -> list[str]:
         lines.append(
             f"under {names}, at least {ROBUSTNESS_TARGET_OTHERS:g} each with every seed: **{overall}** ({shown})"
         )
+    validation, paired = _validation(task3)
     goal = (
-        f"the grouped validation within {TARGET_VALIDATION_ROBUSTNESS_POINTS:g} points of the same networks' "
-        "test figures at each of these strengths, with every seed"
+        f"the grouped validation within {TARGET_VALIDATION_ROBUSTNESS_POINTS:g} points of the "
+        + (
+            "final networks' test figures (validation from the paired split run)"
+            if paired
+            else "same networks' test figures"
+        )
+        + " at each of these strengths, with every seed"
     )
-    validation = task3.get("val_robustness")
     if not validation or sorted(validation) != sorted(per_seed):
         return lines + [
-            f"{goal}: **not measured** (no validation images left out: run with `--train-rows split`)"
+            f"{goal}: **not measured** (no validation images left out: run with `--train-rows split`, or "
+            "pair this run with one by `--validation-from`)"
         ]
     gaps = [
         (100 * abs(validation[seed][kind][strength] - per_seed[seed][kind][strength]), seed, kind, strength)
@@ -460,8 +488,13 @@ def robustness_target_lines(task3: dict[str, Any]) -> list[str]:
     return lines + [
         f"{goal}: **{'met' if met else 'not met'}** (largest gap {points:.1f} points, seed {seed} under "
         f"{_perturbation(kind, strength)}: validation {validation[seed][kind][strength]:.3f}, test "
-        f"{per_seed[seed][kind][strength]:.3f}; the final networks train on the validation rows too, so a "
-        "run on all rows measures theirs)"
+        f"{per_seed[seed][kind][strength]:.3f}"
+        + (
+            ")"
+            if paired
+            else "; the final networks train on the validation rows too: pair a run on all rows with this one "
+            "by `--validation-from` to measure theirs)"
+        )
     ]
 
 

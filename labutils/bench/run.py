@@ -13,6 +13,7 @@ from typing import Any
 
 from .cache import _code_fingerprint, _job_identity, _save_job, _saved_job
 from .jobs import _job, _run_in_child
+from .pairing import split_validation
 from .render import _plot, markdown_table
 from .settings import BATCH1_METHOD, CONTENDERS, PUBLISHED, QUICK_SETTINGS, REFERENCE_FINAL, BenchSettings
 from .summary import _ratios, _summarise
@@ -31,6 +32,7 @@ def run_bench(
     in_child: bool = True,
     resume: bool = False,
     overrides: dict[str, Any] | None = None,
+    validation_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
 
@@ -40,6 +42,9 @@ def run_bench(
     fields of the settings by name (:meth:`BenchSettings.with_values`): ``{"train_rows": "split",
     "task2.width": 16}`` trains on the grouped split's training side, where a few values of one
     field are compared on the grouped validation accuracy; that is how each was chosen.
+    ``validation_from``: the folder of a split run with the same settings and seeds, whose grouped-validation
+    robustness is set against this run's final networks (:func:`~labutils.bench.pairing.split_validation`,
+    checked before anything trains).
     """
     from ..device import describe_devices, device_from_record, timing_note
     from ..report.provenance import machine_info, package_versions
@@ -64,6 +69,13 @@ def run_bench(
         data_dir = write_standin(Path(out) / "standin", 1200, 480, seed=0)
     files = find_data_files(data_dir, download=not quick)
     seeds = list(dict.fromkeys(int(seed) for seed in seeds))
+    paired = (
+        None
+        if validation_from is None
+        else split_validation(
+            validation_from, settings=settings, seeds=seeds, sha256=files.sha256, roles=contenders
+        )
+    )
     jobs = []
     if "reference" in contenders:
         jobs.append(("reference", seeds[0]))
@@ -121,6 +133,9 @@ def run_bench(
         log(f"[bench] {kind} seed {seed} done in {time.perf_counter() - begin:.0f} s")
     summaries = {role: _summarise(role, per_role[role]) for role in contenders if role in per_role}
     _ratios(summaries)
+    for role, figures in (paired or {}).get("val_robustness", {}).items():
+        if role in summaries:
+            summaries[role]["split_val_robustness"] = figures
     devices = [
         device_from_record(record, f"bench job {role} seed {seed}")
         for role, summary in summaries.items()
@@ -148,6 +163,7 @@ def run_bench(
         "reused_jobs": reused,
         "batch1_inference": BATCH1_METHOD,
         "contenders": summaries,
+        **({"validation_from": {"folder": paired["folder"], "date": paired["date"]}} if paired else {}),
     }
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,9 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
     summary["robustness_images"] = runs[0]["robustness_images"]
     if all(run.get("val_robustness") for run in runs):
         summary["val_robustness"] = {str(seed): per_seed[seed]["val_robustness"] for seed in seeds}
-        summary["val_robustness_images"] = {str(seed): per_seed[seed]["val_robustness_images"] for seed in seeds}
+        summary["val_robustness_images"] = {
+            str(seed): per_seed[seed]["val_robustness_images"] for seed in seeds
+        }
     if all(run.get("val_hard_families") for run in runs):
         summary["val_hard_families"] = {str(seed): per_seed[seed]["val_hard_families"] for seed in seeds}
     for key in (
