@@ -238,6 +238,14 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     # by default every contender trains on all training rows, so no validation figure is claimed
     assert results["contenders"]["task2"]["train_images"] > QUICK_SETTINGS.train_limit
     assert results["contenders"]["task2"]["val_test_gap"] == [None] and "all training rows" in table
+    changed = {
+        "task2.width": 4,
+        "task3.epochs": 1,
+        "task2.pooling": "max",
+        "task2.head": "flatten",
+        "task3.ema_momentum": 0.0,
+        "task3.statistics_images": 0,
+    }
     uncapped = run_bench(
         standin_dir,
         out=tmp_path / "free",
@@ -246,15 +254,7 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
         settings=QUICK_SETTINGS,
         log=lambda line: None,
         in_child=False,
-        overrides={
-            "train_rows": "split",
-            "task2.width": 4,
-            "task3.epochs": 1,
-            "task2.pooling": "max",
-            "task2.head": "flatten",
-            "task3.ema_momentum": 0.0,
-            "task3.statistics_images": 0,
-        },
+        overrides={"train_rows": "split", **changed},
     )
     assert uncapped["contenders"]["task2"]["capped"] is False
     # the overrides reach the network the bench trains (QUICK_SETTINGS' are 8, blur, average) and its record
@@ -303,14 +303,6 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
     assert f"on all {len(data.x_test):,} test images" in (tmp_path / "free" / "results.md").read_text()
     assert "task3, grouped validation |" in (tmp_path / "free" / "results.md").read_text()
     # a run on all rows with the same settings takes that run's validation to set against its final networks
-    same = {
-        "task2.width": 4,
-        "task3.epochs": 1,
-        "task2.pooling": "max",
-        "task2.head": "flatten",
-        "task3.ema_momentum": 0.0,
-        "task3.statistics_images": 0,
-    }
     with pytest.raises(ValueError, match=r"trained other settings \(task3 differ\)"):
         run_bench(
             standin_dir,
@@ -319,7 +311,7 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
             contenders=["task3"],
             settings=QUICK_SETTINGS,
             in_child=False,
-            overrides=same | {"task3.epochs": 2},
+            overrides=changed | {"task3.epochs": 2},
             validation_from=tmp_path / "free",
         )
     assert not (tmp_path / "refused").exists()  # refused before anything trained
@@ -331,7 +323,7 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
         settings=QUICK_SETTINGS,
         log=lambda line: None,
         in_child=False,
-        overrides=same,
+        overrides=changed,
         validation_from=tmp_path / "free",
     )
     assert (
