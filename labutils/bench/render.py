@@ -67,6 +67,35 @@ def validation_prediction(contender: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _robustness_intro(results: dict[str, Any], test_images: int) -> str:
+    """The sentence above the robustness table: what it scores, and whose grouped validation is below."""
+    sentence = (
+        f"Robustness: test accuracy per seed on all {test_images:,} test images, under each perturbation "
+        "at the strength its target names (`mixed` 1: a mild camera, every perturbation at once)"
+    )
+    counts = next(
+        (
+            c["val_robustness_images"]
+            for c in results["contenders"].values()
+            if c.get("val_robustness_images")
+        ),
+        None,
+    )
+    if counts:
+        per_seed = " / ".join(f"{counts[seed]:,}" for seed in sorted(counts, key=int))
+        return (
+            f"{sentence}; for a contender that did not train on the grouped validation rows, its accuracy "
+            f"on all of them below ({per_seed} images per seed)."
+        )
+    if results.get("validation_from"):
+        return (
+            f"{sentence}; below each contender, the grouped validation's figures of the split run paired "
+            f"with this one (`--validation-from {results['validation_from']['folder']}`: the same recipe "
+            "trained without those rows)."
+        )
+    return f"{sentence}."
+
+
 def robustness_lines(results: dict[str, Any]) -> list[str]:
     """The robustness table: per contender, test accuracy under each target perturbation, per seed,
     and the grouped validation's figures beside them where the contender did not train on it."""
@@ -76,34 +105,9 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
     columns = list(dict.fromkeys((kind, strength) for per_seed in scored.values() for run in per_seed.values()
                                  for kind, grid in run.items() for strength in grid))  # fmt: skip
     columns.sort(key=lambda column: (column[0] != "mixed", column[0], float(column[1])))
-    first = results["contenders"][next(iter(scored))]
-    validation_counts = next(
-        (
-            c["val_robustness_images"]
-            for c in results["contenders"].values()
-            if c.get("val_robustness_images")
-        ),
-        {},
-    )
     lines = [
         "",
-        f"Robustness: test accuracy per seed on all {first['robustness_images']:,} test images, under "
-        "each perturbation at the strength its target names (`mixed` 1: a mild camera, every "
-        "perturbation at once)"
-        + (
-            "; for a contender that did not train on the grouped validation rows, its accuracy on all of "
-            "them below ("
-            + " / ".join(
-                f"{count:,}" for _, count in sorted(validation_counts.items(), key=lambda item: int(item[0]))
-            )
-            + " images per seed)."
-            if validation_counts
-            else "; below each contender, the grouped validation's figures of the split run paired with this "
-            f"one (`--validation-from {results['validation_from']['folder']}`: the same recipe trained without "
-            "those rows)."
-            if results.get("validation_from")
-            else "."
-        ),
+        _robustness_intro(results, results["contenders"][next(iter(scored))]["robustness_images"]),
         "",
         "| contender | "
         + " | ".join(f"{kind.replace('_', ' + ')} {strength}" for kind, strength in columns)
