@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .data import label_to_index
+from .split import FAMILY_THRESHOLD, SPLIT_KIND, SPLIT_SEED, VALIDATION_FRACTION
 
 __all__ = ["ModelInputs", "model_inputs", "prepare_task_data", "to_model_input"]
 
@@ -86,10 +87,10 @@ def model_inputs(dataset, split, *, train_limit: int | None = None, seed: int = 
 def prepare_task_data(
     data_dir=None,
     *,
-    split_kind: str = "grouped",
-    validation_fraction: float = 0.3,
-    split_seed: int = 43,
-    family_threshold: float = 0.97,
+    split_kind: str = SPLIT_KIND,
+    validation_fraction: float = VALIDATION_FRACTION,
+    split_seed: int = SPLIT_SEED,
+    family_threshold: float = FAMILY_THRESHOLD,
     train_limit: int | None = None,
     seed: int = 0,
 ):

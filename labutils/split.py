@@ -24,9 +24,21 @@ __all__ = [
     "nearest_neighbour_similarity",
     "random_split",
     "standardize_images",
+    "FAMILY_THRESHOLD",
+    "SPLIT_KIND",
+    "SPLIT_SEED",
+    "VALIDATION_FRACTION",
 ]
 
 SplitKind = Literal["grouped", "random"]
+
+#: The project's split, one definition: the notebooks' parameters cells declare these values (a test
+#: checks them) and the benchmark and every helper that splits take them as defaults, so all of them
+#: train and validate on the same rows.
+SPLIT_KIND: SplitKind = "grouped"
+VALIDATION_FRACTION = 0.3
+SPLIT_SEED = 43
+FAMILY_THRESHOLD = 0.97
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,9 @@ def _check_fraction(validation_fraction: float) -> None:
         raise ValueError(f"validation_fraction must lie strictly between 0 and 1, got {validation_fraction}")
 
 
-def random_split(labels: np.ndarray, validation_fraction: float = 0.3, seed: int = 43) -> Split:
+def random_split(
+    labels: np.ndarray, validation_fraction: float = VALIDATION_FRACTION, seed: int = SPLIT_SEED
+) -> Split:
     """The seed lab report's split: stratified by class, shuffled with ``random_state=seed``."""
     from sklearn.model_selection import train_test_split
 
@@ -120,7 +134,9 @@ def nearest_neighbour_similarity(
     return best
 
 
-def near_duplicate_families(images: np.ndarray, labels: np.ndarray, threshold: float = 0.97) -> np.ndarray:
+def near_duplicate_families(
+    images: np.ndarray, labels: np.ndarray, threshold: float = FAMILY_THRESHOLD
+) -> np.ndarray:
     """Family id per image: connected components of same-class pairs with correlation > ``threshold``.
 
     Ids are consecutive integers, assigned class by class in label order, so the result is
@@ -144,7 +160,10 @@ def near_duplicate_families(images: np.ndarray, labels: np.ndarray, threshold: f
 
 
 def grouped_split(
-    labels: np.ndarray, families: np.ndarray, validation_fraction: float = 0.3, seed: int = 43
+    labels: np.ndarray,
+    families: np.ndarray,
+    validation_fraction: float = VALIDATION_FRACTION,
+    seed: int = SPLIT_SEED,
 ) -> Split:
     """Assign whole families to one side, class by class, as close to the fraction as families allow."""
     _check_fraction(validation_fraction)
@@ -168,10 +187,10 @@ def grouped_split(
 def make_split(
     images: np.ndarray,
     labels: np.ndarray,
-    kind: SplitKind = "grouped",
-    validation_fraction: float = 0.3,
-    seed: int = 43,
-    threshold: float = 0.97,
+    kind: SplitKind = SPLIT_KIND,
+    validation_fraction: float = VALIDATION_FRACTION,
+    seed: int = SPLIT_SEED,
+    threshold: float = FAMILY_THRESHOLD,
 ) -> Split:
     """One entry point for both kinds of split (``"grouped"`` or ``"random"``)."""
     if kind == "random":

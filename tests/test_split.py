@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
+from labutils.report import discover_notebooks
+from labutils.report.parameters import parameter_specs
 from labutils.sources import load_dataset
 from labutils.split import (
+    FAMILY_THRESHOLD,
+    SPLIT_KIND,
+    SPLIT_SEED,
+    VALIDATION_FRACTION,
     grouped_split,
     make_split,
     near_duplicate_families,
@@ -16,10 +22,26 @@ from labutils.split import (
     standardize_images,
 )
 
+PACKAGE_SPLIT = {
+    "SPLIT_KIND": SPLIT_KIND,
+    "VALIDATION_FRACTION": VALIDATION_FRACTION,
+    "SPLIT_SEED": SPLIT_SEED,
+    "FAMILY_THRESHOLD": FAMILY_THRESHOLD,
+}
+
 
 @pytest.fixture(scope="module")
 def small(standin_dir):
     return load_dataset(standin_dir)
+
+
+@pytest.mark.parametrize("source", discover_notebooks(), ids=lambda source: source.stem)
+def test_every_notebook_declares_the_packages_split(source):
+    # one split for the whole report: `report -p SPLIT_SEED=7` must reach every notebook, and the
+    # benchmark (which splits with the package's defaults) must validate on the notebooks' rows
+    specs = parameter_specs(source)
+    declared = {name: specs[name].default if name in specs else "(not declared)" for name in PACKAGE_SPLIT}
+    assert declared == PACKAGE_SPLIT
 
 
 def test_random_split_is_the_seeds_split(small):
