@@ -25,7 +25,7 @@ from labutils.bench import (
     update_readme,
     validation_prediction,
 )
-from labutils.bench.settings import BATCH1_METHOD, MISSED_FAMILIES_LISTED
+from labutils.bench.settings import BATCH1_METHOD, BENCH_SPLIT, MISSED_FAMILIES_LISTED
 from labutils.models import compact_cnn, count_weights
 from labutils.recipes import Augmentation, ReferenceRecipe, Task2Recipe, Task3Recipe, TransferRecipe
 
@@ -331,6 +331,7 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
         == uncapped["contenders"]["task3"]["val_robustness"]
     )
     assert paired["validation_from"] == {"folder": str(tmp_path / "free"), "date": uncapped["date"]}
+    assert json.loads((tmp_path / "free" / "results.json").read_text())["split"] == BENCH_SPLIT
     assert "task3, grouped validation (split run) |" in (tmp_path / "paired" / "results.md").read_text()
     assert "On the grouped validation's " in (tmp_path / "free" / "results.md").read_text()
     assert "hard families" not in table  # the first run trained on every row
@@ -931,6 +932,7 @@ def _split_results(tmp_path: Path, **changes) -> Path:
         "settings": settings,
         "date": "2026-12-05T19:41:00+00:00",
         "data": {"sha256": {"sign_mnist_train.csv": "a", "sign_mnist_test.csv": "b"}},
+        "split": dict(BENCH_SPLIT),
         "contenders": {
             "task2": {"val_robustness": {"0": figures, "1": figures}},
             "task3": {"val_robustness": {"0": figures, "1": figures}},
@@ -968,6 +970,20 @@ def test_the_paired_split_run_is_checked_before_anything_trains(tmp_path):
     all_rows = _split_results(tmp_path, settings=asdict(every_row))
     with pytest.raises(ValueError, match="trained on 'all' rows, not the split's training side"):
         split_validation(all_rows, settings=every_row, seeds=[0], sha256=sha256)
+    other_share = _split_results(tmp_path, split={**BENCH_SPLIT, "validation_fraction": 0.5})
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"validated on another split (validation_fraction 0.5 there, {BENCH_SPLIT['validation_fraction']} here): "
+            "the two runs must share the grouped split (kind grouped, validation_fraction"
+        ),
+    ):
+        split_validation(other_share, settings=every_row, seeds=[0], sha256=sha256)
+    unrecorded = _split_results(tmp_path, split=None)
+    with pytest.raises(
+        ValueError, match=re.escape("records no split (a run from before the split was recorded)")
+    ):
+        split_validation(unrecorded, settings=every_row, seeds=[0], sha256=sha256)
     (folder / "results.json").write_text("{not json")
     with pytest.raises(
         ValueError, match=re.escape(f"{folder / 'results.json'} cannot be read as results.json")

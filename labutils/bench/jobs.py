@@ -13,7 +13,7 @@ from ..recipes import (
     Augmentation,
     recipe_from_dict,
 )
-from .settings import BATCH1_IMAGES, MISSED_FAMILIES_LISTED, BenchSettings
+from .settings import BATCH1_IMAGES, BENCH_SPLIT, MISSED_FAMILIES_LISTED, BenchSettings
 
 
 def _peak_rss_mb() -> float:
@@ -195,7 +195,13 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     seed, budget = job["seed"], job["budget"]
     keras.utils.set_random_seed(seed)
     _, split, data = prepare_task_data(
-        job["data_dir"], split_kind="grouped", train_limit=settings.train_limit, seed=seed
+        job["data_dir"],
+        split_kind=BENCH_SPLIT["kind"],
+        validation_fraction=BENCH_SPLIT["validation_fraction"],
+        split_seed=BENCH_SPLIT["seed"],
+        family_threshold=BENCH_SPLIT["family_threshold"],
+        train_limit=settings.train_limit,
+        seed=seed,
     )
     if settings.train_rows == "all":
         x_fit, y_fit = data.x_all, data.y_all

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .settings import BenchSettings
+from .settings import BENCH_SPLIT, BenchSettings
 
 #: The roles whose split-trained validation figures a paired run takes over.
 PAIRED_ROLES = ("task2", "task3")
@@ -31,8 +31,9 @@ def split_validation(
     """The grouped-validation robustness of ``roles`` (of Tasks 2 and 3) from the split run in ``folder``.
 
     Checked before anything trains, so that no work is lost: this run trains on all rows, the
-    other on the split's training side with otherwise the same settings, on the same data, with
-    every one of ``seeds``. Returns ``{"folder", "date", "val_robustness": {role: {seed: figures}}}``.
+    other on the training side of the same split (``BENCH_SPLIT``) with otherwise the same settings,
+    on the same data, with every one of ``seeds``. Returns
+    ``{"folder", "date", "val_robustness": {role: {seed: figures}}}``.
     Raises ``ValueError`` naming the file and what does not match.
     """
     path = Path(folder) / "results.json"
@@ -55,6 +56,17 @@ def split_validation(
         raise ValueError(
             f"--validation-from: {path} trained on {split['settings'].get('train_rows')!r} rows, not the split's "
             "training side (run it with --train-rows split)"
+        )
+    if split.get("split") != BENCH_SPLIT:
+        recorded = split.get("split")
+        described = (
+            "records no split (a run from before the split was recorded)"
+            if recorded is None
+            else f"validated on another split ({_differing(BENCH_SPLIT, recorded)})"
+        )
+        raise ValueError(
+            f"--validation-from: {path} {described}: the two runs must share the grouped split "
+            f"({_describe(BENCH_SPLIT)})"
         )
     ours = {name: value for name, value in asdict(settings).items() if name != "train_rows"}
     theirs = {name: value for name, value in split["settings"].items() if name != "train_rows"}
@@ -82,3 +94,18 @@ def split_validation(
             )
         figures[role] = {str(seed): per_seed[str(seed)] for seed in seeds}
     return {"folder": str(Path(folder)), "date": split.get("date"), "val_robustness": figures}
+
+
+def _describe(split: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in split.items())
+
+
+def _differing(ours: dict[str, Any], theirs: Any) -> str:
+    if not isinstance(theirs, dict):
+        return f"{theirs!r}"
+    names = [*ours, *(name for name in theirs if name not in ours)]
+    return "; ".join(
+        f"{name} {theirs.get(name, '(none)')} there, {ours.get(name, '(none)')} here"
+        for name in names
+        if ours.get(name) != theirs.get(name)
+    )

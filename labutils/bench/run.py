@@ -15,7 +15,15 @@ from .cache import _code_fingerprint, _job_identity, _save_job, _saved_job
 from .jobs import _job, _run_in_child
 from .pairing import split_validation
 from .render import _plot, markdown_table
-from .settings import BATCH1_METHOD, CONTENDERS, PUBLISHED, QUICK_SETTINGS, REFERENCE_FINAL, BenchSettings
+from .settings import (
+    BATCH1_METHOD,
+    BENCH_SPLIT,
+    CONTENDERS,
+    PUBLISHED,
+    QUICK_SETTINGS,
+    REFERENCE_FINAL,
+    BenchSettings,
+)
 from .summary import _ratios, _summarise
 
 
@@ -158,6 +166,7 @@ def run_bench(
         "seeds": seeds,
         "budget_seconds": budget,
         "settings": asdict(settings),
+        "split": BENCH_SPLIT,
         "published": PUBLISHED,
         "wall_seconds": round(time.perf_counter() - started, 1),
         "reused_jobs": reused,

@@ -13,6 +13,7 @@ from ..recipes import (
     replace_field,
 )
 from ..results import SEED_REPORT
+from ..split import FAMILY_THRESHOLD, SPLIT_SEED, VALIDATION_FRACTION
 
 #: The seed report's published test accuracy of each role's task.
 PUBLISHED = {
@@ -22,6 +23,14 @@ PUBLISHED = {
 }
 #: What the contenders train on (see :class:`BenchSettings`).
 TRAIN_ROWS = ("all", "split")
+#: The split every job makes (the grouped split of the notebooks, with the package's settings), as
+#: results.json records it: a split run pairs only with runs of the same split.
+BENCH_SPLIT: dict[str, Any] = {
+    "kind": "grouped",
+    "validation_fraction": VALIDATION_FRACTION,
+    "seed": SPLIT_SEED,
+    "family_threshold": FAMILY_THRESHOLD,
+}
 #: The accuracy each role's ``seconds_to_reference_final`` is measured against.
 REFERENCE_FINAL = {
     "reference": SEED_REPORT.task3_accuracy,
