@@ -195,8 +195,9 @@ lu.show_markdown(
 # %% [markdown]
 # ## The final network: the chosen recipe on every training image
 #
-# The grouped split kept the validation families — 30 % of the training photographs — out of
-# training, so that the settings could be judged on photographs the network had never seen.
+# The grouped split kept the validation families (a `VALIDATION_FRACTION` share of the training
+# photographs) out of training, so that the settings could be judged on photographs the network had
+# never seen.
 # The settings are now fixed (architecture, schedule, and the epoch `lu.FinalOrBest` kept), and
 # the validation side has done its job. The last step of model selection trains the network
 # again, from scratch and with that same recipe, on every labelled training image. It has no
