@@ -38,45 +38,48 @@ def split_validation(
     """
     path = Path(folder) / "results.json"
     try:
-        split = json.loads(path.read_text())
+        split_run = json.loads(path.read_text())
     except FileNotFoundError:
         raise ValueError(
             f"--validation-from: {path} does not exist (give the folder of a --train-rows split run)"
         ) from None
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"--validation-from: {path} cannot be read as results.json ({error})") from None
-    if not isinstance(split, dict) or not isinstance(split.get("settings"), dict):
+    if not isinstance(split_run, dict) or not isinstance(split_run.get("settings"), dict):
         raise ValueError(f"--validation-from: {path} is not a benchmark's results.json (no settings)")
     if settings.train_rows != "all":
         raise ValueError(
             "--validation-from sets a split run's validation against final networks: this run must train on "
             f"all rows, not {settings.train_rows!r}"
         )
-    if split["settings"].get("train_rows") != "split":
+    if split_run["settings"].get("train_rows") != "split":
         raise ValueError(
-            f"--validation-from: {path} trained on {split['settings'].get('train_rows')!r} rows, not the split's "
+            f"--validation-from: {path} trained on {split_run['settings'].get('train_rows')!r} rows, not the split's "
             "training side (run it with --train-rows split)"
         )
-    if split.get("split") != BENCH_SPLIT:
-        recorded = split.get("split")
-        described = (
-            "records no split (a run from before the split was recorded)"
-            if recorded is None
-            else f"validated on another split ({_differing(BENCH_SPLIT, recorded)})"
-        )
+    recorded = split_run.get("split")
+    if recorded != BENCH_SPLIT:
+        if isinstance(recorded, dict):
+            changes = "; ".join(
+                f"{name} {recorded.get(name, '(none)')} there, {BENCH_SPLIT.get(name, '(none)')} here"
+                for name in _differing(BENCH_SPLIT, recorded)
+            )
+            described = f"validated on another split ({changes})"
+        else:
+            described = "records no split (a run from before the split was recorded)"
+        shared = ", ".join(f"{name} {value}" for name, value in BENCH_SPLIT.items())
         raise ValueError(
-            f"--validation-from: {path} {described}: the two runs must share the grouped split "
-            f"({_describe(BENCH_SPLIT)})"
+            f"--validation-from: {path} {described}: the two runs must share the grouped split ({shared})"
         )
     ours = {name: value for name, value in asdict(settings).items() if name != "train_rows"}
-    theirs = {name: value for name, value in split["settings"].items() if name != "train_rows"}
-    differing = sorted(name for name in ours.keys() | theirs.keys() if ours.get(name) != theirs.get(name))
+    theirs = {name: value for name, value in split_run["settings"].items() if name != "train_rows"}
+    differing = _differing(ours, theirs)
     if differing:
         raise ValueError(
             f"--validation-from: {path} trained other settings ({', '.join(differing)} differ): the two runs "
             "must train the same recipes"
         )
-    if split.get("data", {}).get("sha256") != sha256:
+    if split_run.get("data", {}).get("sha256") != sha256:
         raise ValueError(
             f"--validation-from: {path} was measured on other data (its checksums differ from this run's)"
         )
@@ -85,7 +88,7 @@ def split_validation(
         raise ValueError(f"--validation-from needs {' or '.join(PAIRED_ROLES)} among the contenders")
     figures: dict[str, dict[str, Any]] = {}
     for role in roles:
-        per_seed = split.get("contenders", {}).get(role, {}).get("val_robustness") or {}
+        per_seed = split_run.get("contenders", {}).get(role, {}).get("val_robustness") or {}
         missing = [seed for seed in seeds if str(seed) not in per_seed]
         if missing:
             raise ValueError(
@@ -93,19 +96,9 @@ def split_validation(
                 f"{missing} (run it with these seeds and --contenders {' '.join(roles)})"
             )
         figures[role] = {str(seed): per_seed[str(seed)] for seed in seeds}
-    return {"folder": str(Path(folder)), "date": split.get("date"), "val_robustness": figures}
+    return {"folder": str(Path(folder)), "date": split_run.get("date"), "val_robustness": figures}
 
 
-def _describe(split: dict[str, Any]) -> str:
-    return ", ".join(f"{name} {value}" for name, value in split.items())
-
-
-def _differing(ours: dict[str, Any], theirs: Any) -> str:
-    if not isinstance(theirs, dict):
-        return f"{theirs!r}"
-    names = [*ours, *(name for name in theirs if name not in ours)]
-    return "; ".join(
-        f"{name} {theirs.get(name, '(none)')} there, {ours.get(name, '(none)')} here"
-        for name in names
-        if ours.get(name) != theirs.get(name)
-    )
+def _differing(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """The names, sorted, whose values differ between two records (a name missing from one differs)."""
+    return sorted(name for name in ours.keys() | theirs.keys() if ours.get(name) != theirs.get(name))
