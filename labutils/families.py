@@ -174,9 +174,11 @@ def hard_family_score(
 ) -> dict[str, Any]:
     """A network's figures on the hard families' images (``hard``, from :func:`hard_families`).
 
-    ``families`` and ``images``: how many there are; ``errors``: images read wrong; ``log_loss``:
-    the mean of −ln(probability of the true letter) over them (probabilities clipped at 1e-7), which
-    moves before an error does. JSON-ready; ``log_loss`` is ``None`` where there is no hard family.
+    ``families`` and ``images``: how many there are; ``errors``: images read wrong, and
+    ``families_with_errors``: the families they fall in (a few whole families, or errors spread
+    thin); ``log_loss``: the mean of −ln(probability of the true letter) over them (probabilities
+    clipped at 1e-7), which moves before an error does. JSON-ready; ``log_loss`` is ``None`` where
+    there is no hard family.
     """
     labels, probabilities = np.asarray(labels), np.asarray(probabilities)
     families, hard = np.asarray(families), np.asarray(hard, dtype=bool)
@@ -189,11 +191,14 @@ def hard_family_score(
         "families": int(np.unique(families[hard]).size),
         "images": int(hard.sum()),
         "errors": 0,
+        "families_with_errors": 0,
         "log_loss": None,
     }
     if hard.any():
         labels, probabilities = labels[hard], probabilities[hard]
-        score["errors"] = int(np.sum(probabilities.argmax(axis=1) != labels))
+        wrong = probabilities.argmax(axis=1) != labels
+        score["errors"] = int(wrong.sum())
+        score["families_with_errors"] = int(np.unique(families[hard][wrong]).size)
         true = probabilities[np.arange(len(labels)), labels]
         score["log_loss"] = float(np.mean(-np.log(np.clip(true, 1e-7, 1.0))))
     return score

@@ -287,6 +287,7 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
         # ... and on validation's hard families: the split's own, scored with the model's probabilities
         hard = figures["val_hard_families"]["0"]
         assert 0 <= hard["errors"] <= hard["images"] and hard["families"] <= hard["images"]
+        assert hard["families_with_errors"] <= min(hard["errors"], hard["families"])
         assert hard["images"] == 0 or hard["log_loss"] >= 0
         assert "val_hard_families" not in results["contenders"][role]
     # every image is scored under the perturbations: all test rows, all grouped-validation rows
@@ -994,8 +995,13 @@ def test_the_paired_split_run_is_checked_before_anything_trains(tmp_path):
 def test_the_hard_family_sentence_names_each_contenders_errors_and_log_loss_per_seed():
     from labutils.bench.render import hard_family_lines
 
-    def score(families, images, errors, log_loss):
-        return {"families": families, "images": images, "errors": errors, "log_loss": log_loss}
+    def score(families, images, errors, log_loss, families_with_errors=None):
+        counted = {"families": families, "images": images, "errors": errors, "log_loss": log_loss}
+        return (
+            counted
+            if families_with_errors is None
+            else counted | {"families_with_errors": families_with_errors}
+        )
 
     results = {
         "contenders": {
@@ -1017,3 +1023,14 @@ def test_the_hard_family_sentence_names_each_contenders_errors_and_log_loss_per_
     results["contenders"]["task2"]["val_hard_families"]["1"] = score(8, 150, 83, 0.1)  # contenders disagree
     assert "hard families (as many as each contender's training rows make;" in hard_family_lines(results)[1]
     assert hard_family_lines({"contenders": {"task2": {"val_hard_families": None}}}) == []
+    # the families the errors fall in, where every seed's run counted them (runs before the count lack it)
+    results["contenders"] = {
+        "task3": {
+            "val_hard_families": {"0": score(82, 1793, 81, 0.154, 4), "1": score(82, 1793, 83, 0.145, 5)}
+        }
+    }
+    assert hard_family_lines(results)[1].endswith(
+        "per seed: task3 81 / 83 errors in 4 / 5 families, log-loss 0.154 / 0.145."
+    )
+    results["contenders"]["task3"]["val_hard_families"]["1"] = score(82, 1793, 83, 0.145)
+    assert hard_family_lines(results)[1].endswith("per seed: task3 81 / 83 errors, log-loss 0.154 / 0.145.")

@@ -914,11 +914,19 @@ def test_hard_families_are_those_whose_most_similar_training_image_is_another_le
         "families": 1,
         "images": 2,
         "errors": 1,
+        "families_with_errors": 1,
         "log_loss": pytest.approx((-np.log(0.9) - np.log(0.2)) / 2),
     }
+    # errors are counted by image and by family: three wrong images in two of three families
+    wrong, right = [0.1, 0.9], [0.9, 0.1]
+    many = hard_family_score(
+        np.zeros(6, int), np.array([wrong, wrong, right, wrong, right, right]),
+        np.array([1, 1, 2, 2, 3, 3]), np.ones(6, bool),
+    )  # fmt: skip
+    assert (many["families"], many["errors"], many["families_with_errors"]) == (3, 3, 2)
     # none hard: counted, no log-loss claimed
     assert hard_family_score(y_val, probabilities, families, np.zeros(3, bool)) == {
-        "families": 0, "images": 0, "errors": 0, "log_loss": None,
+        "families": 0, "images": 0, "errors": 0, "families_with_errors": 0, "log_loss": None,
     }  # fmt: skip
     # a probability of 0 for the true letter is clipped, not infinite
     assert hard_family_score(y_val[2:], np.array([[1.0, 0.0]]), families[2:], [True])[

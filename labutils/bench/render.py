@@ -145,8 +145,8 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
 
 
 def hard_family_lines(results: dict[str, Any]) -> list[str]:
-    """Per contender that did not train on the grouped validation rows, its errors and log-loss per
-    seed on validation's hard families (``val_hard_families``: a clean score that moves before an
+    """Per contender that did not train on the grouped validation rows, its errors (and the families
+    they fall in) and log-loss per seed on validation's hard families (``val_hard_families``: a clean score that moves before an
     error does, on the kind of photograph that costs the clean test score)."""
     scored = {
         name: c["val_hard_families"]
@@ -159,9 +159,11 @@ def hard_family_lines(results: dict[str, Any]) -> list[str]:
     for name, per_seed in scored.items():
         runs = [run for _, run in sorted(per_seed.items(), key=lambda item: int(item[0]))]
         sizes.add(tuple((run["families"], run["images"]) for run in runs))
-        errors = " / ".join(str(run["errors"]) for run in runs)
+        errors = " / ".join(str(run["errors"]) for run in runs) + " errors"
+        if all("families_with_errors" in run for run in runs):  # runs before the count was kept lack it
+            errors += " in " + " / ".join(str(run["families_with_errors"]) for run in runs) + " families"
         losses = " / ".join(_format(run["log_loss"], ".3f") for run in runs)
-        parts.append(f"{name} {errors} errors, log-loss {losses}")
+        parts.append(f"{name} {errors}, log-loss {losses}")
     # the hard families are the split's: the same for every contender, per seed where the training rows differ
     per_seed_sizes = next(iter(sizes)) if len(sizes) == 1 else ()
     if per_seed_sizes and len(set(per_seed_sizes)) == 1:
