@@ -195,10 +195,10 @@ def hard_family_score(
         "log_loss": None,
     }
     if hard.any():
-        labels, probabilities = labels[hard], probabilities[hard]
+        labels, probabilities, families = labels[hard], probabilities[hard], families[hard]
         wrong = probabilities.argmax(axis=1) != labels
         score["errors"] = int(wrong.sum())
-        score["families_with_errors"] = int(np.unique(families[hard][wrong]).size)
+        score["families_with_errors"] = int(np.unique(families[wrong]).size)
         true = probabilities[np.arange(len(labels)), labels]
         score["log_loss"] = float(np.mean(-np.log(np.clip(true, 1e-7, 1.0))))
     return score

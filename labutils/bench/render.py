@@ -146,8 +146,8 @@ def robustness_lines(results: dict[str, Any]) -> list[str]:
 
 def hard_family_lines(results: dict[str, Any]) -> list[str]:
     """Per contender that did not train on the grouped validation rows, its errors (and the families
-    they fall in) and log-loss per seed on validation's hard families (``val_hard_families``: a clean score that moves before an
-    error does, on the kind of photograph that costs the clean test score)."""
+    they fall in) and log-loss per seed on validation's hard families (``val_hard_families``: a clean
+    score that moves before an error does, on the kind of photograph that costs the clean test score)."""
     scored = {
         name: c["val_hard_families"]
         for name, c in results["contenders"].items()
