@@ -1,97 +1,79 @@
-"""Helpers for the Sign Language MNIST lab report: data, splits, plots and the report runner.
+"""Helpers for the Sign Language MNIST lab report: ``import labutils as lu`` in a notebook.
 
-Everything a notebook needs is reachable from here, so ``import labutils as lu`` is enough.
-Submodules load on first use (PEP 562), so the command line starts fast and modules that need
-TensorFlow are only imported by the notebooks that use them. Importing the package asks TensorFlow
-for its oneDNN kernels (:mod:`labutils.onednn`) and to take GPU memory as it needs it
-(:mod:`labutils.device`) before TensorFlow loads, and says how to install TensorFlow where it is
-missing (the project installs it as an extra: its CPU build or its GPU build).
+The modules directly in this folder are the lab's core: the data and their split, the networks and
+their training, evaluation and plots, each one short file. The names the notebooks use are imported
+below, so an editor's go-to-definition on ``lu.NAME`` opens the module that defines it. The tooling
+around the lab (the report runner, the benchmark, ``predict``, the command line, the results
+contract, the pretrained weights' reader, the stand-in data, TensorFlow's set-up) lives in the
+subpackages; ``docs/layout.md`` maps them.
 """
 
-from __future__ import annotations
+from .runtime import load_tensorflow
 
-import ast
-import importlib
-import importlib.util
-from pathlib import Path
-from typing import Any
+load_tensorflow()  # before the modules below import it
 
-from .device import prefer_gpu_memory_growth as _prefer_gpu_memory_growth
-from .onednn import prefer_onednn as _prefer_onednn
-
-if importlib.util.find_spec("tensorflow") is None:
-    raise ImportError(
-        "labutils needs TensorFlow, which the project installs as an extra: its CPU build with "
-        "pip install -e '.[cpu]', its GPU build (NVIDIA, Linux x86-64) with pip install -e '.[gpu]'; "
-        "make install chooses for you"
-    )
-_prefer_onednn()
-_prefer_gpu_memory_growth()
-
-__version__ = "0.1.0"
-
-#: The submodules whose public names (each one's ``__all__``) are reachable from ``labutils``.
-_PUBLIC_MODULES: tuple[str, ...] = (
-    "data",
-    "sources",
-    "choices",
-    "recipes",
-    "display",
-    "plot",
-    "split",
-    "synthetic",
-    "models",
-    "layers",
-    "backbones",
-    "inputs",
-    "session",
-    "training",
-    "callbacks",
-    "transfer",
-    "efficientnet_lite",
-    "narration",
-    "torch_legacy",
-    "metrics",
-    "families",
-    "speed",
-    "results",
-    "saving",
-    "perturb",
-    "onednn",
-    "device",
+from .backbones import BACKBONES
+from .callbacks import (
+    EpochClock,
+    FinalOrBest,
+    RecomputeBatchNormStatistics,
+    SecondsCosineSchedule,
+    SwapAverageWeights,
+    TimeBudget,
+    history_frame,
+)
+from .data import LETTERS, NUM_CLASSES, label_to_index, label_to_letter
+from .display import data_banner, describe_gap, plural, show_markdown, steps_table, weights_banner
+from .layers import BackboneInput, RandomAffine, RandomGaussianBlur, RandomGaussianNoise
+from .metrics import (
+    classification_metrics,
+    errors_by_family,
+    family_neighbours,
+    inference_rate,
+    missed_family_records,
+    per_letter_report,
+)
+from .models import count_weights, load_model
+from .narration import (
+    describe_cnn_conclusion,
+    describe_cnn_families,
+    describe_confusions,
+    describe_same_seconds,
+    describe_split_conclusion,
+    describe_transfer_answers,
+)
+from .perturb import CAMERA, plot_robustness, robustness_by_model, robustness_table
+from .plot import (
+    plot_accuracy_vs_seconds,
+    plot_class_balance,
+    plot_confusion_matrix,
+    plot_family_neighbours,
+    plot_family_sizes,
+    plot_image_grid,
+    plot_misclassified,
+    plot_similarity_distributions,
+)
+from .recipes import Augmentation, ReferenceRecipe, Task2Recipe, Task3Recipe, TransferRecipe
+from .saving import SEED_REPORT, comparison_table, read_task_metrics, save_with_record, write_metrics
+from .session import start_task
+from .sources import load_dataset
+from .split import (
+    grouped_split,
+    model_inputs,
+    near_duplicate_families,
+    nearest_neighbour_similarity,
+    random_split,
+)
+from .training import training_dataset
+from .transfer import (
+    RecomputeBackboneStatistics,
+    build_transfer_model,
+    cached_features,
+    check_transfer_parameters,
+    fine_tune_epoch_seconds,
+    resolve_weights,
+    save_transfer_with_record,
+    unfreeze,
 )
 
-
-def _declared_names(module: str) -> tuple[str, ...]:
-    """A submodule's ``__all__``, read from its source without importing it (so without TensorFlow)."""
-    source = (Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        targets = (
-            node.targets
-            if isinstance(node, ast.Assign)
-            else [node.target]
-            if isinstance(node, ast.AnnAssign)
-            else []
-        )
-        if any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets):
-            return tuple(ast.literal_eval(node.value))
-    raise ImportError(f"labutils.{module} declares no __all__")
-
-
-#: Public name -> the submodule that defines it.
-_MODULE_OF = {name: module for module in _PUBLIC_MODULES for name in _declared_names(module)}
-
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'labutils' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__version__ = "0.1.0"

@@ -1,7 +1,7 @@
-"""``python -m labutils``: see :mod:`labutils.cli`."""
+"""``python -m labutils``: see :mod:`labutils.cli.command`."""
 
 import sys
 
-from .cli import main
+from .cli.command import main
 
 sys.exit(main())

@@ -9,7 +9,10 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-__all__ = ["BACKBONES", "BackboneSpec"]
+__all__ = ["BACKBONES", "FINE_TUNE_DEPTHS", "BackboneSpec"]
+
+#: How deep fine-tuning reaches into a transfer backbone: its top block only, about its top half, or all of it.
+FINE_TUNE_DEPTHS: tuple[str, ...] = ("top", "half", "all")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class BackboneSpec:
     def weights_source(self) -> str:
         """Where ``weights="imagenet"`` comes from, in words."""
         if self.packaged:
-            from .efficientnet_lite import packaged_weights_source
+            from .pretrained.efficientnet_lite import packaged_weights_source
 
             return packaged_weights_source()
         return "keras.applications download"
@@ -69,8 +72,8 @@ BACKBONES: dict[str, BackboneSpec] = {
     for spec in (
         BackboneSpec(
             "efficientnet_lite0",
-            "labutils.efficientnet_lite:efficientnet_lite0",
-            "labutils.efficientnet_lite:preprocess_input",
+            "labutils.pretrained.efficientnet_lite:efficientnet_lite0",
+            "labutils.pretrained.efficientnet_lite:preprocess_input",
             32,
             {"top": "block7a_expand_conv", "half": "block5a_expand_conv", "all": "stem_conv"},
             "(x - 127) / 128 on 0-255 RGB",

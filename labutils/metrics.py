@@ -1,17 +1,29 @@
-"""Scores of a classifier on labelled images: accuracy, log-loss, F1, errors, per-letter scores."""
+"""Scores of a classifier on labelled images: accuracy, log-loss, F1, errors, per-letter scores; its
+errors counted by families of near-copies, the training images most like each missed family and the
+hard families (those whose most similar training image shows another letter); and how fast it answers."""
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall_fscore_support
 
 from .data import LETTERS, NUM_CLASSES
+from .split import standardize_images
 
 __all__ = [
     "classification_metrics",
-    "describe_gap",
+    "errors_by_family",
+    "family_neighbours",
+    "hard_families",
+    "hard_family_score",
+    "inference_rate",
+    "missed_family_records",
     "per_letter_report",
+    "single_image_rate",
 ]
 
 
@@ -27,19 +39,6 @@ def _check(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, n
         raise ValueError("probabilities must be non-negative and sum to 1 per row (a softmax output)")
     # float32 softmax rows sum to 1 only within rounding; renormalise in float64 for log-loss
     return y_true, probabilities / probabilities.sum(axis=1, keepdims=True)
-
-
-def describe_gap(validation_accuracy: float, test_accuracy: float, *, decimals: int = 2) -> str:
-    """How a validation accuracy stands to the test accuracy, in percentage points, for narration:
-    "1.54 points below the test accuracy", "0.04 points above …", or "equal to …" when the
-    difference rounds to zero at ``decimals``."""
-    for name, value in (("validation_accuracy", validation_accuracy), ("test_accuracy", test_accuracy)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be an accuracy between 0 and 1, got {value}")
-    points = round(100 * (validation_accuracy - test_accuracy), decimals)
-    if points == 0:
-        return "equal to the test accuracy"
-    return f"{abs(points):.{decimals}f} points {'above' if points > 0 else 'below'} the test accuracy"
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float | int]:
@@ -65,3 +64,215 @@ def per_letter_report(y_true: np.ndarray, y_predicted: np.ndarray) -> pd.DataFra
         {"precision": precision, "recall": recall, "f1": f1, "support": support},
         index=pd.Index(LETTERS, name="letter"),
     )
+
+
+def inference_rate(model, x: np.ndarray, *, batch_size: int = 512, repeats: int = 1) -> float:
+    """Images per second of ``model.predict`` at a batch size (after one warm-up batch)."""
+    model.predict(x[:batch_size], batch_size=batch_size, verbose=0)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.predict(x, batch_size=batch_size, verbose=0)
+    return repeats * len(x) / (time.perf_counter() - start)
+
+
+def single_image_rate(model, x: np.ndarray, *, images: int = 200) -> float:
+    """Images per second answering one image per call (batch 1), for up to ``images`` images of ``x``.
+
+    Each call goes through the model's compiled predict function (``predict_on_batch``), which one
+    warm-up call compiles first: calling the model eagerly (``model(image)``) would mostly time
+    Keras' per-layer Python overhead (8 to 28 times slower for this project's networks on 2 CPU cores).
+    """
+    if len(x) == 0:
+        raise ValueError("single_image_rate needs at least one image")
+    if images < 1:
+        raise ValueError(f"images must be a positive number of calls, got {images}")
+    count = min(images, len(x))
+    model.predict_on_batch(x[:1])
+    start = time.perf_counter()
+    for index in range(count):
+        model.predict_on_batch(x[index : index + 1])
+    return count / (time.perf_counter() - start)
+
+
+def errors_by_family(y_true: np.ndarray, y_predicted: np.ndarray, families: np.ndarray) -> pd.DataFrame:
+    """Errors per family of near-copies (``near_duplicate_families`` of the evaluated images).
+
+    One row per family, most errors first: its letter, images, errors, and the letter its wrong
+    answers name most often ("" when it has none). A family is one photograph seen many times, so
+    errors come by families, and a whole family moves accuracy by its size at once.
+    """
+    y_true, y_predicted, families = np.asarray(y_true), np.asarray(y_predicted), np.asarray(families)
+    if not len(y_true) == len(y_predicted) == len(families):
+        raise ValueError(
+            f"y_true ({len(y_true)}), y_predicted ({len(y_predicted)}) and families ({len(families)}) "
+            "must have one entry per image"
+        )
+    frame = pd.DataFrame(
+        {
+            "family": families,
+            "letter": [LETTERS[i] for i in y_true],
+            "wrong": y_true != y_predicted,
+            "predicted": [LETTERS[i] for i in y_predicted],
+        }
+    )
+    if len(frame) and frame.groupby("family")["letter"].nunique().max() > 1:
+        raise ValueError(
+            "a family holds images of several letters: families must come from near_duplicate_families of these images"
+        )
+    wrong_as = (
+        frame[frame["wrong"]]
+        .groupby("family")["predicted"]
+        .agg(lambda letters: letters.value_counts().index[0])
+    )
+    table = frame.groupby("family").agg(
+        letter=("letter", "first"), images=("wrong", "size"), errors=("wrong", "sum")
+    )
+    table["predicted_as"] = wrong_as.reindex(table.index).fillna("")
+    table["errors"] = table["errors"].astype(int)
+    return table.sort_values(["errors", "images"], ascending=[False, True], kind="stable")
+
+
+def family_neighbours(
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    families: np.ndarray,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    batch_size: int = 1024,
+) -> pd.DataFrame:
+    """For each test family, the training image most like it, and the one most like it of its own letter.
+
+    Similarity is the Pearson correlation of the pixels (as for the near-copy families), the best
+    over the family's images. A family whose nearest training image shows another letter, while
+    its own letter's best match is far weaker, is a photograph unlike any the network learnt from.
+    One row per family, in family order: ``letter``, ``images``, ``nearest_letter``,
+    ``nearest_similarity``, ``own_letter_similarity``, and the rows of the images shown by
+    :func:`plot_family_neighbours`: ``test_index`` (the family's image closest to its nearest
+    training image), ``nearest_train_index`` and ``own_letter_train_index``.
+    """
+    y_test, y_train, families = np.asarray(y_test), np.asarray(y_train), np.asarray(families)
+    if not len(x_test) == len(y_test) == len(families):
+        raise ValueError(
+            f"x_test ({len(x_test)}), y_test ({len(y_test)}) and families ({len(families)}) "
+            "must have one entry per test image"
+        )
+    if len(x_train) != len(y_train) or len(x_train) == 0:
+        raise ValueError(
+            f"x_train ({len(x_train)}) and y_train ({len(y_train)}) must be non-empty and of one length"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive number of images, got {batch_size}")
+    frame = pd.DataFrame({"family": families, "letter": y_test})
+    if len(frame) and frame.groupby("family")["letter"].nunique().max() > 1:
+        raise ValueError(
+            "a family holds images of several letters: families must come from near_duplicate_families of these images"
+        )
+    queries, references = standardize_images(x_test), standardize_images(x_train)
+    best, best_index = np.empty(len(queries), np.float32), np.empty(len(queries), np.int64)
+    own, own_index = np.full(len(queries), -np.inf, np.float32), np.full(len(queries), -1, np.int64)
+    for start in range(0, len(queries), batch_size):
+        batch = slice(start, start + batch_size)
+        scores = queries[batch] @ references.T
+        rows = np.arange(len(scores))
+        best_index[batch] = scores.argmax(axis=1)
+        best[batch] = scores[rows, best_index[batch]]
+        scores[y_train[None, :] != y_test[batch, None]] = -np.inf
+        own_index[batch] = scores.argmax(axis=1)
+        own[batch] = scores[rows, own_index[batch]]
+    own_index[~np.isfinite(own)] = -1  # no training image of that letter
+    records = {}
+    for family in np.unique(families):
+        members = np.flatnonzero(families == family)
+        shown, own_best = members[best[members].argmax()], members[own[members].argmax()]
+        records[family] = {
+            "letter": LETTERS[y_test[shown]],
+            "images": len(members),
+            "nearest_letter": LETTERS[y_train[best_index[shown]]],
+            "nearest_similarity": float(best[shown]),
+            "own_letter_similarity": float(own[own_best]) if own_index[own_best] >= 0 else float("nan"),
+            "test_index": int(shown),
+            "nearest_train_index": int(best_index[shown]),
+            "own_letter_train_index": int(own_index[own_best]),
+        }
+    table = pd.DataFrame.from_dict(records, orient="index")
+    table.index.name = "family"
+    return table
+
+
+def _rounded(value: float) -> float | None:
+    """A similarity for JSON: 4 decimals, None where there was nothing to compare with (NaN)."""
+    return None if np.isnan(value) else round(float(value), 4)
+
+
+def missed_family_records(errors: pd.DataFrame, neighbours: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready records of the families with errors, in the order of ``errors``.
+
+    ``errors``: rows of :func:`errors_by_family`; ``neighbours``: :func:`family_neighbours` of (at
+    least) those families. Each record: family, letter, images, errors, predicted_as,
+    nearest_letter, nearest_similarity and own_letter_similarity (None without a training image of
+    its letter).
+    """
+    missed = errors[errors["errors"] > 0]
+    return [
+        {
+            "family": int(family),
+            "letter": row.letter,
+            "images": int(row.images),
+            "errors": int(row.errors),
+            "predicted_as": row.predicted_as,
+            "nearest_letter": neighbours.loc[family, "nearest_letter"],
+            "nearest_similarity": _rounded(neighbours.loc[family, "nearest_similarity"]),
+            "own_letter_similarity": _rounded(neighbours.loc[family, "own_letter_similarity"]),
+        }
+        for family, row in missed.iterrows()
+    ]
+
+
+def hard_families(
+    images: np.ndarray, labels: np.ndarray, families: np.ndarray, x_train: np.ndarray, y_train: np.ndarray
+) -> np.ndarray:
+    """Per image, whether its family is hard: the training image most like the family shows another letter.
+
+    The photographs a network finds hardest to read right are of this kind (a test family read
+    wrong by a whole seed has been one). Scored on grouped-validation families against the
+    split's training side, they let a recipe be judged on them without the test set.
+    ``families``: the images' families of near-copies; similarity as in :func:`family_neighbours`.
+    """
+    table = family_neighbours(images, labels, families, x_train, y_train)
+    return np.isin(np.asarray(families), table.index[table["nearest_letter"] != table["letter"]])
+
+
+def hard_family_score(
+    labels: np.ndarray, probabilities: np.ndarray, families: np.ndarray, hard: np.ndarray
+) -> dict[str, Any]:
+    """A network's figures on the hard families' images (``hard``, from :func:`hard_families`).
+
+    ``families`` and ``images``: how many there are; ``errors``: images read wrong, and
+    ``families_with_errors``: the families they fall in (a few whole families, or errors spread
+    thin); ``log_loss``: the mean of −ln(probability of the true letter) over them (probabilities
+    clipped at 1e-7), which moves before an error does. JSON-ready; ``log_loss`` is ``None`` where
+    there is no hard family.
+    """
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    families, hard = np.asarray(families), np.asarray(hard, dtype=bool)
+    if not len(labels) == len(probabilities) == len(families) == len(hard):
+        raise ValueError(
+            f"labels ({len(labels)}), probabilities ({len(probabilities)}), families ({len(families)}) "
+            f"and hard ({len(hard)}) must have one entry per image"
+        )
+    score = {
+        "families": int(np.unique(families[hard]).size),
+        "images": int(hard.sum()),
+        "errors": 0,
+        "families_with_errors": 0,
+        "log_loss": None,
+    }
+    if hard.any():
+        labels, probabilities, families = labels[hard], probabilities[hard], families[hard]
+        wrong = probabilities.argmax(axis=1) != labels
+        score["errors"] = int(wrong.sum())
+        score["families_with_errors"] = int(np.unique(families[wrong]).size)
+        true = probabilities[np.arange(len(labels)), labels]
+        score["log_loss"] = float(np.mean(-np.log(np.clip(true, 1e-7, 1.0))))
+    return score

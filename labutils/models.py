@@ -17,16 +17,22 @@ import zipfile
 import keras
 from keras import layers
 
-from .choices import HEADS, POOLINGS
 from .data import IMAGE_SIZE, NUM_CLASSES
 from .layers import BlurPooling2D, PerImageStandardization
+from .predict.model_files import check_model_file
 
 __all__ = [
+    "HEADS",
+    "POOLINGS",
     "compact_cnn",
     "count_weights",
     "load_model",
     "seed_cnn",
 ]
+
+#: Our network's pooling and head choices (see :func:`compact_cnn`).
+POOLINGS: tuple[str, ...] = ("blur", "max")
+HEADS: tuple[str, ...] = ("average", "flatten")
 
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
@@ -106,8 +112,6 @@ def load_model(path) -> keras.Model:
     file that is not a model, or names a class that is not registered, raises a
     :class:`ValueError` that names the file.
     """
-    from .model_files import check_model_file
-
     path = check_model_file(path)
     try:
         return keras.models.load_model(path, safe_mode=True)

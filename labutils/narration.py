@@ -14,20 +14,16 @@ from typing import Any
 import pandas as pd
 
 from .data import LETTERS
-from .metrics import describe_gap
-from .results import SEED_REPORT
+from .display import describe_gap
+from .saving import SEED_REPORT
 
 __all__ = [
-    "describe_augmentation_conclusion",
     "describe_cnn_conclusion",
     "describe_cnn_families",
     "describe_confusions",
-    "describe_missed_families",
-    "describe_robustness_gains",
     "describe_same_seconds",
     "describe_split_conclusion",
     "describe_model",
-    "describe_test_families",
     "describe_transfer_answers",
     "plural",
 ]
@@ -299,112 +295,6 @@ def describe_cnn_conclusion(
     )
 
 
-def describe_test_families(by_family: pd.DataFrame, families_with_errors: Mapping[str, int]) -> str:
-    """Notebook 03's sentence on the test families (near-copies of one photograph) its networks get wrong.
-
-    ``by_family``: the final augmented network's errors per test family
-    (:func:`labutils.errors_by_family`: ``letter``, ``images``, ``errors``); ``families_with_errors``:
-    for each of notebook 03's models, how many test families it gets at least partly wrong.
-    """
-    counts = families_with_errors
-    text = (
-        f"Of the {len(by_family)} test families, our final network got {counts['compact_cnn_final (Task 2)']} "
-        f"at least partly wrong after Task 2 and **{counts['compact_cnn_augmented_final']}** after augmentation "
-        f"(trained on the split's training side: {counts['compact_cnn (Task 2)']} → "
-        f"{counts['compact_cnn_augmented']}; the reference network: {counts['seed_cnn (Task 2)']} → "
-        f"{counts['seed_cnn_augmented']}). "
-    )
-    wrong = by_family[by_family["errors"] > 0]
-    if wrong.empty:
-        return text + "It reads every test photograph right."
-    letters = wrong["letter"].value_counts()
-    listed = ", ".join(
-        f"{letter} ({plural(int(count), 'family', 'families')})" for letter, count in letters.head(5).items()
-    )
-    more = f" and {len(letters) - 5} more letters" if len(letters) > 5 else ""
-    mostly_wrong = wrong["errors"] > wrong["images"] / 2  # a photograph misread as a whole
-    share = wrong.loc[mostly_wrong, "errors"].sum() / wrong["errors"].sum()
-    return text + (
-        f"The final augmented network's wrong {'families are' if len(wrong) > 1 else 'family is'} of the "
-        f"{'letters' if len(letters) > 1 else 'letter'} {listed}{more}; {share:.0%} of its errors lie in families "
-        "it gets mostly wrong (a photograph misread as a whole), the rest in families it mostly reads right."
-    )
-
-
-def describe_missed_families(neighbours: pd.DataFrame, missed_before: pd.Index, missed_now: pd.Index) -> str:
-    """Where the test families a network misses stand among all test families, in words.
-
-    ``neighbours``: one row per test family (``family_neighbours``: its letter, the nearest
-    training image's letter and correlation, the nearest of its own letter's). ``missed_before``
-    and ``missed_now``: the families a network got wrong before and after a change (Task 3's
-    augmentation). Says how many families augmentation set right and newly missed, whether the
-    missed ones have their nearest training image in another letter, and whether they are among
-    the test photographs least like any training photograph of their letter (then reading them
-    takes generalising past every example) or not (then the misses are the network's).
-    """
-    own_nearest = neighbours["nearest_letter"] == neighbours["letter"]
-    text = (
-        f"Across all {len(neighbours)} test families, {own_nearest.mean():.0%} have their nearest training image in "
-        "their own letter, and the median family has a training image of its letter at r = "
-        f"{neighbours['own_letter_similarity'].median():.2f}. "
-    )
-    set_right, newly_missed = missed_before.difference(missed_now), missed_now.difference(missed_before)
-    if len(set_right):
-        text += (
-            f"Augmentation set right {len(set_right)} of the {len(missed_before)} families our final network missed "
-            "after Task 2 (their own letter's nearest training image: median r = "
-            f"{neighbours.loc[set_right, 'own_letter_similarity'].median():.2f})"
-            + (f" and newly missed {len(newly_missed)}" if len(newly_missed) else "")
-            + ". "
-        )
-    missed = neighbours.loc[missed_now]
-    if not len(missed):
-        return text
-    return text + _missed_families_standing(neighbours, missed)
-
-
-def _missed_families_standing(neighbours: pd.DataFrame, missed: pd.DataFrame) -> str:
-    elsewhere = missed[missed["nearest_letter"] != missed["letter"]]
-    # the share of all test families whose own letter's best training match is weaker than each missed family's
-    ranks = missed["own_letter_similarity"].map(
-        lambda value: (neighbours["own_letter_similarity"] < value).mean()
-    )
-    one = len(missed) == 1
-    it, its = ("it", "its") if one else ("them", "their")
-    if one:
-        text = (
-            f"The one family the final network gets wrong {'has' if len(elsewhere) else 'does not have'} its "
-            "nearest training image in another letter"
-        )
-    else:
-        text = (
-            f"Of the {len(missed)} families the final network gets wrong, {len(elsewhere)} "
-            f"{'has its' if len(elsewhere) == 1 else 'have their'} nearest training image in another letter"
-        )
-    if len(elsewhere):
-        text += (
-            " ("
-            + "; ".join(
-                f"#{family} ({row.letter}): the nearest is {row.nearest_letter} at {row.nearest_similarity:.2f}, "
-                f"the nearest {row.letter} at {row.own_letter_similarity:.2f}"
-                for family, row in elsewhere.head(4).iterrows()
-            )
-            + ")"
-        )
-    text += f"; {its} best match in {its} own letter is weaker than that of {1 - ranks.median():.0%} of all test families"
-    text += ". " if one else " (median over the missed families). "
-    if ranks.median() < 0.25:
-        return text + (
-            f"{'It is' if one else 'These are'} among the test photographs least like any training photograph of "
-            f"{its} letter: reading {it} right takes generalising past every example the network saw, and whether a "
-            f"run gets {it} decides whether it reaches zero errors."
-        )
-    return text + (
-        f"{'It is' if one else 'They are'} not unusually far from {its} letter's training photographs: the "
-        f"{'miss is' if one else 'misses are'} the network's, not the data's."
-    )
-
-
 def describe_same_seconds(
     seconds: float,
     epochs: int,
@@ -428,97 +318,3 @@ def describe_same_seconds(
         done, per_epoch = cut_short
         text += f", the last one cut short after {done} of {per_epoch} steps"
     return text + f" (ours: {plural(ours_epochs, 'epoch')} in {ours_seconds:.0f} s)"
-
-
-def describe_robustness_gains(
-    mean_accuracy: pd.DataFrame, *, before: str, after: str, imitated: tuple[str, ...] | list[str]
-) -> str:
-    """What augmentation changed under each perturbation, from the mean accuracies over its strengths.
-
-    ``mean_accuracy`` has one row per perturbation and the columns ``before`` and ``after`` (the
-    network without and with augmentation); ``imitated`` are the perturbations of a kind the
-    augmentation imitates, where its gain should show.
-    """
-    missing = [name for name in (before, after) if name not in mean_accuracy.columns]
-    if missing:
-        raise ValueError(
-            f"mean_accuracy has no column {missing[0]!r} (its columns: {list(mean_accuracy.columns)})"
-        )
-    gains = (mean_accuracy[after] - mean_accuracy[before]).dropna()
-    if gains.empty:
-        raise ValueError("mean_accuracy holds no perturbation scored for both networks")
-
-    def change(name: str) -> str:
-        return f"**{name}** ({mean_accuracy.loc[name, before]:.3f} → {mean_accuracy.loc[name, after]:.3f})"
-
-    helped, hurt = gains[gains > 0].sort_values(ascending=False), gains[gains < 0].sort_values()
-    text = (
-        "Averaged over the perturbed strengths, augmentation changes our final network's accuracy by "
-        f"{gains.mean():+.3f} on average"
-    )
-    text += (
-        f"; it helps most under {change(helped.index[0])}" if len(helped) else "; it helps under none of them"
-    )
-    if len(helped) > 1 and hurt.empty:
-        text += f", least under {change(helped.index[-1])}"
-    if len(hurt):
-        text += f"; it *lowers* accuracy under {', '.join(change(name) for name in hurt.index)}"
-    kinds = [name for name in gains.index if name in imitated]
-    others = [name for name in gains.index if name not in imitated]
-    text += (
-        f". Perturbations of a kind the augmentation imitated ({', '.join(kinds) or 'none'}) are where the gain "
-        f"should show"
-    )
-    return text + (f"; the others ({', '.join(others)}) test how far it generalises." if others else ".")
-
-
-def describe_augmentation_conclusion(
-    *,
-    real_data: bool,
-    split_run: Mapping[str, float],
-    reference_accuracy: float,
-    published_accuracy: float,
-    final_run: Mapping[str, float],
-    test_images: int,
-    test_families: int,
-    families_with_errors: int,
-    families_nearest_elsewhere: int,
-    mean_gain: float,
-    largest_gain: str,
-) -> str:
-    """Task 3's conclusion: what augmentation did to the split-trained and the final network, in one paragraph.
-
-    ``split_run``: ``epochs``, ``seconds``, ``before`` and ``after`` (test accuracy), ``val_accuracy``
-    of the network trained further on the split's training side. ``final_run``: ``images``,
-    ``epochs``, ``seconds``, ``accuracy`` and ``errors`` of the final network.
-    ``families_nearest_elsewhere``: of the test families the final network misses, those whose
-    nearest training image shows another letter. ``mean_gain`` and ``largest_gain``: the mean
-    accuracy augmentation adds under perturbations, and the perturbation where it adds most.
-    """
-    from .metrics import describe_gap
-
-    data = "On the real data" if real_data else "On the SYNTHETIC STAND-IN (not the real data)"
-    text = (
-        f"{data}, {split_run['epochs']:.0f} further epochs on augmented batches ({split_run['seconds']:.0f} s) take "
-        f"our network, trained on the split's training side, from {split_run['before']:.4f} to "
-        f"{split_run['after']:.4f} test accuracy, with a grouped validation accuracy of "
-        f"{split_run['val_accuracy']:.4f}, {describe_gap(split_run['val_accuracy'], split_run['after'])}; the "
-        f"reference network, trained with its own augmentation for the same time, reaches {reference_accuracy:.4f} "
-        f"(the seed report published {published_accuracy:.4f} after 50 more epochs). The same recipe on all "
-        f"{final_run['images']:,.0f} training images ({final_run['epochs']:.0f} augmented epochs, "
-        f"{final_run['seconds']:.0f} s) gives our final network **{final_run['accuracy']:.4f}** "
-        f"({final_run['errors']:.0f} of {test_images:,} wrong, in {families_with_errors} of the {test_families} "
-        "test families"
-    )
-    if families_nearest_elsewhere:
-        one = families_nearest_elsewhere == 1
-        text += (
-            "; it looks"
-            if families_with_errors == 1
-            else f"; {families_nearest_elsewhere} of them {'looks' if one else 'look'}"
-        )
-        text += f" more like a training photograph of another letter than like any of {'its' if one else 'their'} own"
-    return text + (
-        f"). Under perturbations, augmentation keeps {mean_gain:+.3f} more accuracy on average, most under "
-        f"{largest_gain}."
-    )

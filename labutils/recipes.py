@@ -7,20 +7,29 @@ build one from their parameters cell and still call ``compile()`` and ``fit()`` 
 benchmark's jobs build from the very same objects. A field's name is its notebook parameter's
 name in lower case (``EMA_MOMENTUM`` → ``Task3Recipe.ema_momentum``); the benchmark's command line
 sets one as ``--set task3.ema_momentum=0.995``.
-
-The module imports no Keras at import time: the settings and the command line check recipes
-without starting TensorFlow. The factories import what they build when called.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .choices import FINE_TUNE_DEPTHS, HEADS, POOLINGS
+import keras
+
+from .backbones import FINE_TUNE_DEPTHS
+from .callbacks import (
+    RecomputeBatchNormStatistics,
+    SecondsCosineSchedule,
+    SwapAverageWeights,
+    TimeBudget,
+)
+from .models import HEADS, POOLINGS, compact_cnn, seed_cnn
+from .training import augmentation_pipeline, cosine_schedule, reference_augmentation
+from .transfer import RecomputeBackboneStatistics
 
 __all__ = [
     "Augmentation",
@@ -53,10 +62,6 @@ def _adamw_cosine(
 ):
     """AdamW whose learning rate warms up to ``peak`` and decays along a cosine over ``epochs`` passes over
     ``training_rows`` images, keeping a moving average of the weights when ``ema_momentum`` > 0."""
-    import keras
-
-    from .training import cosine_schedule
-
     schedule = cosine_schedule(peak, epochs, steps_per_epoch(training_rows, batch_size))
     return keras.optimizers.AdamW(
         schedule, weight_decay=weight_decay, use_ema=ema_momentum > 0, ema_momentum=ema_momentum
@@ -125,8 +130,6 @@ class Augmentation:
 
     def pipeline(self, seed: int):
         """The Keras augmentation model (``keras.Sequential``), active only when called with ``training=True``."""
-        from .training import augmentation_pipeline
-
         return augmentation_pipeline(**dataclasses.asdict(self), seed=seed)
 
 
@@ -153,20 +156,14 @@ class ReferenceRecipe:
 
     def network(self, name: str = "seed_cnn"):
         """The seed report's network, untrained."""
-        from .models import seed_cnn
-
         return seed_cnn(name=name)
 
     def optimizer(self):
         """Nadam at Keras' default learning rate, as the seed report compiled with ``optimizer="nadam"``."""
-        import keras
-
         return keras.optimizers.Nadam()
 
     def augmentation(self, seed: int):
         """The seed report's augmentation pipeline."""
-        from .training import reference_augmentation
-
         return reference_augmentation(seed)
 
 
@@ -197,8 +194,6 @@ class Task2Recipe:
 
     def network(self, name: str = "compact_cnn"):
         """Our network, untrained."""
-        from .models import compact_cnn
-
         return compact_cnn(width=self.width, pooling=self.pooling, head=self.head, name=name)
 
     def optimizer(self, training_rows: int, schedule_epochs: int | None = None):
@@ -256,8 +251,6 @@ class Task3Recipe:
     def callbacks(self, images, seed: int) -> list:
         """The recipe's own callbacks for a fit on ``images``, in the order they must run: the averaged
         weights swapped in first (what every later callback sees), then their clean statistics."""
-        from .callbacks import RecomputeBatchNormStatistics, SwapAverageWeights
-
         averaging = [SwapAverageWeights()] if self.ema_momentum > 0 else []
         statistics = (
             [RecomputeBatchNormStatistics(images, sample=self.statistics_images, seed=seed)]
@@ -310,8 +303,6 @@ class TransferRecipe:
 
     def head_optimizer(self):
         """Adam at ``head_learning_rate``, for the new head on cached features."""
-        import keras
-
         return keras.optimizers.Adam(self.head_learning_rate)
 
     def fine_tune_optimizer(self, training_rows: int):
@@ -326,8 +317,6 @@ class TransferRecipe:
 
     def control_optimizer(self):
         """AdamW for the control; its learning rate is set by :meth:`control_callbacks`' schedule."""
-        import keras
-
         return keras.optimizers.AdamW(self.control_learning_rate, weight_decay=self.weight_decay)
 
     def control_callbacks(self, seconds: float, control, images, seed: int, clock=None) -> list:
@@ -336,9 +325,6 @@ class TransferRecipe:
         after ``seconds`` (checked after every batch). The budget comes last, so that its check at
         an epoch's end counts the recomputing too and no epoch begins once the seconds have run out.
         ``clock`` (seconds, default the wall clock) times the schedule and the budget."""
-        from .callbacks import SecondsCosineSchedule, TimeBudget
-        from .transfer import RecomputeBackboneStatistics
-
         timing = {} if clock is None else {"clock": clock}
         return [
             SecondsCosineSchedule(self.control_learning_rate, seconds, **timing),
@@ -395,8 +381,6 @@ def replace_field(recipe: Recipe, dotted_name: str, value: Any) -> Recipe:
 
 def _dataclass_type(kind: type, name: str) -> type | None:
     """The dataclass type of field ``name`` of ``kind`` (annotations are strings here), else None."""
-    import sys
-
     annotation = {item.name: item.type for item in dataclasses.fields(kind)}[name]
     if isinstance(annotation, str):
         annotation = vars(sys.modules[kind.__module__]).get(annotation, annotation)

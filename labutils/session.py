@@ -3,18 +3,52 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-__all__ = ["TaskStart", "start_task"]
+import keras
+
+from .display import data_banner, device_banner
+from .runtime.device import training_device
+from .sources import SignMNIST, load_dataset
+from .split import (
+    FAMILY_THRESHOLD,
+    SPLIT_KIND,
+    SPLIT_SEED,
+    VALIDATION_FRACTION,
+    ModelInputs,
+    Split,
+    make_split,
+    model_inputs,
+)
+
+__all__ = ["TaskStart", "prepare_task_data", "start_task"]
 
 
 class TaskStart(NamedTuple):
     """What :func:`start_task` gives a notebook (unpack it: ``output_dir, dataset, split, data = ...``)."""
 
     output_dir: Path
-    dataset: Any  # labutils.data.SignMNIST
-    split: Any  # labutils.split.Split
-    data: Any  # labutils.inputs.ModelInputs
+    dataset: SignMNIST
+    split: Split
+    data: ModelInputs
+
+
+def prepare_task_data(
+    data_dir: str | Path | None = None,
+    *,
+    split_kind: str = SPLIT_KIND,
+    validation_fraction: float = VALIDATION_FRACTION,
+    split_seed: int = SPLIT_SEED,
+    family_threshold: float = FAMILY_THRESHOLD,
+    train_limit: int | None = None,
+    seed: int = 0,
+) -> tuple[SignMNIST, Split, ModelInputs]:
+    """Load the data, make the split of notebook 01 and the network-ready arrays: ``(dataset, split, inputs)``."""
+    dataset = load_dataset(data_dir)
+    split = make_split(
+        dataset.x_train, dataset.y_train, split_kind, validation_fraction, split_seed, family_threshold
+    )
+    return dataset, split, model_inputs(dataset, split, train_limit=train_limit, seed=seed)
 
 
 def start_task(
@@ -29,14 +63,8 @@ def start_task(
     train_limit: int | None,
 ) -> TaskStart:
     """Seed Python, NumPy and TensorFlow with ``seed``, make ``output_dir``, load the data with notebook 01's
-    split (:func:`~labutils.inputs.prepare_task_data`) and display the banners that say which data these are
-    and which device the notebook trains on."""
-    import keras
-
-    from .device import training_device
-    from .display import data_banner, device_banner
-    from .inputs import prepare_task_data
-
+    split (:func:`prepare_task_data`) and display the banners that say which data these are and which
+    device the notebook trains on."""
     keras.utils.set_random_seed(seed)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

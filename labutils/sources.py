@@ -27,6 +27,7 @@ from .data import (
     read_sign_mnist_csv,
     read_standin_marker,
 )
+from .datasets.standin import GENERATOR_VERSION, write_standin
 
 __all__ = [
     "DataFiles",
@@ -188,11 +189,7 @@ def find_data_files(
         reasons.append("download disabled")
 
     if synthetic_fallback:
-        from .synthetic import write_standin
-
         folder = repo_data / "synthetic"
-        from .synthetic import GENERATOR_VERSION
-
         marker = read_standin_marker(folder)
         wanted = {
             "generator_version": GENERATOR_VERSION,

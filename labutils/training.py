@@ -9,6 +9,7 @@ import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from .layers import RandomAffine, RandomGaussianBlur, RandomGaussianNoise
 
@@ -95,8 +96,6 @@ def training_dataset(
     augmentation: keras.Sequential | None = None,
 ):
     """A shuffled, batched ``tf.data.Dataset`` of (image, class index), augmented on the fly if asked."""
-    import tensorflow as tf
-
     if len(x) != len(y):
         raise ValueError(f"x ({len(x)}) and y ({len(y)}) differ in length")
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(

@@ -32,10 +32,12 @@ import keras
 import numpy as np
 from keras import layers
 
-from .backbones import BACKBONES, BackboneSpec, _spec
-from .choices import FINE_TUNE_DEPTHS
+from .backbones import BACKBONES, FINE_TUNE_DEPTHS, BackboneSpec, _spec
+from .callbacks import statistics_sample
 from .data import IMAGE_SIZE, NUM_CLASSES
 from .layers import BackboneInput
+from .saving import save_with_record
+from .training import training_dataset
 
 __all__ = [
     "RecomputeBackboneStatistics",
@@ -293,8 +295,6 @@ def save_transfer_with_record(
     """Save ``transfer.model`` as ``output_dir/NAME.keras`` and return its entry of ``metrics.json``:
     :func:`~labutils.saving.save_with_record`'s fields (``fields`` gives them, ``val_accuracy_random``
     aside: transfer models have none), then where its weights came from."""
-    from .saving import save_with_record
-
     return save_with_record(
         transfer.model,
         output_dir,
@@ -351,8 +351,6 @@ def fine_tune_epoch_seconds(
     A fresh, randomly initialised copy of the network is trained (the weights do not change the
     cost of a step), so nothing of a real model is touched. The first step (tracing) is not counted.
     """
-    from .training import training_dataset
-
     if batches < 1:
         raise ValueError(f"batches must be >= 1, got {batches}")
     probe = build_transfer_model(backbone, image_size=image_size, weights=None, inner_features=False)
@@ -445,8 +443,6 @@ class RecomputeBackboneStatistics(keras.callbacks.Callback):
         self, transfer: TransferModel, images: np.ndarray, *, sample: int | None = 1024, seed: int = 0
     ) -> None:
         super().__init__()
-        from .callbacks import statistics_sample
-
         self.transfer, self.images = (
             transfer,
             statistics_sample(images, sample, seed, owner=type(self).__name__),

@@ -28,7 +28,7 @@ OUTPUT_DIR = "../reports/01_data"  # where metrics.json goes
 PROFILE = "full"  # {"quick", "full"}: set by the report runner
 SPLIT_KIND = "grouped"  # {"grouped", "random"}: the split later notebooks use
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0): share of the training file held out for validation
-SPLIT_SEED = 43  # [0, 4294967295]: both splits' seed (the seed lab report's random_state); the later notebooks take the same
+SPLIT_SEED = 43  # [0, 4294967295]: both splits' seed (the seed report's random_state), as in every notebook
 SEED = 43  # [0, 4294967295]: the samples of the nearest-neighbour analysis
 FAMILY_THRESHOLD = 0.97  # (0.0, 1.0]: two same-letter images with a correlation above this are one family
 SAMPLE_SIZE = 3000  # [1, inf): images per comparison in the nearest-neighbour analysis
@@ -65,7 +65,10 @@ shapes = pd.DataFrame(
     {
         "images": [dataset.x_train.shape, dataset.x_test.shape],
         "dtype": [dataset.x_train.dtype, dataset.x_test.dtype],
-        "pixel range": [(dataset.x_train.min(), dataset.x_train.max()), (dataset.x_test.min(), dataset.x_test.max())],
+        "pixel range": [
+            (dataset.x_train.min(), dataset.x_train.max()),
+            (dataset.x_test.min(), dataset.x_test.max()),
+        ],
         "letters": [np.unique(dataset.y_train).size, np.unique(dataset.y_test).size],
     },
     index=["train", "test"],
@@ -85,11 +88,15 @@ plt.show()
 # %%
 train_shares = pd.Series(dataset.y_train).map(lu.label_to_letter).value_counts(normalize=True)
 test_shares = pd.Series(dataset.y_test).map(lu.label_to_letter).value_counts(normalize=True)
+
+
 def balance_words(shares: pd.Series) -> str:
     spread = shares.max() / shares.min()
     verdict = "close to balanced" if spread < 1.5 else "unbalanced"
-    return (f"{verdict}: letter shares range from {shares.min():.2%} ({shares.idxmin()}) to "
-            f"{shares.max():.2%} ({shares.idxmax()}), a ratio of {spread:.1f}")
+    return (
+        f"{verdict}: letter shares range from {shares.min():.2%} ({shares.idxmin()}) to "
+        f"{shares.max():.2%} ({shares.idxmax()}), a ratio of {spread:.1f}"
+    )
 
 
 lu.show_markdown(
@@ -106,7 +113,9 @@ lu.show_markdown(
 # %%
 present = np.unique(dataset.y_train)
 first_of_each = [int(np.flatnonzero(dataset.y_train == label)[0]) for label in present]
-lu.plot_image_grid(dataset.x_train[first_of_each], [lu.label_to_letter(label) for label in present], columns=12)
+lu.plot_image_grid(
+    dataset.x_train[first_of_each], [lu.label_to_letter(label) for label in present], columns=12
+)
 plt.show()
 
 # %% [markdown]
@@ -123,7 +132,11 @@ x_train = dataset.x_train.astype("float32") / 255.0
 x_test = dataset.x_test.astype("float32") / 255.0
 y_train_index = lu.label_to_index(dataset.y_train)
 pd.DataFrame(
-    {"min": [x_train.min(), x_test.min()], "max": [x_train.max(), x_test.max()], "mean": [x_train.mean(), x_test.mean()]},
+    {
+        "min": [x_train.min(), x_test.min()],
+        "max": [x_train.max(), x_test.max()],
+        "mean": [x_train.mean(), x_test.mean()],
+    },
     index=["train", "test"],
 ).round(3)
 
@@ -200,9 +213,15 @@ pd.DataFrame({name: split.summary() for name, split in splits.items()}).T
 validation_to_train = {}
 for name, split in splits.items():
     sample = rng.choice(split.validation_index, min(SAMPLE_SIZE, len(split.validation_index)), replace=False)
-    validation_to_train[name] = lu.nearest_neighbour_similarity(dataset.x_train[sample], dataset.x_train[split.train_index])
-lu.plot_similarity_distributions({**{f"{name} validation → train": values for name, values in validation_to_train.items()},
-                                  "test → train": test_to_train})
+    validation_to_train[name] = lu.nearest_neighbour_similarity(
+        dataset.x_train[sample], dataset.x_train[split.train_index]
+    )
+lu.plot_similarity_distributions(
+    {
+        **{f"{name} validation → train": values for name, values in validation_to_train.items()},
+        "test → train": test_to_train,
+    }
+)
 plt.show()
 
 # %%
@@ -256,23 +275,35 @@ metrics = dict(
     split_kind=SPLIT_KIND,
     splits={name: s.summary() for name, s in splits.items()},
     family_threshold=FAMILY_THRESHOLD,
-    families={"count": int(family_sizes.size), "median_size": float(np.median(family_sizes)),
-              "max_size": int(family_sizes.max())},
+    families={
+        "count": int(family_sizes.size),
+        "median_size": float(np.median(family_sizes)),
+        "max_size": int(family_sizes.max()),
+    },
     nearest_neighbour_median={
         "train_to_train": float(np.median(train_to_train)),
         "test_to_train": float(np.median(test_to_train)),
         **{f"{name}_validation_to_train": value for name, value in medians.items()},
     },
 )
-lu.write_metrics(OUTPUT_DIR, notebook="01_data", data_source=dataset.source, profile=PROFILE, models={}, **metrics)
+lu.write_metrics(
+    OUTPUT_DIR, notebook="01_data", data_source=dataset.source, profile=PROFILE, models={}, **metrics
+)
 metrics["splits"]
 
 # %% [markdown]
 # ## Conclusion
 
 # %%
-lu.show_markdown(lu.describe_split_conclusion(
-    real_data=dataset.is_real, train_images=len(dataset.y_train), test_images=len(dataset.y_test),
-    families=int(family_sizes.size), random_median=medians["random"], test_median=float(np.median(test_to_train)),
-    grouped=splits["grouped"].summary(), split_kind=SPLIT_KIND,
-))
+lu.show_markdown(
+    lu.describe_split_conclusion(
+        real_data=dataset.is_real,
+        train_images=len(dataset.y_train),
+        test_images=len(dataset.y_test),
+        families=int(family_sizes.size),
+        random_median=medians["random"],
+        test_median=float(np.median(test_to_train)),
+        grouped=splits["grouped"].summary(),
+        split_kind=SPLIT_KIND,
+    )
+)

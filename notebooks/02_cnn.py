@@ -35,11 +35,11 @@ FAMILY_THRESHOLD = 0.97  # (0.0, 1.0]
 EPOCHS = 8  # [1, 1000]: epochs of our network; the reference network gets the same number of seconds
 BATCH_SIZE = 128  # [1, 65536]
 LEARNING_RATE = 3e-3  # (0.0, 1.0]: peak of the warm-up + cosine schedule
-KEEP_TOLERANCE = None  # [0.0, 1.0]: keep the last epoch unless this far below the best in validation; None: 2 standard errors
+KEEP_TOLERANCE = None  # [0.0, 1.0]: keep the last epoch unless this far below the best; None: 2 std. errors
 WIDTH = 32  # [1, 512]: filters of the first convolution block (then 2x and 4x); chosen on grouped validation
 POOLING = "blur"  # {"blur", "max"}: anti-aliased or plain max pooling; chosen on grouped validation
-HEAD = "average"  # {"average", "flatten"}: global average pooling before the classifier, or all positions kept
-RANDOM_SPLIT_EPOCHS = 2  # [1, 1000]: our network again on the seed's random split, to measure that split's validation-test gap
+HEAD = "average"  # {"average", "flatten"}: global average pooling before the classifier, or every position
+RANDOM_SPLIT_EPOCHS = 2  # [1, 1000]: our network on the seed's random split, for its validation-test gap
 TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
 
 # %% [markdown]
@@ -59,12 +59,25 @@ from livelossplot import PlotLossesKeras
 import labutils as lu
 
 output_dir, dataset, split, data = lu.start_task(
-    OUTPUT_DIR, seed=SEED, data_dir=DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION,
-    split_seed=SPLIT_SEED, family_threshold=FAMILY_THRESHOLD, train_limit=TRAIN_LIMIT,
+    OUTPUT_DIR,
+    seed=SEED,
+    data_dir=DATA_DIR,
+    split_kind=SPLIT_KIND,
+    validation_fraction=VALIDATION_FRACTION,
+    split_seed=SPLIT_SEED,
+    family_threshold=FAMILY_THRESHOLD,
+    train_limit=TRAIN_LIMIT,
 )
 
 # %%
-x_train, y_train, x_val, y_val, x_test, y_test = data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test
+x_train, y_train, x_val, y_val, x_test, y_test = (
+    data.x_train,
+    data.y_train,
+    data.x_val,
+    data.y_val,
+    data.x_test,
+    data.y_test,
+)
 data.shapes()
 
 # %% [markdown]
@@ -88,8 +101,9 @@ data.shapes()
 
 # %%
 reference_recipe = lu.ReferenceRecipe()
-recipe = lu.Task2Recipe(epochs=EPOCHS, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, width=WIDTH, pooling=POOLING,
-                        head=HEAD)
+recipe = lu.Task2Recipe(
+    epochs=EPOCHS, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, width=WIDTH, pooling=POOLING, head=HEAD
+)
 reference, ours = reference_recipe.network(), recipe.network()
 pd.DataFrame({model.name: lu.count_weights(model) for model in (reference, ours)}).T
 
@@ -106,24 +120,43 @@ ours.summary()
 # errors of that accuracy, counting each validation family of near-copies once: a few hundred
 # families make differences of a point or so noise. The test set plays no part.
 
+
 # %%
 def train_ours(model, x, y, epochs, validation_data=None, callbacks=(), schedule_epochs=None):
     """Compile our network with the recipe's AdamW + warm-up/cosine schedule over `schedule_epochs` (default:
     `epochs`) and fit it for `epochs` on (augmentation-free) batches of (x, y)."""
-    model.compile(optimizer=recipe.optimizer(len(x), schedule_epochs=schedule_epochs or epochs),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model.fit(lu.training_dataset(x, y, batch_size=recipe.batch_size, seed=SEED), epochs=epochs,
-                     validation_data=validation_data, validation_batch_size=512, verbose=2, callbacks=list(callbacks))
+    model.compile(
+        optimizer=recipe.optimizer(len(x), schedule_epochs=schedule_epochs or epochs),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model.fit(
+        lu.training_dataset(x, y, batch_size=recipe.batch_size, seed=SEED),
+        epochs=epochs,
+        validation_data=validation_data,
+        validation_batch_size=512,
+        verbose=2,
+        callbacks=list(callbacks),
+    )
 
 
 # %% [markdown]
 # Our network on the split's training side, its validation side scored after every epoch:
 
 # %% tags=["thumbnail"]
-keep = lu.FinalOrBest("val_accuracy", tolerance=KEEP_TOLERANCE,  # None: two standard errors over the families
-                      families=split.validation_families if KEEP_TOLERANCE is None else None)
-ours_history = train_ours(ours, x_train, y_train, recipe.epochs, validation_data=(x_val, y_val),
-                          callbacks=[lu.EpochClock(), keep, PlotLossesKeras()])
+keep = lu.FinalOrBest(
+    "val_accuracy",
+    tolerance=KEEP_TOLERANCE,  # None: two standard errors over the families
+    families=split.validation_families if KEEP_TOLERANCE is None else None,
+)
+ours_history = train_ours(
+    ours,
+    x_train,
+    y_train,
+    recipe.epochs,
+    validation_data=(x_val, y_val),
+    callbacks=[lu.EpochClock(), keep, PlotLossesKeras()],
+)
 
 # %% [markdown]
 # The curves above, as numbers (`seconds` is the cumulative training time):
@@ -143,22 +176,35 @@ ours_log.round(4)
 # those seconds. Its own 50 epochs are the benchmark's job (`python -m labutils bench`).
 
 # %%
-reference.compile(optimizer=reference_recipe.optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+reference.compile(
+    optimizer=reference_recipe.optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+)
 budget = lu.TimeBudget(ours_seconds, per_batch=True)  # the last epoch may be cut short
 reference_history = reference.fit(
-    x_train, y_train, batch_size=reference_recipe.batch_size, epochs=10 * recipe.epochs, verbose=2,
-    validation_data=(x_val, y_val), validation_batch_size=512, callbacks=[lu.EpochClock(), budget, PlotLossesKeras()],
+    x_train,
+    y_train,
+    batch_size=reference_recipe.batch_size,
+    epochs=10 * recipe.epochs,
+    verbose=2,
+    validation_data=(x_val, y_val),
+    validation_batch_size=512,
+    callbacks=[lu.EpochClock(), budget, PlotLossesKeras()],
 )
 
 # %%
 reference_log = lu.history_frame(reference_history)
 reference_seconds = float(reference_log["seconds"].iloc[-1])
 same_seconds = lu.describe_same_seconds(
-    reference_seconds, len(reference_log), ours_seconds=ours_seconds, ours_epochs=len(ours_log),
+    reference_seconds,
+    len(reference_log),
+    ours_seconds=ours_seconds,
+    ours_epochs=len(ours_log),
     cut_short=(budget.steps_done, budget.steps_per_epoch) if budget.cut_short else None,
 )
-lu.show_markdown(f"{same_seconds}; its best grouped validation accuracy was {reference_log['val_accuracy'].max():.4f}, "
-                 f"against {ours_log['val_accuracy'].max():.4f} for ours.")
+lu.show_markdown(
+    f"{same_seconds}; its best grouped validation accuracy was {reference_log['val_accuracy'].max():.4f}, "
+    f"against {ours_log['val_accuracy'].max():.4f} for ours."
+)
 
 # %% [markdown]
 # ## Test results
@@ -167,8 +213,10 @@ lu.show_markdown(f"{same_seconds}; its best grouped validation accuracy was {ref
 # of the two architectures. The seed report's published figures stand beside them.
 
 # %%
-probabilities = {name: model.predict(x_test, batch_size=512, verbose=0)
-                 for name, model in (("compact_cnn", ours), ("seed_cnn", reference))}
+probabilities = {
+    name: model.predict(x_test, batch_size=512, verbose=0)
+    for name, model in (("compact_cnn", ours), ("seed_cnn", reference))
+}
 test_metrics = {name: lu.classification_metrics(y_test, p) for name, p in probabilities.items()}
 val_accuracy = {
     "compact_cnn": float(ours.evaluate(x_val, y_val, batch_size=512, verbose=0)[1]),
@@ -177,8 +225,10 @@ val_accuracy = {
 results = pd.DataFrame(test_metrics).T
 results["grouped val accuracy"] = pd.Series(val_accuracy)
 results["train seconds"] = pd.Series({"compact_cnn": ours_seconds, "seed_cnn": reference_seconds})
-results.loc["seed report (published, 50 epochs)"] = {"accuracy": lu.SEED_REPORT.task2_accuracy,
-                                                     "log_loss": lu.SEED_REPORT.task2_log_loss}
+results.loc["seed report (published, 50 epochs)"] = {
+    "accuracy": lu.SEED_REPORT.task2_accuracy,
+    "log_loss": lu.SEED_REPORT.task2_log_loss,
+}
 results.round(4)
 
 # %%
@@ -207,8 +257,14 @@ lu.show_markdown(
 # %%
 keras.utils.set_random_seed(SEED)
 final = recipe.network(name="compact_cnn_final")
-final_history = train_ours(final, data.x_all, data.y_all, keep.kept_epoch, schedule_epochs=recipe.epochs,
-                           callbacks=[lu.EpochClock(), PlotLossesKeras()])
+final_history = train_ours(
+    final,
+    data.x_all,
+    data.y_all,
+    keep.kept_epoch,
+    schedule_epochs=recipe.epochs,
+    callbacks=[lu.EpochClock(), PlotLossesKeras()],
+)
 
 # %%
 final_log = lu.history_frame(final_history)
@@ -261,7 +317,9 @@ plt.show() if ax is not None else lu.show_markdown("No test image is misclassifi
 
 # %%
 test_families = lu.near_duplicate_families(dataset.x_test, y_test, threshold=FAMILY_THRESHOLD)
-family_tables = {name: lu.errors_by_family(y_test, p.argmax(axis=1), test_families) for name, p in probabilities.items()}
+family_tables = {
+    name: lu.errors_by_family(y_test, p.argmax(axis=1), test_families) for name, p in probabilities.items()
+}
 families_with_errors = {name: int((table["errors"] > 0).sum()) for name, table in family_tables.items()}
 by_family = family_tables["compact_cnn_final"]
 wrong_families = by_family[by_family["errors"] > 0]
@@ -280,11 +338,20 @@ lu.show_markdown(lu.describe_cnn_families(by_family, families_with_errors, test_
 
 # %%
 keras.utils.set_random_seed(SEED)
-random_data = lu.model_inputs(dataset, lu.random_split(dataset.y_train, VALIDATION_FRACTION, seed=SPLIT_SEED),
-                              train_limit=TRAIN_LIMIT, seed=SEED)
+random_data = lu.model_inputs(
+    dataset,
+    lu.random_split(dataset.y_train, VALIDATION_FRACTION, seed=SPLIT_SEED),
+    train_limit=TRAIN_LIMIT,
+    seed=SEED,
+)
 twin = recipe.network(name="compact_cnn_random_split")
-twin_history = train_ours(twin, random_data.x_train, random_data.y_train, RANDOM_SPLIT_EPOCHS,
-                          validation_data=(random_data.x_val, random_data.y_val))
+twin_history = train_ours(
+    twin,
+    random_data.x_train,
+    random_data.y_train,
+    RANDOM_SPLIT_EPOCHS,
+    validation_data=(random_data.x_val, random_data.y_val),
+)
 
 # %%
 twin_val = float(twin_history.history["val_accuracy"][-1])
@@ -316,19 +383,42 @@ lu.show_markdown(
 
 # %%
 records = {}
-trained = (("compact_cnn", ours, ours_log, ours_seconds), ("seed_cnn", reference, reference_log, reference_seconds),
-           ("compact_cnn_final", final, final_log, final_seconds))
+trained = (
+    ("compact_cnn", ours, ours_log, ours_seconds),
+    ("seed_cnn", reference, reference_log, reference_seconds),
+    ("compact_cnn_final", final, final_log, final_seconds),
+)
 for name, model, log, seconds in trained:
     final_fit = name == "compact_cnn_final"
     records[name] = lu.save_with_record(
-        model, output_dir, name, test_metrics[name], test_images=x_test, seed=SEED, train_seconds=seconds,
-        epochs=len(log), val_accuracy_random=twin_val if name == "compact_cnn" else None,
-        val_accuracy_grouped=val_accuracy.get(name),  # none for the final network: it trained on the validation images
-        train_images=len(data.x_all) if final_fit else len(x_train), trained_on="train + validation" if final_fit else "train",
-        kept_epoch=keep.kept_epoch if name == "compact_cnn" else len(log), test_families_with_errors=families_with_errors[name],
+        model,
+        output_dir,
+        name,
+        test_metrics[name],
+        test_images=x_test,
+        seed=SEED,
+        train_seconds=seconds,
+        epochs=len(log),
+        val_accuracy_random=twin_val if name == "compact_cnn" else None,
+        val_accuracy_grouped=val_accuracy.get(
+            name
+        ),  # none for the final network: it trained on the validation images
+        train_images=len(data.x_all) if final_fit else len(x_train),
+        trained_on="train + validation" if final_fit else "train",
+        kept_epoch=keep.kept_epoch if name == "compact_cnn" else len(log),
+        test_families_with_errors=families_with_errors[name],
     )
-pd.DataFrame(records).T[["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs",
-                         "model_file"]]
+pd.DataFrame(records).T[
+    [
+        "test_accuracy",
+        "test_errors",
+        "val_accuracy_grouped",
+        "trained_on",
+        "train_seconds",
+        "epochs",
+        "model_file",
+    ]
+]
 
 # %% [markdown]
 # `val_accuracy_random` is measured for our split-trained network only (by the random-split twin
@@ -354,6 +444,12 @@ metrics_path
 # ## Conclusion
 
 # %%
-lu.show_markdown(lu.describe_cnn_conclusion(records, real_data=dataset.is_real, recipe=dataclasses.asdict(recipe),
-                                           test_images=len(y_test),
-                                           random_split={"val_accuracy": twin_val, "test_accuracy": twin_test}))
+lu.show_markdown(
+    lu.describe_cnn_conclusion(
+        records,
+        real_data=dataset.is_real,
+        recipe=dataclasses.asdict(recipe),
+        test_images=len(y_test),
+        random_split={"val_accuracy": twin_val, "test_accuracy": twin_test},
+    )
+)

@@ -40,20 +40,20 @@ SPLIT_KIND = "grouped"  # {"grouped", "random"}
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0)
 SPLIT_SEED = 43  # [0, 4294967295]
 FAMILY_THRESHOLD = 0.97  # (0.0, 1.0]
-BACKBONES = ["efficientnet_lite0", "vgg16", "mobilenet_v2"]  # feature extraction for each (any of labutils.BACKBONES)
-IMAGE_SIZES = {"efficientnet_lite0": 64, "vgg16": 32, "mobilenet_v2": 32}  # input side per backbone, at least 32 px
-WEIGHTS = "imagenet"  # "imagenet", a weights file ("{backbone}" is replaced) or a dict per backbone; None: random initialisation
-WEIGHTS_CACHE_DIR = "../data/cache/weights"  # packaged weights converted to Keras once; None: convert every run
+BACKBONES = ["efficientnet_lite0", "vgg16", "mobilenet_v2"]  # feature extraction for each (of lu.BACKBONES)
+IMAGE_SIZES = {"efficientnet_lite0": 64, "vgg16": 32, "mobilenet_v2": 32}  # input side, at least 32 px
+WEIGHTS = "imagenet"  # "imagenet", a file ("{backbone}" replaced) or a dict per backbone; None: random
+WEIGHTS_CACHE_DIR = "../data/cache/weights"  # packaged weights converted once; None: convert every run
 HEAD_EPOCHS = 25  # [1, 1000]: feature extraction: epochs of the new head on the cached features
 HEAD_LEARNING_RATE = 1e-3  # (0.0, 1.0]
 FINE_TUNE_BACKBONES = ["efficientnet_lite0"]  # fine-tuned, each beside its from-scratch control
-FINE_TUNE_DEPTH = "all"  # {"top", "half", "all"}: the last block, half or all of the backbone trains; batch norm stays frozen
+FINE_TUNE_DEPTH = "all"  # {"top", "half", "all"}: the last block, half or all of it trains; batch norm frozen
 FINE_TUNE_EPOCHS = 3  # [1, 1000]
 FINE_TUNE_LEARNING_RATE = 1e-3  # (0.0, 1.0]: AdamW, peak of the warm-up + cosine schedule
 CONTROL_LEARNING_RATE = 3e-3  # (0.0, 1.0]: the from-scratch control's peak (batch norm trains)
-STATISTICS_IMAGES = 1024  # [1, inf): clean training images whose batch-norm statistics the control is scored and kept with
+STATISTICS_IMAGES = 1024  # [1, inf): clean images for the control's batch-norm statistics
 FINE_TUNE_VALIDATION_IMAGES = None  # [1, inf): grouped-validation images scored after each epoch; None: all
-STEP_PROBE_BATCHES = 4  # [1, 1000]: for backbones not fine-tuned: training steps timed to give their seconds per epoch
+STEP_PROBE_BATCHES = 4  # [1, 1000]: steps timed for the seconds per epoch of backbones not fine-tuned
 BATCH_SIZE = 128  # [1, 65536]
 FEATURE_CACHE_DIR = "../data/cache/features"  # backbone features kept between runs; None: no disk cache
 TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
@@ -76,16 +76,28 @@ import labutils as lu
 
 lu.check_transfer_parameters(BACKBONES, IMAGE_SIZES, FINE_TUNE_BACKBONES, FINE_TUNE_DEPTH)
 # the training recipe of heads, fine-tuning and control, as the benchmark trains it (every backbone alike)
-recipe = lu.TransferRecipe(head_epochs=HEAD_EPOCHS, head_learning_rate=HEAD_LEARNING_RATE, fine_tune_depth=FINE_TUNE_DEPTH,
-                           fine_tune_epochs=FINE_TUNE_EPOCHS, fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE,
-                           control_learning_rate=CONTROL_LEARNING_RATE, statistics_images=STATISTICS_IMAGES,
-                           batch_size=BATCH_SIZE)
+recipe = lu.TransferRecipe(
+    head_epochs=HEAD_EPOCHS,
+    head_learning_rate=HEAD_LEARNING_RATE,
+    fine_tune_depth=FINE_TUNE_DEPTH,
+    fine_tune_epochs=FINE_TUNE_EPOCHS,
+    fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE,
+    control_learning_rate=CONTROL_LEARNING_RATE,
+    statistics_images=STATISTICS_IMAGES,
+    batch_size=BATCH_SIZE,
+)
 recipe
 
 # %%
 output_dir, dataset, split, data = lu.start_task(
-    OUTPUT_DIR, seed=SEED, data_dir=DATA_DIR, split_kind=SPLIT_KIND, validation_fraction=VALIDATION_FRACTION,
-    split_seed=SPLIT_SEED, family_threshold=FAMILY_THRESHOLD, train_limit=TRAIN_LIMIT,
+    OUTPUT_DIR,
+    seed=SEED,
+    data_dir=DATA_DIR,
+    split_kind=SPLIT_KIND,
+    validation_fraction=VALIDATION_FRACTION,
+    split_seed=SPLIT_SEED,
+    family_threshold=FAMILY_THRESHOLD,
+    train_limit=TRAIN_LIMIT,
 )
 data.shapes()
 
@@ -103,8 +115,12 @@ probe = data.x_train[:256]
 inputs = {}
 for backbone in BACKBONES:
     prepared = np.asarray(lu.BackboneInput(backbone, IMAGE_SIZES[backbone])(probe))
-    inputs[backbone] = {"shape": str(prepared.shape[1:]), "min": prepared.min(), "max": prepared.max(),
-                        "preprocessing": lu.BACKBONES[backbone].preprocessing}
+    inputs[backbone] = {
+        "shape": str(prepared.shape[1:]),
+        "min": prepared.min(),
+        "max": prepared.max(),
+        "preprocessing": lu.BACKBONES[backbone].preprocessing,
+    }
 pd.DataFrame(inputs).T
 
 # %% [markdown]
@@ -122,12 +138,19 @@ transfers = {}
 for backbone in BACKBONES:
     keras.utils.set_random_seed(SEED)
     transfers[backbone] = lu.build_transfer_model(
-        backbone, image_size=IMAGE_SIZES[backbone], weights=lu.resolve_weights(WEIGHTS, backbone),
-        weights_cache_dir=WEIGHTS_CACHE_DIR)
+        backbone,
+        image_size=IMAGE_SIZES[backbone],
+        weights=lu.resolve_weights(WEIGHTS, backbone),
+        weights_cache_dir=WEIGHTS_CACHE_DIR,
+    )
 for backbone, t in transfers.items():
     lu.weights_banner(backbone, t.pretrained, t.weights_status)
-pd.DataFrame({b: {**lu.count_weights(t.model), "pretrained": t.pretrained, "weights from": t.weights_source}
-              for b, t in transfers.items()}).T
+pd.DataFrame(
+    {
+        b: {**lu.count_weights(t.model), "pretrained": t.pretrained, "weights from": t.weights_source}
+        for b, t in transfers.items()
+    }
+).T
 
 # %% [markdown]
 # ## Feature extraction: one forward pass, then a new head
@@ -148,10 +171,20 @@ for backbone, t in transfers.items():
     start = time.perf_counter()
     features[backbone] = {}
     for part, images in (("train", data.x_train), ("val", data.x_val), ("test", data.x_test)):
-        features[backbone][part], from_cache[(backbone, part)] = lu.cached_features(t, images, cache_dir=FEATURE_CACHE_DIR)
+        features[backbone][part], from_cache[(backbone, part)] = lu.cached_features(
+            t, images, cache_dir=FEATURE_CACHE_DIR
+        )
     extraction_seconds[backbone] = time.perf_counter() - start
-pd.DataFrame({b: {"feature size": features[b]["train"].shape[1], "seconds": extraction_seconds[b],
-                  "from disk cache": all(from_cache[(b, p)] for p in ("train", "val", "test"))} for b in BACKBONES}).T
+pd.DataFrame(
+    {
+        b: {
+            "feature size": features[b]["train"].shape[1],
+            "seconds": extraction_seconds[b],
+            "from disk cache": all(from_cache[(b, p)] for p in ("train", "val", "test")),
+        }
+        for b in BACKBONES
+    }
+).T
 
 # %% [markdown]
 # A network to be fine-tuned starts the same way, but its head reads the pooled top features
@@ -164,27 +197,56 @@ starts = {}  # the networks of FINE_TUNE_BACKBONES, before fine-tuning
 for backbone in FINE_TUNE_BACKBONES:
     keras.utils.set_random_seed(SEED)
     starts[backbone] = lu.build_transfer_model(
-        backbone, image_size=IMAGE_SIZES[backbone], weights=lu.resolve_weights(WEIGHTS, backbone),
-        weights_cache_dir=WEIGHTS_CACHE_DIR, inner_features=False)
+        backbone,
+        image_size=IMAGE_SIZES[backbone],
+        weights=lu.resolve_weights(WEIGHTS, backbone),
+        weights_cache_dir=WEIGHTS_CACHE_DIR,
+        inner_features=False,
+    )
 heads = {f"{b}_features": (t, features[b]) for b, t in transfers.items()}
-heads |= {f"{b}_fine_tuned": (t, {part: t.pooled_features(f) for part, f in features[b].items()}) for b, t in starts.items()}
-pd.DataFrame({name: {"head reads": t.head_reads, "features": inputs["train"].shape[1]} for name, (t, inputs) in heads.items()}).T
+heads |= {
+    f"{b}_fine_tuned": (t, {part: t.pooled_features(f) for part, f in features[b].items()})
+    for b, t in starts.items()
+}
+pd.DataFrame(
+    {
+        name: {"head reads": t.head_reads, "features": inputs["train"].shape[1]}
+        for name, (t, inputs) in heads.items()
+    }
+).T
 
 # %%
 head_logs, head_seconds = {}, {}
 for name, (t, inputs) in heads.items():
     keras.utils.set_random_seed(SEED)
     t.adapt_head(inputs["train"])
-    t.head.compile(optimizer=recipe.head_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    t.head.compile(
+        optimizer=recipe.head_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     history = t.head.fit(
-        inputs["train"], data.y_train, batch_size=recipe.batch_size, epochs=recipe.head_epochs, verbose=0,
+        inputs["train"],
+        data.y_train,
+        batch_size=recipe.batch_size,
+        epochs=recipe.head_epochs,
+        verbose=0,
         validation_data=(inputs["val"], data.y_val),
-        callbacks=[lu.EpochClock(), keras.callbacks.EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True)],
+        callbacks=[
+            lu.EpochClock(),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True),
+        ],
     )
     head_logs[name] = lu.history_frame(history)
     head_seconds[name] = float(head_logs[name]["seconds"].iloc[-1])
-pd.DataFrame({name: {"epochs": len(log), "best val accuracy": log["val_accuracy"].max(), "seconds": head_seconds[name]}
-              for name, log in head_logs.items()}).T
+pd.DataFrame(
+    {
+        name: {
+            "epochs": len(log),
+            "best val accuracy": log["val_accuracy"].max(),
+            "seconds": head_seconds[name],
+        }
+        for name, log in head_logs.items()
+    }
+).T
 
 # %% [markdown]
 # The test set meets each feature-extraction model once; the models are saved now. Each
@@ -192,16 +254,29 @@ pd.DataFrame({name: {"epochs": len(log), "best val accuracy": log["val_accuracy"
 
 # %%
 records, probabilities = {}, {}
-inference = {name: lu.inference_rate(t.model, data.x_test[:1024], batch_size=512) for name, (t, _) in heads.items()}
+inference = {
+    name: lu.inference_rate(t.model, data.x_test[:1024], batch_size=512) for name, (t, _) in heads.items()
+}
 for backbone, t in transfers.items():
     name = f"{backbone}_features"
     probabilities[name] = t.head.predict(features[backbone]["test"], verbose=0)
     val_accuracy = float(t.head.evaluate(features[backbone]["val"], data.y_val, verbose=0)[1])
     records[name] = lu.save_transfer_with_record(
-        t, output_dir, name, lu.classification_metrics(data.y_test, probabilities[name]), regime="feature extraction",
-        val_accuracy_grouped=val_accuracy, train_seconds=extraction_seconds[backbone] + head_seconds[name],
-        epochs=len(head_logs[name]), seed=SEED, inference_images_per_second=inference[name], train_images=len(data.x_train))
-pd.DataFrame(records).T[["head_reads", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds", "pretrained"]]
+        t,
+        output_dir,
+        name,
+        lu.classification_metrics(data.y_test, probabilities[name]),
+        regime="feature extraction",
+        val_accuracy_grouped=val_accuracy,
+        train_seconds=extraction_seconds[backbone] + head_seconds[name],
+        epochs=len(head_logs[name]),
+        seed=SEED,
+        inference_images_per_second=inference[name],
+        train_images=len(data.x_train),
+    )
+pd.DataFrame(records).T[
+    ["head_reads", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds", "pretrained"]
+]
 
 # %% [markdown]
 # ## Fine-tuning
@@ -220,27 +295,52 @@ augment = lu.Augmentation().pipeline(SEED)  # Task 3's pose and exposure changes
 
 def augmented_batches():
     """Shuffled, augmented batches of the training side, in the same order for each network."""
-    return lu.training_dataset(data.x_train, data.y_train, batch_size=recipe.batch_size, seed=SEED, augmentation=augment)
+    return lu.training_dataset(
+        data.x_train, data.y_train, batch_size=recipe.batch_size, seed=SEED, augmentation=augment
+    )
 
 
 rng = np.random.default_rng(SEED)
-monitor = (np.arange(len(data.x_val)) if FINE_TUNE_VALIDATION_IMAGES is None else
-           rng.choice(len(data.x_val), size=min(FINE_TUNE_VALIDATION_IMAGES, len(data.x_val)), replace=False))
-lu.show_markdown(f"Each network fine-tuned here is scored on {len(monitor):,} grouped-validation images after every epoch.")
+monitor = (
+    np.arange(len(data.x_val))
+    if FINE_TUNE_VALIDATION_IMAGES is None
+    else rng.choice(len(data.x_val), size=min(FINE_TUNE_VALIDATION_IMAGES, len(data.x_val)), replace=False)
+)
+lu.show_markdown(
+    f"Each network fine-tuned here is scored on {len(monitor):,} grouped-validation images after every epoch."
+)
 
 # %% [markdown]
 # Which part of each backbone trains, and for the backbones not fine-tuned here, what one epoch would cost:
 
 # %%
-epoch_seconds = {b: lu.fine_tune_epoch_seconds(b, data.x_train, data.y_train, image_size=IMAGE_SIZES[b],
-                                               depth=FINE_TUNE_DEPTH, batch_size=BATCH_SIZE, batches=STEP_PROBE_BATCHES,
-                                               augmentation=augment, seed=SEED)
-                 for b in BACKBONES if b not in FINE_TUNE_BACKBONES}
+epoch_seconds = {
+    b: lu.fine_tune_epoch_seconds(
+        b,
+        data.x_train,
+        data.y_train,
+        image_size=IMAGE_SIZES[b],
+        depth=FINE_TUNE_DEPTH,
+        batch_size=BATCH_SIZE,
+        batches=STEP_PROBE_BATCHES,
+        augmentation=augment,
+        seed=SEED,
+    )
+    for b in BACKBONES
+    if b not in FINE_TUNE_BACKBONES
+}
 trainable_after = {b: lu.unfreeze(starts[b], FINE_TUNE_DEPTH) for b in FINE_TUNE_BACKBONES}
-pd.DataFrame({b: {"fine-tuned here": b in FINE_TUNE_BACKBONES,
-                  "first trainable layer": lu.BACKBONES[b].fine_tune_from[FINE_TUNE_DEPTH],
-                  "trainable weights": trainable_after.get(b), "seconds per epoch (timed steps)": epoch_seconds.get(b)}
-              for b in BACKBONES}).T
+pd.DataFrame(
+    {
+        b: {
+            "fine-tuned here": b in FINE_TUNE_BACKBONES,
+            "first trainable layer": lu.BACKBONES[b].fine_tune_from[FINE_TUNE_DEPTH],
+            "trainable weights": trainable_after.get(b),
+            "seconds per epoch (timed steps)": epoch_seconds.get(b),
+        }
+        for b in BACKBONES
+    }
+).T
 
 # %% [markdown]
 # `compile()` and `fit()`: the schedule spans the epochs of the run, and the grouped
@@ -251,11 +351,18 @@ fine_logs, fine_seconds = {}, {}
 for backbone in FINE_TUNE_BACKBONES:
     model = starts[backbone].model
     keras.utils.set_random_seed(SEED)
-    model.compile(optimizer=recipe.fine_tune_optimizer(len(data.x_train)), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    history = model.fit(augmented_batches(),
-                        validation_data=(data.x_val[monitor], data.y_val[monitor]), epochs=recipe.fine_tune_epochs, verbose=2,
-                        callbacks=[lu.EpochClock(), PlotLossesKeras()])
+    model.compile(
+        optimizer=recipe.fine_tune_optimizer(len(data.x_train)),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        augmented_batches(),
+        validation_data=(data.x_val[monitor], data.y_val[monitor]),
+        epochs=recipe.fine_tune_epochs,
+        verbose=2,
+        callbacks=[lu.EpochClock(), PlotLossesKeras()],
+    )
     fine_logs[backbone] = lu.history_frame(history)
     fine_seconds[backbone] = float(fine_logs[backbone]["seconds"].iloc[-1])
 
@@ -277,21 +384,36 @@ for backbone in FINE_TUNE_BACKBONES:
 controls, control_logs, control_seconds = {}, {}, {}
 for backbone in FINE_TUNE_BACKBONES:
     keras.utils.set_random_seed(SEED)
-    control = controls[backbone] = lu.build_transfer_model(backbone, image_size=IMAGE_SIZES[backbone], weights=None,
-                                                           train_batch_norm=True, inner_features=False)
+    control = controls[backbone] = lu.build_transfer_model(
+        backbone, image_size=IMAGE_SIZES[backbone], weights=None, train_batch_norm=True, inner_features=False
+    )
     lu.unfreeze(control, "all")
-    control.model.compile(optimizer=recipe.control_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    control.model.compile(
+        optimizer=recipe.control_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     history = control.model.fit(
-        augmented_batches(), validation_data=(data.x_val[monitor], data.y_val[monitor]), verbose=2,
+        augmented_batches(),
+        validation_data=(data.x_val[monitor], data.y_val[monitor]),
+        verbose=2,
         epochs=10 * recipe.fine_tune_epochs,  # an upper bound: the seconds end it
-        callbacks=[lu.EpochClock(), *recipe.control_callbacks(fine_seconds[backbone], control, data.x_train, SEED),
-                   PlotLossesKeras()])
+        callbacks=[
+            lu.EpochClock(),
+            *recipe.control_callbacks(fine_seconds[backbone], control, data.x_train, SEED),
+            PlotLossesKeras(),
+        ],
+    )
     control_logs[backbone] = lu.history_frame(history)
     control_seconds[backbone] = float(control_logs[backbone]["seconds"].iloc[-1])
 
 # %%
-curves = pd.concat({f"{b} {kind}": log for b in FINE_TUNE_BACKBONES
-                    for kind, log in (("fine-tuned", fine_logs[b]), ("from scratch", control_logs[b]))}, names=["model"])
+curves = pd.concat(
+    {
+        f"{b} {kind}": log
+        for b in FINE_TUNE_BACKBONES
+        for kind, log in (("fine-tuned", fine_logs[b]), ("from scratch", control_logs[b]))
+    },
+    names=["model"],
+)
 curves[["loss", "accuracy", "val_loss", "val_accuracy", "seconds"]].round(4)
 
 # %% [markdown]
@@ -301,19 +423,42 @@ curves[["loss", "accuracy", "val_loss", "val_accuracy", "seconds"]].round(4)
 # %%
 for backbone in FINE_TUNE_BACKBONES:
     start_name = f"{backbone}_fine_tuned"  # its head's entry in head_logs
-    head = (extraction_seconds[backbone] + head_seconds[start_name], len(head_logs[start_name]))  # seconds, epochs
+    head = (
+        extraction_seconds[backbone] + head_seconds[start_name],
+        len(head_logs[start_name]),
+    )  # seconds, epochs
     for name, t, log, regime, depth, before in (
         (start_name, starts[backbone], fine_logs[backbone], "fine-tuning", FINE_TUNE_DEPTH, head),
-        (f"{backbone}_from_scratch", controls[backbone], control_logs[backbone], "from scratch", "all", (0.0, 0)),
+        (
+            f"{backbone}_from_scratch",
+            controls[backbone],
+            control_logs[backbone],
+            "from scratch",
+            "all",
+            (0.0, 0),
+        ),
     ):
         probabilities[name] = t.model.predict(data.x_test, batch_size=256, verbose=0)
         fit_seconds = float(log["seconds"].iloc[-1])  # the fit itself: the control's budget
         records[name] = lu.save_transfer_with_record(
-            t, output_dir, name, lu.classification_metrics(data.y_test, probabilities[name]), regime=regime, seed=SEED,
-            val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]), val_images=len(monitor), fine_tune_depth=depth,
-            train_seconds=before[0] + fit_seconds, epochs=before[1] + len(log), fine_tune_seconds=fit_seconds,
-            inference_images_per_second=inference[start_name], train_images=len(data.x_train))
-pd.DataFrame(records).T[["regime", "pretrained", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds"]]
+            t,
+            output_dir,
+            name,
+            lu.classification_metrics(data.y_test, probabilities[name]),
+            regime=regime,
+            seed=SEED,
+            val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]),
+            val_images=len(monitor),
+            fine_tune_depth=depth,
+            train_seconds=before[0] + fit_seconds,
+            epochs=before[1] + len(log),
+            fine_tune_seconds=fit_seconds,
+            inference_images_per_second=inference[start_name],
+            train_images=len(data.x_train),
+        )
+pd.DataFrame(records).T[
+    ["regime", "pretrained", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds"]
+]
 
 # %% [markdown]
 # ## Everything trained in the lab, side by side
@@ -370,18 +515,26 @@ plt.show() if ax is not None else lu.show_markdown("No test image is misclassifi
 # The metrics file holds every model's record and the conclusion's text, which the index page shows.
 
 # %%
-answers = lu.describe_transfer_answers(records, comparison, is_real=dataset.is_real, test_images=len(data.y_test),
-                                       epoch_seconds=epoch_seconds)
+answers = lu.describe_transfer_answers(
+    records, comparison, is_real=dataset.is_real, test_images=len(data.y_test), epoch_seconds=epoch_seconds
+)
 lu.write_metrics(
-    output_dir, notebook="04_transfer", data_source=dataset.source, profile=PROFILE, models=records,
+    output_dir,
+    notebook="04_transfer",
+    data_source=dataset.source,
+    profile=PROFILE,
+    models=records,
     split=split.summary(),
     image_sizes={b: IMAGE_SIZES[b] for b in BACKBONES},
     weights_requested=WEIGHTS,
     pretrained={backbone: t.pretrained for backbone, t in transfers.items()},
     fine_tune_epoch_seconds=epoch_seconds,
     comparison=comparison.reset_index().to_dict(orient="records"),
-    best_overall={"model": best_overall, "task": comparison.task[best_overall],
-                  "test_accuracy": float(comparison.test_accuracy[best_overall])},
+    best_overall={
+        "model": best_overall,
+        "task": comparison.task[best_overall],
+        "test_accuracy": float(comparison.test_accuracy[best_overall]),
+    },
     answers=answers,
 )
 pd.DataFrame(records).T[["test_accuracy", "test_errors", "train_seconds", "trainable_weights", "model_file"]]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from labutils.data import CSV_HEADER
+from labutils.datasets.standin import write_standin
 from labutils.sources import repository_root
-from labutils.synthetic import write_standin
 
 REAL_DATA_DIR = repository_root().parent / "shared" / "data" / "sign-language-mnist"
 SMALL_TRAIN_ROWS, SMALL_TEST_ROWS = 1200, 480

@@ -291,7 +291,7 @@ def test_the_budget_caps_training_and_the_run_says_so(standin_dir, tmp_path):
         assert hard["images"] == 0 or hard["log_loss"] >= 0
         assert "val_hard_families" not in results["contenders"][role]
     # every image is scored under the perturbations: all test rows, all grouped-validation rows
-    from labutils.inputs import prepare_task_data
+    from labutils.session import prepare_task_data
 
     _, _, data = prepare_task_data(
         standin_dir, split_kind="grouped", train_limit=QUICK_SETTINGS.train_limit, seed=0
@@ -520,7 +520,7 @@ def test_quick_bench_end_to_end(quick_bench):
     assert results["data_source"] == "synthetic" and results["quick"] is True and results["seeds"] == [0, 1]
     assert results["machine"]["cpu_count"] >= 1 and "keras" in results["packages"]
     # every job says which device it trained on, and the run says it once
-    from labutils.device import describe_devices, device_from_record, timing_note
+    from labutils.runtime.device import describe_devices, device_from_record, timing_note
 
     devices = [
         device_from_record(record, name)

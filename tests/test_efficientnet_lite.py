@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from labutils.efficientnet_lite import (
+from labutils.pretrained.efficientnet_lite import (
     convert_lite0_state_dict,
     efficientnet_lite0,
     lite0_weights,
     packaged_weights_file,
     preprocess_input,
 )
-from labutils.torch_legacy import LEGACY_MAGIC_NUMBER, WeightsFileError, read_legacy_state_dict
+from labutils.pretrained.torch_legacy import LEGACY_MAGIC_NUMBER, WeightsFileError, read_legacy_state_dict
 
 CALLS: list[str] = []
 

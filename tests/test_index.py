@@ -11,10 +11,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labutils.device import Device
 from labutils.recipes import Task2Recipe, Task3Recipe
 from labutils.report.index import extract_thumbnails, render_index
-from labutils.results import SCHEMA_VERSION, SEED_REPORT, check_metrics
+from labutils.results.schema import SCHEMA_VERSION, check_metrics
+from labutils.runtime.device import Device
+from labutils.saving import SEED_REPORT
 
 # the smallest valid PNG (1x1 pixel)
 PNG = base64.b64encode(

@@ -20,13 +20,13 @@ from labutils.callbacks import (
     recompute_batch_norm_statistics,
 )
 from labutils.data import LETTERS, label_to_index
-from labutils.inputs import to_model_input
+from labutils.display import describe_gap
 from labutils.layers import BlurPooling2D, PerImageStandardization
-from labutils.metrics import classification_metrics, describe_gap, per_letter_report
+from labutils.metrics import classification_metrics, per_letter_report, single_image_rate
 from labutils.models import compact_cnn, count_weights, seed_cnn
 from labutils.plot import plot_confusion_matrix, plot_misclassified
 from labutils.sources import load_dataset
-from labutils.speed import single_image_rate
+from labutils.split import to_model_input
 from labutils.training import (
     augmentation_pipeline,
     cosine_schedule,
@@ -414,7 +414,7 @@ def test_per_letter_report_and_plots(rng):
 
 
 def test_errors_by_family_counts_whole_families():
-    from labutils import errors_by_family
+    from labutils.metrics import errors_by_family
 
     y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
     families = np.array([5, 5, 5, 7, 7, 9, 9, 3, 3])
@@ -433,7 +433,7 @@ def test_errors_by_family_counts_whole_families():
 
 
 def test_prepare_task_data_matches_the_split(standin_dir):
-    from labutils.inputs import prepare_task_data
+    from labutils.session import prepare_task_data
 
     dataset, split, inputs = prepare_task_data(standin_dir, train_limit=None)
     assert len(inputs.x_train) == len(split.train_index) and len(inputs.x_val) == len(split.validation_index)
@@ -836,7 +836,8 @@ def test_describe_gap_says_direction_and_size():
 
 
 def test_family_neighbours_finds_the_training_image_most_like_each_family():
-    from labutils import family_neighbours, plot_family_neighbours
+    from labutils.metrics import family_neighbours
+    from labutils.plot import plot_family_neighbours
 
     rng = np.random.default_rng(0)
     x_train = rng.random((4, 28, 28, 1)).astype(np.float32)
@@ -865,7 +866,7 @@ def test_family_neighbours_finds_the_training_image_most_like_each_family():
         1.0, abs=1e-5
     )
     assert table.loc[4, "own_letter_train_index"] == -1 and np.isnan(table.loc[4, "own_letter_similarity"])
-    from labutils import errors_by_family, missed_family_records
+    from labutils.metrics import errors_by_family, missed_family_records
 
     records = missed_family_records(errors_by_family(y_test, np.array([1, 0, 1, 0]), families), table)
     assert [(r["family"], r["errors"], r["predicted_as"], r["nearest_letter"]) for r in records] == [
@@ -893,7 +894,7 @@ def test_family_neighbours_finds_the_training_image_most_like_each_family():
 
 
 def test_hard_families_are_those_whose_most_similar_training_image_is_another_letter():
-    from labutils import hard_families, hard_family_score
+    from labutils.metrics import hard_families, hard_family_score
 
     rng = np.random.default_rng(1)
     x_train = rng.random((4, 28, 28, 1)).astype(np.float32)
@@ -939,13 +940,11 @@ def test_hard_families_are_those_whose_most_similar_training_image_is_another_le
 def test_start_task_seeds_makes_the_folder_loads_the_split_and_shows_the_banner(
     standin_dir, tmp_path, monkeypatch
 ):
-    import IPython.display
-
-    from labutils.inputs import prepare_task_data
-    from labutils.session import start_task
+    import labutils.display
+    from labutils.session import prepare_task_data, start_task
 
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda *objects: shown.extend(objects))
+    monkeypatch.setattr(labutils.display, "display", lambda *objects: shown.extend(objects))
     settings = dict(
         split_kind="grouped", validation_fraction=0.3, split_seed=43, family_threshold=0.97, train_limit=200
     )
@@ -965,7 +964,7 @@ def test_start_task_seeds_makes_the_folder_loads_the_split_and_shows_the_banner(
 
 def test_a_saved_model_gets_its_record(tmp_path):
     from labutils.models import load_model
-    from labutils.results import METRIC_FIELDS
+    from labutils.results.schema import METRIC_FIELDS
     from labutils.saving import save_with_record
 
     model = compact_cnn(width=4)

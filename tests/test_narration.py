@@ -6,13 +6,10 @@ import pandas as pd
 import pytest
 
 from labutils.narration import (
-    describe_augmentation_conclusion,
     describe_cnn_conclusion,
     describe_cnn_families,
     describe_confusions,
-    describe_missed_families,
     describe_model,
-    describe_robustness_gains,
     describe_same_seconds,
     describe_split_conclusion,
     describe_transfer_answers,
@@ -149,39 +146,6 @@ def test_runs_without_pretrained_weights_or_earlier_tasks_say_so():
         describe_transfer_answers({}, table(RECORDS), is_real=True, test_images=1)
 
 
-def test_the_test_families_sentence_follows_the_families():
-    from labutils.narration import describe_test_families
-
-    counts = {
-        "compact_cnn_final (Task 2)": 3,
-        "compact_cnn_augmented_final": 2,
-        "compact_cnn (Task 2)": 9,
-        "compact_cnn_augmented": 7,
-        "seed_cnn (Task 2)": 30,
-        "seed_cnn_augmented": 12,
-    }
-    by_family = pd.DataFrame(
-        {"letter": ["V", "V", "A", "B"], "images": [20, 10, 12, 8], "errors": [15, 1, 0, 0]}
-    )
-    text = describe_test_families(by_family, counts)
-    assert text.startswith(
-        "Of the 4 test families, our final network got 3 at least partly wrong after Task 2 and **2** after"
-    )
-    assert "(trained on the split's training side: 9 → 7; the reference network: 30 → 12)." in text
-    # 15 of the 16 errors lie in the family read mostly wrong
-    assert (
-        "wrong families are of the letter V (2 families); 94% of its errors lie in families it gets mostly wrong"
-        in text
-    )
-    one = by_family.assign(errors=[0, 1, 0, 0])
-    assert "wrong family is of the letter V (1 family); 0% of its errors" in describe_test_families(
-        one, counts
-    )
-    assert describe_test_families(by_family.assign(errors=0), counts).endswith(
-        "It reads every test photograph right."
-    )
-
-
 def _neighbours(own: list[float], nearest_letters: list[str]) -> pd.DataFrame:
     """Test families #0… of letter A, with their own letter's best training match and the nearest's letter."""
     return pd.DataFrame(
@@ -192,111 +156,6 @@ def _neighbours(own: list[float], nearest_letters: list[str]) -> pd.DataFrame:
             "own_letter_similarity": own,
         }
     )
-
-
-def test_missed_families_are_placed_among_all_test_families_in_words():
-    neighbours = _neighbours([0.5, 0.95, 0.96, 0.97, 0.98, 0.99, 0.99, 0.99], ["E"] + ["A"] * 7)
-    # one family missed, and the one least like its letter: reading it takes generalising
-    text = describe_missed_families(neighbours, pd.Index([0, 3]), pd.Index([0]))
-    assert text.startswith(
-        "Across all 8 test families, 88% have their nearest training image in their own letter, and the median "
-        "family has a training image of its letter at r = 0.97. "
-    )
-    assert "Augmentation set right 1 of the 2 families our final network missed after Task 2 (" in text
-    assert "median r = 0.97)." in text and "newly missed" not in text
-    assert (
-        "The one family the final network gets wrong has its nearest training image in another letter (#0 (A): "
-        in text
-    )
-    assert "the nearest is E at 0.90, the nearest A at 0.50)" in text
-    assert "; its best match in its own letter is weaker than that of 100% of all test families. " in text
-    assert text.endswith(
-        "It is among the test photographs least like any training photograph of its letter: reading "
-        "it right takes generalising past every example the network saw, and whether a run gets it "
-        "decides whether it reaches zero errors."
-    )
-    # two ordinary families missed, one of them new: the misses are the network's
-    text = describe_missed_families(neighbours, pd.Index([0, 4]), pd.Index([4, 5]))
-    assert "set right 1 of the 2 families" in text and "and newly missed 1. " in text
-    assert (
-        "Of the 2 families the final network gets wrong, 0 have their nearest training image in another letter;"
-        in text
-    )
-    assert "their best match in their own letter" in text and "(median over the missed families). " in text
-    assert text.endswith(
-        "They are not unusually far from their letter's training photographs: the misses are the "
-        "network's, not the data's."
-    )
-    # nothing missed: the overview alone
-    assert describe_missed_families(neighbours, pd.Index([]), pd.Index([])).endswith("at r = 0.97. ")
-
-
-def test_the_task3_conclusion_says_what_augmentation_did_with_the_run_s_numbers():
-    figures = dict(
-        real_data=True,
-        split_run={"epochs": 12, "seconds": 301.4, "before": 0.994, "after": 0.9943, "val_accuracy": 0.9879},
-        reference_accuracy=0.9799,
-        published_accuracy=0.9964,
-        final_run={"images": 27455, "epochs": 12, "seconds": 532.0, "accuracy": 0.9974, "errors": 19},
-        test_images=7172,
-        test_families=338,
-        families_with_errors=1,
-        families_nearest_elsewhere=1,
-        mean_gain=0.2,
-        largest_gain="noise",
-    )
-    text = describe_augmentation_conclusion(**figures)
-    assert text.startswith(
-        "On the real data, 12 further epochs on augmented batches (301 s) take our network, trained on the split's "
-        "training side, from 0.9940 to 0.9943 test accuracy, with a grouped validation accuracy of 0.9879, "
-    )
-    assert "reaches 0.9799 (the seed report published 0.9964 after 50 more epochs)" in text
-    assert (
-        "The same recipe on all 27,455 training images (12 augmented epochs, 532 s) gives our final network "
-        "**0.9974** (19 of 7,172 wrong, in 1 of the 338 test families; it looks more like a training photograph "
-        "of another letter than like any of its own). Under perturbations, augmentation keeps +0.200 more "
-        "accuracy on average, most under noise."
-    ) in text
-    several = describe_augmentation_conclusion(
-        **{**figures, "families_with_errors": 3, "families_nearest_elsewhere": 2}
-    )
-    assert (
-        "in 3 of the 338 test families; 2 of them look more like a training photograph of another letter "
-        in several
-    )
-    assert "than like any of their own)." in several
-    none = describe_augmentation_conclusion(
-        **{**figures, "real_data": False, "families_with_errors": 0, "families_nearest_elsewhere": 0}
-    )
-    assert none.startswith("On the SYNTHETIC STAND-IN (not the real data), ")
-    assert "in 0 of the 338 test families). Under perturbations" in none
-
-
-def test_the_robustness_gains_sentence_follows_the_mean_accuracies():
-    table = pd.DataFrame(
-        {"before": [0.70, 0.44, 0.98, 0.90], "after": [0.95, 0.97, 0.97, 0.90]},
-        index=["shift", "noise", "rotation", "scale"],
-    )
-    text = describe_robustness_gains(table, before="before", after="after", imitated=["shift", "noise"])
-    assert text.startswith(
-        "Averaged over the perturbed strengths, augmentation changes our final network's accuracy by +0.193"
-    )
-    assert "it helps most under **noise** (0.440 → 0.970)" in text
-    assert "; it *lowers* accuracy under **rotation** (0.980 → 0.970)" in text and "least under" not in text
-    assert (
-        "imitated (shift, noise) are where the gain should show; the others (rotation, scale) test how far"
-        in text
-    )
-    # nothing lowered: the smallest gain is named too; nothing imitated: said so
-    better = table.assign(after=[0.95, 0.97, 0.99, 0.93])
-    text = describe_robustness_gains(better, before="before", after="after", imitated=())
-    assert "least under **rotation** (0.980 → 0.990)" in text and "imitated (none)" in text
-    worse = table.assign(after=table["before"] - 0.01)
-    assert "it helps under none of them" in describe_robustness_gains(
-        worse, before="before", after="after", imitated=()
-    )
-    with pytest.raises(ValueError, match="no column 'final'"):
-        describe_robustness_gains(table, before="before", after="final", imitated=())
 
 
 def test_the_same_seconds_sentence_says_whether_the_last_epoch_was_cut_short():

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from labutils.onednn import ONEDNN_VARIABLE, onednn_setting
 from labutils.report.provenance import machine_info
+from labutils.runtime.onednn import ONEDNN_VARIABLE, onednn_setting
 
 # in a fresh interpreter: import labutils, then TensorFlow, and report what TensorFlow runs with
 _PROBE = (

@@ -1,40 +1,94 @@
-"""The package's public surface: every exported name resolves, and the export table matches __all__."""
+"""The package's layout: a core the notebooks import, tooling beside it, and no import circle."""
 
 from __future__ import annotations
 
-import importlib
+import ast
+import inspect
+import re
 import subprocess
 import sys
-
-import pytest
+from pathlib import Path
 
 import labutils
 
-
-def test_the_names_read_from_each_modules_source_are_its_all():
-    for module in labutils._PUBLIC_MODULES:
-        declared = labutils._declared_names(module)
-        assert declared == tuple(importlib.import_module(f"labutils.{module}").__all__), module
-    # no name is exported by two modules
-    assert len(labutils._MODULE_OF) == sum(len(labutils._declared_names(m)) for m in labutils._PUBLIC_MODULES)
+ROOT = Path(labutils.__file__).parent
+NOTEBOOKS = sorted((ROOT.parent / "notebooks").glob("[0-9][0-9]_*.py"))
+#: The modules directly in labutils/: the core the notebooks import.
+CORE = sorted(path.stem for path in ROOT.glob("*.py") if not path.stem.startswith("_"))
 
 
-def test_every_exported_name_resolves():
-    for name in labutils.__all__:
-        assert getattr(labutils, name) is not None
-    assert labutils.label_to_letter(0) == "A"
+def _notebook_names() -> set[str]:
+    """Every ``lu.NAME`` the notebooks use."""
+    return {
+        name for path in NOTEBOOKS for name in re.findall(r"\blu\.(\w+)", path.read_text(encoding="utf-8"))
+    }
 
 
-def test_unknown_attribute_is_an_attribute_error():
-    with pytest.raises(AttributeError, match="no_such_thing"):
-        _ = labutils.no_such_thing
+def _defining_module(name: str) -> str:
+    """The core module whose source defines ``name`` at its top level (a def, a class or an assignment)."""
+    for module in CORE:
+        tree = ast.parse((ROOT / f"{module}.py").read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == name:
+                return module
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            if any(isinstance(target, ast.Name) and target.id == name for target in targets):
+                return module
+    raise AssertionError(f"lu.{name} is not defined in a core module")
 
 
-def test_importing_the_package_does_not_import_plotting_or_tensorflow():
-    # the CLI and the benchmark's settings (built when labutils.bench is imported) check their choices without Keras
-    code = "import sys, labutils.cli, labutils.bench; print(any(m in sys.modules for m in ('seaborn', 'tensorflow', 'keras')))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip() == "False", result.stderr
+def test_every_name_the_notebooks_use_is_defined_in_a_core_module_and_imported_from_it():
+    names = _notebook_names()
+    assert {"start_task", "training_dataset", "Task3Recipe", "plot_confusion_matrix"} <= names
+    init = ast.parse((ROOT / "__init__.py").read_text(encoding="utf-8"))
+    imported = {
+        alias.name: node.module
+        for node in init.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    for name in sorted(names):
+        module = _defining_module(name)
+        assert imported.get(name) == module, f"labutils/__init__.py should import {name} from .{module}"
+        value = getattr(labutils, name)
+        if inspect.isfunction(value) or inspect.isclass(value):
+            assert value.__module__ == f"labutils.{module}", name
+
+
+def test_the_front_door_is_plain_imports():
+    """No lazy loader: ``__init__.py`` holds imports, one call that loads TensorFlow, and the version."""
+    init = ast.parse((ROOT / "__init__.py").read_text(encoding="utf-8"))
+    kinds = {type(node).__name__ for node in init.body[1:]}  # after the docstring
+    assert kinds == {"ImportFrom", "Expr", "Assign"}, kinds
+    assert not any(isinstance(node, ast.FunctionDef) for node in ast.walk(init))
+    # nothing it imports is unused by the notebooks, apart from the set-up
+    imported = {alias.name for node in init.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert imported - {"load_tensorflow"} == _notebook_names()
+
+
+#: Where the core reaches into the tooling: these modules, each for a few named functions (docs/layout.md).
+CORE_TO_TOOLING = {
+    "labutils.backbones": {"labutils.pretrained.efficientnet_lite"},
+    "labutils.display": {"labutils.runtime.device"},
+    "labutils.models": {"labutils.predict.model_files"},
+    "labutils.saving": {"labutils.results.schema", "labutils.runtime.device"},
+    "labutils.session": {"labutils.runtime.device"},
+    "labutils.sources": {"labutils.datasets.standin"},
+}
+
+
+def test_the_core_reaches_the_tooling_only_where_the_layout_says():
+    graph = _imports_within_the_package()
+    core = {f"labutils.{module}" for module in CORE}
+    crossings = {module: graph[module] - core for module in sorted(core) if graph[module] - core}
+    assert crossings == CORE_TO_TOOLING
+
+
+def test_importing_the_package_prints_no_tensorflow_chatter():
+    result = subprocess.run(
+        [sys.executable, "-c", "import labutils"], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert "oneDNN custom operations" not in result.stderr and "absl::InitializeLog" not in result.stderr
 
 
 def _imports_within_the_package() -> dict[str, set[str]]:
@@ -96,8 +150,9 @@ def _circle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_module_imports_in_a_circle():
     graph = _imports_within_the_package()
-    assert {"labutils.report.runner", "labutils.bench.run", "labutils.results"} <= set(graph)
-    assert "labutils.results" in graph["labutils.report.runner"]  # relative imports of both levels are seen
+    assert {"labutils.report.runner", "labutils.bench.run", "labutils.results.schema"} <= set(graph)
+    # relative imports of both levels are seen
+    assert "labutils.results.schema" in graph["labutils.report.runner"]
     assert "labutils.report.provenance" in graph["labutils.bench.run"]
     assert "labutils.report.index" in graph["labutils.report.runner"]  # and those inside functions
     assert _circle(graph) is None, " -> ".join(_circle(graph))

@@ -90,13 +90,12 @@ def test_the_notebooks_and_the_index_show_the_same_data_banner(standin_dir):
 
 def test_the_narration_and_the_banners_display_by_themselves(standin_dir, monkeypatch):
     """Wherever they stand in a cell, they reach the notebook: each calls IPython's display() and returns None."""
-    import IPython.display
-
+    import labutils.display
     from labutils.display import data_banner, show_markdown, weights_banner
     from labutils.sources import load_dataset
 
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda *objects: shown.extend(objects))
+    monkeypatch.setattr(labutils.display, "display", lambda *objects: shown.extend(objects))
     assert show_markdown("**0.9990** of the test images") is None
     assert data_banner(load_dataset(standin_dir)) is None
     assert weights_banner("vgg16", False, "random initialisation") is None
@@ -104,3 +103,23 @@ def test_the_narration_and_the_banners_display_by_themselves(standin_dir, monkey
     assert kinds == ["Markdown", "HTML", "HTML"]
     assert shown[0].data == "**0.9990** of the test images" and "SYNTHETIC STAND-IN" in shown[1].data
     assert "NO PRETRAINED WEIGHTS" in shown[2].data
+
+
+def test_the_steps_table_lists_a_pipeline_in_order_with_its_settings():
+    from labutils.callbacks import EpochClock, TimeBudget
+    from labutils.display import steps_table
+    from labutils.recipes import Augmentation
+
+    layers = steps_table(Augmentation(blur=0.5, noise=0.05, brightness=0).pipeline(seed=0))
+    assert list(layers["step"]) == [
+        "RandomAffine",
+        "RandomGaussianBlur",
+        "RandomContrast",
+        "RandomGaussianNoise",
+    ]
+    assert list(layers.index) == [1, 2, 3, 4]
+    assert "max_sigma=0.5" in layers.loc[2, "settings"] and "name=" not in layers.loc[2, "settings"]
+    assert layers.loc[1, "what it does"].startswith("Random rotation")  # the docstring's first line
+    callbacks = steps_table([TimeBudget(30.0, per_batch=True), EpochClock()])
+    assert list(callbacks["step"]) == ["TimeBudget", "EpochClock"]
+    assert "seconds=30" in callbacks.loc[1, "settings"] and "per_batch=True" in callbacks.loc[1, "settings"]

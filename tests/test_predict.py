@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from labutils.data import read_sign_mnist_csv
-from labutils.predict import best_model_file, image_to_array, predict_files
+from labutils.predict.command import best_model_file, image_to_array, predict_files
 from tests.test_index import METRICS
 
 

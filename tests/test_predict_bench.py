@@ -6,10 +6,10 @@ import json
 
 import keras
 
-from labutils.device import device_from_record, training_device
 from labutils.models import compact_cnn
-from labutils.predict_bench import PredictMeasurement, predict_table, run_predict_bench, write_pixel_csv
-from labutils.rows import iter_pixel_rows
+from labutils.predict.bench import PredictMeasurement, predict_table, run_predict_bench, write_pixel_csv
+from labutils.predict.rows import iter_pixel_rows
+from labutils.runtime.device import device_from_record, training_device
 
 
 def test_the_generated_csv_is_what_predict_reads(tmp_path):

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 
 from labutils.data import CSV_HEADER, DataValidationError
-from labutils.pictures import MAX_IMAGE_PIXELS, read_picture
-from labutils.predict import iter_predictions, predict_files
-from labutils.rows import iter_pixel_rows
+from labutils.predict.command import iter_predictions, predict_files
+from labutils.predict.pictures import MAX_IMAGE_PIXELS, read_picture
+from labutils.predict.rows import iter_pixel_rows
 
 
 def _hand(seed: int = 0) -> np.ndarray:

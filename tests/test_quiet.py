@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from labutils.quiet import is_noise
+from labutils.runtime.quiet import is_noise
 
 CHATTER = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
@@ -33,7 +33,7 @@ def test_a_child_process_writing_below_python_is_filtered_and_the_rest_kept_in_o
     child = "import os, sys; [os.write(2, (line + '\\n').encode()) for line in sys.argv[1:]]"
     program = (
         "import subprocess, sys\n"
-        "from labutils.quiet import quiet_native_stderr\n"
+        "from labutils.runtime.quiet import quiet_native_stderr\n"
         "with quiet_native_stderr():\n"
         f"    subprocess.run([sys.executable, '-c', {child!r}, *sys.argv[1:]])\n"
         "    print('python too', file=sys.stderr)\n"

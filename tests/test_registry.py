@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labutils.registry import NOTEBOOKS, folder_parameters
 from labutils.report import declared_parameters, discover_notebooks
+from labutils.results.registry import NOTEBOOKS, folder_parameters
 from labutils.sources import repository_root
 
 NOTEBOOKS_DIR = repository_root() / "notebooks"

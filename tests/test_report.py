@@ -12,7 +12,7 @@ import pytest
 
 from labutils.recipes import Task2Recipe, Task3Recipe, recipe_from_dict
 from labutils.report import PROFILES, discover_notebooks, notebook_parameters, run_report
-from labutils.results import read_metrics
+from labutils.results.schema import read_metrics
 from tests.notebook_texts import GOOD, SLOW
 
 FAILING = """# %% tags=["parameters"]
@@ -138,7 +138,7 @@ def model_notebooks(standin_dir, tmp_path_factory) -> Path:
 
 @pytest.mark.notebook
 def test_the_rendered_notebooks_carry_no_tensorflow_start_up_lines(model_notebooks):
-    from labutils.quiet import is_noise
+    from labutils.runtime.quiet import is_noise
 
     for notebook_file in sorted(model_notebooks.glob("0*/0*.ipynb")):
         for cell in nbformat.read(notebook_file, as_version=4).cells:
@@ -170,7 +170,7 @@ def test_task3_records_robustness_per_model_perturbation_and_strength(model_note
 @pytest.mark.notebook
 def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     from labutils.models import load_model
-    from labutils.results import METRIC_FIELDS
+    from labutils.results.schema import METRIC_FIELDS
 
     out = model_notebooks
     task2 = read_metrics(out / "02_cnn" / "metrics.json", "02_cnn")  # both follow the contract
@@ -274,10 +274,43 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     assert "test accuracy" in html
 
 
+def _shown(notebook_file: Path) -> str:
+    """Everything an executed notebook's cells display: their Markdown, text and HTML outputs, joined."""
+    texts = []
+    for cell in nbformat.read(notebook_file, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            texts += [data.get(kind, "") for kind in ("text/markdown", "text/plain", "text/html")]
+    return "\n".join(texts)
+
+
+@pytest.mark.notebook
+def test_notebook_03_shows_its_method_and_states_its_conclusion_from_the_run(model_notebooks):
+    task3 = read_metrics(model_notebooks / "03_augmentation" / "metrics.json", "03_augmentation")
+    shown = _shown(model_notebooks / "03_augmentation" / "03_augmentation.ipynb")
+    # the augmentation's layers and the callbacks, in the order they run
+    order = [
+        "RandomAffine",
+        "RandomGaussianBlur",
+        "RandomContrast",
+        "RandomBrightness",
+        "RandomGaussianNoise",
+    ]
+    positions = [shown.index(step) for step in order]
+    assert positions == sorted(positions)
+    callbacks = ["SwapAverageWeights", "RecomputeBatchNormStatistics", "EpochClock", "FinalOrBest"]
+    positions = [shown.index(step) for step in callbacks]
+    assert positions == sorted(positions)
+    # the conclusion states the final network's figures as metrics.json records them
+    final = task3["models"]["compact_cnn_augmented_final"]
+    assert f"**{final['test_accuracy']:.4f}**, {final['test_errors']} of 480 test images wrong" in shown
+    assert f"in {final['test_families_with_errors']} of the {task3['test_families']} test families" in shown
+
+
 @pytest.mark.notebook
 def test_task4_notebook_on_the_standin(model_notebooks):
     from labutils.models import load_model
-    from labutils.results import METRIC_FIELDS
+    from labutils.results.schema import METRIC_FIELDS
 
     out = model_notebooks
     document = read_metrics(out / "04_transfer" / "metrics.json", "04_transfer")  # it follows the contract
@@ -501,7 +534,7 @@ def test_a_notebook_reruns_only_when_one_of_its_inputs_changed(
     monkeypatch.setattr(runner, "sources_digest", lambda: "edited")
     assert run(overrides={"REPEATS": 2}) == ["completed", "completed"]
     # the data
-    from labutils.synthetic import write_standin
+    from labutils.datasets.standin import write_standin
 
     other = write_standin(tmp_path / "other-data", 240, 96, seed=5)
     assert run(overrides={"REPEATS": 2}, data_dir=other) == ["completed", "completed"]

@@ -8,19 +8,17 @@ import json
 import pytest
 
 from labutils.bench import PUBLISHED
-from labutils.registry import NOTEBOOKS
-from labutils.results import (
+from labutils.results.registry import NOTEBOOKS
+from labutils.results.schema import (
     METRIC_FIELDS,
     SCHEMA_VERSION,
-    SEED_REPORT,
     check_metrics,
     model_record,
     read_notebook_metrics,
     read_run,
-    read_task_metrics,
     run_models,
-    write_metrics,
 )
+from labutils.saving import SEED_REPORT, read_task_metrics, write_metrics
 from tests.test_index import GPU, METRICS
 
 TEST = {"accuracy": 0.9, "log_loss": 0.3, "f1_weighted": 0.89, "errors": 7}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from labutils.data import CLASS_LABELS, CSV_HEADER, STANDIN_MARKER, read_sign_mnist_csv
+from labutils.datasets.standin import GENERATOR_VERSION, make_standin, write_standin
 from labutils.split import near_duplicate_families
-from labutils.synthetic import GENERATOR_VERSION, make_standin, write_standin
 
 
 def test_shapes_dtypes_and_labels():

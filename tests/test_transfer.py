@@ -7,14 +7,18 @@ import numpy as np
 import pytest
 
 import labutils as lu
-from labutils.backbones import BACKBONES
-from labutils.choices import FINE_TUNE_DEPTHS
+from labutils.backbones import BACKBONES, FINE_TUNE_DEPTHS
+from labutils.callbacks import recompute_batch_norm_statistics
+from labutils.display import weights_banner_html
 from labutils.layers import BackboneInput
+from labutils.saving import COMPARISON_COLUMNS
 from labutils.transfer import (
     build_transfer_model,
     cached_features,
+    recompute_backbone_statistics,
     resolve_weights,
     unfreeze,
+    weights_fingerprint,
 )
 
 IMAGES = np.random.default_rng(0).random((6, 28, 28, 1)).astype("float32")
@@ -105,7 +109,7 @@ def test_a_local_weights_file_is_loaded(tmp_path):
     source.base.save_weights(path)
     keras.utils.set_random_seed(2)
     other = build_transfer_model("mobilenet_v2", image_size=32, weights=None)
-    assert lu.weights_fingerprint(other.base) != lu.weights_fingerprint(source.base)
+    assert weights_fingerprint(other.base) != weights_fingerprint(source.base)
 
     keras.utils.set_random_seed(2)
     loaded = build_transfer_model(
@@ -114,7 +118,7 @@ def test_a_local_weights_file_is_loaded(tmp_path):
         weights=resolve_weights(str(tmp_path / "{backbone}.weights.h5"), "mobilenet_v2"),
     )
     assert loaded.pretrained and str(path) in loaded.weights_status
-    assert lu.weights_fingerprint(loaded.base) == lu.weights_fingerprint(source.base)
+    assert weights_fingerprint(loaded.base) == weights_fingerprint(source.base)
     np.testing.assert_allclose(
         loaded.extractor.predict(IMAGES, verbose=0), source.extractor.predict(IMAGES, verbose=0), rtol=1e-5
     )
@@ -154,9 +158,9 @@ def test_unavailable_imagenet_weights_give_a_labelled_random_start_not_an_except
         and "not transfer learning" in transfer.weights_status
     )
     assert transfer.model.predict(IMAGES, verbose=0).shape == (6, 24)
-    banner = lu.weights_banner_html("vgg16", transfer.pretrained, transfer.weights_status)
+    banner = weights_banner_html("vgg16", transfer.pretrained, transfer.weights_status)
     assert "NO PRETRAINED WEIGHTS" in banner and "Name or service not known" in banner
-    assert "NO PRETRAINED" not in lu.weights_banner_html("vgg16", True, "ImageNet weights")
+    assert "NO PRETRAINED" not in weights_banner_html("vgg16", True, "ImageNet weights")
 
 
 def test_other_errors_while_loading_weights_are_not_mistaken_for_offline(monkeypatch):
@@ -233,7 +237,7 @@ def test_the_packaged_backbone_is_pretrained_offline_and_saves_in_safe_mode(tmp_
     assert "ImageNet weights" in transfer.weights_status and list(tmp_path.glob("*.npz"))
     random = build_transfer_model("efficientnet_lite0", image_size=48, weights=None)
     assert random.weights_source == "none (random initialisation)"
-    assert lu.weights_fingerprint(random.base) != lu.weights_fingerprint(transfer.base)
+    assert weights_fingerprint(random.base) != weights_fingerprint(transfer.base)
     transfer.model.save(tmp_path / "lite.keras")
     loaded = lu.load_model(tmp_path / "lite.keras")
     np.testing.assert_allclose(
@@ -281,7 +285,7 @@ def test_comparison_table_and_its_plot():
             },
         }
     )
-    assert list(table.index) == ["a", "b"] and list(table.columns) == list(lu.COMPARISON_COLUMNS)
+    assert list(table.index) == ["a", "b"] and list(table.columns) == list(COMPARISON_COLUMNS)
     assert table.loc["a", "total_weights"] == 100 and np.isnan(table.loc["a", "trainable_weights"])
     assert np.isnan(table.loc["a", "train_images"])  # not recorded: left empty, never guessed
     assert table.loc["b", "total_weights"] == 7 and table.loc["b", "task"] == "Task 4"
@@ -322,12 +326,8 @@ def test_load_model_registers_the_transfer_layers_itself(tmp_path):
     import sys
 
     build_transfer_model("vgg16", image_size=32, weights=None).model.save(tmp_path / "m.keras")
-    # a fresh interpreter that has not imported labutils.transfer
-    code = (
-        "import sys; from labutils.models import load_model; "
-        "assert 'labutils.transfer' not in sys.modules; "
-        f"print(load_model({str(tmp_path / 'm.keras')!r}).output_shape)"
-    )
+    # a fresh interpreter, which has not built a transfer model
+    code = f"from labutils.models import load_model; print(load_model({str(tmp_path / 'm.keras')!r}).output_shape)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(None, 24)" in result.stdout
@@ -352,10 +352,10 @@ def test_recomputed_backbone_statistics_equal_the_layer_by_layer_ones():
         weight.assign(weight * 1.3)
     images = np.random.default_rng(3).random((64, 28, 28, 1)).astype("float32")
     before = _moving_statistics(control)
-    lu.recompute_backbone_statistics(control, images)
+    recompute_backbone_statistics(control, images)
     one_pass = _moving_statistics(control)
     assert not all(np.allclose(a, b) for a, b in zip(before, one_pass))
-    lu.recompute_batch_norm_statistics(
+    recompute_batch_norm_statistics(
         control.base, np.asarray(control.model.get_layer("to_backbone_input")(images))
     )
     for fast, exact in zip(one_pass, _moving_statistics(control)):
@@ -365,11 +365,11 @@ def test_recomputed_backbone_statistics_equal_the_layer_by_layer_ones():
         layer.momentum for layer in control.base.layers if isinstance(layer, keras.layers.BatchNormalization)
     } == {0.99}
     with pytest.raises(ValueError, match="from-scratch model"):
-        lu.recompute_backbone_statistics(
+        recompute_backbone_statistics(
             build_transfer_model("efficientnet_lite0", image_size=32, weights=None), images
         )
     with pytest.raises(ValueError, match="unfreeze"):
-        lu.recompute_backbone_statistics(
+        recompute_backbone_statistics(
             build_transfer_model("efficientnet_lite0", image_size=32, weights=None, train_batch_norm=True),
             images,
         )
@@ -402,7 +402,7 @@ def test_the_control_is_scored_and_kept_with_recomputed_statistics():
         callbacks=[callback, Recorder()],
     )
     kept = _moving_statistics(control)
-    lu.recompute_backbone_statistics(control, callback.images)
+    recompute_backbone_statistics(control, callback.images)
     for a, b, c in zip(kept, _moving_statistics(control), seen[-1]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(c, b, rtol=1e-5, atol=1e-6)

@@ -37,7 +37,7 @@ the saved jobs whose settings, budget, data and code match, and the results list
 
 from __future__ import annotations
 
-from ..readme import update_readme
+from ..results.readme import update_readme
 from .render import (
     markdown_table,
     missed_families_sentence,

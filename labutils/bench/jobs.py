@@ -65,7 +65,7 @@ def _missed_families(predicted, data, families, training, limit: int) -> list[di
     """The test families with errors (most errors first, at most ``limit``) and the training images most like them."""
     import numpy as np
 
-    from ..families import errors_by_family, family_neighbours, missed_family_records
+    from ..metrics import errors_by_family, family_neighbours, missed_family_records
 
     table = errors_by_family(data.y_test, predicted, families)
     table = table[table["errors"] > 0].head(limit)
@@ -120,10 +120,8 @@ def _finish(
     """
     import numpy as np
 
-    from ..families import hard_family_score
-    from ..metrics import classification_metrics
+    from ..metrics import classification_metrics, hard_family_score, inference_rate, single_image_rate
     from ..models import count_weights
-    from ..speed import inference_rate, single_image_rate
 
     seconds = curve[-1]["train_seconds"] if curve else clock.seconds()  # training ends with its last epoch
     probabilities = model.predict(data.x_test, batch_size=1024, verbose=0)
@@ -185,9 +183,9 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from ..device import training_device
-    from ..families import hard_families
-    from ..inputs import prepare_task_data
+    from ..metrics import hard_families
+    from ..runtime.device import training_device
+    from ..session import prepare_task_data
     from ..split import near_duplicate_families
     from ..training import training_dataset
 

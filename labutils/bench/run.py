@@ -54,8 +54,8 @@ def run_bench(
     robustness is set against this run's final networks (:func:`~labutils.bench.pairing.split_validation`,
     checked before anything trains).
     """
-    from ..device import describe_devices, device_from_record, timing_note
     from ..report.provenance import machine_info, package_versions
+    from ..runtime.device import describe_devices, device_from_record, timing_note
     from ..sources import find_data_files
 
     if budget is not None and budget <= 0:
@@ -72,7 +72,7 @@ def run_bench(
         )
     settings = (settings or (QUICK_SETTINGS if quick else BenchSettings())).with_values(overrides or {})
     if quick and data_dir is None:
-        from ..synthetic import write_standin
+        from ..datasets.standin import write_standin
 
         data_dir = write_standin(Path(out) / "standin", 1200, 480, seed=0)
     files = find_data_files(data_dir, download=not quick)

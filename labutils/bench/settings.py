@@ -12,7 +12,7 @@ from ..recipes import (
     TransferRecipe,
     replace_field,
 )
-from ..results import SEED_REPORT
+from ..saving import SEED_REPORT
 from ..split import FAMILY_THRESHOLD, SPLIT_SEED, VALIDATION_FRACTION
 
 #: The seed report's published test accuracy of each role's task.

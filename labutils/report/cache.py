@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..results import read_notebook_metrics
+from ..results.schema import read_notebook_metrics
 from .execution import describe_error
 from .files import read_json_or_none
 from .state import NotebookResult

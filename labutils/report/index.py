@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..device import Device, describe_devices, timing_note
 from ..display import source_banner_html
-from ..registry import NOTEBOOKS
-from ..results import SEED_REPORT, run_devices, trained_device
+from ..results.registry import NOTEBOOKS
+from ..results.schema import run_devices, trained_device
+from ..runtime.device import Device, describe_devices, timing_note
+from ..saving import SEED_REPORT
 
 __all__ = [
     "extract_thumbnails",
@@ -374,7 +375,7 @@ def _entry_device(entry: Mapping[str, Any]) -> str:
 
 
 def _trained_on(devices: list[Device]) -> str:
-    """Which devices a run's notebooks trained on (:func:`~labutils.results.run_devices`), in words:
+    """Which devices a run's notebooks trained on (:func:`~labutils.results.schema.run_devices`), in words:
     ``trained on 2 CPU cores (AMD EPYC)``."""
     return f"trained on {describe_devices(devices)}" if devices else "no notebook trained yet"
 

@@ -29,9 +29,9 @@ def discover_notebooks(folder: Path | None = None) -> list[Path]:
 
 
 #: The kernel leaves output written below Python (TensorFlow's C++ start-up lines) to the process's
-#: standard error, where :mod:`labutils.quiet` filters it, instead of copying it into the notebook;
+#: standard error, where :mod:`labutils.runtime.quiet` filters it, instead of copying it into the notebook;
 #: Python's own warnings still show in the notebook. Before the first cell it imports
-#: :mod:`labutils`, so that TensorFlow loads with oneDNN asked for (:mod:`labutils.onednn`) even
+#: :mod:`labutils`, so that TensorFlow loads with oneDNN asked for (:mod:`labutils.runtime.onednn`) even
 #: where a notebook imports ``keras`` first, and starts watching the process that launched it
 #: (:mod:`labutils.report.orphans`), so that it never outlives a killed run.
 KERNEL_OPTIONS = (

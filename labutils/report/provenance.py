@@ -6,8 +6,8 @@ import os
 import sys
 from typing import Any
 
-from ..device import cpu_model, nvidia_gpus
-from ..onednn import onednn_setting
+from ..runtime.device import cpu_model, nvidia_gpus
+from ..runtime.onednn import onednn_setting
 
 __all__ = ["describe_machine", "machine_info", "package_versions"]
 

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..device import describe_devices
-from ..registry import folder_parameters
-from ..results import check_run_entry, read_notebook_metrics, run_devices
+from ..results.registry import folder_parameters
+from ..results.schema import check_run_entry, read_notebook_metrics, run_devices
+from ..runtime.device import describe_devices
 from ..sources import DataFiles, find_data_files
 from .cache import INPUTS_FILE, cached_entry, notebook_fingerprint, sources_digest, upstream_fingerprint
 from .execution import NotebookFailed, describe_error, execute, stopped_by_signals

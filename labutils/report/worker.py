@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         watch_parent(job["runner"], _stop_without_runner)
         import papermill
 
-        from ..quiet import quiet_native_stderr
+        from ..runtime.quiet import quiet_native_stderr
 
         with quiet_native_stderr():  # the kernel inherits the filtered standard error
             papermill.execute_notebook(

@@ -1,4 +1,4 @@
-"""Model files from outside, checked before TensorFlow is loaded (which takes seconds).
+"""Model files from outside, checked before Keras reads them.
 
 Loading itself is :func:`labutils.models.load_model`'s job, in Keras' safe mode.
 """

@@ -1,54 +1,44 @@
 """The results contract: what each notebook's ``metrics.json`` holds, written and read with checks.
 
 Every ``metrics.json`` carries :data:`COMMON_FIELDS` (its ``schema_version`` first), then the fields
-its notebook's :class:`~labutils.registry.NotebookEntry` lists, and no others; every model entry
-carries :data:`METRIC_FIELDS` first. :func:`write_metrics` refuses a document that breaks this, and
-:func:`read_metrics`, :func:`read_task_metrics` and :func:`read_run` refuse a file that does, with
+its notebook's :class:`~labutils.results.registry.NotebookEntry` lists, and no others; every model entry
+carries :data:`METRIC_FIELDS` first. :func:`labutils.saving.write_metrics` refuses a document that breaks this, and
+:func:`read_metrics`, :func:`~labutils.saving.read_task_metrics` and :func:`read_run` refuse a file that does, with
 an error that names the file and the field, so a record of an older version is run again, never
-half-read. The seed lab report's published figures, quoted beside ours, are :data:`SEED_REPORT`.
+half-read.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from .device import Device, device_from_record, training_device
+from ..runtime.device import Device, device_from_record
 from .records import read_json
 from .registry import NOTEBOOKS
 
 __all__ = [
     "COMMON_FIELDS",
-    "COMPARISON_COLUMNS",
     "METRIC_FIELDS",
     "SCHEMA_VERSION",
-    "SEED_REPORT",
-    "PublishedFigures",
     "check_metrics",
     "check_notebook_metrics",
     "check_run_entry",
-    "comparison_table",
     "model_record",
     "read_metrics",
     "read_notebook_metrics",
     "read_run",
-    "read_task_metrics",
     "run_devices",
     "run_models",
     "trained_device",
-    "write_metrics",
 ]
 
 #: The version of the ``metrics.json`` layout this package writes and reads (version 1 had none;
 #: version 3 added ``device``).
 SCHEMA_VERSION = 3
 #: The fields every ``metrics.json`` starts with; ``device`` is the device its notebook trained on
-#: (:meth:`~labutils.device.Device.as_record`), which its seconds were measured on.
+#: (:meth:`~labutils.runtime.device.Device.as_record`), which its seconds were measured on.
 COMMON_FIELDS = ("schema_version", "notebook", "data_source", "profile", "device", "models")
 #: The fields every model entry of a ``metrics.json`` starts with, in this order.
 METRIC_FIELDS = (
@@ -69,29 +59,6 @@ METRIC_FIELDS = (
 )
 # the model fields that may be empty: validation scores a model has not got, a model not saved
 _OPTIONAL = {"val_accuracy_random", "val_accuracy_grouped", "model_file"}
-
-
-@dataclass(frozen=True)
-class PublishedFigures:
-    """Test figures a report published: quoted beside this project's, never computed by it."""
-
-    task2_accuracy: float
-    task2_log_loss: float
-    task3_accuracy: float
-    task3_log_loss: float
-    task4_accuracy: float  # its frozen VGG16
-    task4_log_loss: float
-
-
-#: The seed lab report's published test figures (its Task 3 network trained 50 more epochs with augmentation).
-SEED_REPORT = PublishedFigures(
-    task2_accuracy=0.9714,
-    task2_log_loss=0.099,
-    task3_accuracy=0.9964,
-    task3_log_loss=0.019,
-    task4_accuracy=0.8073,
-    task4_log_loss=0.73,
-)
 
 
 def model_record(
@@ -197,38 +164,6 @@ def _check_record(record: Any, source: str) -> None:
             )
 
 
-def write_metrics(
-    output_dir: str | Path,
-    *,
-    notebook: str,
-    data_source: str,
-    profile: str,
-    models: Mapping[str, Mapping[str, Any]],
-    device: Device | None = None,
-    **fields: Any,
-) -> Path:
-    """Write ``output_dir/metrics.json`` after checking it against the contract; its path.
-
-    ``device`` is the device the notebook trained on (default: the one this process's TensorFlow
-    uses, :func:`~labutils.device.training_device`).
-    """
-    path = Path(output_dir) / "metrics.json"
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "notebook": notebook,
-        "data_source": data_source,
-        "profile": profile,
-        "device": (device or training_device()).as_record(),
-        "models": {name: dict(record) for name, record in models.items()},
-        **fields,
-    }
-    text = json.dumps(document, indent=2) + "\n"
-    check_metrics(json.loads(text), f"the metrics.json for {path}", notebook)  # as a reader will see it
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 def read_metrics(path: str | Path, notebook: str | None = None) -> dict[str, Any]:
     """A ``metrics.json`` file (of ``notebook``, if given), checked against the contract."""
     return check_metrics(read_json(path), str(path), notebook)
@@ -236,7 +171,7 @@ def read_metrics(path: str | Path, notebook: str | None = None) -> dict[str, Any
 
 def check_notebook_metrics(document: Any, source: str, notebook: str) -> dict[str, Any]:
     """``notebook``'s metrics checked against the contract when it is one of the report's notebooks
-    (:data:`~labutils.registry.NOTEBOOKS`); any JSON object otherwise (a notebook of one's own, added
+    (:data:`~labutils.results.registry.NOTEBOOKS`); any JSON object otherwise (a notebook of one's own, added
     to the folder, has no contract). A :class:`ValueError` names ``source`` when they do not pass."""
     if notebook in NOTEBOOKS:
         return check_metrics(document, source, notebook)
@@ -248,28 +183,6 @@ def check_notebook_metrics(document: Any, source: str, notebook: str) -> dict[st
 def read_notebook_metrics(path: str | Path, notebook: str) -> dict[str, Any]:
     """What the runner reads after running ``notebook``: its ``metrics.json``, through :func:`check_notebook_metrics`."""
     return check_notebook_metrics(read_json(path), str(path), notebook)
-
-
-def read_task_metrics(folder: str | Path, notebook: str, data_source: str) -> dict[str, Any]:
-    """An earlier notebook's ``metrics.json``, checked: that notebook's, on the same data, its model files there."""
-    path = Path(folder) / "metrics.json"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} not found: run notebook {notebook} first (python -m labutils report --only {notebook[:2]})"
-        )
-    document = read_metrics(path, notebook)
-    if document["data_source"] != data_source:
-        raise ValueError(
-            f"{path} was computed on {document['data_source']!r} data, but this run uses {data_source!r} data; "
-            f"re-run notebook {notebook} on the same data"
-        )
-    for name, record in document["models"].items():
-        model_file = Path(folder) / str(record["model_file"])
-        if not model_file.exists():
-            raise FileNotFoundError(
-                f"{model_file} (model {name!r} of {path}) not found: re-run notebook {notebook}"
-            )
-    return document
 
 
 #: The notebook states of ``run.json`` whose metrics count.
@@ -322,39 +235,3 @@ def run_devices(run: Mapping[str, Any]) -> list[Device]:
     """The devices the finished report notebooks of a run (:func:`read_run`'s) trained on, in order."""
     devices = (trained_device(entry) for entry in run.get("notebooks", []))
     return [device for device in devices if device is not None]
-
-
-#: Columns of :func:`comparison_table`, in order.
-COMPARISON_COLUMNS = (
-    "task",
-    "test_accuracy",
-    "test_log_loss",
-    "test_f1_weighted",
-    "test_errors",
-    "val_accuracy_grouped",
-    "trainable_weights",
-    "total_weights",
-    "train_seconds",
-    "train_images",
-    "inference_images_per_second",
-)
-
-
-def comparison_table(documents: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per model over several notebooks' ``metrics.json`` documents ({task label: document}).
-
-    A document here needs only ``models``: notebook 04 compares its own records before writing them.
-    """
-    rows = {}
-    for task, document in documents.items():
-        for name, record in document.get("models", {}).items():
-            row = {column: record.get(column) for column in COMPARISON_COLUMNS}
-            row["task"] = task
-            if name in rows:
-                raise ValueError(f"model {name!r} appears in more than one document")
-            rows[name] = row
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(COMPARISON_COLUMNS))
-    table.index.name = "model"
-    numeric = [column for column in COMPARISON_COLUMNS if column != "task"]
-    table[numeric] = table[numeric].apply(pd.to_numeric)
-    return table

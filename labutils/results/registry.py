@@ -6,7 +6,7 @@ A notebook's name is its source's stem (``notebooks/02_cnn.py``) and its folder 
 answers each task from its notebook's ``metrics.json`` and captions the figures it publishes (its
 cells tagged ``thumbnail``) in order. What each ``metrics.json`` must hold beyond the common fields
 (``fields``, and the models it always records) is checked on writing and on reading by
-:mod:`labutils.results`.
+:mod:`labutils.results.schema`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import CLASS_LABELS, CSV_HEADER, IMAGE_SIZE, STANDIN_MARKER, TEST_FILE, TRAIN_FILE
+from ..data import CLASS_LABELS, CSV_HEADER, IMAGE_SIZE, STANDIN_MARKER, TEST_FILE, TRAIN_FILE
 
 __all__ = ["GENERATOR_VERSION", "make_standin", "write_standin"]
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -152,14 +151,10 @@ def training_device(
 ) -> Device:
     """The device this process's TensorFlow trains on: the first GPU it can see, else the CPU.
 
-    ``visible_gpus`` gives the names of the GPUs TensorFlow can use (default: TensorFlow asked; a
-    process that has not loaded TensorFlow, such as notebook 01's, trained nothing on a GPU and gets
-    the CPU without loading it); ``listed_gpus`` gives ``nvidia-smi``'s list, for the memory. The
-    tests fake both.
+    ``visible_gpus`` gives the names of the GPUs TensorFlow can use (default: TensorFlow asked);
+    ``listed_gpus`` gives ``nvidia-smi``'s list, for the memory. The tests fake both.
     """
     cpu = cpu_device()
-    if visible_gpus is None and "tensorflow" not in sys.modules:
-        return cpu
     names = list((visible_gpus or _tensorflow_gpu_names)())
     if not names:
         return cpu

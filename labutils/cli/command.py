@@ -8,8 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .bench import CONTENDERS
-from .data import DataNotFoundError, DataValidationError
+from ..bench import CONTENDERS
+from ..data import DataNotFoundError, DataValidationError
 
 __all__ = ["main"]
 
@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from .sources import load_dataset
+    from ..sources import load_dataset
 
     dataset = load_dataset(
         args.data_dir, download=not args.no_download, synthetic_fallback=not args.no_standin
@@ -216,7 +216,7 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import run_report
+    from ..report import run_report
 
     overrides = _named_values(args.parameter, option="-p")
     result = run_report(
@@ -242,7 +242,7 @@ def _report(args: argparse.Namespace) -> int:
 def _named_values(pairs: Sequence[Sequence[str]], option: str) -> dict[str, object]:
     """``-p NAME VALUE`` or ``--set NAME=VALUE`` options as {NAME: value}, each value a Python literal
     (else the text); a name given twice is an error."""
-    from .report.parameters import parse_parameter_value
+    from ..report.parameters import parse_parameter_value
 
     values: dict[str, object] = {}
     for name, text in pairs:
@@ -261,8 +261,8 @@ def _assignment(text: str) -> tuple[str, str]:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import markdown_table, run_bench
-    from .readme import update_readme
+    from ..bench import markdown_table, run_bench
+    from ..results.readme import update_readme
 
     results = run_bench(
         args.data_dir,
@@ -286,13 +286,13 @@ def _bench(args: argparse.Namespace) -> int:
 def _results(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .readme import update_readme
-    from .report.index import results_markdown
+    from ..report.index import results_markdown
+    from ..results.readme import update_readme
 
     run_file = Path(args.reports) / "run.json"
     if not run_file.exists():
         raise FileNotFoundError(f"{run_file} not found: run the report first")
-    from .results import read_run
+    from ..results.schema import read_run
 
     table = results_markdown(read_run(run_file))
     print(table)
@@ -303,7 +303,7 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .report.browser import check_report
+    from ..report.browser import check_report
 
     checks = check_report(args.reports, screenshots=args.screenshots)
     for check in checks:
@@ -325,7 +325,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _batch_size(text: str) -> int:
-    from .predict import MAX_BATCH_SIZE
+    from ..predict.command import MAX_BATCH_SIZE
 
     try:
         value = int(text)
@@ -337,7 +337,7 @@ def _batch_size(text: str) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .predict import best_model_file, iter_predictions
+    from ..predict.command import best_model_file, iter_predictions
 
     model = args.model or best_model_file(args.reports)
     predictions = iter_predictions(args.inputs, model, batch_size=args.batch_size)
@@ -372,7 +372,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _bench_predict(args: argparse.Namespace) -> int:
-    from .predict_bench import run_predict_bench
+    from ..predict.bench import run_predict_bench
 
     print(run_predict_bench(args.rows, args.out, args.model, batch_size=args.batch_size))
     print(f"wrote {args.out}/predict_memory.json and predict_memory.md")
@@ -380,7 +380,7 @@ def _bench_predict(args: argparse.Namespace) -> int:
 
 
 def _standin(args: argparse.Namespace) -> int:
-    from .synthetic import write_standin
+    from ..datasets.standin import write_standin
 
     folder = write_standin(args.out, args.train_rows, args.test_rows, seed=args.seed)
     print(f"wrote the synthetic stand-in to {folder}")
@@ -425,7 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "standin": _standin,
     }
     handler = handlers[args.command]
-    from .quiet import quiet_native_stderr
+    from ..runtime.quiet import quiet_native_stderr
 
     try:
         with quiet_native_stderr():  # TensorFlow's start-up lines, never a warning

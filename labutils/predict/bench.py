@@ -71,7 +71,7 @@ def measure_predict(
         if model_file is None:
             import keras
 
-            from .recipes import Task2Recipe
+            from ..recipes import Task2Recipe
 
             keras.utils.set_random_seed(seed)
             model_file = folder_path / "compact_cnn.keras"
@@ -114,9 +114,9 @@ def run_predict_bench(
     """
     import tensorflow  # noqa: F401  (so that the device is TensorFlow's answer, as predict's processes get it)
 
-    from .device import training_device
-    from .recipes import Task2Recipe
-    from .report.provenance import machine_info
+    from ..recipes import Task2Recipe
+    from ..report.provenance import machine_info
+    from ..runtime.device import training_device
 
     started = time.perf_counter()
     results = measure_predict(row_counts, model_file, batch_size=batch_size)

@@ -1,8 +1,8 @@
 """``python -m labutils predict``: letters for picture files and CSV rows, streamed.
 
 Pictures (PNG, JPEG, TIFF, ... of any size, colour, bit depth and orientation) are read by
-:mod:`labutils.pictures` into what the networks saw in training. CSV files are read by
-:mod:`labutils.rows`, a chunk at a time, with or without labels and header. The inputs flow
+:mod:`labutils.predict.pictures` into what the networks saw in training. CSV files are read by
+:mod:`labutils.predict.rows`, a chunk at a time, with or without labels and header. The inputs flow
 through in batches of ``batch_size``: one model call per batch, each answer handed on as soon
 as its batch is done, so memory stays flat however many rows there are. An input that cannot be
 read gets an error entry (for a CSV file, after the rows before the bad one); the others are
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .data import DataNotFoundError, DataValidationError, index_to_label, label_to_letter
-from .results import read_run, run_models
+from ..data import DataNotFoundError, DataValidationError, index_to_label, label_to_letter
+from ..results.schema import read_run, run_models
 
 __all__ = [
     "MAX_BATCH_SIZE",
@@ -65,7 +65,7 @@ class Prediction:
 
 
 def image_to_array(path: str | Path) -> np.ndarray:
-    """A picture file as a 28x28 uint8 gray image (:func:`labutils.pictures.read_picture`, without its warnings)."""
+    """A picture file as a 28x28 uint8 gray image (:func:`labutils.predict.pictures.read_picture`, without its warnings)."""
     from .pictures import read_picture
 
     return read_picture(path).pixels
@@ -142,7 +142,7 @@ def predict_files(
 
 
 def _load(model_path: Path):
-    from .models import load_model
+    from ..models import load_model
 
     return load_model(model_path)
 
@@ -150,7 +150,7 @@ def _load(model_path: Path):
 def _answer(
     pending: list[tuple[Prediction, np.ndarray | None]], model, model_path: Path
 ) -> Iterator[Prediction]:
-    from .inputs import to_model_input
+    from ..split import to_model_input
 
     images = [image for _, image in pending if image is not None]
     if images:

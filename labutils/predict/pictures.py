@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import IMAGE_SIZE
+from ..data import IMAGE_SIZE
 
 __all__ = ["MAX_IMAGE_PIXELS", "Picture", "read_picture"]
 
