@@ -34,14 +34,6 @@ from .metrics import (
     per_letter_report,
 )
 from .models import count_weights, load_model
-from .narration import (
-    describe_cnn_conclusion,
-    describe_cnn_families,
-    describe_confusions,
-    describe_same_seconds,
-    describe_split_conclusion,
-    describe_transfer_answers,
-)
 from .perturb import CAMERA, plot_robustness, robustness_by_model, robustness_table
 from .plot import (
     plot_accuracy_vs_seconds,

@@ -393,11 +393,12 @@ counts = families_with_errors
 misread_whole = wrong_families["errors"] > wrong_families["images"] / 2
 whole_share = wrong_families.loc[misread_whole, "errors"].sum() / max(int(wrong_families["errors"].sum()), 1)
 lu.show_markdown(
-    f"Of the {len(by_family)} test families, our final network gets {counts['compact_cnn_final (Task 2)']} at "
-    f"least partly wrong after Task 2 and **{counts['compact_cnn_augmented_final']}** after augmentation "
-    f"(trained on the split's training side: {counts['compact_cnn (Task 2)']} → {counts['compact_cnn_augmented']}; "
-    f"the reference network: {counts['seed_cnn (Task 2)']} → {counts['seed_cnn_augmented']}). "
-    f"{whole_share:.0%} of the final network's errors lie in families it misreads as a whole."
+    f"Of the {len(by_family)} test families, our final network gets {counts['compact_cnn_final (Task 2)']} "
+    f"at least partly wrong after Task 2 and **{counts['compact_cnn_augmented_final']}** after augmentation "
+    f"(trained on the split's training side: {counts['compact_cnn (Task 2)']} → "
+    f"{counts['compact_cnn_augmented']}; the reference network: {counts['seed_cnn (Task 2)']} → "
+    f"{counts['seed_cnn_augmented']}). {whole_share:.0%} of the final network's errors lie in families it "
+    "misreads as a whole."
 )
 
 # %% [markdown]
@@ -514,10 +515,10 @@ imitated = {
 hurt = gains[gains < 0]
 lu.show_markdown(
     f"Augmentation changes our final network's mean accuracy under perturbation by {gains.mean():+.3f}: most "
-    f"under **{gains.idxmax()}** ({gains.max():+.3f}), least under **{gains.idxmin()}** ({gains.min():+.3f}). "
-    f"It lowers the accuracy under {len(hurt)} of the {len(gains)} perturbations. Imitated by the augmentation: "
-    f"{', '.join(name for name, on in imitated.items() if on) or 'none'}; not imitated: "
-    f"{', '.join(name for name, on in imitated.items() if not on) or 'none'}."
+    f"under **{gains.idxmax()}** ({gains.max():+.3f}), least under **{gains.idxmin()}** "
+    f"({gains.min():+.3f}). It lowers the accuracy under {len(hurt)} of the {len(gains)} perturbations. "
+    f"Imitated by the augmentation: {', '.join(name for name, on in imitated.items() if on) or 'none'}; not "
+    f"imitated: {', '.join(name for name, on in imitated.items() if not on) or 'none'}."
 )
 
 # %% [markdown]
@@ -618,13 +619,14 @@ more_robust
 # %%
 data_words = "On the real data" if dataset.is_real else "On the SYNTHETIC STAND-IN (not the real data)"
 lu.show_markdown(
-    f"{data_words}, {len(ours_log)} further epochs on augmented batches ({ours_seconds:.0f} s) take our network, "
-    f"trained on the split's training side, to a test accuracy of {after['accuracy']:.4f}: augmentation "
-    f"{change(before['accuracy'], after['accuracy'])}. Its grouped validation accuracy, "
+    f"{data_words}, {len(ours_log)} further epochs on augmented batches ({ours_seconds:.0f} s) take our "
+    f"network, trained on the split's training side, to a test accuracy of {after['accuracy']:.4f}: "
+    f"augmentation {change(before['accuracy'], after['accuracy'])}. Its grouped validation accuracy, "
     f"{val_accuracy['compact_cnn_augmented']:.4f}, is {validation_gap}. The same recipe on all "
-    f"{len(inputs.x_all):,} training images {change(final_before['accuracy'], final_after['accuracy'])} for our "
-    f"final network: **{final_after['accuracy']:.4f}**, {final_after['errors']} of {len(inputs.y_test):,} test "
-    f"images wrong, in {counts['compact_cnn_augmented_final']} of the {len(by_family)} test families. Under "
-    f"perturbation augmentation {'adds' if more_robust else 'takes away'} {abs(gains.mean()):.3f} of mean "
-    f"accuracy, most under {gains.idxmax()}: the real change it makes is robustness."
+    f"{len(inputs.x_all):,} training images {change(final_before['accuracy'], final_after['accuracy'])} for "
+    f"our final network: **{final_after['accuracy']:.4f}**, {final_after['errors']} of "
+    f"{len(inputs.y_test):,} test images wrong, in {counts['compact_cnn_augmented_final']} of the "
+    f"{len(by_family)} test families. Under perturbation augmentation "
+    f"{'adds' if more_robust else 'takes away'} {abs(gains.mean()):.3f} of mean accuracy, most under "
+    f"{gains.idxmax()}{': the real change it makes is robustness' if more_robust else ''}."
 )

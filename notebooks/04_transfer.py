@@ -89,7 +89,8 @@ recipe = lu.TransferRecipe(
 recipe
 
 # %%
-output_dir, dataset, split, data = lu.start_task(
+pd.set_option("display.max_colwidth", None)  # tables show their text in full
+output_dir, dataset, split, inputs = lu.start_task(
     OUTPUT_DIR,
     seed=SEED,
     data_dir=DATA_DIR,
@@ -99,7 +100,7 @@ output_dir, dataset, split, data = lu.start_task(
     family_threshold=FAMILY_THRESHOLD,
     train_limit=TRAIN_LIMIT,
 )
-data.shapes()
+inputs.shapes()
 
 # %% [markdown]
 # ## What reaches each backbone
@@ -111,17 +112,17 @@ data.shapes()
 # backbone for the training images (the seed report divided by 225 here, a typo).
 
 # %%
-probe = data.x_train[:256]
-inputs = {}
+probe = inputs.x_train[:256]
+backbone_inputs = {}
 for backbone in BACKBONES:
     prepared = np.asarray(lu.BackboneInput(backbone, IMAGE_SIZES[backbone])(probe))
-    inputs[backbone] = {
+    backbone_inputs[backbone] = {
         "shape": str(prepared.shape[1:]),
         "min": prepared.min(),
         "max": prepared.max(),
         "preprocessing": lu.BACKBONES[backbone].preprocessing,
     }
-pd.DataFrame(inputs).T
+pd.DataFrame(backbone_inputs).T
 
 # %% [markdown]
 # ## Pretrained weights
@@ -161,16 +162,16 @@ pd.DataFrame(
 # not where they are, and a hand sign is a shape: the mid-level map keeps the layout (the study
 # that chose it, on the grouped validation split, is in `docs/transfer.md`).
 # The features are cached (in memory and, with `FEATURE_CACHE_DIR`, on disk), so each epoch of
-# the head costs a matrix product, not a pass through the backbone. The head (dropout + softmax) keeps its best epoch on
-# the grouped validation loss. The head first standardises each feature with the training
-# features' mean and variance (fixed from then on).
+# the head costs a matrix product, not a pass through the backbone. The head (dropout + softmax)
+# keeps its best epoch on the grouped validation loss. The head first standardises each feature with
+# the training features' mean and variance (fixed from then on).
 
 # %%
 features, extraction_seconds, from_cache = {}, {}, {}
 for backbone, t in transfers.items():
     start = time.perf_counter()
     features[backbone] = {}
-    for part, images in (("train", data.x_train), ("val", data.x_val), ("test", data.x_test)):
+    for part, images in (("train", inputs.x_train), ("val", inputs.x_val), ("test", inputs.x_test)):
         features[backbone][part], from_cache[(backbone, part)] = lu.cached_features(
             t, images, cache_dir=FEATURE_CACHE_DIR
         )
@@ -210,26 +211,26 @@ heads |= {
 }
 pd.DataFrame(
     {
-        name: {"head reads": t.head_reads, "features": inputs["train"].shape[1]}
-        for name, (t, inputs) in heads.items()
+        name: {"head reads": t.head_reads, "features": head_features["train"].shape[1]}
+        for name, (t, head_features) in heads.items()
     }
 ).T
 
 # %%
 head_logs, head_seconds = {}, {}
-for name, (t, inputs) in heads.items():
+for name, (t, head_features) in heads.items():
     keras.utils.set_random_seed(SEED)
-    t.adapt_head(inputs["train"])
+    t.adapt_head(head_features["train"])
     t.head.compile(
         optimizer=recipe.head_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
     history = t.head.fit(
-        inputs["train"],
-        data.y_train,
+        head_features["train"],
+        inputs.y_train,
         batch_size=recipe.batch_size,
         epochs=recipe.head_epochs,
         verbose=0,
-        validation_data=(inputs["val"], data.y_val),
+        validation_data=(head_features["val"], inputs.y_val),
         callbacks=[
             lu.EpochClock(),
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True),
@@ -255,24 +256,24 @@ pd.DataFrame(
 # %%
 records, probabilities = {}, {}
 inference = {
-    name: lu.inference_rate(t.model, data.x_test[:1024], batch_size=512) for name, (t, _) in heads.items()
+    name: lu.inference_rate(t.model, inputs.x_test[:1024], batch_size=512) for name, (t, _) in heads.items()
 }
 for backbone, t in transfers.items():
     name = f"{backbone}_features"
     probabilities[name] = t.head.predict(features[backbone]["test"], verbose=0)
-    val_accuracy = float(t.head.evaluate(features[backbone]["val"], data.y_val, verbose=0)[1])
+    val_accuracy = float(t.head.evaluate(features[backbone]["val"], inputs.y_val, verbose=0)[1])
     records[name] = lu.save_transfer_with_record(
         t,
         output_dir,
         name,
-        lu.classification_metrics(data.y_test, probabilities[name]),
+        lu.classification_metrics(inputs.y_test, probabilities[name]),
         regime="feature extraction",
         val_accuracy_grouped=val_accuracy,
         train_seconds=extraction_seconds[backbone] + head_seconds[name],
         epochs=len(head_logs[name]),
         seed=SEED,
         inference_images_per_second=inference[name],
-        train_images=len(data.x_train),
+        train_images=len(inputs.x_train),
     )
 pd.DataFrame(records).T[
     ["head_reads", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds", "pretrained"]
@@ -296,15 +297,17 @@ augment = lu.Augmentation().pipeline(SEED)  # Task 3's pose and exposure changes
 def augmented_batches():
     """Shuffled, augmented batches of the training side, in the same order for each network."""
     return lu.training_dataset(
-        data.x_train, data.y_train, batch_size=recipe.batch_size, seed=SEED, augmentation=augment
+        inputs.x_train, inputs.y_train, batch_size=recipe.batch_size, seed=SEED, augmentation=augment
     )
 
 
 rng = np.random.default_rng(SEED)
 monitor = (
-    np.arange(len(data.x_val))
+    np.arange(len(inputs.x_val))
     if FINE_TUNE_VALIDATION_IMAGES is None
-    else rng.choice(len(data.x_val), size=min(FINE_TUNE_VALIDATION_IMAGES, len(data.x_val)), replace=False)
+    else rng.choice(
+        len(inputs.x_val), size=min(FINE_TUNE_VALIDATION_IMAGES, len(inputs.x_val)), replace=False
+    )
 )
 lu.show_markdown(
     f"Each network fine-tuned here is scored on {len(monitor):,} grouped-validation images after every epoch."
@@ -317,8 +320,8 @@ lu.show_markdown(
 epoch_seconds = {
     b: lu.fine_tune_epoch_seconds(
         b,
-        data.x_train,
-        data.y_train,
+        inputs.x_train,
+        inputs.y_train,
         image_size=IMAGE_SIZES[b],
         depth=FINE_TUNE_DEPTH,
         batch_size=BATCH_SIZE,
@@ -352,13 +355,13 @@ for backbone in FINE_TUNE_BACKBONES:
     model = starts[backbone].model
     keras.utils.set_random_seed(SEED)
     model.compile(
-        optimizer=recipe.fine_tune_optimizer(len(data.x_train)),
+        optimizer=recipe.fine_tune_optimizer(len(inputs.x_train)),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     history = model.fit(
         augmented_batches(),
-        validation_data=(data.x_val[monitor], data.y_val[monitor]),
+        validation_data=(inputs.x_val[monitor], inputs.y_val[monitor]),
         epochs=recipe.fine_tune_epochs,
         verbose=2,
         callbacks=[lu.EpochClock(), PlotLossesKeras()],
@@ -393,12 +396,12 @@ for backbone in FINE_TUNE_BACKBONES:
     )
     history = control.model.fit(
         augmented_batches(),
-        validation_data=(data.x_val[monitor], data.y_val[monitor]),
+        validation_data=(inputs.x_val[monitor], inputs.y_val[monitor]),
         verbose=2,
         epochs=10 * recipe.fine_tune_epochs,  # an upper bound: the seconds end it
         callbacks=[
             lu.EpochClock(),
-            *recipe.control_callbacks(fine_seconds[backbone], control, data.x_train, SEED),
+            *recipe.control_callbacks(fine_seconds[backbone], control, inputs.x_train, SEED),
             PlotLossesKeras(),
         ],
     )
@@ -438,13 +441,13 @@ for backbone in FINE_TUNE_BACKBONES:
             (0.0, 0),
         ),
     ):
-        probabilities[name] = t.model.predict(data.x_test, batch_size=256, verbose=0)
+        probabilities[name] = t.model.predict(inputs.x_test, batch_size=256, verbose=0)
         fit_seconds = float(log["seconds"].iloc[-1])  # the fit itself: the control's budget
         records[name] = lu.save_transfer_with_record(
             t,
             output_dir,
             name,
-            lu.classification_metrics(data.y_test, probabilities[name]),
+            lu.classification_metrics(inputs.y_test, probabilities[name]),
             regime=regime,
             seed=SEED,
             val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]),
@@ -454,7 +457,7 @@ for backbone in FINE_TUNE_BACKBONES:
             epochs=before[1] + len(log),
             fine_tune_seconds=fit_seconds,
             inference_images_per_second=inference[start_name],
-            train_images=len(data.x_train),
+            train_images=len(inputs.x_train),
         )
 pd.DataFrame(records).T[
     ["regime", "pretrained", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds"]
@@ -499,25 +502,126 @@ predicted = probabilities[best_transfer].argmax(axis=1)
 lu.show_markdown(f"Best model of this notebook: **{best_transfer}** ({records[best_transfer]['regime']}).")
 
 # %%
-lu.per_letter_report(data.y_test, predicted).sort_values("f1").head(8).round(4)
+lu.per_letter_report(inputs.y_test, predicted).sort_values("f1").head(8).round(4)
 
 # %%
-lu.plot_confusion_matrix(data.y_test, predicted)
+lu.plot_confusion_matrix(inputs.y_test, predicted)
 plt.show()
 
 # %%
-ax = lu.plot_misclassified(dataset.x_test, data.y_test, predicted, limit=24)
-plt.show() if ax is not None else lu.show_markdown("No test image is misclassified.")
+ax = lu.plot_misclassified(dataset.x_test, inputs.y_test, predicted, limit=24)
+if ax is None:
+    lu.show_markdown("No test image is misclassified.")
+else:
+    plt.show()
+
+# %% [markdown]
+# ## The lab's three questions, answered from this run
+#
+# **How did transfer learning change the classifier?** Each fine-tuned pretrained network against the
+# same network trained from random weights for the same seconds (its control): the difference is what
+# pretraining brought. Two accuracies closer than `SAME_ACCURACY` (below one test image in seven
+# thousand) count as the same.
+
+# %%
+SAME_ACCURACY = 0.0001
+
+
+def compared(first, second):
+    """'0.12 points above', '0.05 points below' or 'the same as': `first` against `second`, by the rule."""
+    points = 100 * (first - second)
+    if abs(points) < 100 * SAME_ACCURACY:
+        return "the same as"
+    return f"{abs(points):.2f} points {'above' if points > 0 else 'below'}"
+
+
+regimes = pd.DataFrame(records).T
+tuned = regimes[regimes.regime == "fine-tuning"]
+frozen = regimes[regimes.regime == "feature extraction"].sort_values("test_accuracy", ascending=False)
+tuned[["backbone", "pretrained", "test_accuracy", "train_seconds"]]
+
+# %%
+sentences = []
+if not regimes.pretrained.any():
+    sentences.append(
+        "**No pretrained weights were available in this run, so this is not transfer learning.**"
+    )
+for name, row in tuned.iterrows():
+    control = records.get(f"{row.backbone}_from_scratch")
+    if control is not None:
+        sentences.append(
+            f"Fine-tuned, **{name}** reads {row.test_accuracy:.4f} of the test images right after "
+            f"{row.train_seconds:,.0f} s, {compared(row.test_accuracy, control['test_accuracy'])} its "
+            f"control from random weights ({control['test_accuracy']:.4f} in {control['train_seconds']:,.0f} "
+            "s)."
+        )
+if len(frozen):
+    listed = ", ".join(
+        f"{name} {row.test_accuracy:.4f}{'' if row.pretrained else ' (not pretrained)'}"
+        for name, row in frozen.iterrows()
+    )
+    sentences.append(
+        f"Frozen, with only a new head: {listed}; the best, {frozen.index[0]}, is "
+        f"{compared(frozen.test_accuracy.iloc[0], lu.SEED_REPORT.task4_accuracy)} the seed report's frozen "
+        f"VGG16 ({lu.SEED_REPORT.task4_accuracy:.4f})."
+    )
+untuned = {backbone: s for backbone, s in epoch_seconds.items() if backbone not in set(tuned.backbone)}
+if untuned:
+    listed = "; ".join(f"{backbone} about {s:,.0f} s" for backbone, s in sorted(untuned.items()))
+    sentences.append(f"Not fine-tuned here: one fine-tuning epoch would take {listed} on this machine.")
+changed = "**How did transfer learning change the classifier?** " + " ".join(sentences)
+lu.show_markdown(changed)
+
+# %% [markdown]
+# **Could we have done without it?** Our best network trained from scratch (Task 3's, else Task 2's;
+# on the same training images where there is one) against the best pretrained model: *yes* if ours
+# reads at least as many test images right, *not quite* if it is less than `NEAR_MISS` behind, *no*
+# otherwise.
+
+# %%
+NEAR_MISS = 0.005
+pretrained_names = [name for name, record in records.items() if record["pretrained"]]
+own = comparison[comparison.task.isin(["Task 2", "Task 3"])]
+ours_pool = own[own.task == "Task 3"] if (own.task == "Task 3").any() else own
+if pretrained_names and len(own):
+    best_pretrained = comparison.test_accuracy[pretrained_names].idxmax()
+    same_images = ours_pool[ours_pool.train_images == comparison.train_images[best_pretrained]]
+    best_own = (same_images if len(same_images) else ours_pool).test_accuracy.idxmax()
+    own_accuracy, pretrained_accuracy = comparison.test_accuracy[[best_own, best_pretrained]]
+    shortfall = pretrained_accuracy - own_accuracy
+    verdict = "Yes" if shortfall <= 0 else "Not quite" if shortfall < NEAR_MISS else "No"
+    without = (
+        f"**Could we have done without it?** {verdict}: {best_own} ({comparison.task[best_own]}, from "
+        f"scratch) reads {own_accuracy:.4f}, {compared(own_accuracy, pretrained_accuracy)} the best "
+        f"pretrained model, {best_pretrained} ({pretrained_accuracy:.4f}), with "
+        f"{comparison.total_weights[best_own]:,.0f} weights against "
+        f"{comparison.total_weights[best_pretrained]:,.0f}."
+    )
+elif len(own):
+    without = "**Could we have done without it?** Not answered: no model of this run was pretrained."
+else:
+    without = "**Could we have done without it?** Run notebooks 02 and 03 on the same data to answer."
+lu.show_markdown(without)
+
+# %% [markdown]
+# **The best test result of the lab**, over every model of Tasks 2, 3 and 4:
+
+# %%
+best = (
+    f"**Best test result of the whole lab: {comparison.test_accuracy[best_overall]:.4f}** "
+    f"({lu.plural(int(comparison.test_errors[best_overall]), 'error')} of {len(inputs.y_test):,}) by "
+    f"**{best_overall}** ({comparison.task[best_overall]})."
+)
+data_words = "On the real data" if dataset.is_real else "On the SYNTHETIC STAND-IN (not the real data)"
+answers = f"{data_words}:\n\n" + "\n\n".join([changed, without, best])
+lu.show_markdown(best)
 
 # %% [markdown]
 # ## Saving the numbers
 #
-# The metrics file holds every model's record and the conclusion's text, which the index page shows.
+# The metrics file holds every model's record and the three answers, which the index page shows.
 
 # %%
-answers = lu.describe_transfer_answers(
-    records, comparison, is_real=dataset.is_real, test_images=len(data.y_test), epoch_seconds=epoch_seconds
-)
 lu.write_metrics(
     output_dir,
     notebook="04_transfer",

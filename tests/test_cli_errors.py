@@ -1,7 +1,8 @@
 """Every command that cannot go on says so in one ``error:`` line that names the culprit, never a traceback.
 
-A table of failing invocations, each run as a user runs it (``python -m labutils ...`` in a
-subprocess), each with the words its one line must contain. ``--debug`` brings the traceback back.
+A table of failing invocations, each given to the command line's ``main`` as a user's words, each
+with the words its one line must contain; one of them also runs as ``python -m labutils ...`` in a
+subprocess, where ``--debug`` brings the traceback back.
 """
 
 from __future__ import annotations
@@ -126,16 +127,31 @@ def _run(arguments: list[str], cwd: Path, debug: bool = False) -> subprocess.Com
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_each_failure_is_one_line_that_names_the_culprit(case, tmp_path):
+def test_each_failure_is_one_line_that_names_the_culprit(case, tmp_path, monkeypatch, capsys):
+    from labutils.cli.command import main
+
     setup, words = CASES[case]
     arguments = setup(tmp_path)
-    completed = _run(arguments, tmp_path)
-    assert completed.returncode != 0, completed.stdout
-    assert "Traceback" not in completed.stderr, completed.stderr
-    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:") or "error:" in line]
-    assert len(errors) == 1, completed.stderr
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LABUTILS_DEBUG", raising=False)
+    try:
+        status = main(arguments)
+    except SystemExit as stop:  # argparse's refusals
+        status = stop.code
+    stderr = capsys.readouterr().err
+    assert status != 0
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:") or "error:" in line]
+    assert len(errors) == 1, stderr
     for word in words:
         assert word in errors[0], (word, errors[0])
+
+
+def test_a_failure_of_python_m_labutils_is_one_line_and_debug_shows_its_traceback(tmp_path):
+    arguments = _not_a_zip(tmp_path)
+    completed = _run(arguments, tmp_path)
+    assert completed.returncode == 1 and completed.stderr.count("error:") == 1, completed.stderr
+    assert "Traceback" not in completed.stderr
 
 
 def test_debug_shows_the_traceback_of_the_same_failure(tmp_path):

@@ -123,3 +123,15 @@ def test_the_steps_table_lists_a_pipeline_in_order_with_its_settings():
     callbacks = steps_table([TimeBudget(30.0, per_batch=True), EpochClock()])
     assert list(callbacks["step"]) == ["TimeBudget", "EpochClock"]
     assert "seconds=30" in callbacks.loc[1, "settings"] and "per_batch=True" in callbacks.loc[1, "settings"]
+
+
+def test_the_wording_helpers():
+    from labutils.display import describe_gap, plural
+
+    assert (plural(1, "error"), plural(7172, "error"), plural(2, "family", "families")) == (
+        "1 error",
+        "7,172 errors",
+        "2 families",
+    )
+    assert describe_gap(0.9712, 0.9866) == "1.54 points below the test accuracy"
+    assert describe_gap(0.5, 0.5) == "equal to the test accuracy"
