@@ -67,7 +67,7 @@ def compact_cnn(
     ``pooling``: ``"blur"`` (:class:`BlurPooling2D`, the default) or ``"max"`` (plain 2x2 max
     pooling). ``head``: ``"average"`` (global average pooling, the default) or ``"flatten"``; either
     is followed by dropout and the softmax layer. The defaults were chosen on the grouped
-    validation split (`docs/task2.md`, "Choosing the pooling").
+    validation split (`docs/decisions.md`).
     """
     if width < 1:
         raise ValueError(f"width must be a positive number of filters, got {width}")

@@ -198,7 +198,7 @@ def build_transfer_model(
     :attr:`BackboneSpec.inner_features` beside its pooled top features — right for feature
     extraction, where they made the frozen head much better on the grouped validation split; a
     network to be fine-tuned reads the pooled top only, which validated better once every layer
-    trains (``docs/transfer.md``). :meth:`TransferModel.pooled_features` takes the pooled part of
+    trains (``docs/decisions.md``). :meth:`TransferModel.pooled_features` takes the pooled part of
     the wider features, so one extraction serves both heads.
 
     ``weights``: ``"imagenet"`` (for a packaged backbone, the installed file, converted once into

@@ -95,7 +95,7 @@ inputs.shapes()
 # the network's only defence against that. Batch normalisation lets it train at a high learning
 # rate; 3×3 kernels and a small classifier keep the arithmetic per image below the reference's,
 # which is what a CPU pays for. `WIDTH`, `POOLING` and `HEAD` were chosen on the grouped validation
-# split, never on the test set (`docs/task2.md`).
+# split, never on the test set (`docs/decisions.md`).
 #
 # Each network's training recipe is one object (`lu.ReferenceRecipe`, `lu.Task2Recipe`), built here
 # from the parameters cell; the benchmark (`python -m labutils bench`) trains with the very same recipes.
@@ -413,13 +413,13 @@ lu.show_markdown(
 # which the index page and the tests read.
 
 # %%
+trained = {  # name: (network, its log, its seconds, the epoch kept)
+    "compact_cnn": (ours, ours_log, ours_seconds, keep.kept_epoch),
+    "seed_cnn": (reference, reference_log, reference_seconds, len(reference_log)),
+    "compact_cnn_final": (final, final_log, final_seconds, len(final_log)),
+}
 records = {}
-trained = (
-    ("compact_cnn", ours, ours_log, ours_seconds),
-    ("seed_cnn", reference, reference_log, reference_seconds),
-    ("compact_cnn_final", final, final_log, final_seconds),
-)
-for name, model, log, seconds in trained:
+for name, (model, log, seconds, kept_epoch) in trained.items():
     final_fit = name == "compact_cnn_final"
     records[name] = lu.save_with_record(
         model,
@@ -431,25 +431,16 @@ for name, model, log, seconds in trained:
         train_seconds=seconds,
         epochs=len(log),
         val_accuracy_random=twin_val if name == "compact_cnn" else None,
-        val_accuracy_grouped=val_accuracy.get(
-            name
-        ),  # none for the final network: it trained on the validation images
+        val_accuracy_grouped=val_accuracy.get(name),  # none for the final network
         train_images=len(inputs.x_all) if final_fit else len(x_train),
         trained_on="train + validation" if final_fit else "train",
-        kept_epoch=keep.kept_epoch if name == "compact_cnn" else len(log),
+        kept_epoch=kept_epoch,
         test_families_with_errors=families_with_errors[name],
     )
-pd.DataFrame(records).T[
-    [
-        "test_accuracy",
-        "test_errors",
-        "val_accuracy_grouped",
-        "trained_on",
-        "train_seconds",
-        "epochs",
-        "model_file",
-    ]
-]
+
+# %%
+shown = ["test_accuracy", "test_errors", "val_accuracy_grouped", "trained_on", "train_seconds", "epochs"]
+pd.DataFrame(records).T[[*shown, "model_file"]]
 
 # %% [markdown]
 # `val_accuracy_random` is measured for our split-trained network only (by the random-split twin

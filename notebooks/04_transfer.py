@@ -27,7 +27,7 @@
 # that transfer learning was not worth it. The conclusion below answers the lab's three
 # questions — how did it change the classifier, could we have done without it, and what is the
 # best test result of the whole lab — with this run's numbers. The input sizes, the fine-tuning
-# depth and the epochs were chosen on the grouped validation split (`docs/transfer.md`).
+# depth and the epochs were chosen on the grouped validation split (`docs/decisions.md`).
 
 # %% tags=["parameters"]
 DATA_DIR = None  # folder with the two CSV files; None: $SIGN_MNIST_DIR, data/, kagglehub, else the stand-in
@@ -160,7 +160,7 @@ pd.DataFrame(
 # over the image, and for EfficientNet-Lite0 also the feature map of its fifth stage, flattened
 # (`lu.BACKBONES[...].inner_features`). Global averaging keeps what patterns an image holds but
 # not where they are, and a hand sign is a shape: the mid-level map keeps the layout (the study
-# that chose it, on the grouped validation split, is in `docs/transfer.md`).
+# that chose it, on the grouped validation split, is in `docs/decisions.md`).
 # The features are cached (in memory and, with `FEATURE_CACHE_DIR`, on disk), so each epoch of
 # the head costs a matrix product, not a pass through the backbone. The head (dropout + softmax)
 # keeps its best epoch on the grouped validation loss. The head first standardises each feature with
@@ -189,7 +189,7 @@ pd.DataFrame(
 
 # %% [markdown]
 # A network to be fine-tuned starts the same way, but its head reads the pooled top features
-# only: once every layer trains, the wider head validated worse (`docs/transfer.md`). It is a
+# only: once every layer trains, the wider head validated worse (`docs/decisions.md`). It is a
 # second copy of the pretrained network, and its head is trained here too, on the pooled part of
 # the same features. One loop trains every head.
 
@@ -238,6 +238,8 @@ for name, (t, head_features) in heads.items():
     )
     head_logs[name] = lu.history_frame(history)
     head_seconds[name] = float(head_logs[name]["seconds"].iloc[-1])
+
+# %%
 pd.DataFrame(
     {
         name: {
@@ -424,41 +426,39 @@ curves[["loss", "accuracy", "val_loss", "val_accuracy", "seconds"]].round(4)
 # grouped validation accuracy is the one scored after their last epoch.
 
 # %%
+tested = {}  # name: (network, its fine-tuning log, regime, depth, (seconds, epochs) before the fit)
 for backbone in FINE_TUNE_BACKBONES:
     start_name = f"{backbone}_fine_tuned"  # its head's entry in head_logs
-    head = (
-        extraction_seconds[backbone] + head_seconds[start_name],
-        len(head_logs[start_name]),
-    )  # seconds, epochs
-    for name, t, log, regime, depth, before in (
-        (start_name, starts[backbone], fine_logs[backbone], "fine-tuning", FINE_TUNE_DEPTH, head),
-        (
-            f"{backbone}_from_scratch",
-            controls[backbone],
-            control_logs[backbone],
-            "from scratch",
-            "all",
-            (0.0, 0),
-        ),
-    ):
-        probabilities[name] = t.model.predict(inputs.x_test, batch_size=256, verbose=0)
-        fit_seconds = float(log["seconds"].iloc[-1])  # the fit itself: the control's budget
-        records[name] = lu.save_transfer_with_record(
-            t,
-            output_dir,
-            name,
-            lu.classification_metrics(inputs.y_test, probabilities[name]),
-            regime=regime,
-            seed=SEED,
-            val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]),
-            val_images=len(monitor),
-            fine_tune_depth=depth,
-            train_seconds=before[0] + fit_seconds,
-            epochs=before[1] + len(log),
-            fine_tune_seconds=fit_seconds,
-            inference_images_per_second=inference[start_name],
-            train_images=len(inputs.x_train),
-        )
+    head = (extraction_seconds[backbone] + head_seconds[start_name], len(head_logs[start_name]))
+    tested[start_name] = (starts[backbone], fine_logs[backbone], "fine-tuning", FINE_TUNE_DEPTH, head)
+    tested[f"{backbone}_from_scratch"] = (
+        controls[backbone],
+        control_logs[backbone],
+        "from scratch",
+        "all",
+        (0.0, 0),
+    )
+
+# %%
+for name, (t, log, regime, depth, before) in tested.items():
+    probabilities[name] = t.model.predict(inputs.x_test, batch_size=256, verbose=0)
+    fit_seconds = float(log["seconds"].iloc[-1])  # the fit itself: the control's budget
+    records[name] = lu.save_transfer_with_record(
+        t,
+        output_dir,
+        name,
+        lu.classification_metrics(inputs.y_test, probabilities[name]),
+        regime=regime,
+        seed=SEED,
+        val_accuracy_grouped=float(log["val_accuracy"].iloc[-1]),
+        val_images=len(monitor),
+        fine_tune_depth=depth,
+        train_seconds=before[0] + fit_seconds,
+        epochs=before[1] + len(log),
+        fine_tune_seconds=fit_seconds,
+        inference_images_per_second=inference[f"{t.backbone}_fine_tuned"],
+        train_images=len(inputs.x_train),
+    )
 pd.DataFrame(records).T[
     ["regime", "pretrained", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds"]
 ]
@@ -565,6 +565,8 @@ if len(frozen):
         f"{compared(frozen.test_accuracy.iloc[0], lu.SEED_REPORT.task4_accuracy)} the seed report's frozen "
         f"VGG16 ({lu.SEED_REPORT.task4_accuracy:.4f})."
     )
+
+# %%
 untuned = {backbone: s for backbone, s in epoch_seconds.items() if backbone not in set(tuned.backbone)}
 if untuned:
     listed = "; ".join(f"{backbone} about {s:,.0f} s" for backbone, s in sorted(untuned.items()))
@@ -583,13 +585,18 @@ NEAR_MISS = 0.005
 pretrained_names = [name for name, record in records.items() if record["pretrained"]]
 own = comparison[comparison.task.isin(["Task 2", "Task 3"])]
 ours_pool = own[own.task == "Task 3"] if (own.task == "Task 3").any() else own
-if pretrained_names and len(own):
+answerable = bool(pretrained_names) and len(own) > 0
+if answerable:
     best_pretrained = comparison.test_accuracy[pretrained_names].idxmax()
     same_images = ours_pool[ours_pool.train_images == comparison.train_images[best_pretrained]]
     best_own = (same_images if len(same_images) else ours_pool).test_accuracy.idxmax()
     own_accuracy, pretrained_accuracy = comparison.test_accuracy[[best_own, best_pretrained]]
     shortfall = pretrained_accuracy - own_accuracy
     verdict = "Yes" if shortfall <= 0 else "Not quite" if shortfall < NEAR_MISS else "No"
+answerable
+
+# %%
+if answerable:
     without = (
         f"**Could we have done without it?** {verdict}: {best_own} ({comparison.task[best_own]}, from "
         f"scratch) reads {own_accuracy:.4f}, {compared(own_accuracy, pretrained_accuracy)} the best "
