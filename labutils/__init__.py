@@ -12,11 +12,11 @@ from .runtime import load_tensorflow
 
 load_tensorflow()  # before the modules below import it
 
-from .backbones import BACKBONES
+from .backbones import BACKBONES, check_transfer_parameters, resolve_weights
+from .batch_norm import RecomputeBackboneStatistics, RecomputeBatchNormStatistics
 from .callbacks import (
     EpochClock,
     FinalOrBest,
-    RecomputeBatchNormStatistics,
     SecondsCosineSchedule,
     SwapAverageWeights,
     TimeBudget,
@@ -24,7 +24,6 @@ from .callbacks import (
 )
 from .data import LETTERS, NUM_CLASSES, label_to_index, label_to_letter
 from .display import data_banner, describe_gap, plural, show_markdown, steps_table, weights_banner
-from .layers import BackboneInput, RandomAffine, RandomGaussianBlur, RandomGaussianNoise
 from .metrics import (
     classification_metrics,
     errors_by_family,
@@ -33,7 +32,14 @@ from .metrics import (
     missed_family_records,
     per_letter_report,
 )
-from .models import count_weights, load_model
+from .models import (
+    BackboneInput,
+    RandomAffine,
+    RandomGaussianBlur,
+    RandomGaussianNoise,
+    count_weights,
+    load_model,
+)
 from .perturb import CAMERA, plot_robustness, robustness_by_model, robustness_table
 from .plot import (
     plot_accuracy_vs_seconds,
@@ -58,12 +64,9 @@ from .split import (
 )
 from .training import training_dataset
 from .transfer import (
-    RecomputeBackboneStatistics,
     build_transfer_model,
     cached_features,
-    check_transfer_parameters,
     fine_tune_epoch_seconds,
-    resolve_weights,
     save_transfer_with_record,
     unfreeze,
 )

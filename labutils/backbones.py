@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-__all__ = ["BACKBONES", "FINE_TUNE_DEPTHS", "BackboneSpec"]
+__all__ = ["BACKBONES", "FINE_TUNE_DEPTHS", "BackboneSpec", "check_transfer_parameters", "resolve_weights"]
 
 #: How deep fine-tuning reaches into a transfer backbone: its top block only, about its top half, or all of it.
 FINE_TUNE_DEPTHS: tuple[str, ...] = ("top", "half", "all")
@@ -124,3 +124,48 @@ def _spec(backbone: str) -> BackboneSpec:
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
     return BACKBONES[backbone]
+
+
+def check_transfer_parameters(
+    backbones: list[str], image_sizes: dict[str, int], fine_tune_backbones: list[str], fine_tune_depth: str
+) -> None:
+    """Check notebook 04's backbone parameters together, naming the parameter at fault."""
+    if not backbones:
+        raise ValueError("BACKBONES is empty: name at least one of " + ", ".join(sorted(BACKBONES)))
+    for backbone in backbones:
+        if backbone not in BACKBONES:
+            raise ValueError(f"BACKBONES: unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
+        if backbone not in image_sizes:
+            raise ValueError(f"IMAGE_SIZES has no size for {backbone!r} (a backbone of BACKBONES)")
+        size = image_sizes[backbone]
+        if not isinstance(size, int) or isinstance(size, bool) or size < BACKBONES[backbone].min_size:
+            raise ValueError(
+                f"IMAGE_SIZES[{backbone!r}] must be an integer >= {BACKBONES[backbone].min_size}, got {size!r}"
+            )
+    for backbone in fine_tune_backbones:
+        if backbone not in backbones:
+            raise ValueError(f"FINE_TUNE_BACKBONES: {backbone!r} is not one of BACKBONES {list(backbones)}")
+    if fine_tune_depth not in FINE_TUNE_DEPTHS:
+        raise ValueError(f"FINE_TUNE_DEPTH must be one of {FINE_TUNE_DEPTHS}, got {fine_tune_depth!r}")
+
+
+def resolve_weights(weights, backbone: str) -> str | None:
+    """The ``weights`` argument for one backbone: ``"imagenet"``, ``None``, or a file path in which
+    ``{backbone}`` is replaced by the backbone's name (one parameter serves several backbones).
+
+    ``weights`` may also be a dict from backbone name to one of those; a backbone it does not
+    name gets ``"imagenet"``.
+    """
+    _spec(backbone)
+    if isinstance(weights, dict):
+        unknown = sorted(set(weights) - set(BACKBONES))
+        if unknown:
+            raise ValueError(f"WEIGHTS names unknown backbones {unknown}; choose from {sorted(BACKBONES)}")
+        weights = weights.get(backbone, "imagenet")
+    if weights is None or weights == "imagenet":
+        return weights
+    if not isinstance(weights, str) or not weights.strip():
+        raise ValueError(f"WEIGHTS must be 'imagenet', None or a weights file path, got {weights!r}")
+    if weights.lower() in {"none", "null", "random"}:
+        return None
+    return weights.replace("{backbone}", backbone)

@@ -13,23 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import keras
 
 from .backbones import FINE_TUNE_DEPTHS
-from .callbacks import (
-    RecomputeBatchNormStatistics,
-    SecondsCosineSchedule,
-    SwapAverageWeights,
-    TimeBudget,
-)
+from .batch_norm import RecomputeBackboneStatistics, RecomputeBatchNormStatistics
+from .callbacks import SecondsCosineSchedule, SwapAverageWeights, TimeBudget
 from .models import HEADS, POOLINGS, compact_cnn, seed_cnn
 from .training import augmentation_pipeline, cosine_schedule, reference_augmentation
-from .transfer import RecomputeBackboneStatistics
 
 __all__ = [
     "Augmentation",
@@ -37,12 +29,8 @@ __all__ = [
     "Task2Recipe",
     "Task3Recipe",
     "TransferRecipe",
-    "recipe_from_dict",
-    "replace_field",
     "steps_per_epoch",
 ]
-
-Recipe = TypeVar("Recipe")
 
 
 def steps_per_epoch(training_rows: int, batch_size: int) -> int:
@@ -331,57 +319,3 @@ class TransferRecipe:
             RecomputeBackboneStatistics(control, images, sample=self.statistics_images, seed=seed),
             TimeBudget(seconds, per_batch=True, **timing),
         ]
-
-
-def recipe_from_dict(kind: type[Recipe], values: Mapping[str, Any], *, source: str = "recipe") -> Recipe:
-    """A recipe (or any dataclass of recipes) from its ``dataclasses.asdict`` form, nested ones too.
-
-    Unknown or missing fields raise ``ValueError`` naming ``source`` and the field.
-    """
-    if not isinstance(values, Mapping):
-        raise ValueError(
-            f"{source} must be a mapping of {kind.__name__}'s fields, got {type(values).__name__}"
-        )
-    fields = {item.name: item for item in dataclasses.fields(kind)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(
-            f"{source}: {kind.__name__} has no field {', '.join(unknown)} (it has {', '.join(fields)})"
-        )
-    arguments = {}
-    for name, value in values.items():
-        nested = _dataclass_type(kind, name)
-        arguments[name] = (
-            recipe_from_dict(nested, value, source=f"{source}.{name}") if nested is not None else value
-        )
-    return kind(**arguments)
-
-
-def replace_field(recipe: Recipe, dotted_name: str, value: Any) -> Recipe:
-    """A copy of ``recipe`` with one field, reached by a dotted name (``task3.augmentation.noise``), set.
-
-    The copy is checked as any recipe is; an unknown name raises ``ValueError`` listing the fields there are.
-    """
-    head, _, rest = dotted_name.partition(".")
-    names = [item.name for item in dataclasses.fields(recipe)]
-    if head not in names:
-        raise ValueError(f"{type(recipe).__name__} has no field {head!r} (it has {', '.join(names)})")
-    inner = getattr(recipe, head)
-    if rest:
-        if not dataclasses.is_dataclass(inner):
-            raise ValueError(
-                f"{type(recipe).__name__}.{head} is a value, not a recipe: {dotted_name!r} reaches past it"
-            )
-        value = replace_field(inner, rest, value)
-    elif dataclasses.is_dataclass(inner):
-        subnames = ", ".join(f"{head}.{item.name}" for item in dataclasses.fields(inner))
-        raise ValueError(f"{type(recipe).__name__}.{head} is a recipe: set one of its fields ({subnames})")
-    return dataclasses.replace(recipe, **{head: value})
-
-
-def _dataclass_type(kind: type, name: str) -> type | None:
-    """The dataclass type of field ``name`` of ``kind`` (annotations are strings here), else None."""
-    annotation = {item.name: item.type for item in dataclasses.fields(kind)}[name]
-    if isinstance(annotation, str):
-        annotation = vars(sys.modules[kind.__module__]).get(annotation, annotation)
-    return annotation if dataclasses.is_dataclass(annotation) else None

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .layers import RandomAffine, RandomGaussianBlur, RandomGaussianNoise
+from .models import RandomAffine, RandomGaussianBlur, RandomGaussianNoise
 
 # Keras warns on every fit() with a tf.data.Dataset that its default shuffle=True is ignored;
 # training_dataset() shuffles (seeded) itself, so the warning says nothing here.

@@ -8,8 +8,8 @@ transfer model takes the same 0-1 (N, 28, 28, 1) input as every other model of t
 Two regimes:
 
 * **feature extraction** — the frozen backbone's features (its pooled top features, and for
-  EfficientNet-Lite0 also a mid-level feature map, flattened: ``BackboneSpec.inner_features``) are computed once
-  (:func:`cached_features`, optionally kept on disk) and only a new softmax head is trained on them;
+  EfficientNet-Lite0 also a mid-level feature map, flattened: ``BackboneSpec.inner_features``) are
+  computed once (:func:`cached_features`, optionally kept on disk) and only a new softmax head is trained on them;
 * **fine-tuning** — the backbone from a chosen depth upwards (:data:`FINE_TUNE_DEPTHS`,
   :func:`unfreeze`) is trained with the head on augmented images; batch normalisation stays in
   inference mode. A from-scratch control of the same network trains its batch norm instead.
@@ -33,21 +33,16 @@ import numpy as np
 from keras import layers
 
 from .backbones import BACKBONES, FINE_TUNE_DEPTHS, BackboneSpec, _spec
-from .callbacks import statistics_sample
 from .data import IMAGE_SIZE, NUM_CLASSES
-from .layers import BackboneInput
+from .models import BackboneInput
 from .saving import save_with_record
 from .training import training_dataset
 
 __all__ = [
-    "RecomputeBackboneStatistics",
     "TransferModel",
     "build_transfer_model",
     "cached_features",
-    "check_transfer_parameters",
     "fine_tune_epoch_seconds",
-    "recompute_backbone_statistics",
-    "resolve_weights",
     "save_transfer_with_record",
     "unfreeze",
     "weights_fingerprint",
@@ -79,9 +74,8 @@ class TransferModel:
     weights_status: str  # what was loaded, in words: shown in the notebook and written to metrics.json
     weights_source: str  # where the starting weights came from: a package, a download, a file, or none
     train_batch_norm: bool = False  # batch norm follows fit's training flag (training from scratch)
-    inner_features: tuple[
-        str, ...
-    ] = ()  # the inner layers whose flattened outputs the head reads beside the pooled top
+    # the inner layers whose flattened outputs the head reads beside the pooled top
+    inner_features: tuple[str, ...] = ()
 
     @property
     def head_reads(self) -> str:
@@ -266,29 +260,6 @@ def build_transfer_model(
     )
 
 
-def check_transfer_parameters(
-    backbones: list[str], image_sizes: dict[str, int], fine_tune_backbones: list[str], fine_tune_depth: str
-) -> None:
-    """Check notebook 04's backbone parameters together, naming the parameter at fault."""
-    if not backbones:
-        raise ValueError("BACKBONES is empty: name at least one of " + ", ".join(sorted(BACKBONES)))
-    for backbone in backbones:
-        if backbone not in BACKBONES:
-            raise ValueError(f"BACKBONES: unknown backbone {backbone!r}; choose from {sorted(BACKBONES)}")
-        if backbone not in image_sizes:
-            raise ValueError(f"IMAGE_SIZES has no size for {backbone!r} (a backbone of BACKBONES)")
-        size = image_sizes[backbone]
-        if not isinstance(size, int) or isinstance(size, bool) or size < BACKBONES[backbone].min_size:
-            raise ValueError(
-                f"IMAGE_SIZES[{backbone!r}] must be an integer >= {BACKBONES[backbone].min_size}, got {size!r}"
-            )
-    for backbone in fine_tune_backbones:
-        if backbone not in backbones:
-            raise ValueError(f"FINE_TUNE_BACKBONES: {backbone!r} is not one of BACKBONES {list(backbones)}")
-    if fine_tune_depth not in FINE_TUNE_DEPTHS:
-        raise ValueError(f"FINE_TUNE_DEPTH must be one of {FINE_TUNE_DEPTHS}, got {fine_tune_depth!r}")
-
-
 def save_transfer_with_record(
     transfer: TransferModel, output_dir: str | Path, name: str, test: dict, *, regime: str, **fields
 ) -> dict:
@@ -310,28 +281,6 @@ def save_transfer_with_record(
         head_reads=transfer.head_reads,
         **fields,
     )
-
-
-def resolve_weights(weights, backbone: str) -> str | None:
-    """The ``weights`` argument for one backbone: ``"imagenet"``, ``None``, or a file path in which
-    ``{backbone}`` is replaced by the backbone's name (one parameter serves several backbones).
-
-    ``weights`` may also be a dict from backbone name to one of those; a backbone it does not
-    name gets ``"imagenet"``.
-    """
-    _spec(backbone)
-    if isinstance(weights, dict):
-        unknown = sorted(set(weights) - set(BACKBONES))
-        if unknown:
-            raise ValueError(f"WEIGHTS names unknown backbones {unknown}; choose from {sorted(BACKBONES)}")
-        weights = weights.get(backbone, "imagenet")
-    if weights is None or weights == "imagenet":
-        return weights
-    if not isinstance(weights, str) or not weights.strip():
-        raise ValueError(f"WEIGHTS must be 'imagenet', None or a weights file path, got {weights!r}")
-    if weights.lower() in {"none", "null", "random"}:
-        return None
-    return weights.replace("{backbone}", backbone)
 
 
 def fine_tune_epoch_seconds(
@@ -397,81 +346,6 @@ def unfreeze(transfer: TransferModel, depth: str = "top") -> int:
         batch_norm = isinstance(layer, layers.BatchNormalization)
         layer.trainable = index >= start and (transfer.train_batch_norm or not batch_norm)
     return sum(int(np.prod(weight.shape)) for weight in transfer.model.trainable_weights)
-
-
-def recompute_backbone_statistics(transfer: TransferModel, images: np.ndarray) -> None:
-    """Set the backbone's batch-norm statistics to those of ``images`` under its current weights.
-
-    For a model trained from scratch (``train_batch_norm``): the moving statistics gathered in
-    training trail the fast-changing weights and see augmented batches, and a network scored
-    with them can read almost nothing right. Here all of ``images`` pass through the backbone as
-    **one** batch in training mode with every batch-norm momentum set to 0, so each layer's
-    moving statistics become the statistics of its input over ``images``, computed with the
-    layers before it normalised by theirs — exactly what
-    :func:`~labutils.training.recompute_batch_norm_statistics` gives layer by layer, in one pass.
-    """
-    if not transfer.train_batch_norm:
-        raise ValueError("only a from-scratch model (train_batch_norm=True) trains its batch-norm statistics")
-    if len(images) == 0:
-        raise ValueError("recompute_backbone_statistics needs at least one image")
-    batch_norms = [layer for layer in transfer.base.layers if isinstance(layer, layers.BatchNormalization)]
-    if not all(layer.trainable for layer in batch_norms):
-        raise ValueError("unfreeze the backbone's batch norm first (unfreeze(transfer, 'all'))")
-    prepared = transfer.model.get_layer("to_backbone_input")(images)
-    momenta = [layer.momentum for layer in batch_norms]
-    try:
-        for layer in batch_norms:
-            layer.momentum = 0.0
-        transfer.base(prepared, training=True)
-    finally:
-        for layer, momentum in zip(batch_norms, momenta, strict=True):
-            layer.momentum = momentum
-
-
-class RecomputeBackboneStatistics(keras.callbacks.Callback):
-    """Scores and keeps a from-scratch model with batch-norm statistics of clean training images.
-
-    After each epoch's last step — before the validation inside ``fit``, or at the epoch's end
-    without one, so that callbacks after this one see them — and when training ends, the
-    backbone's statistics are recomputed on ``sample`` of ``images`` (drawn once with ``seed``)
-    by :func:`recompute_backbone_statistics`, once per set of weights. The next epoch trains on
-    from them (batch norm then normalises with each batch's own statistics and moves its
-    averages on).
-    """
-
-    def __init__(
-        self, transfer: TransferModel, images: np.ndarray, *, sample: int | None = 1024, seed: int = 0
-    ) -> None:
-        super().__init__()
-        self.transfer, self.images = (
-            transfer,
-            statistics_sample(images, sample, seed, owner=type(self).__name__),
-        )
-        self.seconds = 0.0  # spent recomputing, over the whole fit
-        self._current = False  # the statistics belong to the weights the model holds now
-
-    def _recompute(self) -> None:
-        if self._current:
-            return
-        start = time.perf_counter()
-        recompute_backbone_statistics(self.transfer, self.images)
-        self.seconds += time.perf_counter() - start
-        self._current = True
-
-    def on_train_begin(self, logs=None):
-        self.seconds, self._current = 0.0, False
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._current = False  # the weights moved
-
-    def on_test_begin(self, logs=None):
-        self._recompute()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._recompute()
-
-    def on_train_end(self, logs=None):
-        self._recompute()
 
 
 def weights_fingerprint(model: keras.Model) -> str:

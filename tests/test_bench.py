@@ -123,7 +123,7 @@ def test_target_lines_say_met_only_when_the_figures_meet_them():
 
 
 def test_the_robustness_target_lines_say_met_only_when_every_seed_meets_each_target():
-    from labutils.bench.render import robustness_target_lines
+    from labutils.bench.robustness import robustness_target_lines
     from labutils.perturb import TARGET_STRENGTHS
 
     def scores(value: float, **changed: float) -> dict[str, dict[str, float]]:
@@ -993,7 +993,7 @@ def test_the_paired_split_run_is_checked_before_anything_trains(tmp_path):
 
 
 def test_the_hard_family_sentence_names_each_contenders_errors_and_log_loss_per_seed():
-    from labutils.bench.render import hard_family_lines
+    from labutils.bench.robustness import hard_family_lines
 
     def score(families, images, errors, log_loss, families_with_errors=None):
         counted = {"families": families, "images": images, "errors": errors, "log_loss": log_loss}

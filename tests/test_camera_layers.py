@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from labutils.layers import RandomGaussianBlur, RandomGaussianNoise
+from labutils.models import RandomGaussianBlur, RandomGaussianNoise
 from labutils.perturb import CAMERA, PERTURBATIONS, perturb
 
 

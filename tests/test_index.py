@@ -320,7 +320,7 @@ def test_every_notebook_tags_its_key_figures():
 
 
 def test_results_markdown_lists_every_model_and_the_failures(tmp_path):
-    from labutils.report.index import results_markdown
+    from labutils.report.table import results_markdown
 
     run = make_run(tmp_path, failed="02_cnn")
     run["machine"] = "2 CPU cores (test CPU)"
@@ -333,7 +333,7 @@ def test_results_markdown_lists_every_model_and_the_failures(tmp_path):
 
 
 def test_the_index_and_the_readme_table_say_which_device_trained_each_notebook(tmp_path):
-    from labutils.report.index import results_markdown
+    from labutils.report.table import results_markdown
 
     run = make_run(tmp_path)
     page, table = render_index(run, tmp_path), results_markdown(run)
@@ -357,7 +357,7 @@ def test_the_index_and_the_readme_table_say_which_device_trained_each_notebook(t
 
 
 def test_run_time_summary_counts_every_notebook_and_names_the_reused_ones():
-    from labutils.report.index import run_time_summary
+    from labutils.report.table import run_time_summary
 
     run = {
         "seconds": 300.0,

@@ -9,21 +9,20 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss
 
+from labutils.batch_norm import RecomputeBatchNormStatistics, recompute_batch_norm_statistics
+from labutils.bench.measures import single_image_rate
 from labutils.callbacks import (
     EpochClock,
     FinalOrBest,
-    RecomputeBatchNormStatistics,
     SecondsCosineSchedule,
     SwapAverageWeights,
     TimeBudget,
     history_frame,
-    recompute_batch_norm_statistics,
 )
 from labutils.data import LETTERS, label_to_index
 from labutils.display import describe_gap
-from labutils.layers import BlurPooling2D, PerImageStandardization
-from labutils.metrics import classification_metrics, per_letter_report, single_image_rate
-from labutils.models import compact_cnn, count_weights, seed_cnn
+from labutils.metrics import classification_metrics, per_letter_report
+from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn, count_weights, seed_cnn
 from labutils.plot import plot_confusion_matrix, plot_misclassified
 from labutils.sources import load_dataset
 from labutils.split import to_model_input
@@ -191,7 +190,7 @@ def test_reference_augmentation_is_geometric_only():
 
 
 def test_random_affine_is_one_resampling_of_the_right_kind(rng):
-    from labutils.layers import RandomAffine
+    from labutils.models import RandomAffine
 
     images = rng.random((32, 28, 28, 1)).astype("float32")
     # no change asked: the identity, exactly; and nothing happens outside training
@@ -894,7 +893,7 @@ def test_family_neighbours_finds_the_training_image_most_like_each_family():
 
 
 def test_hard_families_are_those_whose_most_similar_training_image_is_another_letter():
-    from labutils.metrics import hard_families, hard_family_score
+    from labutils.bench.measures import hard_families, hard_family_score
 
     rng = np.random.default_rng(1)
     x_train = rng.random((4, 28, 28, 1)).astype(np.float32)

@@ -55,6 +55,19 @@ def test_every_name_the_notebooks_use_is_defined_in_a_core_module_and_imported_f
             assert value.__module__ == f"labutils.{module}", name
 
 
+def test_the_core_is_small_and_every_module_short():
+    """The core: at most 16 modules and 4,000 lines together; no module of the package over 400 lines."""
+    assert len(CORE) <= 16, CORE
+    core_lines = sum(len(path.read_text(encoding="utf-8").splitlines()) for path in ROOT.glob("*.py"))
+    assert core_lines <= 4000, core_lines
+    long = {
+        str(path.relative_to(ROOT)): length
+        for path in ROOT.rglob("*.py")
+        if (length := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert not long, long
+
+
 def test_the_front_door_is_plain_imports():
     """No lazy loader: ``__init__.py`` holds imports, one call that loads TensorFlow, and the version."""
     init = ast.parse((ROOT / "__init__.py").read_text(encoding="utf-8"))

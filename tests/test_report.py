@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labutils.recipes import Task2Recipe, Task3Recipe, recipe_from_dict
+from labutils.bench.settings import recipe_from_dict
+from labutils.recipes import Task2Recipe, Task3Recipe
 from labutils.report import PROFILES, discover_notebooks, notebook_parameters, run_report
 from labutils.results.schema import read_metrics
 from tests.notebook_texts import GOOD, SLOW

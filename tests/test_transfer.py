@@ -7,16 +7,14 @@ import numpy as np
 import pytest
 
 import labutils as lu
-from labutils.backbones import BACKBONES, FINE_TUNE_DEPTHS
-from labutils.callbacks import recompute_batch_norm_statistics
+from labutils.backbones import BACKBONES, FINE_TUNE_DEPTHS, resolve_weights
+from labutils.batch_norm import recompute_backbone_statistics, recompute_batch_norm_statistics
 from labutils.display import weights_banner_html
-from labutils.layers import BackboneInput
+from labutils.models import BackboneInput
 from labutils.saving import COMPARISON_COLUMNS
 from labutils.transfer import (
     build_transfer_model,
     cached_features,
-    recompute_backbone_statistics,
-    resolve_weights,
     unfreeze,
     weights_fingerprint,
 )

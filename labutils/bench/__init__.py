@@ -44,8 +44,8 @@ from .render import (
     reference_summary,
     target_lines,
     task2_target_lines,
-    validation_prediction,
 )
+from .robustness import validation_prediction
 from .run import run_bench
 from .settings import CONTENDERS, PUBLISHED, QUICK_SETTINGS, BenchSettings
 from .summary import time_to_accuracy

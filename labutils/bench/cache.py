@@ -12,11 +12,12 @@ from typing import Any
 _JOB_CODE = (
     "bench/jobs.py",
     "bench/settings.py",
+    "bench/measures.py",
     "models.py",
+    "batch_norm.py",
     "training.py",
     "callbacks.py",
     "recipes.py",
-    "layers.py",
     "backbones.py",
     "sources.py",
     "session.py",

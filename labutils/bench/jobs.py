@@ -9,11 +9,8 @@ import sys
 import time
 from typing import Any
 
-from ..recipes import (
-    Augmentation,
-    recipe_from_dict,
-)
-from .settings import BATCH1_IMAGES, BENCH_SPLIT, MISSED_FAMILIES_LISTED, BenchSettings
+from ..recipes import Augmentation
+from .settings import BATCH1_IMAGES, BENCH_SPLIT, MISSED_FAMILIES_LISTED, BenchSettings, recipe_from_dict
 
 
 def _peak_rss_mb() -> float:
@@ -120,8 +117,9 @@ def _finish(
     """
     import numpy as np
 
-    from ..metrics import classification_metrics, hard_family_score, inference_rate, single_image_rate
+    from ..metrics import classification_metrics, inference_rate
     from ..models import count_weights
+    from .measures import hard_family_score, single_image_rate
 
     seconds = curve[-1]["train_seconds"] if curve else clock.seconds()  # training ends with its last epoch
     probabilities = model.predict(data.x_test, batch_size=1024, verbose=0)
@@ -183,11 +181,11 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from ..metrics import hard_families
     from ..runtime.device import training_device
     from ..session import prepare_task_data
     from ..split import near_duplicate_families
     from ..training import training_dataset
+    from .measures import hard_families
 
     settings = recipe_from_dict(BenchSettings, job["settings"], source="the job's settings")
     seed, budget = job["seed"], job["budget"]

@@ -17,15 +17,14 @@ from typing import Any
 
 from ..display import source_banner_html
 from ..results.registry import NOTEBOOKS
-from ..results.schema import run_devices, trained_device
-from ..runtime.device import Device, describe_devices, timing_note
+from ..results.schema import run_devices
+from ..runtime.device import timing_note
 from ..saving import SEED_REPORT
+from .table import entry_device, figure, run_time_summary, trained_on
 
 __all__ = [
     "extract_thumbnails",
     "render_index",
-    "results_markdown",
-    "run_time_summary",
 ]
 
 _CSS = """
@@ -45,18 +44,8 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
-def _checksums_verified(data: dict) -> bool:
-    """Whether a run's data were the Kaggle files, every checksum verified."""
-    checksums = data.get("checksums", {})
-    return bool(checksums) and all(status == "verified" for status in checksums.values())
-
-
 def _e(value: Any) -> str:
     return html.escape(str(value))
-
-
-def _pct(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
 
 
 def _metrics(run: Mapping[str, Any], name: str) -> dict[str, Any] | None:
@@ -93,9 +82,9 @@ def _task1(metrics: Mapping[str, Any] | None) -> str:
             else ""
         )
         + ". Why: a validation image's nearest training image correlates at "
-        f"{_pct(nn.get('random_validation_to_train'), 3)} (median) under a random split but "
-        f"{_pct(nn.get('grouped_validation_to_train'), 3)} under the grouped one, against "
-        f"{_pct(nn.get('test_to_train'), 3)} for the test images.</div>"
+        f"{figure(nn.get('random_validation_to_train'), 3)} (median) under a random split but "
+        f"{figure(nn.get('grouped_validation_to_train'), 3)} under the grouped one, against "
+        f"{figure(nn.get('test_to_train'), 3)} for the test images.</div>"
     )
 
 
@@ -319,7 +308,7 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
         error = f"<pre>{_e(entry['error'])}</pre>" if entry.get("error") else ""
         rows.append(
             f'<tr><td>{_e(entry["name"])}</td><td class="{_e(entry["status"])}">{_e(entry["status"])}</td>'
-            f"<td class=num>{entry.get('seconds', 0):.1f} s</td><td>{_e(_entry_device(entry))}</td>"
+            f"<td class=num>{entry.get('seconds', 0):.1f} s</td><td>{_e(entry_device(entry))}</td>"
             f"<td>{' · '.join(links)}{error}</td></tr>"
         )
     versions = ", ".join(
@@ -344,7 +333,7 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
 <h1>Sign Language MNIST — lab report</h1>
 {_data_banner(data)}
 <p class="meta">Profile <strong>{_e(run.get("profile", "?"))}</strong> · started {_e(run.get("started", "?"))} ·
-{_e(run_time_summary(run))}, {_e(_trained_on(devices))} ·
+{_e(run_time_summary(run))}, {_e(trained_on(devices))} ·
 data: {_e(data.get("data_source", "?"))} ({_e(data.get("origin", "?"))}){state_line}<br>
 {"" if note is None else f"<strong>{_e(note)}</strong><br>"}
 {versions}</p>
@@ -366,67 +355,3 @@ the seed lab report's published figures ({SEED_REPORT.task2_accuracy:.4f} / {SEE
 {SEED_REPORT.task4_accuracy:.4f} for Tasks 2 / 3 / 4) are quoted for comparison.</p>
 </body></html>
 """
-
-
-def _entry_device(entry: Mapping[str, Any]) -> str:
-    """The device a notebook trained on, in words ("—" where it trained nothing)."""
-    device = trained_device(entry)
-    return "—" if device is None else device.describe()
-
-
-def _trained_on(devices: list[Device]) -> str:
-    """Which devices a run's notebooks trained on (:func:`~labutils.results.schema.run_devices`), in words:
-    ``trained on 2 CPU cores (AMD EPYC)``."""
-    return f"trained on {describe_devices(devices)}" if devices else "no notebook trained yet"
-
-
-def run_time_summary(run: Mapping[str, Any]) -> str:
-    """How long the notebooks took, saying which were reused from an earlier invocation."""
-    entries = [entry for entry in run.get("notebooks", []) if entry.get("status") in {"completed", "cached"}]
-    total = sum(float(entry.get("seconds") or 0) for entry in entries)
-    cached = [entry["name"] for entry in entries if entry.get("status") == "cached"]
-    text = f"{total / 60:.1f} min of notebook execution"
-    if cached:
-        text += (
-            f" ({', '.join(cached)} reused unchanged from an earlier invocation; "
-            f"this invocation took {float(run.get('seconds') or 0) / 60:.1f} min)"
-        )
-    return text
-
-
-def results_markdown(run: Mapping[str, Any]) -> str:
-    """A Markdown table of every model of a run (from its notebooks' metrics), with what was run where."""
-    import platform
-
-    data = run.get("data", {})
-    versions = run.get("versions", {})
-    devices = run_devices(run)
-    note = timing_note(devices)
-    lines = [
-        f"Report run of {run.get('started', '?')}, profile `{run.get('profile', '?')}`, "
-        f"{data.get('data_source', '?')} data "
-        f"({'SHA-256 verified' if _checksums_verified(data) else 'not the verified Kaggle files'}), "
-        f"{run_time_summary(run)}, {_trained_on(devices)}, on {run.get('machine', platform.machine())}; "
-        + ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
-        + ".",
-        *(["", note] if note else []),
-        "",
-        "| notebook | model | test accuracy | errors | log-loss | grouped val. accuracy | train s | pretrained |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for entry in run.get("notebooks", []):
-        if entry.get("status") not in {"completed", "cached"}:
-            lines.append(f"| {entry['name']} | — {entry.get('status')} — | | | | | | |")
-            continue
-        for name, record in entry["metrics"].get("models", {}).items():
-            pretrained = record.get("pretrained")
-            lines.append(
-                f"| {entry['name']} | {name} | {record['test_accuracy']:.4f} | {record['test_errors']} | "
-                f"{record['test_log_loss']:.3f} | {_pct(record.get('val_accuracy_grouped'))} | {record['train_seconds']:.0f} | "
-                f"{'' if pretrained is None else ('yes' if pretrained else '**no**')} |"
-            )
-    seconds = ", ".join(
-        f"{entry['name']} {entry.get('seconds', 0):.0f} s" for entry in run.get("notebooks", [])
-    )
-    lines += ["", f"Notebook times: {seconds}."]
-    return "\n".join(lines) + "\n"
