@@ -396,19 +396,28 @@ for backbone in FINE_TUNE_BACKBONES:
     control.model.compile(
         optimizer=recipe.control_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
     )
+    seconds = fine_seconds[backbone]  # the fine-tuning's: the schedule's span and the budget
+    callbacks = [
+        lu.EpochClock(),
+        *recipe.control_callbacks(seconds, control, inputs.x_train, SEED),
+        PlotLossesKeras(),
+    ]
     history = control.model.fit(
         augmented_batches(),
         validation_data=(inputs.x_val[monitor], inputs.y_val[monitor]),
         verbose=2,
         epochs=10 * recipe.fine_tune_epochs,  # an upper bound: the seconds end it
-        callbacks=[
-            lu.EpochClock(),
-            *recipe.control_callbacks(fine_seconds[backbone], control, inputs.x_train, SEED),
-            PlotLossesKeras(),
-        ],
+        callbacks=callbacks,
     )
     control_logs[backbone] = lu.history_frame(history)
     control_seconds[backbone] = float(control_logs[backbone]["seconds"].iloc[-1])
+
+# %% [markdown]
+# The control's callbacks, in the order they ran: the recipe's schedule in seconds, its batch-norm
+# statistics and its budget come between the clock and the curves.
+
+# %%
+lu.steps_table(callbacks)
 
 # %%
 curves = pd.concat(
