@@ -1,6 +1,6 @@
 """Scores of a classifier on labelled images: accuracy, log-loss, F1, errors, per-letter scores; its
-errors counted by families of near-copies, the training images most like each missed family and the
-hard families (those whose most similar training image shows another letter); and how fast it answers."""
+errors counted by families of near-copies, and the training images most like each missed family; and
+how many images a second it answers."""
 
 from __future__ import annotations
 
