@@ -1,7 +1,7 @@
 """The pretrained backbones Task 4 can use: how to build each, its input convention and fine-tuning depths.
 
-Free of Keras at import: a constructor and a ``preprocess_input`` are named as
-``"module:attribute"`` paths and imported when first used.
+A constructor and a ``preprocess_input`` are named as ``"module:attribute"`` paths and imported
+when a backbone is first built, so only the backbones a run uses are loaded.
 """
 
 from __future__ import annotations

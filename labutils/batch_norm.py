@@ -177,7 +177,7 @@ def recompute_backbone_statistics(transfer: TransferModel, images: np.ndarray) -
     **one** batch in training mode with every batch-norm momentum set to 0, so each layer's
     moving statistics become the statistics of its input over ``images``, computed with the
     layers before it normalised by theirs — exactly what
-    :func:`~labutils.training.recompute_batch_norm_statistics` gives layer by layer, in one pass.
+    :func:`recompute_batch_norm_statistics` gives layer by layer, in one pass.
     """
     if not transfer.train_batch_norm:
         raise ValueError("only a from-scratch model (train_batch_norm=True) trains its batch-norm statistics")

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data import DataNotFoundError, DataValidationError, index_to_label, label_to_letter
 from ..results.schema import read_run, run_models
+from .model_files import check_model_file
 
 __all__ = [
     "MAX_BATCH_SIZE",
@@ -118,9 +119,7 @@ def iter_predictions(
         raise ValueError(
             f"--batch-size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {batch_size!r}"
         )
-    from .model_files import check_model_file
-
-    model_path = check_model_file(model_file)  # said before TensorFlow loads, which takes seconds
+    model_path = check_model_file(model_file)  # a bad file is named before Keras reads it
     model = None
     pending: list[tuple[Prediction, np.ndarray | None]] = []
     for item in _inputs(paths, batch_size):

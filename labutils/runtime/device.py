@@ -3,8 +3,8 @@
 Keras trains on the first GPU TensorFlow can see, and on the CPU where it sees none. A GPU is found
 through TensorFlow itself (:func:`training_device`), so a record never claims a GPU that TensorFlow
 could not use (a CPU build of TensorFlow, a driver too old for its CUDA); its memory comes from
-``nvidia-smi``, which TensorFlow does not report. The install (``make``) and the report runner,
-which do not load TensorFlow, ask ``nvidia-smi`` alone (:func:`nvidia_gpus`).
+``nvidia-smi``, which TensorFlow does not report (:func:`nvidia_gpus`). The install (``make``)
+asks ``nvidia-smi`` alone, to choose TensorFlow's build.
 
 Seconds measured on a GPU say nothing about a CPU's, and the other way round: every record of a
 time carries its device, and :func:`timing_note` says so where a GPU trained.
