@@ -10,13 +10,30 @@ import sys
 import pytest
 
 
-def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "labutils", *args], capture_output=True, text=True, timeout=300, **kwargs
-    )
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    """``python -m labutils ARGS`` run in this process, which has loaded TensorFlow once already."""
+    from labutils.cli.command import main
+
+    monkeypatch.delenv("LABUTILS_DEBUG", raising=False)
+
+    def run(*arguments: str) -> subprocess.CompletedProcess:
+        try:
+            status = main(list(arguments))
+        except SystemExit as stop:  # argparse: --help, and its refusals
+            status = stop.code or 0
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(["labutils", *arguments], status, captured.out, captured.err)
+
+    return run
 
 
-def test_help_lists_the_commands_and_their_options():
+def test_python_m_labutils_is_the_command_line():
+    result = subprocess.run([sys.executable, "-m", "labutils", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "usage: python -m labutils" in result.stdout, result.stderr
+
+
+def test_help_lists_the_commands_and_their_options(run_cli):
     result = run_cli("--help")
     assert result.returncode == 0
     for command in ("data", "report", "standin"):
@@ -30,7 +47,7 @@ def test_help_lists_the_commands_and_their_options():
         assert option in bench_help
 
 
-def test_bench_rejects_a_bad_override_in_one_line_before_training(tmp_path):
+def test_bench_rejects_a_bad_override_in_one_line_before_training(run_cli, tmp_path):
     result = run_cli("bench", "--quick", "--out", str(tmp_path), "--set", "task3.ema_momentum=1.5")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert (
@@ -46,21 +63,21 @@ def test_bench_rejects_a_bad_override_in_one_line_before_training(tmp_path):
         assert result.returncode != 0 and words in result.stderr and "Traceback" not in result.stderr
 
 
-def test_data_command_describes_the_standin(standin_dir):
+def test_data_command_describes_the_standin(run_cli, standin_dir):
     result = run_cli("data", "--data-dir", str(standin_dir))
     assert result.returncode == 0, result.stderr
     assert "synthetic" in result.stdout and "1200 rows, 24 classes" in result.stdout
     assert "480 rows" in result.stdout and "SYNTHETIC STAND-IN" in result.stdout
 
 
-def test_data_command_json(standin_dir):
+def test_data_command_json(run_cli, standin_dir):
     result = run_cli("data", "--data-dir", str(standin_dir), "--json")
     summary = json.loads(result.stdout)
     assert summary["data_source"] == "synthetic" and summary["train"]["rows"] == 1200
 
 
 @pytest.mark.parametrize("damage", ["missing folder", "bad cell"])
-def test_data_command_errors_in_one_line(standin_dir, tmp_path, damage):
+def test_data_command_errors_in_one_line(run_cli, standin_dir, tmp_path, damage):
     folder = tmp_path / "data"
     if damage == "bad cell":
         folder.mkdir()
@@ -80,7 +97,7 @@ def test_data_command_errors_in_one_line(standin_dir, tmp_path, damage):
     assert expected in result.stderr
 
 
-def test_standin_command_writes_a_loadable_folder(tmp_path):
+def test_standin_command_writes_a_loadable_folder(run_cli, tmp_path):
     result = run_cli("standin", "--out", str(tmp_path / "s"), "--train-rows", "48", "--test-rows", "24")
     assert result.returncode == 0, result.stderr
     summary = json.loads(run_cli("data", "--data-dir", str(tmp_path / "s"), "--json").stdout)

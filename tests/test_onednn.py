@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from labutils.report.provenance import machine_info
+from labutils.runtime.device import GPU_MEMORY_GROWTH_VARIABLE as GROWTH
 from labutils.runtime.onednn import ONEDNN_VARIABLE, onednn_setting
 
 # in a fresh interpreter: import labutils, then TensorFlow, and report what TensorFlow runs with
@@ -35,29 +36,29 @@ def test_importing_labutils_asks_for_onednn_and_keeps_a_users_choice(value, expe
     assert _run_probe(value) == expected
 
 
-def test_the_notebook_kernel_imports_labutils_before_the_first_cell():
+def test_the_notebook_kernel_asks_for_onednn_before_the_first_cell_without_loading_tensorflow():
     from jupyter_client.manager import start_new_kernel
 
     from labutils.report import ensure_kernel
 
     name = ensure_kernel()
-    saved = os.environ.pop(ONEDNN_VARIABLE, None)
+    saved = {variable: os.environ.pop(variable, None) for variable in (ONEDNN_VARIABLE, GROWTH)}
     try:
         manager, client = start_new_kernel(kernel_name=name)
     finally:
-        if saved is not None:
-            os.environ[ONEDNN_VARIABLE] = saved
+        os.environ.update({variable: value for variable, value in saved.items() if value is not None})
     printed: list[str] = []
     try:
         client.execute_interactive(
-            f"import os, sys; print(os.environ.get({ONEDNN_VARIABLE!r}), 'labutils' in sys.modules)",
+            f"import os, sys; print(os.environ.get({ONEDNN_VARIABLE!r}), os.environ.get({GROWTH!r}), "
+            "'labutils' in sys.modules, 'tensorflow' in sys.modules)",
             timeout=120,
             output_hook=lambda message: printed.append(message["content"].get("text", "")),
         )
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-    assert "".join(printed).split() == ["1", "True"]
+    assert "".join(printed).split() == ["1", "true", "False", "False"]
 
 
 @pytest.mark.parametrize(

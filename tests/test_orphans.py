@@ -16,6 +16,7 @@ import pytest
 from labutils.report import ensure_kernel
 from labutils.report.notebooks import to_ipynb
 from labutils.report.orphans import LAUNCHER_VARIABLE, end_kernel_with_its_launcher, watch_parent
+from labutils.report.worker import worker_command
 from tests.notebook_texts import SLOW
 
 # Under a process that adopts orphans (as a container's init or a CI service does), a launcher
@@ -106,7 +107,7 @@ def test_a_worker_whose_runner_is_already_gone_stops_its_notebook(tmp_path: Path
     (tmp_path / "job.json").write_text(json.dumps(job))
     started = time.monotonic()
     worker = subprocess.run(
-        [sys.executable, "-m", "labutils.report.worker", str(tmp_path / "job.json")],
+        worker_command(tmp_path / "job.json"),
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import labutils
+from labutils.report.notebooks import KERNEL_START
+from labutils.report.worker import main as worker_main
+from labutils.report.worker import worker_command
 
 ROOT = Path(labutils.__file__).parent
 NOTEBOOKS = sorted((ROOT.parent / "notebooks").glob("[0-9][0-9]_*.py"))
@@ -174,15 +178,35 @@ def test_no_module_imports_in_a_circle():
     assert _circle({"p": {"p.m"}, "p.m": {"p"}}) is None
 
 
-def test_the_report_package_does_not_import_its_worker():
-    """``python -m labutils.report.worker`` runs that module as ``__main__``: imported already by the
-    package, it would run twice and Python warns on every notebook."""
-    code = "import sys, labutils.report; print('labutils.report.worker' in sys.modules)"
-    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert imported.stdout.strip() == "False"
-    started = subprocess.run(
-        [sys.executable, "-W", "error::RuntimeWarning", "-m", "labutils.report.worker"],
-        capture_output=True,
-        text=True,
+#: Modules run from their files, outside the package: by the report's worker and by a kernel before its first cell.
+STANDALONE = (
+    "report/worker.py",
+    "report/errors.py",
+    "report/orphans.py",
+    "runtime/quiet.py",
+    "runtime/onednn.py",
+    "runtime/device.py",
+)
+
+
+def test_the_worker_and_the_kernel_start_load_neither_the_package_nor_tensorflow(tmp_path):
+    """Each import of ``labutils`` loads TensorFlow (4 s and 600 MB a process): the process that waits
+    on papermill and the code a kernel runs before its first cell use modules run from their files."""
+    for module_file in STANDALONE:
+        tree = ast.parse((ROOT / module_file).read_text())
+        imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+        relative = [node.lineno for node in imports if isinstance(node, ast.ImportFrom) and node.level]
+        assert not relative, (
+            f"{module_file} imports from its package (line {relative}); it runs from its file"
+        )
+    assert set(re.findall(r"(\w+/\w+\.py)", KERNEL_START + inspect.getsource(worker_main))) <= set(STANDALONE)
+    loaded = "import sys; print('labutils' in sys.modules, 'tensorflow' in sys.modules)"
+    probe = subprocess.run(
+        [sys.executable, "-P", "-c", f"{KERNEL_START}; {loaded}"], capture_output=True, text=True, check=True
     )
-    assert "RuntimeWarning" not in started.stderr and "found in sys.modules" not in started.stderr
+    assert probe.stdout.split() == ["False", "False"]
+    job = tmp_path / "job.json"  # a job without its notebook: the worker fails, in one line, in its file
+    job.write_text(json.dumps({"error_file": str(tmp_path / "error.txt")}))
+    worker = subprocess.run(worker_command(job), capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 1, worker.stderr
+    assert (tmp_path / "error.txt").read_text() == "KeyError: 'runner'"

@@ -12,8 +12,8 @@ others. The modules, one job each:
 * ``parameters`` — a notebook's parameters cell read, and ``-p NAME VALUE`` checked against it;
 * ``notebooks`` — finding, converting and exporting the notebook files, and their kernel;
 * ``execution`` — one notebook executed in a process of its own, stopped cleanly by a signal;
-* ``worker`` — that process (``python -m labutils.report.worker JOB``), and ``errors`` the one line
-  either says about an error;
+* ``worker`` — that process (``python -P .../report/worker.py JOB``, run from its file so that it never
+  loads TensorFlow), and ``errors`` the one line either says about an error;
 * ``orphans`` — the worker and the kernel ending with the process that started them;
 * ``progress`` — the running notebook's cell progress on the terminal;
 * ``cache`` — a notebook's last result reused while nothing it depends on has changed;

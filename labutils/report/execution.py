@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from .errors import error_text
 from .notebooks import to_ipynb
 from .progress import ProgressReporter
+from .worker import PACKAGE_FOLDER, worker_command
 
 __all__ = [
     "PROGRESS_POLL_SECONDS",
@@ -120,12 +120,12 @@ def execute(
     worker = None
     try:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "labutils.report.worker", str(job_file)],
+            worker_command(job_file),
             start_new_session=True,  # a terminal's Ctrl-C reaches the runner, which stops the worker
-            env={
+            env={  # the notebook's kernel, the worker's child, imports this same package
                 **os.environ,
                 "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(_package_parent()), os.environ.get("PYTHONPATH")])
+                    filter(None, [str(PACKAGE_FOLDER.parent), os.environ.get("PYTHONPATH")])
                 ),
             },
         )
@@ -154,11 +154,6 @@ def execute(
         error_file.unlink(missing_ok=True)
         raise NotebookFailed(message)
     return executed
-
-
-def _package_parent() -> Path:
-    """The folder that holds this ``labutils`` package (the worker imports the same one)."""
-    return Path(__file__).resolve().parents[2]
 
 
 def _stop_process(process: subprocess.Popen) -> None:

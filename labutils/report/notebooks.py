@@ -8,10 +8,12 @@ from pathlib import Path
 
 from ..sources import repository_root
 from .files import write_atomically
+from .worker import PACKAGE_FOLDER
 
 __all__ = [
     "KERNEL_NAME",
     "KERNEL_OPTIONS",
+    "KERNEL_START",
     "cell_count",
     "discover_notebooks",
     "ensure_kernel",
@@ -28,16 +30,25 @@ def discover_notebooks(folder: Path | None = None) -> list[Path]:
     return sorted(path for path in folder.glob("[0-9][0-9]_*.py") if path.is_file())
 
 
+#: Python the kernel runs before the notebook's first cell, from the files of three modules that import
+#: only the standard library (:func:`~labutils.report.worker.standalone`), so that a kernel does not
+#: load TensorFlow before its notebook asks for it: ask for oneDNN and GPU memory growth, which
+#: TensorFlow reads once as it loads, even where a notebook imports ``keras`` before ``labutils``
+#: (:mod:`labutils.runtime.onednn`), and watch the process that launched the kernel
+#: (:mod:`labutils.report.orphans`), so that it never outlives a killed run.
+KERNEL_START = "; ".join(
+    [
+        "import runpy",
+        f"runpy.run_path({str(PACKAGE_FOLDER / 'runtime' / 'onednn.py')!r})['prefer_onednn']()",
+        f"runpy.run_path({str(PACKAGE_FOLDER / 'runtime' / 'device.py')!r})['prefer_gpu_memory_growth']()",
+        f"runpy.run_path({str(PACKAGE_FOLDER / 'report' / 'orphans.py')!r})['end_kernel_with_its_launcher']()",
+    ]
+)
+
 #: The kernel leaves output written below Python (TensorFlow's C++ start-up lines) to the process's
 #: standard error, where :mod:`labutils.runtime.quiet` filters it, instead of copying it into the notebook;
-#: Python's own warnings still show in the notebook. Before the first cell it imports
-#: :mod:`labutils`, so that TensorFlow loads with oneDNN asked for (:mod:`labutils.runtime.onednn`) even
-#: where a notebook imports ``keras`` first, and starts watching the process that launched it
-#: (:mod:`labutils.report.orphans`), so that it never outlives a killed run.
-KERNEL_OPTIONS = (
-    "--IPKernelApp.capture_fd_output=False",
-    "--IPKernelApp.exec_lines=import labutils.report.orphans; labutils.report.orphans.end_kernel_with_its_launcher()",
-)
+#: Python's own warnings still show in the notebook. Then it runs :data:`KERNEL_START`.
+KERNEL_OPTIONS = ("--IPKernelApp.capture_fd_output=False", f"--IPKernelApp.exec_lines={KERNEL_START}")
 
 
 def ensure_kernel(name: str = KERNEL_NAME) -> str:
@@ -61,7 +72,7 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
     spec_file = folder / "kernel.json"
     spec = json.loads(spec_file.read_text(encoding="utf-8"))
     spec["argv"] = [*spec["argv"], *KERNEL_OPTIONS]
-    spec_file.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    write_atomically(spec_file, json.dumps(spec, indent=1) + "\n")  # a kernel starting now reads a whole file
     return name
 
 

@@ -1,4 +1,4 @@
-"""One notebook executed by papermill in a process of its own: ``python -m labutils.report.worker JOB``.
+"""One notebook executed by papermill in a process of its own: ``python -P .../report/worker.py JOB``.
 
 The report runner starts this process for each notebook and waits on it, so that the runner
 itself never sits inside papermill's event loop: a signal (Ctrl-C, SIGTERM, SIGHUP) always
@@ -9,6 +9,11 @@ process (the Jupyter kernel watches its parent and exits with it). ``JOB`` is a 
 would not JSON) and ``runner`` the runner's process ID. The executed notebook is written to
 ``output`` after every cell; on failure the error, as one line, goes to ``error_file`` and the
 exit status is 1.
+
+This process only waits on papermill, so it runs by path (:func:`worker_command`) and never imports
+the ``labutils`` package, whose import loads TensorFlow (about 4 s and 600 MB for each notebook, for
+nothing). The three helpers it needs come from modules of the package that import only the standard
+library, executed from their files by :func:`standalone`.
 """
 
 from __future__ import annotations
@@ -16,15 +21,28 @@ from __future__ import annotations
 import ast
 import json
 import os
+import runpy
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from .errors import error_text
-from .orphans import watch_parent
+__all__ = ["PACKAGE_FOLDER", "main", "standalone", "worker_command"]
 
-__all__ = ["main"]
+#: The ``labutils`` folder this file belongs to.
+PACKAGE_FOLDER = Path(__file__).resolve().parents[1]
+
+
+def standalone(module_file: str) -> dict[str, Any]:
+    """The names a standard-library-only module of the package defines, run from its file
+    (``"report/orphans.py"``) without importing the package."""
+    return runpy.run_path(str(PACKAGE_FOLDER / module_file))
+
+
+def worker_command(job_file: Path) -> list[str]:
+    """The command that runs this file for ``job_file``; ``-P`` keeps its folder off ``sys.path``."""
+    return [sys.executable, "-P", str(Path(__file__).resolve()), str(job_file)]
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -50,12 +68,12 @@ def _stop_without_runner() -> None:
 def main(argv: list[str] | None = None) -> int:
     job = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
     signal.signal(signal.SIGTERM, _stop)  # the runner stops this process with SIGTERM first
+    error_text = standalone("report/errors.py")["error_text"]
     try:
         # the runner's own process ID, so that a runner gone before this line is noticed too
-        watch_parent(job["runner"], _stop_without_runner)
+        standalone("report/orphans.py")["watch_parent"](job["runner"], _stop_without_runner)
+        quiet_native_stderr = standalone("runtime/quiet.py")["quiet_native_stderr"]
         import papermill
-
-        from ..runtime.quiet import quiet_native_stderr
 
         with quiet_native_stderr():  # the kernel inherits the filtered standard error
             papermill.execute_notebook(

@@ -10,8 +10,9 @@ bit for bit; against Eigen they differ by rounding only.
 
 TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, when it loads, so :func:`prefer_onednn` must run
 before the first ``import tensorflow`` or ``import keras``: importing :mod:`labutils` runs it, and
-the report's notebook kernel imports :mod:`labutils` before the notebook's first cell. A value the
-user set (``TF_ENABLE_ONEDNN_OPTS=0`` for TensorFlow's own kernels) is kept.
+the project's notebook kernel runs it before the notebook's first cell
+(:data:`labutils.report.notebooks.KERNEL_START`). A value the user set (``TF_ENABLE_ONEDNN_OPTS=0``
+for TensorFlow's own kernels) is kept.
 """
 
 from __future__ import annotations
