@@ -30,7 +30,7 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=/path/to/python3.11")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml constraints.txt
 		echo "removing $(OTHER_TENSORFLOW): TensorFlow's $(BUILD) build replaces it (GPU=$(GPU))"; \
 		$(BIN)/python -m pip uninstall --quiet --yes $(OTHER_TENSORFLOW); fi
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(BUILD)]'
-	$(BIN)/python -c 'from labutils.report import ensure_kernel; ensure_kernel()'
+	$(BIN)/python -c 'from labutils.report.notebooks import ensure_kernel, ensure_lab_settings; ensure_kernel(); ensure_lab_settings()'
 	@rm -f $(VENV)/.installed $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -53,7 +53,7 @@ from .plot import (
 )
 from .recipes import Augmentation, ReferenceRecipe, Task2Recipe, Task3Recipe, TransferRecipe
 from .saving import SEED_REPORT, comparison_table, read_task_metrics, save_with_record, write_metrics
-from .session import start_task
+from .session import QUICK_SETTINGS, start_task
 from .sources import load_dataset
 from .split import (
     grouped_split,

@@ -1,9 +1,10 @@
-"""A task notebook's first step: the seeds set, its output folder made, the data and split loaded, the banner shown."""
+"""A task notebook's first steps: the quick profile's settings, then the seeds set, its output folder made,
+the data and split loaded, the banner shown."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import keras
 
@@ -21,7 +22,36 @@ from .split import (
     model_inputs,
 )
 
-__all__ = ["TaskStart", "prepare_task_data", "start_task"]
+__all__ = ["QUICK_SETTINGS", "TaskStart", "prepare_task_data", "start_task"]
+
+#: The quick profile, per notebook: the parameters it changes, for a run of minutes on a laptop's CPU.
+#: A notebook run with ``PROFILE = "quick"`` takes them in the cell after its parameters, and the report
+#: runner's quick profile (:mod:`labutils.report.profiles`) injects them. The full profile is each
+#: notebook's own parameters.
+QUICK_SETTINGS: dict[str, dict[str, Any]] = {
+    "01_data": {"SAMPLE_SIZE": 500},
+    "02_cnn": {"EPOCHS": 12, "WIDTH": 16, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
+    "03_augmentation": {
+        "EPOCHS": 2,
+        "TRAIN_LIMIT": 3000,
+        "ROBUSTNESS_IMAGES": 300,
+        "EMA_MOMENTUM": 0.9,
+        "STATISTICS_IMAGES": 512,
+    },
+    # the packaged backbone is pretrained here too; VGG16 asks for no download (a labelled random start)
+    "04_transfer": {
+        "BACKBONES": ["efficientnet_lite0", "vgg16"],
+        "IMAGE_SIZES": {"efficientnet_lite0": 32, "vgg16": 32},
+        "WEIGHTS": {"vgg16": None},
+        "TRAIN_LIMIT": 1000,
+        "HEAD_EPOCHS": 5,
+        "FINE_TUNE_EPOCHS": 1,
+        "FINE_TUNE_LEARNING_RATE": 1e-4,
+        "FINE_TUNE_VALIDATION_IMAGES": 300,
+        "STEP_PROBE_BATCHES": 1,
+        "STATISTICS_IMAGES": 256,
+    },
+}
 
 
 class TaskStart(NamedTuple):

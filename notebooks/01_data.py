@@ -1,10 +1,8 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
+#     formats: py:percent,outputs//ipynb
+#     notebook_metadata_filter: -jupytext.text_representation
 #   kernelspec:
 #     display_name: Python (sign-mnist)
 #     language: python
@@ -24,14 +22,27 @@
 
 # %% tags=["parameters"]
 DATA_DIR = None  # folder with the two CSV files; None: $SIGN_MNIST_DIR, data/, kagglehub, else the stand-in
-OUTPUT_DIR = "../reports/01_data"  # where metrics.json goes
-PROFILE = "full"  # {"quick", "full"}: set by the report runner
+OUTPUT_DIR = "outputs/01_data"  # where metrics.json goes
+PROFILE = "full"  # {"quick", "full"}: "quick" takes the quick settings of the next cell
 SPLIT_KIND = "grouped"  # {"grouped", "random"}: the split later notebooks use
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0): share of the training file held out for validation
 SPLIT_SEED = 43  # [0, 4294967295]: both splits' seed (the seed report's random_state), as in every notebook
 SEED = 43  # [0, 4294967295]: the samples of the nearest-neighbour analysis
 FAMILY_THRESHOLD = 0.97  # (0.0, 1.0]: two same-letter images with a correlation above this are one family
 SAMPLE_SIZE = 3000  # [1, inf): images per comparison in the nearest-neighbour analysis
+
+
+# %% [markdown]
+# With `PROFILE = "quick"` the notebook runs in minutes: the quick profile's settings replace the
+# parameters above (the report runner's quick profile uses the same ones, and sets every parameter
+# itself in a cell it adds after this one).
+
+# %% tags=["profile"]
+import labutils as lu
+
+quick = lu.QUICK_SETTINGS["01_data"] if PROFILE == "quick" else {}
+SAMPLE_SIZE = quick.get("SAMPLE_SIZE", SAMPLE_SIZE)
+quick
 
 # %% [markdown]
 # ## Loading and checking the data
@@ -44,8 +55,6 @@ SAMPLE_SIZE = 3000  # [1, inf): images per comparison in the nearest-neighbour a
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-import labutils as lu
 
 dataset = lu.load_dataset(DATA_DIR)
 lu.data_banner(dataset)

@@ -1,10 +1,8 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
+#     formats: py:percent,outputs//ipynb
+#     notebook_metadata_filter: -jupytext.text_representation
 #   kernelspec:
 #     display_name: Python (sign-mnist)
 #     language: python
@@ -25,8 +23,8 @@
 
 # %% tags=["parameters"]
 DATA_DIR = None  # folder with the two CSV files; None: $SIGN_MNIST_DIR, data/, kagglehub, else the stand-in
-OUTPUT_DIR = "../reports/02_cnn"  # where models and metrics.json go
-PROFILE = "full"  # {"quick", "full"}: set by the report runner
+OUTPUT_DIR = "outputs/02_cnn"  # where models and metrics.json go
+PROFILE = "full"  # {"quick", "full"}: "quick" takes the quick settings of the next cell
 SEED = 0  # [0, 4294967295]: seeds weights, shuffling and dropout
 SPLIT_KIND = "grouped"  # {"grouped", "random"}: validation split used for model selection (see notebook 01)
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0)
@@ -43,6 +41,21 @@ RANDOM_SPLIT_EPOCHS = 2  # [1, 1000]: our network on the seed's random split, fo
 TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
 
 # %% [markdown]
+# With `PROFILE = "quick"` the notebook runs in minutes: the quick profile's settings replace the
+# parameters above (the report runner's quick profile uses the same ones, and sets every parameter
+# itself in a cell it adds after this one).
+
+# %% tags=["profile"]
+import labutils as lu
+
+quick = lu.QUICK_SETTINGS["02_cnn"] if PROFILE == "quick" else {}
+EPOCHS = quick.get("EPOCHS", EPOCHS)
+WIDTH = quick.get("WIDTH", WIDTH)
+RANDOM_SPLIT_EPOCHS = quick.get("RANDOM_SPLIT_EPOCHS", RANDOM_SPLIT_EPOCHS)
+TRAIN_LIMIT = quick.get("TRAIN_LIMIT", TRAIN_LIMIT)
+quick
+
+# %% [markdown]
 # ## Data and split
 #
 # The same loading code and the same deterministic split as Task 1; images scaled to 0–1 with a
@@ -55,8 +68,6 @@ import keras
 import matplotlib.pyplot as plt
 import pandas as pd
 from livelossplot import PlotLossesKeras
-
-import labutils as lu
 
 pd.set_option("display.max_colwidth", None)  # tables show their text in full
 output_dir, dataset, split, inputs = lu.start_task(

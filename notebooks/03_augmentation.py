@@ -1,10 +1,8 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
+#     formats: py:percent,outputs//ipynb
+#     notebook_metadata_filter: -jupytext.text_representation
 #   kernelspec:
 #     display_name: Python (sign-mnist)
 #     language: python
@@ -25,9 +23,9 @@
 
 # %% tags=["parameters"]
 DATA_DIR = None  # folder with the two CSV files; None: $SIGN_MNIST_DIR, data/, kagglehub, else the stand-in
-OUTPUT_DIR = "../reports/03_augmentation"  # where models and metrics.json go
-TASK2_DIR = "../reports/02_cnn"  # the Task 2 run whose models are trained further here
-PROFILE = "full"  # {"quick", "full"}: set by the report runner
+OUTPUT_DIR = "outputs/03_augmentation"  # where models and metrics.json go
+TASK2_DIR = "outputs/02_cnn"  # the Task 2 run whose models are trained further here
+PROFILE = "full"  # {"quick", "full"}: "quick" takes the quick settings of the next cell
 SEED = 0  # [0, 4294967295]
 SPLIT_KIND = "grouped"  # {"grouped", "random"}
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0)
@@ -51,6 +49,22 @@ ROBUSTNESS_IMAGES = 1000  # [1, inf): test images (a seeded sample) for the robu
 TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
 
 # %% [markdown]
+# With `PROFILE = "quick"` the notebook runs in minutes: the quick profile's settings replace the
+# parameters above (the report runner's quick profile uses the same ones, and sets every parameter
+# itself in a cell it adds after this one).
+
+# %% tags=["profile"]
+import labutils as lu
+
+quick = lu.QUICK_SETTINGS["03_augmentation"] if PROFILE == "quick" else {}
+EPOCHS = quick.get("EPOCHS", EPOCHS)
+TRAIN_LIMIT = quick.get("TRAIN_LIMIT", TRAIN_LIMIT)
+ROBUSTNESS_IMAGES = quick.get("ROBUSTNESS_IMAGES", ROBUSTNESS_IMAGES)
+EMA_MOMENTUM = quick.get("EMA_MOMENTUM", EMA_MOMENTUM)
+STATISTICS_IMAGES = quick.get("STATISTICS_IMAGES", STATISTICS_IMAGES)
+quick
+
+# %% [markdown]
 # ## Data, split and the Task 2 networks
 #
 # The same data and grouped split as before. Two objects hold the data: `dataset`, the Kaggle rows as
@@ -69,8 +83,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from livelossplot import PlotLossesKeras
-
-import labutils as lu
 
 pd.set_option("display.max_colwidth", None)  # tables show their text in full
 output_dir, dataset, split, inputs = lu.start_task(
@@ -91,6 +103,7 @@ task2_metrics = lu.read_task_metrics(task2_dir, "02_cnn", dataset.source)
 task2 = {
     name: lu.load_model(task2_dir / record["model_file"]) for name, record in task2_metrics["models"].items()
 }
+print(f"Task 2's networks read from {task2_dir.resolve()} ({task2_metrics['profile']} profile)")
 pd.DataFrame(task2_metrics["models"]).T[["test_accuracy", "test_errors", "train_seconds", "epochs"]]
 
 # %% [markdown]

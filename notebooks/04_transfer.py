@@ -1,10 +1,8 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
+#     formats: py:percent,outputs//ipynb
+#     notebook_metadata_filter: -jupytext.text_representation
 #   kernelspec:
 #     display_name: Python (sign-mnist)
 #     language: python
@@ -31,10 +29,10 @@
 
 # %% tags=["parameters"]
 DATA_DIR = None  # folder with the two CSV files; None: $SIGN_MNIST_DIR, data/, kagglehub, else the stand-in
-OUTPUT_DIR = "../reports/04_transfer"  # where models and metrics.json go
-TASK2_DIR = "../reports/02_cnn"  # earlier runs compared with (left out of the table if absent)
-TASK3_DIR = "../reports/03_augmentation"
-PROFILE = "full"  # {"quick", "full"}: set by the report runner
+OUTPUT_DIR = "outputs/04_transfer"  # where models and metrics.json go
+TASK2_DIR = "outputs/02_cnn"  # earlier runs compared with (left out of the table if absent)
+TASK3_DIR = "outputs/03_augmentation"
+PROFILE = "full"  # {"quick", "full"}: "quick" takes the quick settings of the next cell
 SEED = 0  # [0, 4294967295]
 SPLIT_KIND = "grouped"  # {"grouped", "random"}
 VALIDATION_FRACTION = 0.3  # (0.0, 1.0)
@@ -59,20 +57,40 @@ FEATURE_CACHE_DIR = "../data/cache/features"  # backbone features kept between r
 TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
 
 # %% [markdown]
+# With `PROFILE = "quick"` the notebook runs in minutes: the quick profile's settings replace the
+# parameters above (the report runner's quick profile uses the same ones, and sets every parameter
+# itself in a cell it adds after this one).
+
+# %% tags=["profile"]
+import labutils as lu
+
+quick = lu.QUICK_SETTINGS["04_transfer"] if PROFILE == "quick" else {}
+BACKBONES = quick.get("BACKBONES", BACKBONES)
+IMAGE_SIZES = quick.get("IMAGE_SIZES", IMAGE_SIZES)
+WEIGHTS = quick.get("WEIGHTS", WEIGHTS)
+TRAIN_LIMIT = quick.get("TRAIN_LIMIT", TRAIN_LIMIT)
+HEAD_EPOCHS = quick.get("HEAD_EPOCHS", HEAD_EPOCHS)
+FINE_TUNE_EPOCHS = quick.get("FINE_TUNE_EPOCHS", FINE_TUNE_EPOCHS)
+FINE_TUNE_LEARNING_RATE = quick.get("FINE_TUNE_LEARNING_RATE", FINE_TUNE_LEARNING_RATE)
+FINE_TUNE_VALIDATION_IMAGES = quick.get("FINE_TUNE_VALIDATION_IMAGES", FINE_TUNE_VALIDATION_IMAGES)
+STEP_PROBE_BATCHES = quick.get("STEP_PROBE_BATCHES", STEP_PROBE_BATCHES)
+STATISTICS_IMAGES = quick.get("STATISTICS_IMAGES", STATISTICS_IMAGES)
+quick
+
+# %% [markdown]
 # ## Data and split
 #
 # The same data and grouped split as in Tasks 2 and 3; the test set is used once per model, at the end.
 
 # %%
 import time
+from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from livelossplot import PlotLossesKeras
-
-import labutils as lu
 
 lu.check_transfer_parameters(BACKBONES, IMAGE_SIZES, FINE_TUNE_BACKBONES, FINE_TUNE_DEPTH)
 # the training recipe of heads, fine-tuning and control, as the benchmark trains it (every backbone alike)
@@ -487,6 +505,7 @@ documents = {}
 for task, folder, notebook in (("Task 2", TASK2_DIR, "02_cnn"), ("Task 3", TASK3_DIR, "03_augmentation")):
     try:
         documents[task] = lu.read_task_metrics(folder, notebook, dataset.source)
+        print(f"{task} read from {Path(folder).resolve()} ({documents[task]['profile']} profile)")
     except (FileNotFoundError, ValueError) as error:
         print(f"{task} left out of the comparison: {error}")
 documents["Task 4"] = {"models": records}

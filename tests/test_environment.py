@@ -140,7 +140,8 @@ def test_every_notebook_is_percent_format_with_a_parameters_cell():
             assert re.search(rf"^{name} = ", tagged[0].source, re.MULTILINE), (
                 f"{source.name}: no {name} parameter"
             )
-        assert "format_name: percent" in source.read_text(), f"{source.name} is not a percent-format script"
+        formats = notebook.metadata["jupytext"]["formats"].split(",")
+        assert formats[0] == "py:percent", f"{source.name} is not a percent-format script"
         again = jupytext.reads(jupytext.writes(notebook, fmt="py:percent"), fmt="py:percent")
         assert [cell.source for cell in again.cells] == [cell.source for cell in notebook.cells]
         assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")

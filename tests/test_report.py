@@ -67,7 +67,9 @@ def test_a_failing_notebook_is_reported_and_the_rest_still_runs(notebooks, stand
     index = (out / "index.html").read_text()
     assert "failed" in index and "deliberate failure in cell two" in index
     assert "SYNTHETIC STAND-IN" in index
-    assert json.loads((out / "03_after" / "metrics.json").read_text()) == {"profile": "quick"}
+    written = json.loads((out / "03_after" / "metrics.json").read_text())
+    assert written.pop("parameters") == result.notebooks[2].parameters  # the runner's record of them
+    assert written == {"profile": "quick"}
     run = json.loads((out / "run.json").read_text())
     assert run["ok"] is False and run["data"]["data_source"] == "synthetic"
 
@@ -452,7 +454,9 @@ def test_overrides_reach_the_notebooks_and_bad_ones_stop_the_run_before_it_start
         overrides={"REPEATS": 3, "RATE": 1, "LABEL": "y"},
     )
     assert statuses(result) == ["completed", "completed"]
-    assert json.loads((out / "01_first" / "metrics.json").read_text()) == {
+    written = json.loads((out / "01_first" / "metrics.json").read_text())
+    assert written.pop("parameters")["REPEATS"] == 3
+    assert written == {
         "repeats": 3,
         "rate": 1,
         "label": "y",

@@ -38,7 +38,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .synthetic,.nopretrain{background:#b00020;color:#fff;font-size:1.1em}.real{background:#e8f5e9;color:#1b5e20}
 .mismatch{background:#e65100;color:#fff}pre{white-space:pre-wrap;background:#fbe9e7;padding:.5em;font-size:.85em}
 .answer{background:#f6f8fa;border-left:4px solid #1565c0;padding:.6em 1em;margin:.6em 0}
-.missing{color:#777;font-style:italic}.meta{color:#555;font-size:.92em}
+.missing{color:#777;font-style:italic}.edited{color:#e65100}.meta{color:#555;font-size:.92em}
 .thumbs{display:flex;flex-wrap:wrap;gap:1em}.thumbs figure{margin:0;width:15em}
 .thumbs img{width:100%;border:1px solid #ccc}.thumbs figcaption{font-size:.85em;color:#555}
 """
@@ -306,8 +306,23 @@ def render_index(run: Mapping[str, Any], out: Path) -> str:
         if entry.get("notebook_file"):
             links.append(f'<a href="{_e(entry["notebook_file"])}">notebook (.ipynb)</a>')
         error = f"<pre>{_e(entry['error'])}</pre>" if entry.get("error") else ""
+        edited = entry.get("edited_parameters") or {}
+        edits = (
+            '<br><strong class="edited">parameters edited</strong> since the last commit: '
+            + ", ".join(
+                f"{_e(name)} = {_e(change['now'])} (committed: {_e(change['committed'])})"
+                for name, change in edited.items()
+            )
+            if edited
+            else ""
+        )
+        if entry.get("parameters"):
+            listed = ", ".join(
+                f"{_e(name)} = {_e(repr(value))}" for name, value in entry["parameters"].items()
+            )
+            links.append(f"<details><summary>parameters</summary>{listed}</details>")
         rows.append(
-            f'<tr><td>{_e(entry["name"])}</td><td class="{_e(entry["status"])}">{_e(entry["status"])}</td>'
+            f'<tr><td>{_e(entry["name"])}</td><td class="{_e(entry["status"])}">{_e(entry["status"])}{edits}</td>'
             f"<td class=num>{entry.get('seconds', 0):.1f} s</td><td>{_e(entry_device(entry))}</td>"
             f"<td>{' · '.join(links)}{error}</td></tr>"
         )

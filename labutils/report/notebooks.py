@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..sources import repository_root
 from .files import write_atomically
@@ -17,6 +18,8 @@ __all__ = [
     "cell_count",
     "discover_notebooks",
     "ensure_kernel",
+    "ensure_lab_settings",
+    "LAB_SETTINGS",
     "export_html",
     "to_ipynb",
 ]
@@ -76,10 +79,38 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
     return name
 
 
+#: JupyterLab's settings for this project, written into the virtualenv by :func:`ensure_lab_settings`: a
+#: double-click opens a ``.py`` notebook as a notebook (jupytext's viewer), not in the text editor.
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}
+}
+
+
+def ensure_lab_settings(prefix: Path | None = None) -> Path:
+    """Write :data:`LAB_SETTINGS` into ``PREFIX/share/jupyter/lab/settings/overrides.json`` (this Python's
+    prefix: the virtualenv), keeping any other setting the file holds; returns the file."""
+    settings_file = Path(prefix or sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    try:
+        settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.exists() else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{settings_file}: not valid JSON ({error}); fix or remove it") from error
+    if not isinstance(settings, dict):
+        raise ValueError(f"{settings_file}: expected a JSON object of JupyterLab settings")
+    for plugin, values in LAB_SETTINGS.items():
+        merged = settings.setdefault(plugin, {})
+        merged["defaultViewers"] = {**merged.get("defaultViewers", {}), **values["defaultViewers"]}
+    settings_file.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(settings_file, json.dumps(settings, indent=2) + "\n")
+    return settings_file
+
+
 def to_ipynb(source: Path, target: Path) -> Path:
     import jupytext
 
     notebook = jupytext.read(source)
+    # an executed notebook stands on its own: not paired with an interactive session's outputs/
+    notebook.metadata.get("jupytext", {}).pop("formats", None)
+    _inject_after_profile(notebook)
     notebook.metadata["kernelspec"] = {
         "name": KERNEL_NAME,
         "display_name": "Python (sign-mnist)",
@@ -87,6 +118,20 @@ def to_ipynb(source: Path, target: Path) -> Path:
     }
     jupytext.write(notebook, target, fmt="ipynb")
     return target
+
+
+def _inject_after_profile(notebook: Any) -> None:
+    """Papermill adds the run's values after the first cell tagged ``parameters``; where a notebook has a
+    cell tagged ``profile`` (the quick profile's settings, taken when ``PROFILE = "quick"``), the tag
+    moves there, so that the run's values come after it and ``-p`` overrides the quick settings too."""
+    profile = [cell for cell in notebook.cells if "profile" in cell.metadata.get("tags", [])]
+    if not profile:
+        return
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags:
+            tags.remove("parameters")
+    profile[0].metadata["tags"].append("parameters")
 
 
 def export_html(notebook_file: Path, html_file: Path) -> None:

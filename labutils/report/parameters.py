@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = [
     "RUNNER_PARAMETERS",
     "ParameterSpec",
     "declared_parameters",
+    "edited_parameters",
     "parameter_specs",
     "parse_parameter_value",
     "validate_overrides",
@@ -164,13 +166,14 @@ def parse_parameter_value(text: str, name: str = "VALUE", *, option: str = "-p")
         ) from None
 
 
-def _inspect(source: Path) -> dict[str, dict[str, Any]]:
+def _inspect(source: Path, text: str | None = None) -> dict[str, dict[str, Any]]:
+    """Papermill's reading of a notebook's parameters cell: the file's, or ``text`` given as its content."""
     import jupytext
     import papermill
 
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder) / f"{source.stem}.ipynb"
-        notebook = jupytext.read(source)
+        notebook = jupytext.read(source) if text is None else jupytext.reads(text, fmt="py:percent")
         # papermill picks its parser by the kernel's language
         notebook.metadata["kernelspec"] = {
             "name": "python3",
@@ -179,6 +182,31 @@ def _inspect(source: Path) -> dict[str, dict[str, Any]]:
         }
         jupytext.write(notebook, staged, fmt="ipynb")
         return papermill.inspect_notebook(str(staged))
+
+
+def edited_parameters(source: Path) -> dict[str, dict[str, str]] | None:
+    """The parameters whose default in ``source`` differs from the committed file's (git's ``HEAD``):
+    ``{name: {"committed": text, "now": text}}`` as written ("absent" for a parameter one side lacks),
+    empty when none is; ``None`` where that cannot be told (no git, not a checkout, a file not committed)."""
+    source = Path(source).resolve()
+    try:
+        committed = subprocess.run(
+            ["git", "-C", str(source.parent), "show", f"HEAD:./{source.name}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if committed.returncode != 0:
+        return None
+    before = {name: info["default"] for name, info in _inspect(source, committed.stdout).items()}
+    now = declared_parameters(source)
+    return {
+        name: {"committed": before.get(name, "absent"), "now": now.get(name, "absent")}
+        for name in sorted(before.keys() | now.keys())
+        if before.get(name) != now.get(name)
+    }
 
 
 def declared_parameters(source: Path) -> dict[str, Any]:

@@ -4,39 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..session import QUICK_SETTINGS
+
 __all__ = ["CELL_TIMEOUT", "PROFILES", "notebook_parameters"]
 
-#: Parameters per profile and notebook (by the notebook's file stem); "*" applies to all.
+#: Parameters per profile and notebook (by the notebook's file stem); "*" applies to all. The quick
+#: profile's values are :data:`labutils.session.QUICK_SETTINGS`, the ones a notebook takes itself when
+#: run with ``PROFILE = "quick"``; the full profile is each notebook's own parameters.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "quick": {
-        "*": {"PROFILE": "quick"},
-        "01_data": {"SAMPLE_SIZE": 500},
-        "02_cnn": {"EPOCHS": 12, "WIDTH": 16, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
-        "03_augmentation": {
-            "EPOCHS": 2,
-            "TRAIN_LIMIT": 3000,
-            "ROBUSTNESS_IMAGES": 300,
-            "EMA_MOMENTUM": 0.9,
-            "STATISTICS_IMAGES": 512,
-        },
-        # the packaged backbone is pretrained here too; VGG16 asks for no download (a labelled random start)
-        "04_transfer": {
-            "BACKBONES": ["efficientnet_lite0", "vgg16"],
-            "IMAGE_SIZES": {"efficientnet_lite0": 32, "vgg16": 32},
-            "WEIGHTS": {"vgg16": None},
-            "TRAIN_LIMIT": 1000,
-            "HEAD_EPOCHS": 5,
-            "FINE_TUNE_EPOCHS": 1,
-            "FINE_TUNE_LEARNING_RATE": 1e-4,
-            "FINE_TUNE_VALIDATION_IMAGES": 300,
-            "STEP_PROBE_BATCHES": 1,
-            "STATISTICS_IMAGES": 256,
-        },
-    },
-    "full": {
-        "*": {"PROFILE": "full"},
-        "01_data": {"SAMPLE_SIZE": 3000},
-    },
+    "quick": {"*": {"PROFILE": "quick"}, **QUICK_SETTINGS},
+    "full": {"*": {"PROFILE": "full"}},
 }
 
 #: Longest time one cell may run, per profile (seconds).

@@ -26,7 +26,7 @@ from .cache import INPUTS_FILE, cached_entry, notebook_fingerprint, sources_dige
 from .execution import NotebookFailed, describe_error, execute, stopped_by_signals
 from .files import read_json_or_none, write_atomically
 from .notebooks import cell_count, discover_notebooks, ensure_kernel, export_html
-from .parameters import declared_parameters, validate_overrides
+from .parameters import edited_parameters, parameter_specs, validate_overrides
 from .profiles import CELL_TIMEOUT, PROFILES, notebook_parameters
 from .provenance import describe_machine, machine_info, package_versions
 from .state import NotebookResult, ReportResult
@@ -198,13 +198,31 @@ def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context:
         "FEATURE_CACHE_DIR": str(out / ".cache" / "features"),
         "WEIGHTS_CACHE_DIR": str(out / ".cache" / "weights"),
     }
-    declared = declared_parameters(source)
-    entry.parameters = {
-        name: value
-        for name, value in notebook_parameters(profile, source.stem, common).items()
-        if name in declared
-    }
-    entry.parameters.update(context.overrides.get(source.stem, {}))
+    # every declared parameter, so that the run's values follow from its profile and options alone
+    # (a notebook's PROFILE edited in its source cannot turn a full run into a quick one)
+    declared = {name: spec.default for name, spec in parameter_specs(source).items()}
+    profiled = notebook_parameters(profile, source.stem, common)
+    entry.parameters = {name: profiled.get(name, default) for name, default in declared.items()}
+    overrides = context.overrides.get(source.stem, {})
+    entry.parameters.update(overrides)
+    edited = edited_parameters(source)
+    entry.edited_parameters = (
+        None
+        if edited is None
+        else {
+            name: change
+            for name, change in edited.items()
+            if name in declared and name not in profiled and name not in overrides
+        }
+    )
+    if entry.edited_parameters:
+        log(
+            f"[{source.stem}] parameters edited since the last commit, and this run uses them: "
+            + ", ".join(
+                f"{name} = {change['now']} (committed: {change['committed']})"
+                for name, change in entry.edited_parameters.items()
+            )
+        )
     upstream = [
         upstream_fingerprint(out / earlier.stem, log)
         for earlier in context.all_sources
@@ -215,6 +233,7 @@ def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context:
     )
     cached = None if context.force else cached_entry(folder, source.stem, fingerprint, log)
     if cached is not None:
+        cached.edited_parameters = entry.edited_parameters  # the same source as when it ran
         result.notebooks[result.notebooks.index(entry)] = cached
         log(
             f"[{source.stem}] cached (inputs unchanged since its run of {cached.seconds:.1f} s; --force re-runs it)"
@@ -251,7 +270,9 @@ def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context:
             ) + f"HTML export failed: {describe_error(error)}"
     if entry.status == "completed":
         try:
-            entry.metrics = read_notebook_metrics(folder / "metrics.json", source.stem)
+            metrics = read_notebook_metrics(folder / "metrics.json", source.stem)
+            entry.metrics = {**metrics, "parameters": entry.parameters}  # what this run set, on record
+            write_atomically(folder / "metrics.json", json.dumps(entry.metrics, indent=2, default=str) + "\n")
         except (OSError, ValueError) as error:
             entry.status, entry.error = (
                 "failed",

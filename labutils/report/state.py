@@ -17,6 +17,9 @@ class NotebookResult:
     seconds: float = 0.0
     error: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    # the parameters cell's values this run used that differ from the committed file's:
+    # {name: {"committed", "now"}}; None where that cannot be told (not a git checkout)
+    edited_parameters: dict[str, dict[str, str]] | None = None
     notebook_file: str | None = None
     html_file: str | None = None
     metrics: dict[str, Any] | None = None

@@ -1,7 +1,8 @@
 """The results contract: what each notebook's ``metrics.json`` holds, written and read with checks.
 
 Every ``metrics.json`` carries :data:`COMMON_FIELDS` (its ``schema_version`` first), then the fields
-its notebook's :class:`~labutils.results.registry.NotebookEntry` lists, and no others; every model entry
+its notebook's :class:`~labutils.results.registry.NotebookEntry` lists, and no others but
+:data:`RUN_FIELDS`, which the report runner adds; every model entry
 carries :data:`METRIC_FIELDS` first. :func:`labutils.saving.write_metrics` refuses a document that breaks this, and
 :func:`read_metrics`, :func:`~labutils.saving.read_task_metrics` and :func:`read_run` refuse a file that does, with
 an error that names the file and the field, so a record of an older version is run again, never
@@ -20,6 +21,7 @@ from .registry import NOTEBOOKS
 
 __all__ = [
     "COMMON_FIELDS",
+    "RUN_FIELDS",
     "METRIC_FIELDS",
     "SCHEMA_VERSION",
     "check_metrics",
@@ -40,6 +42,9 @@ SCHEMA_VERSION = 3
 #: The fields every ``metrics.json`` starts with; ``device`` is the device its notebook trained on
 #: (:meth:`~labutils.runtime.device.Device.as_record`), which its seconds were measured on.
 COMMON_FIELDS = ("schema_version", "notebook", "data_source", "profile", "device", "models")
+#: The fields the report runner adds to the ``metrics.json`` of a notebook it ran: ``parameters``, every
+#: parameter the notebook ran with (an interactive run's file has none).
+RUN_FIELDS = ("parameters",)
 #: The fields every model entry of a ``metrics.json`` starts with, in this order.
 METRIC_FIELDS = (
     "test_accuracy",
@@ -124,7 +129,7 @@ def check_metrics(document: Any, source: str, notebook: str | None = None) -> di
     entry = NOTEBOOKS[name]
     expected = (*COMMON_FIELDS, *entry.fields)
     missing = [field for field in expected if field not in document]
-    unknown = [field for field in document if field not in expected]
+    unknown = [field for field in document if field not in expected and field not in RUN_FIELDS]
     if missing or unknown:
         raise ValueError(
             f"{source} does not follow notebook {name}'s metrics schema: "
