@@ -14,10 +14,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,7 @@ __all__ = [
     "LETTERS",
     "NUM_CLASSES",
     "STANDIN_MARKER",
+    "data_lines",
     "file_sha256",
     "index_to_label",
     "label_to_index",
@@ -111,8 +114,8 @@ def index_to_label(indices: np.ndarray) -> np.ndarray:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    if path.suffix.lower() == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
     return open(path, encoding="utf-8", newline="")
 
 
@@ -143,9 +146,19 @@ def _describe_io_error(error: BaseException) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
-def _line(row: int) -> str:
-    """Human row reference: data row ``row`` (0-based) is on line ``row + 2`` of the file."""
-    return f"row {row + 1} (line {row + 2})"
+def data_lines(path: Path, header_lines: int = 1) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each row of a CSV file: its lines after the header, blank lines left out
+    as pandas leaves them out. Read again only where a row is bad, to name the line that holds it."""
+    with _open_text(path) as handle:
+        for number, text in enumerate(handle, 1):
+            if number > header_lines and text.rstrip("\r\n"):
+                yield number, text
+
+
+def _where(path: Path, row: int) -> str:
+    """'row R (line L)' for data row ``row`` (0-based): R counts rows from 1, L is the file's line."""
+    line, _ = next(itertools.islice(data_lines(path), row, None))
+    return f"row {row + 1} (line {line})"
 
 
 def read_sign_mnist_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +184,7 @@ def read_sign_mnist_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
     bad = np.flatnonzero(labels == 9)
     if bad.size:
         raise DataValidationError(
-            f"{path}: {_line(bad[0])}, column 'label': label 9 (J) is not a class of the dataset"
+            f"{path}: {_where(path, bad[0])}, column 'label': label 9 (J) is not a class of the dataset"
         )
     images = values[:, 1:].astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     return images, labels.astype(np.int64)
@@ -192,7 +205,7 @@ def _read_frame(path: Path, *, as_text: bool) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         return pd.DataFrame(columns=list(CSV_HEADER), dtype=np.int64)
     except pd.errors.ParserError as error:
-        raise DataValidationError(f"{path}: {_parser_message(str(error))}") from error
+        raise DataValidationError(f"{path}: {_parser_message(path, str(error))}") from error
     except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError, OSError) as error:
         raise DataValidationError(
             f"{path}: cannot be read completely ({_describe_io_error(error)})"
@@ -214,14 +227,15 @@ def _check_header(path: Path, header: list[str]) -> None:
             )
 
 
-def _parser_message(message: str) -> str:
-    # pandas: "Error tokenizing data. C error: Expected 785 fields in line 7, saw 786"
-
+def _parser_message(path: Path, message: str) -> str:
+    # pandas: "Error tokenizing data. C error: Expected 785 fields in line 7, saw 786", counting the
+    # lines it parsed (blank ones too); the header line was read before it
     match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
     if match:
         expected, line, saw = (int(group) for group in match.groups())
-        line += 1  # pandas counts the lines it parsed; the header line was read before it
-        return f"row {line - 1} (line {line}) has {saw} columns, expected {expected}"
+        line += 1
+        row = sum(1 for _ in itertools.takewhile(lambda item: item[0] < line, data_lines(path))) + 1
+        return f"row {row} (line {line}) has {saw} columns, expected {expected}"
     return f"malformed CSV: {message}"
 
 
@@ -232,14 +246,28 @@ def _to_integers(path: Path, frame: pd.DataFrame) -> np.ndarray:
     empty = cells == ""
     if empty.any():
         row, column = np.argwhere(empty)[0]
-        what = "missing cell (the row has too few columns?)" if cells[row, -1] == "" else "empty cell"
-        raise DataValidationError(f"{path}: {_line(row)}, column {CSV_HEADER[column]!r}: {what}")
+        _, text = next(itertools.islice(data_lines(path), row, None))
+        columns = text.rstrip("\r\n").count(",") + 1
+        if columns < len(CSV_HEADER):  # pandas fills a short row's missing cells with empty ones
+            raise DataValidationError(
+                f"{path}: {_where(path, row)} has {columns} columns, expected {len(CSV_HEADER)}"
+            )
+        raise DataValidationError(f"{path}: {_where(path, row)}, column {CSV_HEADER[column]!r}: empty cell")
     for column in frame.columns:
-        is_integer = frame[column].str.fullmatch(r"\s*[+-]?\d{1,18}\s*").to_numpy(dtype=bool)
+        text = frame[column].str.strip()
+        is_integer = text.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
         if not is_integer.all():
             row = int(np.flatnonzero(~is_integer)[0])
             raise DataValidationError(
-                f"{path}: {_line(row)}, column {column!r}: {frame[column].iloc[row]!r} is not an integer"
+                f"{path}: {_where(path, row)}, column {column!r}: {frame[column].iloc[row]!r} is not an integer"
+            )
+        # past 18 digits an integer is outside every range here, and outside what int64 holds
+        huge = (text.str.lstrip("+-").str.lstrip("0").str.len() > 18).to_numpy(dtype=bool)
+        if huge.any():
+            row = int(np.flatnonzero(huge)[0])
+            what, low, high = ("label", 0, 24) if column == "label" else ("pixel", 0, 255)
+            raise DataValidationError(
+                f"{path}: {_where(path, row)}, column {column!r}: {what} {text.iloc[row]} outside {low}-{high}"
             )
     return frame.astype(np.int64).to_numpy()
 
@@ -251,7 +279,7 @@ def _check_range(
     if bad.any():
         row, column = np.argwhere(bad)[0]
         raise DataValidationError(
-            f"{path}: {_line(row)}, column {CSV_HEADER[first_column + column]!r}: "
+            f"{path}: {_where(path, row)}, column {CSV_HEADER[first_column + column]!r}: "
             f"{what} {values[row, column]} outside {low}-{high}"
         )
 

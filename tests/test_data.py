@@ -111,7 +111,28 @@ BAD_INPUTS = {
     ),
     "too few columns": (
         lambda: _bad([valid_row(), valid_row()[:-1]]),
-        r"row 2 \(line 3\), column 'pixel784'",
+        r"row 2 \(line 3\) has 784 columns, expected 785",
+    ),
+    "an integer past int64": (
+        lambda: _bad([valid_row(), valid_row()[:-1] + ["99999999999999999999999"]]),
+        r"row 2 \(line 3\), column 'pixel784': pixel 99999999999999999999999 outside 0-255",
+    ),
+    "a label past int64": (
+        lambda: _bad([["-123456789012345678901"] + valid_row()[1:]]),
+        r"row 1 \(line 2\), column 'label': label -123456789012345678901 outside 0-24",
+    ),
+    # blank lines are not rows, but they are lines of the file
+    "a bad cell after blank lines": (
+        lambda: _bad([valid_row(), [], [], valid_row()[:5] + ["abc"] + valid_row()[6:]]),
+        r"row 2 \(line 5\), column 'pixel5': 'abc' is not an integer",
+    ),
+    "a long row after blank lines": (
+        lambda: _bad([valid_row(), [], valid_row(), valid_row() + [1]]),
+        r"row 3 \(line 5\) has 786 columns, expected 785",
+    ),
+    "a pixel out of range after blank lines": (
+        lambda: _bad([[], valid_row(), valid_row(0, 300)]),
+        r"row 2 \(line 4\), column 'pixel1': pixel 300 outside 0-255",
     ),
     "non-numeric": (
         lambda: _bad([valid_row(), valid_row()[:5] + ["abc"] + valid_row()[6:]]),

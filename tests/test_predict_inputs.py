@@ -181,6 +181,87 @@ def test_a_bad_pixel_is_named_by_row_and_column(tmp_path, pixel_rows, edit, mess
         list(iter_pixel_rows(path, chunk_rows=2))
 
 
+def _lines(pixel_rows: np.ndarray, labelled: bool = True) -> list[str]:
+    labels = np.arange(len(pixel_rows))[:, None] % 24
+    rows = np.hstack([labels, pixel_rows]) if labelled else pixel_rows
+    return [",".join(str(value) for value in row) for row in rows]
+
+
+def _short(lines: list[str], row: int = 3) -> None:
+    lines[row] = lines[row].rsplit(",", 1)[0]
+
+
+def _long(lines: list[str], row: int = 3) -> None:
+    lines[row] += ",1"
+
+
+def _huge(lines: list[str], row: int = 3) -> None:
+    lines[row] = lines[row].rsplit(",", 1)[0] + ",99999999999999999999999"
+
+
+def _not_a_number(lines: list[str], row: int = 3) -> None:
+    lines[row] = lines[row].rsplit(",", 1)[0] + ",x"
+
+
+def _after_blank_lines(damage):
+    """Three blank lines before the third row, then ``damage`` on the fourth (now line 8 of the file)."""
+
+    def damaged(lines: list[str]) -> None:
+        lines[2:2] = ["", "", ""]
+        damage(lines, row=6)
+
+    return damaged
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        # a row one value short is a short row, as a long one is a long row (issue 47, item 5)
+        (_short, r"row 4 \(line 5\) has 784 columns, expected 785"),
+        (_long, r"row 4 \(line 5\) has 786 columns, expected 785"),
+        # an integer too large for any machine type is still an integer, outside 0-255 (item 9)
+        (_huge, r"row 4 \(line 5\), column 'pixel784': pixel 99999999999999999999999 outside 0-255"),
+        # blank lines are not rows, but they are lines: the line named holds the row (item 8)
+        (_after_blank_lines(_not_a_number), r"row 4 \(line 8\), column 'pixel784': 'x' is not an integer"),
+        (_after_blank_lines(_long), r"row 4 \(line 8\) has 786 columns, expected 785"),
+    ],
+    ids=["short row", "long row", "huge integer", "bad cell after blank lines", "long row after blank lines"],
+)
+@pytest.mark.parametrize("chunk_rows", [2, 512])
+def test_a_bad_row_comes_after_every_row_before_it_and_names_its_line(
+    tmp_path, pixel_rows, damage, message, chunk_rows
+):
+    lines = _lines(pixel_rows)
+    damage(lines)
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join([",".join(CSV_HEADER), *lines]) + "\n")
+    read = []
+    with pytest.raises(DataValidationError, match=message):
+        for chunk in iter_pixel_rows(path, chunk_rows=chunk_rows):
+            read.extend(chunk.pixels)
+    assert len(read) == 3  # rows 1-3, each one before the bad row 4 (item 6)
+    np.testing.assert_array_equal(np.stack(read).reshape(3, -1), pixel_rows[:3])
+
+
+def test_a_header_without_rows_says_so(tmp_path):
+    for text in (",".join(CSV_HEADER) + "\n", ",".join(CSV_HEADER) + "\n\n\n"):
+        (tmp_path / "empty.csv").write_text(text)
+        with pytest.raises(DataValidationError, match=r"empty.csv: no data rows after the header$"):
+            list(iter_pixel_rows(tmp_path / "empty.csv"))
+
+
+def test_predict_answers_every_row_before_a_bad_one_then_names_it(tmp_path, model_file, pixel_rows):
+    rows = np.tile(pixel_rows, (100, 1))[:700]
+    lines = _lines(rows)
+    lines[599] += ",7"  # row 600 of 700 is long
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join([",".join(CSV_HEADER), *lines]) + "\n")
+    predictions = list(iter_predictions([path], model_file, batch_size=512))
+    assert [p.row for p in predictions[:-1]] == list(range(1, 600))
+    assert all(p.error is None for p in predictions[:-1])
+    assert predictions[-1].error.endswith("row 600 (line 601) has 786 columns, expected 785")
+
+
 def test_a_first_line_that_is_neither_header_nor_row_is_named(tmp_path, pixel_rows):
     misspelt = tuple("pixle5" if name == "pixel5" else name for name in CSV_HEADER[1:])
     path = _csv(tmp_path / "odd.csv", pixel_rows, misspelt)

@@ -8,15 +8,17 @@ because data to be predicted rarely has labels:
 - plain or gzipped (``.csv.gz``), UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8").
 
 A label column is not used for predicting: its cells are passed on as they are, never
-checked. Pixels are checked as strictly as in the data: a cell that is empty, not an integer or
-outside 0-255 raises :class:`labutils.data.DataValidationError` naming the file, row and column,
-after the chunks before it have been handed out. Rows are numbered from 1, not counting a header.
+checked. Pixels are checked as strictly as in the data: a row with too few or too many columns, or a
+cell that is empty, not an integer or outside 0-255, raises :class:`labutils.data.DataValidationError`
+naming the file, row, line and column, after every row before it has been handed out. Rows are
+numbered from 1, not counting a header or blank lines; lines are the file's.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import re
 import zlib
 from collections.abc import Iterator
@@ -26,12 +28,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import CSV_HEADER, IMAGE_SIZE, DataNotFoundError, DataValidationError
+from ..data import CSV_HEADER, IMAGE_SIZE, DataNotFoundError, DataValidationError, data_lines
 
 __all__ = ["PixelChunk", "iter_pixel_rows"]
 
 PIXEL_COLUMNS: tuple[str, ...] = CSV_HEADER[1:]
 _INTEGER = re.compile(r"\s*[+-]?\d{1,18}\s*")
+#: A pixel cell as text: an integer from 0 to 255.
+_PIXEL = re.compile(r"\s*\+?0*(?:25[0-5]|2[0-4]\d|1\d\d|\d?\d)\s*")
 
 
 @dataclass
@@ -47,6 +51,10 @@ class PixelChunk:
 class _Layout:
     labelled: bool
     header: bool
+
+    @property
+    def header_lines(self) -> int:
+        return 1 if self.header else 0
 
     @property
     def columns(self) -> list[str]:
@@ -115,28 +123,88 @@ def _io_words(error: BaseException) -> str:
 
 
 def _chunks(path: Path, handle, first_line: str, layout: _Layout, chunk_rows: int) -> Iterator[PixelChunk]:
-    header_lines = 1 if layout.header else 0
+    """The file's rows a chunk at a time; at a bad row, the good rows before it, then the error."""
     source = handle if layout.header else _Prepended(first_line, handle)
     reader = pd.read_csv(source, header=None, names=layout.columns, engine="c", chunksize=chunk_rows,
                          dtype={"label": str} if layout.labelled else None, na_filter=False)  # fmt: skip
-    first_row, produced = 1, False
+    first_row = 1
     try:
         for frame in reader:
-            pixels = frame[list(PIXEL_COLUMNS)]
-            if not all(dtype == np.int64 for dtype in pixels.dtypes):
-                _raise_bad_cell(path, layout, first_row, len(frame))
-            values = pixels.to_numpy()
-            _check_pixel_range(path, values, first_row, header_lines)
-            labels = [_label_cell(cell) for cell in frame["label"]] if layout.labelled else None
-            yield PixelChunk(first_row, values.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels)
+            yield from _checked(path, layout, frame, first_row)
             first_row += len(frame)
-            produced = True
     except pd.errors.ParserError as error:
-        raise DataValidationError(f"{path}: {_parser_words(str(error), header_lines)}") from error
-    except pd.errors.EmptyDataError:
-        pass
-    if not produced:
+        yield from _before_a_long_row(path, layout, str(error), first_row)
+    if first_row == 1:
         raise DataValidationError(f"{path}: no data rows" + (" after the header" if layout.header else ""))
+
+
+def _as_text(path: Path, layout: _Layout, first_row: int, rows: int) -> pd.DataFrame:
+    """Rows ``first_row`` to ``first_row + rows - 1`` of the file, every cell as the text it holds."""
+    lines = [
+        text
+        for _, text in itertools.islice(
+            data_lines(path, layout.header_lines), first_row - 1, first_row - 1 + rows
+        )
+    ]
+    return pd.read_csv(
+        io.StringIO("".join(lines)), header=None, names=layout.columns, dtype=str, na_filter=False
+    )
+
+
+def _checked(path: Path, layout: _Layout, frame: pd.DataFrame, first_row: int) -> Iterator[PixelChunk]:
+    """The rows of ``frame`` as one chunk; where a row is bad, the rows before it, then its error."""
+    pixels = frame[list(PIXEL_COLUMNS)]
+    if all(dtype == np.int64 for dtype in pixels.dtypes):
+        values = pixels.to_numpy()
+        good = ((values >= 0) & (values <= 255)).all(axis=1)
+    else:  # a cell pandas could not read as an integer: each cell checked as the file writes it
+        pixels = _as_text(path, layout, first_row, len(frame))[list(PIXEL_COLUMNS)]
+        good = np.ones(len(frame), dtype=bool)
+        for column in PIXEL_COLUMNS:
+            good &= pixels[column].astype(str).str.fullmatch(_PIXEL.pattern).to_numpy(dtype=bool)
+    bad = None if good.all() else int(np.flatnonzero(~good)[0])
+    rows = pixels if bad is None else pixels.iloc[:bad]
+    if len(rows):
+        values = rows.to_numpy() if bad is None else rows.astype(str).to_numpy().astype(np.int64)
+        labels = [_label_cell(cell) for cell in frame["label"].iloc[: len(rows)]] if layout.labelled else None
+        yield PixelChunk(first_row, values.astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels)
+    if bad is not None:
+        raise DataValidationError(_bad_row(path, layout, first_row + bad, pixels.iloc[bad]))
+
+
+def _bad_row(path: Path, layout: _Layout, row: int, cells: pd.Series) -> str:
+    """What is wrong with a row, where: too few columns, or its first bad pixel cell."""
+    line, text = next(itertools.islice(data_lines(path, layout.header_lines), row - 1, None))
+    columns = text.rstrip("\r\n").count(",") + 1
+    if columns < len(layout.columns):
+        return f"{path}: {_where(row, line)} has {columns} columns, expected {len(layout.columns)}"
+    for column in PIXEL_COLUMNS:
+        value = str(cells[column]).strip()
+        if not value:
+            return f"{path}: {_where(row, line)}, column {column!r}: empty cell"
+        if not re.fullmatch(r"[+-]?\d+", value):
+            return f"{path}: {_where(row, line)}, column {column!r}: {cells[column]!r} is not an integer"
+        if not 0 <= int(value) <= 255:
+            return f"{path}: {_where(row, line)}, column {column!r}: pixel {int(value)} outside 0-255"
+    raise AssertionError(f"{path}: row {row} was called bad, but each of its cells holds a pixel")
+
+
+def _before_a_long_row(path: Path, layout: _Layout, message: str, first_row: int) -> Iterator[PixelChunk]:
+    """pandas stops at a row with too many columns, and the rows of its chunk before it go unread: those
+    rows, read again, then the error that names the long row."""
+    # pandas: "Error tokenizing data. C error: Expected 785 fields in line 7, saw 786", counting the
+    # lines it was given (after a header), blank ones too
+    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if not match:
+        raise DataValidationError(f"{path}: malformed CSV: {message}")
+    expected, line, saw = (int(group) for group in match.groups())
+    line += layout.header_lines
+    rows = itertools.islice(data_lines(path, layout.header_lines), first_row - 1, None)
+    before = [text for _, text in itertools.takewhile(lambda item: item[0] < line, rows)]
+    if before:
+        yield from _checked(path, layout, _as_text(path, layout, first_row, len(before)), first_row)
+    row = first_row + len(before)
+    raise DataValidationError(f"{path}: {_where(row, line)} has {saw} columns, expected {expected}")
 
 
 class _Prepended(io.TextIOBase):
@@ -172,52 +240,10 @@ class _Prepended(io.TextIOBase):
         return line
 
 
-def _where(row: int, header_lines: int) -> str:
-    return f"row {row} (line {row + header_lines})"
+def _where(row: int, line: int) -> str:
+    return f"row {row} (line {line})"
 
 
 def _label_cell(cell: str) -> int | str:
     text = cell.strip()
     return int(text) if _INTEGER.fullmatch(text) else text
-
-
-def _raise_bad_cell(path: Path, layout: _Layout, first_row: int, rows: int) -> None:
-    """Read these rows again as text (only on this error path) and name the first bad pixel cell."""
-    header_lines = 1 if layout.header else 0
-    with _open_text(path) as handle:
-        for _ in range(header_lines + first_row - 1):
-            handle.readline()
-        cells = pd.read_csv(handle, header=None, names=layout.columns, nrows=rows, dtype=str, na_filter=False)
-    for column in PIXEL_COLUMNS:
-        text = cells[column]
-        ok = text.str.fullmatch(_INTEGER.pattern).to_numpy(dtype=bool)
-        if not ok.all():
-            offset = int(np.flatnonzero(~ok)[0])
-            value = text.iloc[offset]
-            what = "empty cell" if not value.strip() else f"{value!r} is not an integer"
-            raise DataValidationError(
-                f"{path}: {_where(first_row + offset, header_lines)}, column {column!r}: {what}"
-            )
-    raise DataValidationError(
-        f"{path}: rows {first_row}-{first_row + rows - 1}: a pixel cell is not an integer"
-    )
-
-
-def _check_pixel_range(path: Path, values: np.ndarray, first_row: int, header_lines: int) -> None:
-    bad = (values < 0) | (values > 255)
-    if bad.any():
-        offset, column = np.argwhere(bad)[0]
-        raise DataValidationError(
-            f"{path}: {_where(first_row + int(offset), header_lines)}, column {PIXEL_COLUMNS[column]!r}: "
-            f"pixel {values[offset, column]} outside 0-255"
-        )
-
-
-def _parser_words(message: str, header_lines: int) -> str:
-    # pandas: "Error tokenizing data. C error: Expected 785 fields in line 7, saw 786"
-    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
-    if match:
-        expected, line, saw = (int(group) for group in match.groups())
-        row = line  # pandas counts the lines it was given, from 1
-        return f"{_where(row, header_lines)} has {saw} columns, expected {expected}"
-    return f"malformed CSV: {message}"
