@@ -88,6 +88,19 @@ def _find_pair(folder: Path) -> tuple[Path, Path] | None:
     return found[0], found[1]
 
 
+#: The names a data folder's two files may have.
+_CANDIDATES = (TRAIN_FILE, f"{TRAIN_FILE}.gz", TEST_FILE, f"{TEST_FILE}.gz")
+
+
+def _not_a_regular_file(path: Path) -> str | None:
+    """'NAME is a folder' (or a broken symbolic link, ...) for a data file that is none; None for a file."""
+    if path.is_file():
+        return None
+    if path.is_symlink() and not path.exists():
+        return f"{path.name} is a broken symbolic link (its target does not exist)"
+    return f"{path.name} is a folder" if path.is_dir() else f"{path.name} is not a regular file"
+
+
 def _search_tree(folder: Path) -> tuple[Path, Path] | None:
     """The first folder under ``folder`` (itself included) that holds both files."""
     pair = _find_pair(folder)
@@ -141,6 +154,14 @@ def _files_in(folder: Path, origin: str) -> DataFiles:
             f"{folder}: the folder cannot be read ({error.strerror}); check its permissions"
         ) from error
     pair = _find_pair(folder)
+    odd = [
+        _not_a_regular_file(folder / name)
+        for name in _CANDIDATES
+        if (folder / name).is_symlink() or (folder / name).exists()
+    ]
+    odd = [words for words in odd if words is not None]
+    if pair is None and odd:
+        raise DataNotFoundError(f"{folder}: " + "; ".join(odd) + " (each data file must be a regular file)")
     if pair is None:
         raise DataNotFoundError(
             f"{folder} does not hold {TRAIN_FILE} and {TEST_FILE} (plain or .gz); found: {listing[:10]}"

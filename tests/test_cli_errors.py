@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -199,3 +200,23 @@ def test_an_output_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch,
         ValueError, match=r"--out .*readonly: cannot create the output folder \(Permission denied\)"
     ):
         run_report("quick", data_dir=standin_dir, out=out, log=lambda line: None)
+
+
+@pytest.mark.parametrize("damage", ["broken link", "folder"])
+def test_a_data_file_that_is_not_a_file_is_named_for_what_it_is(tmp_path, standin_dir, damage):
+    """Not "does not hold sign_mnist_train.csv ...; found: ['sign_mnist_train.csv', ...]" (issue 47, item 16)."""
+    from labutils.data import DataNotFoundError
+    from labutils.sources import find_data_files
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(standin_dir / "sign_mnist_test.csv", folder)
+    if damage == "broken link":
+        (folder / "sign_mnist_train.csv").symlink_to(tmp_path / "elsewhere.csv")
+        words = "sign_mnist_train.csv is a broken symbolic link (its target does not exist)"
+    else:
+        (folder / "sign_mnist_train.csv").mkdir()
+        words = "sign_mnist_train.csv is a folder"
+    with pytest.raises(DataNotFoundError) as caught:
+        find_data_files(folder)
+    assert str(caught.value) == f"{folder}: {words} (each data file must be a regular file)"

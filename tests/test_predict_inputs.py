@@ -8,6 +8,7 @@ them: pixels only, no header, a byte-order mark, labels that are not classes. Al
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import tracemalloc
 import zlib
@@ -319,5 +320,50 @@ def test_a_folder_named_like_an_input_is_called_a_folder(tmp_path, model_file):
     (tmp_path / "rows.csv").mkdir()
     (tmp_path / "hand.png").mkdir()
     csv, png = predict_files([tmp_path / "rows.csv", tmp_path / "hand.png"], model_file)
-    assert "rows.csv: is a folder, not a CSV file" in csv.error
+    assert "rows.csv: is a folder, not a picture or CSV file" in csv.error
     assert "hand.png: is a folder, not a picture or CSV file" in png.error
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_only_regular_files_are_read_and_the_rest_named_for_what_they_are(tmp_path, model_file):
+    """A named pipe would block the run for ever (issue 47, items 1 and 2, and 16's broken link)."""
+    Image.fromarray(_hand()).save(tmp_path / "good.png")
+    os.mkfifo(tmp_path / "fifo.png")
+    os.mkfifo(tmp_path / "fifo.csv")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    names = ["fifo.png", "fifo.csv", "loop.png", "gone.csv", "good.png"]
+    predictions = predict_files([tmp_path / name for name in names], model_file)
+    assert [p.error.removeprefix(str(tmp_path) + "/") if p.error else None for p in predictions] == [
+        "fifo.png: is a named pipe (FIFO): only regular files are read",
+        "fifo.csv: is a named pipe (FIFO): only regular files are read",
+        "loop.png: too many levels of symbolic links",
+        "gone.csv: a broken symbolic link (its target does not exist)",
+        None,
+    ]
+    assert predictions[-1].top3
+
+
+def test_a_text_chunk_too_large_for_pillow_names_the_picture(tmp_path, model_file):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "0" * (PngImagePlugin.MAX_TEXT_CHUNK + 1), zip=True)  # tiny once compressed
+    Image.fromarray(_hand()).save(tmp_path / "chatty.png", pnginfo=info)
+    (prediction,) = predict_files([tmp_path / "chatty.png"], model_file)
+    assert prediction.error.startswith(f"{tmp_path / 'chatty.png'}: cannot read the image (Decompressed data")
+
+
+def test_a_file_name_with_a_newline_stays_on_one_line_of_the_plain_output(tmp_path, model_file, capsys):
+    from labutils.cli.command import main
+
+    odd = tmp_path / "two\nlines.png"
+    Image.fromarray(_hand()).save(odd, format="PNG")
+    missing = tmp_path / "no\nsuch.png"
+    status = main(["predict", str(odd), str(missing), "--model", str(model_file)])
+    captured = capsys.readouterr()
+    assert status == 1
+    answers = captured.out.splitlines()[1:]  # after the "model: ..." line
+    assert len(answers) == 2 and answers[0].startswith(f"{tmp_path}/two\\nlines.png: ")
+    assert answers[1] == f"{tmp_path}/no\\nsuch.png: error: {tmp_path}/no\\nsuch.png: no such file"
+    assert captured.err.strip() == f"error: {tmp_path}/no\\nsuch.png: no such file"

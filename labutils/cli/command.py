@@ -153,10 +153,11 @@ def _predict(args: argparse.Namespace) -> int:
         else:
             where = prediction.input + (f" row {prediction.row}" if prediction.row is not None else "")
             if prediction.error:
-                print(f"{where}: error: {prediction.error}")
+                print(_one_line(f"{where}: error: {prediction.error}"))
             else:
                 letters = ", ".join(f"{t['letter']} {t['probability']:.3f}" for t in prediction.top3)
-                print(f"{where}: {letters}" + "".join(f" (warning: {text})" for text in prediction.warnings))
+                warned = "".join(f" (warning: {text})" for text in prediction.warnings)
+                print(_one_line(f"{where}: {letters}{warned}"))
         if prediction.error:
             failed.append(prediction)
         if prediction.label_in_file is not None:
@@ -166,12 +167,20 @@ def _predict(args: argparse.Namespace) -> int:
         print("\n]" if written else "[]")
     for name in sorted(labelled):
         print(
-            f"note: {name}: its label column is not used for predicting (passed on as label_in_file)",
+            _one_line(
+                f"note: {name}: its label column is not used for predicting (passed on as label_in_file)"
+            ),
             file=sys.stderr,
         )
     for prediction in failed:
-        print(f"error: {prediction.error}", file=sys.stderr)
+        print(_one_line(f"error: {prediction.error}"), file=sys.stderr)
     return 1 if failed else 0
+
+
+def _one_line(text: str) -> str:
+    """``text`` with each character that is not printable (a newline in a file name) written as its
+    escape, as ``--json`` writes it: one answer is one line."""
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
 
 
 def _bench_predict(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ still answered.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,10 @@ def _inputs(paths: Iterable[str | Path], batch_size: int) -> Iterator[tuple[Pred
     for path in paths:
         name = str(path)
         path = Path(path)
+        problem = _not_a_file(path)
+        if problem is not None:  # before any read: a named pipe would block it for ever
+            yield Prediction(name, None, error=f"{name}: {problem}"), None
+            continue
         if name.lower().endswith(CSV_SUFFIXES):
             try:
                 for chunk in iter_pixel_rows(path, chunk_rows=batch_size):
@@ -89,18 +94,29 @@ def _inputs(paths: Iterable[str | Path], batch_size: int) -> Iterator[tuple[Pred
             except (DataNotFoundError, DataValidationError, OSError, ValueError) as error:
                 yield Prediction(name, None, error=str(error)), None
             continue
-        if path.is_dir():
-            yield Prediction(name, None, error=f"{name}: is a folder, not a picture or CSV file"), None
-            continue
-        if not path.exists():
-            yield Prediction(name, None, error=f"{name}: no such file"), None
-            continue
         try:
             picture = read_picture(path)
         except ValueError as error:
             yield Prediction(name, None, error=str(error)), None
             continue
         yield Prediction(name, None, warnings=picture.warnings), picture.pixels
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an input, in words; None for a regular file (or a link to one)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "a broken symbolic link (its target does not exist)" if path.is_symlink() else "no such file"
+    except OSError as error:  # a symbolic link loop: "Too many levels of symbolic links"
+        return (error.strerror or str(error)).lower()
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a picture or CSV file"
+    kinds = {stat.S_ISFIFO: "a named pipe (FIFO)", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device"}
+    kind = next((words for test, words in kinds.items() if test(mode)), "not a regular file")
+    return f"is {kind}: only regular files are read"
 
 
 def iter_predictions(

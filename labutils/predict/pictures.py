@@ -72,6 +72,10 @@ def read_picture(path: str | Path) -> Picture:
         ) from error
     except UnidentifiedImageError as error:
         raise ValueError(f"{path}: not a readable image ({error})") from error
+    except ValueError as error:  # Pillow's own refusals (a text chunk too large, ...) do not name the file
+        if str(error).startswith(f"{path}: "):
+            raise
+        raise ValueError(f"{path}: cannot read the image ({error})") from error
     except OSError as error:
         raise ValueError(f"{path}: cannot read the image ({error})") from error
     notes: list[str] = []
