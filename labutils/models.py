@@ -360,6 +360,8 @@ def load_model(path) -> keras.Model:
     path = check_model_file(path)
     try:
         return keras.models.load_model(path, safe_mode=True)
+    except RecursionError as error:
+        raise ValueError(f"model {path}: cannot be loaded (its config.json is nested too deeply)") from error
     except (TypeError, ValueError, KeyError, AttributeError, OSError, zipfile.BadZipFile) as error:
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ValueError(f"model {path}: cannot be loaded ({first_line[:300]})") from error

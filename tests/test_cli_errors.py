@@ -58,6 +58,47 @@ def _unknown_class(tmp: Path) -> list[str]:
     return ["predict", str(tmp / "hand.png"), "--model", str(tmp / "odd.keras")]
 
 
+def _keras_archive(tmp: Path, members: dict[str, str]) -> list[str]:
+    """``odd.keras`` holding ``members`` (deflated), and a picture to predict with it."""
+    with zipfile.ZipFile(tmp / "odd.keras", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    from PIL import Image
+
+    Image.new("L", (28, 28), 100).save(tmp / "hand.png")
+    return ["predict", str(tmp / "hand.png"), "--model", str(tmp / "odd.keras")]
+
+
+def _inflating_config(tmp: Path) -> list[str]:
+    # 16 MiB and a byte of spaces: a few kB in the archive (issue 47, item 11)
+    return _keras_archive(tmp, {"config.json": " " * (16 * 2**20 + 1), "metadata.json": "{}"})
+
+
+def _nested_config(tmp: Path) -> list[str]:
+    return _keras_archive(
+        tmp, {"config.json": "[" * 100_000 + "]" * 100_000, "metadata.json": "{}"}
+    )  # item 12
+
+
+def _traversing_member(tmp: Path) -> list[str]:
+    return _keras_archive(
+        tmp, {"config.json": "{}", "metadata.json": "{}", "../../evil.py": "print(1)"}
+    )  # 13
+
+
+def _wrong_input_shape(tmp: Path) -> list[str]:
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    keras.Model(inputs, keras.layers.Dense(24, activation="softmax")(keras.layers.Flatten()(inputs))).save(
+        tmp / "wide.keras"
+    )
+    from PIL import Image
+
+    Image.new("L", (28, 28), 100).save(tmp / "hand.png")
+    return ["predict", str(tmp / "hand.png"), "--model", str(tmp / "wide.keras")]  # item 14
+
+
 def _model_is_a_folder(tmp: Path) -> list[str]:
     (tmp / "model.keras").mkdir()
     return ["predict", str(tmp / "hand.png"), "--model", str(tmp / "model.keras")]
@@ -80,6 +121,16 @@ CASES: dict[str, tuple[Setup, list[str]]] = {
     "a .keras model that is not a zip": (_not_a_zip, ["model.keras", "not a Keras model file"]),
     "a model naming an unknown class": (_unknown_class, ["odd.keras", "cannot be loaded"]),
     "a model path that is a folder": (_model_is_a_folder, ["model.keras", "is a folder"]),
+    "a config.json that inflates past any model's": (
+        _inflating_config,
+        ["odd.keras", "config.json inflates to 16,777,217 bytes", "16,777,216"],
+    ),
+    "a config.json nested too deeply": (_nested_config, ["odd.keras", "nested too deeply"]),
+    "a zip member that points outside the archive": (
+        _traversing_member,
+        ["odd.keras", "'../../evil.py'", "outside"],
+    ),
+    "a model that takes other inputs": (_wrong_input_shape, ["wide.keras", "(None, 32, 32, 3)", "28x28x1"]),
     "a cut-off run.json": (_cut_run_json, ["run.json", "not valid JSON"]),
     "a deeply nested -p value": (
         lambda tmp: ["report", "--profile", "quick", "-p", "EPOCHS", "[" + "-" * 9_000 + "1]"],

@@ -63,7 +63,7 @@ def test_values_inside_the_declaration_pass(notebook, name, value):
         ("KIND", "d", "'d' is not a choice; it takes one of 'b', 'a', 'c'"),
         ("KIND", None, "None is not allowed"),
         ("NAME", None, "None is not allowed; it takes text"),
-        ("NAME", 3, "3 is a int"),
+        ("NAME", 3, "3 is an int"),
     ],
 )
 def test_values_outside_the_declaration_are_named_with_what_is_allowed(notebook, name, value, words):
@@ -88,3 +88,24 @@ def test_the_constraints_are_read_from_the_comments(notebook):
 def test_every_notebook_default_fits_its_own_declaration(source):
     for spec in parameter_specs(source).values():
         spec.check(spec.default, source.stem)
+
+
+def test_every_documented_form_of_a_parameter_is_accepted_and_another_type_refused():
+    """A comment that declares types (``str | dict | None``) is what the check follows (issue 47, item 19)."""
+    from labutils.report import discover_notebooks
+    from labutils.report.parameters import parameter_specs
+
+    specs = {spec.name: spec for source in discover_notebooks() for spec in parameter_specs(source).values()}
+    weights = specs["WEIGHTS"]
+    assert weights.types == ("str", "dict", "None")
+    for value in ("imagenet", "weights/{backbone}.weights.h5", {"vgg16": "vgg16.weights.h5"}, None):
+        weights.check(value, "04_transfer")
+    with pytest.raises(
+        ValueError, match=r"WEIGHTS of 04_transfer: 3 is an int; it takes text or a dict or None"
+    ):
+        weights.check(3, "04_transfer")
+    for spec in specs.values():
+        spec.check(spec.default, "a notebook")  # every default passes its own check
+        if spec.default is not None and spec.types is None and spec.choices is None:
+            with pytest.raises(ValueError, match=f"parameter {spec.name} of a notebook"):
+                spec.check(object(), "a notebook")

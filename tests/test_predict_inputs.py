@@ -295,6 +295,25 @@ def test_labels_are_passed_on_and_rows_predicted_a_batch_at_a_time(
     assert predictions[0].as_dict()["label_in_file"] == -1
 
 
+def test_no_model_call_reads_more_than_its_cap_whatever_the_batch_size(tmp_path, model_file, monkeypatch):
+    """--batch-size 65536 took 10.5 GB in the network's activations (issue 47, item 10)."""
+    from labutils.predict.command import MODEL_CALL_IMAGES
+
+    rows = np.tile(np.stack([_hand(seed).reshape(-1) for seed in range(3)]), (434, 1))  # 1,302 rows
+    path = _csv(tmp_path / "many.csv", rows, CSV_HEADER[1:])
+    calls: list[int] = []
+    original = keras.Model.predict_on_batch
+
+    def counting(self, x):
+        calls.append(len(x))
+        return original(self, x)
+
+    monkeypatch.setattr(keras.Model, "predict_on_batch", counting)
+    predictions = list(iter_predictions([path], model_file, batch_size=65536))
+    assert len(predictions) == len(rows) and MODEL_CALL_IMAGES == 512
+    assert calls == [512, 512, 278]
+
+
 def test_memory_stays_flat_in_the_number_of_rows(tmp_path, model_file):
     rng = np.random.default_rng(0)
     small = _csv(tmp_path / "small.csv", rng.integers(0, 256, (500, 784)), CSV_HEADER[1:])

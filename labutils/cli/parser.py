@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size",
         type=_batch_size,
         default=512,
-        help="images per model call, and CSV rows read at a time (default: 512)",
+        help="pictures and CSV rows read and answered at a time (default: 512); the model reads at most 512 a call",
     )
 
     bench_predict = commands.add_parser(

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from ..data import DataNotFoundError, DataValidationError, index_to_label, label_to_letter
+from ..data import IMAGE_SIZE, DataNotFoundError, DataValidationError, index_to_label, label_to_letter
 from ..results.schema import read_run, run_models
 from .model_files import check_model_file
 
 __all__ = [
     "MAX_BATCH_SIZE",
+    "MODEL_CALL_IMAGES",
     "Prediction",
     "best_model_file",
     "image_to_array",
@@ -34,8 +35,11 @@ __all__ = [
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
-#: The largest ``--batch-size`` accepted (a batch of 28x28 float images: about 200 MB).
+#: The largest ``--batch-size`` accepted: CSV rows read and answered at a time.
 MAX_BATCH_SIZE = 65536
+#: The most images one model call reads, whatever ``--batch-size`` says: a network's activations grow
+#: with the images of a call (65,536 at once took 10.5 GB), so memory is bounded by construction.
+MODEL_CALL_IMAGES = 512
 
 
 @dataclass
@@ -159,7 +163,19 @@ def predict_files(
 def _load(model_path: Path):
     from ..models import load_model
 
-    return load_model(model_path)
+    model = load_model(model_path)
+    shape = model.input_shape  # (None, 28, 28, 1) for the networks of this project, Task 4's included
+    fits = (
+        isinstance(shape, tuple)
+        and len(shape) == 4
+        and all(size in (None, wanted) for size, wanted in zip(shape[1:], (IMAGE_SIZE, IMAGE_SIZE, 1)))
+    )
+    if not fits:
+        raise ValueError(
+            f"model {model_path}: takes inputs of shape {shape}, not the {IMAGE_SIZE}x{IMAGE_SIZE}x1 images "
+            "predict gives"
+        )
+    return model
 
 
 def _answer(
@@ -169,7 +185,13 @@ def _answer(
 
     images = [image for _, image in pending if image is not None]
     if images:
-        probabilities = np.asarray(model.predict_on_batch(to_model_input(np.stack(images))))
+        inputs = to_model_input(np.stack(images))
+        probabilities = np.concatenate(
+            [
+                np.asarray(model.predict_on_batch(inputs[start : start + MODEL_CALL_IMAGES]))
+                for start in range(0, len(inputs), MODEL_CALL_IMAGES)
+            ]
+        )
         if probabilities.ndim != 2 or probabilities.shape[1] != 24:
             raise ValueError(
                 f"{model_path} returns shape {probabilities.shape[1:]}, not 24 letter probabilities"

@@ -6,7 +6,8 @@ notation a reader knows:
 
 - ``[1, 1000]``, ``(0, 1)``, ``[0.0, 1.0)``, ``[1, inf)``: a closed / open interval of numbers
   (an integer default takes integers only);
-- ``{"grouped", "random"}``: one of these values.
+- ``{"grouped", "random"}``: one of these values;
+- ``str | dict | None``: a value of one of these types (where the default's type is not the only one).
 
 ``None`` is allowed where the default is ``None`` or where the comment says what it means
 (``None: all``). The report runner checks every ``-p NAME VALUE`` against these before a
@@ -50,6 +51,16 @@ _INTERVAL = re.compile(
 )
 _CHOICES = re.compile(r"^\s*(?P<choices>\{[^{}]*\})")
 _NONE_MEANS = re.compile(r"\bNone:")
+_TYPE_NAMES = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "list": list,
+    "dict": dict,
+    "tuple": tuple,
+}
+_TYPES = re.compile(r"^\s*(?P<types>\w+(?:\s*\|\s*\w+)+)\s*:")
 
 
 @dataclass(frozen=True)
@@ -67,9 +78,11 @@ class ParameterSpec:
     choices: tuple[Any, ...] | None = None
     integer: bool = False  # an interval of integers (an integer default, or bounds written as integers)
 
+    types: tuple[str, ...] | None = None  # declared: "str | dict | None"
+
     @property
     def allows_none(self) -> bool:
-        return self.default is None or bool(_NONE_MEANS.search(self.help))
+        return self.default is None or bool(_NONE_MEANS.search(self.help)) or "None" in (self.types or ())
 
     def allowed(self) -> str:
         """What this parameter takes, in words (for error messages)."""
@@ -79,6 +92,10 @@ class ParameterSpec:
             kind = "an integer" if self.integer else "a number"
             opening, closing = "(" if self.low_open else "[", ")" if self.high_open else "]"
             what = f"{kind} in {opening}{_number(self.low)}, {_number(self.high)}{closing}"
+        elif self.types is not None:
+            return " or ".join(
+                _type_words(_TYPE_NAMES[name]()) if name != "None" else "None" for name in self.types
+            )
         elif self.default is None:
             what = "any value"
         else:
@@ -99,13 +116,16 @@ class ParameterSpec:
             return None if self.allows_none else "is not allowed"
         if isinstance(value, float) and not math.isfinite(value):
             return "is not a finite number"
-        if self.default is not None and not _type_ok(value, self.default):
-            return f"is a {type(value).__name__}"
+        if self.types is not None:
+            if not any(_type_ok(value, _TYPE_NAMES[name]()) for name in self.types if name != "None"):
+                return f"is {_a(type(value).__name__)}"
+        elif self.default is not None and not _type_ok(value, self.default):
+            return f"is {_a(type(value).__name__)}"
         if self.choices is not None and value not in self.choices:
             return "is not a choice"
         if self.low is not None:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                return f"is a {type(value).__name__}"
+                return f"is {_a(type(value).__name__)}"
             if self.integer and not _is_int(value):
                 return "is not an integer"
             below = value <= self.low if self.low_open else value < self.low
@@ -113,6 +133,10 @@ class ParameterSpec:
             if below or above:
                 return "is out of range"
         return None
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
 
 
 def _number(value: float) -> str:
@@ -221,8 +245,16 @@ def parameter_specs(source: Path) -> dict[str, ParameterSpec]:
         text, help_text = info["default"], info.get("help") or ""
         default = parse_parameter_value(text, name)
         options: dict[str, Any] = {}
-        interval, choices = _INTERVAL.match(help_text), _CHOICES.match(help_text)
-        if interval:
+        interval, choices, types = (pattern.match(help_text) for pattern in (_INTERVAL, _CHOICES, _TYPES))
+        if types:
+            names = tuple(kind.strip() for kind in types["types"].split("|"))
+            unknown = [kind for kind in names if kind not in _TYPE_NAMES and kind != "None"]
+            if unknown:
+                raise ValueError(
+                    f"{source.name}: {name} declares unknown types {unknown} (of {sorted(_TYPE_NAMES)})"
+                )
+            options = {"types": names}
+        elif interval:
             bounds = [interval["low"], interval["high"]]
             written_as_integers = all(re.fullmatch(r"[-+]?(inf|\d+)", bound) for bound in bounds)
             options = {
