@@ -202,3 +202,34 @@ def test_the_seed_reports_figures_have_one_definition():
         0.9964,
         0.8073,
     )
+
+
+def test_the_results_table_refuses_a_metrics_file_the_report_would_run_again(tmp_path, capsys):
+    """`results` reads run.json, and the notebooks' files it was read from must still be those (issue 47, 17)."""
+    from labutils.cli.command import main
+
+    entries = [
+        {"name": name, "status": "completed", "metrics": copy.deepcopy(metrics)}
+        for name, metrics in METRICS.items()
+    ]
+    (tmp_path / "run.json").write_text(json.dumps({"profile": "full", "notebooks": entries}))
+    for entry in entries:
+        (tmp_path / entry["name"]).mkdir()
+        (tmp_path / entry["name"] / "metrics.json").write_text(json.dumps(entry["metrics"]))
+    assert main(["results", "--reports", str(tmp_path)]) == 0
+    assert "| 02_cnn | compact_cnn |" in capsys.readouterr().out
+    task2 = tmp_path / "02_cnn" / "metrics.json"
+    for damage, words in (
+        (lambda: task2.write_text(task2.read_text()[:40]), "not valid JSON"),
+        (lambda: task2.unlink(), "not found"),
+        (
+            lambda: task2.write_text(json.dumps({**METRICS["02_cnn"], "profile": "quick"})),
+            "differs from the run.json",
+        ),
+    ):
+        damage()
+        assert main(["results", "--reports", str(tmp_path)]) == 1
+        error = capsys.readouterr().err.strip()
+        assert error.startswith("error: ") and str(task2) in error and words in error, error
+        assert error.endswith("the report would run 02_cnn again (python -m labutils report --only 02)")
+        task2.write_text(json.dumps(METRICS["02_cnn"]))

@@ -107,9 +107,11 @@ def _results(args: argparse.Namespace) -> int:
     run_file = Path(args.reports) / "run.json"
     if not run_file.exists():
         raise FileNotFoundError(f"{run_file} not found: run the report first")
-    from ..results.schema import read_run
+    from ..results.schema import check_metrics_files, read_run
 
-    table = results_markdown(read_run(run_file))
+    run = read_run(run_file)
+    check_metrics_files(run, args.reports)  # the table stands for the notebooks' files as they are now
+    table = results_markdown(run)
     print(table)
     if args.readme:
         update_readme(args.readme, table, section="report")

@@ -21,6 +21,7 @@ from .registry import NOTEBOOKS
 
 __all__ = [
     "COMMON_FIELDS",
+    "check_metrics_files",
     "RUN_FIELDS",
     "METRIC_FIELDS",
     "SCHEMA_VERSION",
@@ -211,6 +212,25 @@ def check_run_entry(entry: Mapping[str, Any], source: str) -> None:
     pass :func:`check_notebook_metrics` (an entry of a notebook that did not finish holds none)."""
     if entry.get("status") in _DONE:
         check_notebook_metrics(entry.get("metrics"), source, str(entry.get("name")))
+
+
+def check_metrics_files(run: Mapping[str, Any], folder: str | Path) -> None:
+    """A ValueError unless each finished notebook of ``run`` (:func:`read_run`'s) still has, in ``folder``,
+    the ``metrics.json`` its ``run.json`` entry was read from: a file cut off, removed or written since
+    is one the report would run that notebook again for."""
+    for entry in run.get("notebooks", []):
+        if entry.get("status") not in _DONE or entry.get("name") not in NOTEBOOKS:
+            continue
+        name, path = entry["name"], Path(folder) / entry["name"] / "metrics.json"
+        again = f"the report would run {name} again (python -m labutils report --only {name[:2]})"
+        if not path.is_file():
+            raise ValueError(f"{path} not found; {again}")
+        try:
+            document = read_notebook_metrics(path, name)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{error}; {again}") from error
+        if document != entry["metrics"]:
+            raise ValueError(f"{path} differs from the run.json beside it: it was written since; {again}")
 
 
 def run_models(run: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
