@@ -93,8 +93,9 @@ _CANDIDATES = (TRAIN_FILE, f"{TRAIN_FILE}.gz", TEST_FILE, f"{TEST_FILE}.gz")
 
 
 def _not_a_regular_file(path: Path) -> str | None:
-    """'NAME is a folder' (or a broken symbolic link, ...) for a data file that is none; None for a file."""
-    if path.is_file():
+    """'NAME is a folder' (or a broken symbolic link, ...) for a data file that is none; None for a file
+    or for nothing there."""
+    if path.is_file() or not (path.exists() or path.is_symlink()):
         return None
     if path.is_symlink() and not path.exists():
         return f"{path.name} is a broken symbolic link (its target does not exist)"
@@ -154,15 +155,12 @@ def _files_in(folder: Path, origin: str) -> DataFiles:
             f"{folder}: the folder cannot be read ({error.strerror}); check its permissions"
         ) from error
     pair = _find_pair(folder)
-    odd = [
-        _not_a_regular_file(folder / name)
-        for name in _CANDIDATES
-        if (folder / name).is_symlink() or (folder / name).exists()
-    ]
-    odd = [words for words in odd if words is not None]
-    if pair is None and odd:
-        raise DataNotFoundError(f"{folder}: " + "; ".join(odd) + " (each data file must be a regular file)")
     if pair is None:
+        odd = [words for words in (_not_a_regular_file(folder / name) for name in _CANDIDATES) if words]
+        if odd:
+            raise DataNotFoundError(
+                f"{folder}: " + "; ".join(odd) + " (each data file must be a regular file)"
+            )
         raise DataNotFoundError(
             f"{folder} does not hold {TRAIN_FILE} and {TEST_FILE} (plain or .gz); found: {listing[:10]}"
         )

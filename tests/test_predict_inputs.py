@@ -275,11 +275,9 @@ def test_a_first_line_that_is_neither_header_nor_row_is_named(tmp_path, pixel_ro
         list(iter_pixel_rows(tmp_path / "short.csv"))
 
 
-def test_labels_are_passed_on_and_rows_predicted_a_batch_at_a_time(
-    tmp_path, model_file, pixel_rows, monkeypatch
-):
-    labels = np.arange(len(pixel_rows))[:, None] - 1  # -1, 0, 1, ...
-    path = _csv(tmp_path / "rows.csv", np.hstack([labels, pixel_rows]), CSV_HEADER)
+@pytest.fixture
+def model_calls(monkeypatch) -> list[int]:
+    """The number of images of each model call, as they are made."""
     calls: list[int] = []
     original = keras.Model.predict_on_batch
 
@@ -288,30 +286,30 @@ def test_labels_are_passed_on_and_rows_predicted_a_batch_at_a_time(
         return original(self, x)
 
     monkeypatch.setattr(keras.Model, "predict_on_batch", counting)
+    return calls
+
+
+def test_labels_are_passed_on_and_rows_predicted_a_batch_at_a_time(
+    tmp_path, model_file, pixel_rows, model_calls
+):
+    labels = np.arange(len(pixel_rows))[:, None] - 1  # -1, 0, 1, ...
+    path = _csv(tmp_path / "rows.csv", np.hstack([labels, pixel_rows]), CSV_HEADER)
     predictions = list(iter_predictions([path, path], model_file, batch_size=3))
     assert [p.row for p in predictions] == list(range(1, 8)) * 2
     assert [p.label_in_file for p in predictions] == list(labels.ravel()) * 2
-    assert calls == [3, 3, 3, 3, 2]  # batches across the two files, none larger than 3
+    assert model_calls == [3, 3, 3, 3, 2]  # batches across the two files, none larger than 3
     assert predictions[0].as_dict()["label_in_file"] == -1
 
 
-def test_no_model_call_reads_more_than_its_cap_whatever_the_batch_size(tmp_path, model_file, monkeypatch):
+def test_no_model_call_reads_more_than_its_cap_whatever_the_batch_size(tmp_path, model_file, model_calls):
     """--batch-size 65536 took 10.5 GB in the network's activations (issue 47, item 10)."""
     from labutils.predict.command import MODEL_CALL_IMAGES
 
     rows = np.tile(np.stack([_hand(seed).reshape(-1) for seed in range(3)]), (434, 1))  # 1,302 rows
     path = _csv(tmp_path / "many.csv", rows, CSV_HEADER[1:])
-    calls: list[int] = []
-    original = keras.Model.predict_on_batch
-
-    def counting(self, x):
-        calls.append(len(x))
-        return original(self, x)
-
-    monkeypatch.setattr(keras.Model, "predict_on_batch", counting)
     predictions = list(iter_predictions([path], model_file, batch_size=65536))
     assert len(predictions) == len(rows) and MODEL_CALL_IMAGES == 512
-    assert calls == [512, 512, 278]
+    assert model_calls == [512, 512, 278]
 
 
 def test_memory_stays_flat_in_the_number_of_rows(tmp_path, model_file):

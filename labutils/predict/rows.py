@@ -200,10 +200,10 @@ def _before_a_long_row(path: Path, layout: _Layout, message: str, first_row: int
     expected, line, saw = (int(group) for group in match.groups())
     line += layout.header_lines
     rows = itertools.islice(data_lines(path, layout.header_lines), first_row - 1, None)
-    before = [text for _, text in itertools.takewhile(lambda item: item[0] < line, rows)]
+    before = sum(1 for _ in itertools.takewhile(lambda item: item[0] < line, rows))
     if before:
-        yield from _checked(path, layout, _as_text(path, layout, first_row, len(before)), first_row)
-    row = first_row + len(before)
+        yield from _checked(path, layout, _as_text(path, layout, first_row, before), first_row)
+    row = first_row + before
     raise DataValidationError(f"{path}: {_where(row, line)} has {saw} columns, expected {expected}")
 
 
