@@ -39,7 +39,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 		echo "removing $(OTHER_TENSORFLOW): TensorFlow's $(BUILD) build replaces it (GPU=$(GPU))"; \
 		$(BIN)/python -m pip uninstall --quiet --yes $(OTHER_TENSORFLOW); fi
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(BUILD)]'
-	$(BIN)/python -c 'from labutils.report.notebooks import ensure_kernel, ensure_lab_settings; ensure_kernel(); ensure_lab_settings()'
+	$(BIN)/python -c 'from labutils.report import notebooks as n; n.ensure_kernel(); n.ensure_lab_settings(); n.ensure_paired_notebooks()'
 	@rm -f $(VENV)/.installed $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -61,6 +61,7 @@ bench: $(STAMP)  ## benchmark the reference recipe against ours -> bench/results
 	$(BIN)/python -m labutils bench $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(BENCH_ARGS)
 
 lab: $(STAMP)  ## open the notebooks in JupyterLab (the .py files open as notebooks through jupytext)
+	$(BIN)/python -c 'from labutils.report.notebooks import ensure_paired_notebooks; ensure_paired_notebooks()'
 	$(BIN)/jupyter lab notebooks
 
 clean:  ## remove generated reports (keeps .venv and data/)

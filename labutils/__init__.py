@@ -14,14 +14,6 @@ load_tensorflow()  # before the modules below import it
 
 from .backbones import BACKBONES, check_transfer_parameters, resolve_weights
 from .batch_norm import RecomputeBackboneStatistics, RecomputeBatchNormStatistics
-from .callbacks import (
-    EpochClock,
-    FinalOrBest,
-    SecondsCosineSchedule,
-    SwapAverageWeights,
-    TimeBudget,
-    history_frame,
-)
 from .data import LETTERS, NUM_CLASSES, label_to_index, label_to_letter
 from .display import data_banner, describe_gap, plural, show_markdown, steps_table, weights_banner
 from .metrics import (
@@ -62,7 +54,14 @@ from .split import (
     nearest_neighbour_similarity,
     random_split,
 )
-from .training import training_dataset
+from .training import (
+    EpochClock,
+    FinalOrBest,
+    StepBudget,
+    SwapAverageWeights,
+    history_frame,
+    training_dataset,
+)
 from .transfer import (
     build_transfer_model,
     cached_features,

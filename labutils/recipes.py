@@ -19,9 +19,14 @@ import keras
 
 from .backbones import FINE_TUNE_DEPTHS
 from .batch_norm import RecomputeBackboneStatistics, RecomputeBatchNormStatistics
-from .callbacks import SecondsCosineSchedule, SwapAverageWeights, TimeBudget
 from .models import HEADS, POOLINGS, compact_cnn, seed_cnn
-from .training import augmentation_pipeline, cosine_schedule, reference_augmentation
+from .training import (
+    StepBudget,
+    SwapAverageWeights,
+    augmentation_pipeline,
+    cosine_schedule,
+    reference_augmentation,
+)
 
 __all__ = [
     "Augmentation",
@@ -256,8 +261,9 @@ class TransferRecipe:
     runs each of its ``BACKBONES`` at its ``IMAGE_SIZES``). The head trains with Adam at
     ``head_learning_rate``; fine-tuning trains from ``fine_tune_depth`` upwards with AdamW and a
     warm-up + cosine schedule peaking at ``fine_tune_learning_rate``; the control (random weights,
-    batch norm training) gets the fine-tuning's seconds with its learning rate's warm-up and decay
-    spread over them, and the batch-norm statistics of ``statistics_images`` clean training images.
+    batch norm training) gets the fine-tuning's steps divided by ``control_step_cost`` (the seconds
+    of one of its steps per fine-tuning step, calibrated once: ``docs/decisions.md``), a warm-up +
+    cosine schedule over them, and the batch-norm statistics of ``statistics_images`` clean images.
     """
 
     backbone: str = "efficientnet_lite0"
@@ -269,6 +275,7 @@ class TransferRecipe:
     fine_tune_epochs: int = 3
     fine_tune_learning_rate: float = 1e-3
     control_learning_rate: float = 3e-3
+    control_step_cost: float = 1.4
     statistics_images: int = 1024
     batch_size: int = 128
     weight_decay: float = 1e-4
@@ -285,6 +292,7 @@ class TransferRecipe:
         _count(self, "fine_tune_epochs", 1, 1000)
         _number(self, "fine_tune_learning_rate", 0.0, 1.0, low_open=True)
         _number(self, "control_learning_rate", 0.0, 1.0, low_open=True)
+        _number(self, "control_step_cost", 0.0, 100.0, low_open=True)
         _count(self, "statistics_images", 1)
         _count(self, "batch_size", 1, 65536)
         _number(self, "weight_decay", 0.0, 1.0, high_open=True)
@@ -303,19 +311,22 @@ class TransferRecipe:
             self.weight_decay,
         )
 
-    def control_optimizer(self):
-        """AdamW for the control; its learning rate is set by :meth:`control_callbacks`' schedule."""
-        return keras.optimizers.AdamW(self.control_learning_rate, weight_decay=self.weight_decay)
+    def control_steps(self, training_rows: int) -> int:
+        """The control's training steps: the fine-tuning's ``fine_tune_epochs`` passes over ``training_rows``
+        images, divided by ``control_step_cost`` so that both train for about the same seconds."""
+        fine_tune_steps = self.fine_tune_epochs * steps_per_epoch(training_rows, self.batch_size)
+        return max(1, round(fine_tune_steps / self.control_step_cost))
 
-    def control_callbacks(self, seconds: float, control, images, seed: int, clock=None) -> list:
-        """The control's callbacks: its learning rate's warm-up and cosine decay over ``seconds``, its
-        batch-norm statistics recomputed on clean training ``images`` after each epoch, and the end
-        after ``seconds`` (checked after every batch). The budget comes last, so that its check at
-        an epoch's end counts the recomputing too and no epoch begins once the seconds have run out.
-        ``clock`` (seconds, default the wall clock) times the schedule and the budget."""
-        timing = {} if clock is None else {"clock": clock}
+    def control_optimizer(self, steps: int):
+        """AdamW with a warm-up + cosine schedule peaking at ``control_learning_rate`` over ``steps`` steps."""
+        return keras.optimizers.AdamW(
+            cosine_schedule(self.control_learning_rate, 1, steps), weight_decay=self.weight_decay
+        )
+
+    def control_callbacks(self, steps: int, control, images, seed: int) -> list:
+        """The control's callbacks: its batch-norm statistics recomputed on clean training ``images``
+        after each epoch, and the end after ``steps`` training steps (:class:`StepBudget`)."""
         return [
-            SecondsCosineSchedule(self.control_learning_rate, seconds, **timing),
             RecomputeBackboneStatistics(control, images, sample=self.statistics_images, seed=seed),
-            TimeBudget(seconds, per_batch=True, **timing),
+            StepBudget(steps),
         ]

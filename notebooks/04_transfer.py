@@ -49,6 +49,7 @@ FINE_TUNE_DEPTH = "all"  # {"top", "half", "all"}: the last block, half or all o
 FINE_TUNE_EPOCHS = 3  # [1, 1000]
 FINE_TUNE_LEARNING_RATE = 1e-3  # (0.0, 1.0]: AdamW, peak of the warm-up + cosine schedule
 CONTROL_LEARNING_RATE = 3e-3  # (0.0, 1.0]: the from-scratch control's peak (batch norm trains)
+CONTROL_STEP_COST = 1.4  # (0.0, 100.0]: seconds of a control step per fine-tuning step (calibrated once)
 STATISTICS_IMAGES = 1024  # [1, inf): clean images for the control's batch-norm statistics
 FINE_TUNE_VALIDATION_IMAGES = None  # [1, inf): grouped-validation images scored after each epoch; None: all
 STEP_PROBE_BATCHES = 4  # [1, 1000]: steps timed for the seconds per epoch of backbones not fine-tuned
@@ -83,6 +84,7 @@ quick
 # The same data and grouped split as in Tasks 2 and 3; the test set is used once per model, at the end.
 
 # %%
+import math
 import time
 from pathlib import Path
 
@@ -101,6 +103,7 @@ recipe = lu.TransferRecipe(
     fine_tune_epochs=FINE_TUNE_EPOCHS,
     fine_tune_learning_rate=FINE_TUNE_LEARNING_RATE,
     control_learning_rate=CONTROL_LEARNING_RATE,
+    control_step_cost=CONTROL_STEP_COST,
     statistics_images=STATISTICS_IMAGES,
     batch_size=BATCH_SIZE,
 )
@@ -390,21 +393,24 @@ for backbone in FINE_TUNE_BACKBONES:
     fine_seconds[backbone] = float(fine_logs[backbone]["seconds"].iloc[-1])
 
 # %% [markdown]
-# ## The control: the same network from random initialisation, the same seconds
+# ## The control: the same network from random initialisation, about the same seconds
 #
 # Does the pretraining matter, or only the architecture? The control is the same network with
 # random weights, trained with the recipe that suits training from scratch: every layer trains,
 # batch normalisation included (it normalises with each batch's statistics while training),
 # with a higher peak learning rate (`CONTROL_LEARNING_RATE`), on the same augmented images, for
-# exactly the seconds the fine-tuning took: its warm-up and cosine decay are spread over those
-# seconds (`lu.SecondsCosineSchedule`), not over steps, since a step that trains batch norm
-# costs more than a fine-tuning step, and `lu.TimeBudget` ends it. Its batch-norm statistics are
-# recomputed on `STATISTICS_IMAGES` clean training images before each validation and at the end
-# (`lu.RecomputeBackboneStatistics`): the moving averages gathered in training trail the
-# fast-changing weights, and scored with them the network reads almost nothing right.
+# about the seconds the fine-tuning took, counted in steps so that a busy machine cannot change
+# its figures: a step that trains batch norm, with the statistics below, took `CONTROL_STEP_COST`
+# times the seconds of a fine-tuning step on an unloaded 2-core CPU (`docs/decisions.md`), so
+# the control trains for the fine-tuning's steps divided by it (`recipe.control_steps`), its
+# warm-up and cosine decay spread over those steps, and `lu.StepBudget` ends it. Its batch-norm
+# statistics are recomputed on `STATISTICS_IMAGES` clean training images before each validation
+# and at the end (`lu.RecomputeBackboneStatistics`): the moving averages gathered in training
+# trail the fast-changing weights, and scored with them the network reads almost nothing right.
 
 # %%
 controls, control_logs, control_seconds = {}, {}, {}
+control_steps = recipe.control_steps(len(inputs.x_train))
 for backbone in FINE_TUNE_BACKBONES:
     keras.utils.set_random_seed(SEED)
     control = controls[backbone] = lu.build_transfer_model(
@@ -412,27 +418,48 @@ for backbone in FINE_TUNE_BACKBONES:
     )
     lu.unfreeze(control, "all")
     control.model.compile(
-        optimizer=recipe.control_optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        optimizer=recipe.control_optimizer(control_steps),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
     )
-    seconds = fine_seconds[backbone]  # the fine-tuning's: the schedule's span and the budget
     callbacks = [
         lu.EpochClock(),
-        *recipe.control_callbacks(seconds, control, inputs.x_train, SEED),
+        *recipe.control_callbacks(control_steps, control, inputs.x_train, SEED),
         PlotLossesKeras(),
     ]
     history = control.model.fit(
         augmented_batches(),
         validation_data=(inputs.x_val[monitor], inputs.y_val[monitor]),
         verbose=2,
-        epochs=10 * recipe.fine_tune_epochs,  # an upper bound: the seconds end it
+        epochs=math.ceil(control_steps / math.ceil(len(inputs.x_train) / recipe.batch_size)),
         callbacks=callbacks,
     )
     control_logs[backbone] = lu.history_frame(history)
     control_seconds[backbone] = float(control_logs[backbone]["seconds"].iloc[-1])
 
 # %% [markdown]
-# The control's callbacks, in the order they ran: the recipe's schedule in seconds, its batch-norm
-# statistics and its budget come between the clock and the curves.
+# How the calibration held here: the seconds of a control step per fine-tuning step measured in
+# this run, beside the calibrated `CONTROL_STEP_COST` (a busy machine moves the first, never the steps).
+
+# %%
+fine_tune_steps = recipe.fine_tune_epochs * math.ceil(len(inputs.x_train) / recipe.batch_size)
+pd.DataFrame(
+    {
+        b: {
+            "fine-tuning steps": fine_tune_steps,
+            "fine-tuning s": fine_seconds[b],
+            "control steps": control_steps,
+            "control s": control_seconds[b],
+            "step cost here": (control_seconds[b] / control_steps) / (fine_seconds[b] / fine_tune_steps),
+            "step cost calibrated": CONTROL_STEP_COST,
+        }
+        for b in FINE_TUNE_BACKBONES
+    }
+).T.round(2)
+
+# %% [markdown]
+# The control's callbacks, in the order they ran: the recipe's batch-norm statistics and its
+# budget in steps come between the clock and the curves.
 
 # %%
 lu.steps_table(callbacks)
@@ -547,7 +574,7 @@ else:
 # ## The lab's three questions, answered from this run
 #
 # **How did transfer learning change the classifier?** Each fine-tuned pretrained network against the
-# same network trained from random weights for the same seconds (its control): the difference is what
+# same network trained from random weights for about the same seconds (its control): the difference is what
 # pretraining brought. Two accuracies closer than `SAME_ACCURACY` (below one test image in seven
 # thousand) count as the same.
 

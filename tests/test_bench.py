@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -346,10 +347,6 @@ def test_arguments_are_checked(tmp_path):
         run_bench(None, out=tmp_path, quick=True, contenders=["alexnet"])
     with pytest.raises(ValueError, match="seed"):
         run_bench(None, out=tmp_path, quick=True, seeds=[])
-    with pytest.raises(
-        ValueError, match="transfer_control trains for the seconds of the transfer contender's fine-tuning"
-    ):
-        run_bench(None, out=tmp_path, quick=True, contenders=["transfer_control"])
     for overrides, words in (
         ({"train_rows": "everything"}, "train_rows must be one of all, split, got 'everything'"),
         ({"task2.width": 0}, r"Task2Recipe.width must be a whole number in \[1, 512\], got 0"),
@@ -602,20 +599,16 @@ def test_quick_bench_end_to_end(quick_bench):
     # the transfer curve starts with the feature-extraction model, then one point per fine-tuning epoch;
     # the control's has no such point
     assert transfer["epochs"] == [QUICK_SETTINGS.transfer.fine_tune_epochs + 1] * 2
-    # the control trains for the seconds of the same seed's fine-tuning: it uses them, and no epoch begins after they ran
-    # out (the epoch in progress then stops after its step and still recomputes its statistics)
-    for seed, run in zip(control["seeds"], control["train_seconds"]):
-        fine_tune = (
-            transfer["curves"][str(seed)][-1]["train_seconds"]
-            - transfer["curves"][str(seed)][0]["train_seconds"]
-        )
-        assert run >= 0.8 * fine_tune, (seed, run, fine_tune)
-        assert all(point["train_seconds"] < fine_tune for point in control["curves"][str(seed)][:-1]), (
-            seed,
-            fine_tune,
-        )
+    # the control trains for the fine-tuning's steps over its step cost, in whole epochs but the last: no clock in it
+    steps = QUICK_SETTINGS.transfer.control_steps(control["train_images"])
+    per_epoch = math.ceil(control["train_images"] / QUICK_SETTINGS.transfer.batch_size)
+    assert steps < QUICK_SETTINGS.transfer.fine_tune_epochs * per_epoch  # a control step costs more
+    assert control["epochs"] == [math.ceil(steps / per_epoch)] * 2
     assert "Transfer control: the same efficientnet_lite0 at 32 px" in (out / "results.md").read_text()
-    assert "for the seconds of the transfer contender's fine-tuning" in (out / "results.md").read_text()
+    assert (
+        f"for the fine-tuning's steps divided by {QUICK_SETTINGS.transfer.control_step_cost:g}"
+        in (out / "results.md").read_text()
+    )
     # ratios are computed from the reference measured in this run
     reference_total = contenders["reference"]["train_seconds"][0]
     ratio = contenders["task2"]["ratios"]["train_seconds_vs_reference_total"]

@@ -198,12 +198,32 @@ def test_parameters_edited_since_the_commit_are_named_on_the_terminal_and_the_in
 # --- in a real browser: JupyterLab as `make lab` starts it, driven by Selenium on headless Chromium ---
 
 
+def test_each_notebook_gets_its_paired_ipynb_with_the_kernels_language_once(tmp_path):
+    from labutils.report.notebooks import ensure_paired_notebooks
+
+    folder = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", folder, ignore=shutil.ignore_patterns("outputs", "__pycache__"))
+    written = ensure_paired_notebooks(folder)
+    assert written == [folder / "outputs" / f"{path.stem}.ipynb" for path in NOTEBOOKS]
+    for source, paired in zip(sorted(folder.glob("*.py")), written, strict=True):
+        notebook = nbformat.read(paired, as_version=4)
+        assert notebook.metadata["language_info"]["name"] == "python"
+        assert notebook.metadata["language_info"]["version"] == ".".join(map(str, sys.version_info[:3]))
+        assert [cell.source for cell in notebook.cells] == [
+            cell.source for cell in jupytext.read(source).cells
+        ]
+        assert paired.stat().st_mtime == source.stat().st_mtime  # jupytext reads the source as the newer
+    session = written[0].read_bytes() + b" "  # a session's outputs are never written over
+    written[0].write_bytes(session)
+    assert ensure_paired_notebooks(folder) == [] and written[0].read_bytes() == session
+
+
 @pytest.fixture
 def jupyterlab(tmp_path, standin_dir):
     """JupyterLab serving a copy of notebooks/ on 127.0.0.1 with a token, data: the stand-in;
     yields (url, notebooks folder). Its own config, runtime, settings and workspace folders."""
     from labutils.report.browser import find_chromedriver, find_chromium
-    from labutils.report.notebooks import ensure_kernel
+    from labutils.report.notebooks import ensure_kernel, ensure_paired_notebooks
 
     if find_chromium() is None or find_chromedriver() is None:
         pytest.skip("no Chromium or ChromeDriver (Debian: apt-get install chromium chromium-driver)")
@@ -212,6 +232,10 @@ def jupyterlab(tmp_path, standin_dir):
     ensure_kernel()
     folder = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", folder, ignore=shutil.ignore_patterns("outputs", "__pycache__"))
+    # a student who wants the quick settings sets them in 02's parameters cell
+    edited = folder / "02_cnn.py"
+    edited.write_text(edited.read_text().replace('PROFILE = "full"', 'PROFILE = "quick"', 1))
+    ensure_paired_notebooks(folder)  # as `make install` and `make lab` do
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -278,8 +302,52 @@ def _named(driver, selector: str, text: str):
     return next(e for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.text.strip().startswith(text))
 
 
+def _run_all(driver, name: str, seconds: float) -> None:
+    """Open ``name`` by double-click, check it opens unmarked, run every cell and wait for the last."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    item = _until(lambda: _named(driver, ".jp-DirListing-item", name), 120, "the file browser")
+    ActionChains(driver).double_click(item).perform()  # as a student opens it: no Open With
+    _until(
+        lambda: driver.find_elements(By.CSS_SELECTOR, f"{PANEL} .jp-CodeCell"), 60, f"{name} as a notebook"
+    )
+    _until(lambda: "Idle" in driver.find_element(By.CSS_SELECTOR, STATUS).text, 120, "the kernel, started")
+    time.sleep(2)  # the kernel's language_info has reached the notebook
+    assert not driver.find_elements(By.CSS_SELECTOR, ".lm-TabBar-tab.jp-mod-dirty"), (
+        f"{name}: unsaved on opening"
+    )
+    _named(driver, ".lm-MenuBar-item", "Run").click()
+    _until(lambda: _named(driver, ".lm-Menu-item", "Run All Cells"), 10, "Run → Run All Cells").click()
+
+    def finished() -> bool:
+        prompts = [
+            prompt.text.strip()
+            for prompt in driver.find_elements(By.CSS_SELECTOR, f"{PANEL} .jp-CodeCell .jp-InputArea-prompt")
+        ]
+        return bool(prompts) and all(re.fullmatch(r"\[\d+\]:", prompt) for prompt in prompts)
+
+    _until(finished, seconds, f"every cell of {name} run")
+
+
+def _saved(paired: Path, figures: int):
+    """The notebook JupyterLab saved: every cell ran, none failed, at least ``figures`` figures."""
+    _until(lambda: paired.exists() and nbformat.read(paired, as_version=4), 60, "the saved notebook")
+    saved = nbformat.read(paired, as_version=4)
+    code = [cell for cell in saved.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count for cell in code), f"{paired.name}: a cell did not run"
+    errors = [output for cell in code for output in cell.outputs if output.output_type == "error"]
+    assert not errors, errors[0]["ename"] + ": " + errors[0]["evalue"]
+    shown = sum("image/png" in output.get("data", {}) for cell in code for output in cell.outputs)
+    assert shown >= figures, (paired.name, shown)
+    return saved
+
+
+PANEL, STATUS = ".jp-NotebookPanel:not(.lm-mod-hidden)", "#jp-main-statusbar"
+
+
 @pytest.mark.notebook
-def test_a_student_opens_runs_saves_and_reloads_notebook_01_in_jupyterlab(jupyterlab, tmp_path):
+def test_a_student_runs_notebook_01_and_02_quick_in_jupyterlab_and_keeps_the_outputs(jupyterlab, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -287,48 +355,21 @@ def test_a_student_opens_runs_saves_and_reloads_notebook_01_in_jupyterlab(jupyte
     from labutils.report.browser import _driver, find_chromedriver, find_chromium
 
     url, folder = jupyterlab
-    source = folder / "01_data.py"
-    original = source.read_bytes()
+    sources = {path: path.read_bytes() for path in folder.glob("*.py")}
     driver = _driver(find_chromium(), find_chromedriver(), 1400, 120)
-    panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
     try:
         driver.get(url)
-        item = _until(lambda: _named(driver, ".jp-DirListing-item", "01_data.py"), 120, "the file browser")
-        ActionChains(driver).double_click(item).perform()  # as a student opens it: no Open With
-        _until(
-            lambda: driver.find_elements(By.CSS_SELECTOR, f"{panel} .jp-CodeCell"), 60, "the notebook view"
-        )
-        status = "#jp-main-statusbar"
-        _until(
-            lambda: "Idle" in driver.find_element(By.CSS_SELECTOR, status).text, 120, "the kernel, started"
-        )
-        _named(driver, ".lm-MenuBar-item", "Run").click()
-        _until(lambda: _named(driver, ".lm-Menu-item", "Run All Cells"), 10, "Run → Run All Cells").click()
-
-        def finished() -> bool:
-            prompts = [
-                prompt.text.strip()
-                for prompt in driver.find_elements(
-                    By.CSS_SELECTOR, f"{panel} .jp-CodeCell .jp-InputArea-prompt"
-                )
-            ]
-            return bool(prompts) and all(re.fullmatch(r"\[\d+\]:", prompt) for prompt in prompts)
-
-        _until(finished, 300, "every cell run")
+        _run_all(driver, "01_data.py", 300)
         ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
-        paired = folder / "outputs" / "01_data.ipynb"
-        _until(lambda: paired.exists() and nbformat.read(paired, as_version=4), 60, "the saved notebook")
-        saved = nbformat.read(paired, as_version=4)
-        code = [cell for cell in saved.cells if cell.cell_type == "code"]
-        assert all(cell.execution_count for cell in code), "a cell did not run"
-        errors = [output for cell in code for output in cell.outputs if output.output_type == "error"]
-        assert not errors, errors[0]["ename"] + ": " + errors[0]["evalue"]
-        figures = sum("image/png" in output.get("data", {}) for cell in code for output in cell.outputs)
-        assert figures >= 4
+        _until(
+            lambda: len(_saved(folder / "outputs" / "01_data.ipynb", 4).cells),
+            60,
+            "01 saved with its outputs",
+        )
         assert (folder / "outputs" / "01_data" / "metrics.json").exists()  # beside, not in, the report
         driver.refresh()
         shown = _until(
-            lambda: driver.find_elements(By.CSS_SELECTOR, f"{panel} .jp-OutputArea-output img"),
+            lambda: driver.find_elements(By.CSS_SELECTOR, f"{PANEL} .jp-OutputArea-output img"),
             120,
             "the figures after a reload",
         )
@@ -336,7 +377,14 @@ def test_a_student_opens_runs_saves_and_reloads_notebook_01_in_jupyterlab(jupyte
         assert not driver.find_elements(By.CSS_SELECTOR, ".lm-TabBar-tab.jp-mod-dirty"), (
             "unsaved after a reload"
         )
+        _run_all(driver, "02_cnn.py", 600)
+        ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+        _until(
+            lambda: len(_saved(folder / "outputs" / "02_cnn.ipynb", 4).cells), 60, "02 saved with its outputs"
+        )
+        metrics = json.loads((folder / "outputs" / "02_cnn" / "metrics.json").read_text())
+        assert metrics["profile"] == "quick" and metrics["models"]["compact_cnn"]["train_images"] <= 3000
     finally:
         driver.save_screenshot(str(tmp_path / "jupyterlab.png"))
         driver.quit()
-    assert source.read_bytes() == original, "saving from JupyterLab changed the .py"
+    assert {path: path.read_bytes() for path in folder.glob("*.py")} == sources, "saving changed a .py"

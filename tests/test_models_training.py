@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import types
-
 import keras
 import numpy as np
 import pytest
@@ -11,27 +9,24 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss
 
 from labutils.batch_norm import RecomputeBatchNormStatistics, recompute_batch_norm_statistics
 from labutils.bench.measures import single_image_rate
-from labutils.callbacks import (
-    EpochClock,
-    FinalOrBest,
-    SecondsCosineSchedule,
-    SwapAverageWeights,
-    TimeBudget,
-    history_frame,
-)
 from labutils.data import LETTERS, label_to_index
 from labutils.display import describe_gap
 from labutils.metrics import classification_metrics, per_letter_report
 from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn, count_weights, seed_cnn
 from labutils.plot import plot_confusion_matrix, plot_misclassified
+from labutils.recipes import TransferRecipe
 from labutils.sources import load_dataset
 from labutils.split import to_model_input
 from labutils.training import (
+    EpochClock,
+    FinalOrBest,
+    StepBudget,
+    SwapAverageWeights,
     augmentation_pipeline,
     cosine_schedule,
+    history_frame,
     reference_augmentation,
     training_dataset,
-    warmup_cosine,
 )
 
 
@@ -244,58 +239,6 @@ def test_cosine_schedule_warms_up_then_decays():
     assert values[1] > values[2] > values[3]
 
 
-def test_warmup_cosine_has_the_shape_of_the_step_schedule():
-    schedule = cosine_schedule(1e-2, epochs=10, steps_per_epoch=10, warmup_fraction=0.1)
-    for step in (0, 5, 10, 40, 70, 99):
-        assert warmup_cosine(1e-2, step / 100) == pytest.approx(float(schedule(step)), rel=1e-4, abs=1e-9)
-    assert warmup_cosine(1e-2, 1.0) == pytest.approx(0.0, abs=1e-12) and warmup_cosine(
-        1e-2, 7.0
-    ) == pytest.approx(0.0, abs=1e-12)
-    with pytest.raises(ValueError, match="peak"):
-        warmup_cosine(0.0, 0.5)
-
-
-def test_seconds_cosine_schedule_follows_the_clock_not_the_steps():
-    now = [0.0]
-    schedule = SecondsCosineSchedule(1e-2, seconds=100.0, clock=lambda: now[0])
-    rates = []
-
-    def tick(batch, logs):  # each step "takes" 10 s; the rate is read as the step runs
-        rates.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
-        now[0] += 10.0
-
-    model = compact_cnn(width=4)
-    model.compile(
-        optimizer=keras.optimizers.AdamW(1e-3), loss="sparse_categorical_crossentropy", jit_compile=False
-    )
-    model.fit(
-        np.zeros((64, 28, 28, 1), "float32"),
-        np.zeros(64),
-        batch_size=8,
-        epochs=2,
-        verbose=0,
-        callbacks=[schedule, keras.callbacks.LambdaCallback(on_train_batch_end=tick)],
-    )
-    expected = [warmup_cosine(1e-2, step * 10.0 / 100) for step in range(16)]
-    np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-9)
-    assert rates[1] == pytest.approx(1e-2) and rates[10:] == pytest.approx(
-        [0.0] * 6, abs=1e-9
-    )  # ends with the seconds
-    with pytest.raises(ValueError, match="float learning rate"):
-        model.compile(
-            optimizer=keras.optimizers.AdamW(cosine_schedule(1e-3, 1, 8)),
-            loss="sparse_categorical_crossentropy",
-        )
-        model.fit(
-            np.zeros((8, 28, 28, 1), "float32"),
-            np.zeros(8),
-            verbose=0,
-            callbacks=[SecondsCosineSchedule(1e-2, 10.0)],
-        )
-    with pytest.raises(ValueError, match="seconds"):
-        SecondsCosineSchedule(1e-2, 0.0)
-
-
 def test_a_short_fit_on_the_standin_beats_chance(standin_dir):
     dataset = load_dataset(standin_dir)
     x, y = to_model_input(dataset.x_train), label_to_index(dataset.y_train)
@@ -308,7 +251,7 @@ def test_a_short_fit_on_the_standin_beats_chance(standin_dir):
         metrics=["accuracy"],
         jit_compile=False,
     )
-    clock, budget = EpochClock(), TimeBudget(None)
+    clock, budget = EpochClock(), StepBudget(6 * 19)
     history = model.fit(
         training_dataset(x, y, batch_size=64, seed=0), epochs=6, verbose=0, callbacks=[clock, budget]
     )
@@ -322,29 +265,46 @@ def test_a_short_fit_on_the_standin_beats_chance(standin_dir):
     assert metrics["accuracy"] > 4 / 24, metrics
 
 
-def test_time_budget_stops_training(standin_dir):
+def test_step_budget_stops_after_its_steps_part_way_through_an_epoch_and_validates_it():
     model = compact_cnn(width=4)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", jit_compile=False)
-    x = np.zeros((32, 28, 28, 1), dtype="float32")
-    history = model.fit(x, np.zeros(32), epochs=50, verbose=0, callbacks=[budget := TimeBudget(0.0)])
-    assert len(history.history["loss"]) == 1 and budget.exhausted
-    # per batch: a long epoch is cut short after its first batch, and still logged
     steps = []
     counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: steps.append(batch))
+    x, y = np.zeros((80, 28, 28, 1), "float32"), np.zeros(80)  # 10 steps of 8 per epoch
     history = model.fit(
-        np.zeros((320, 28, 28, 1), "float32"),
-        np.zeros(320),
+        x,
+        y,
         batch_size=8,
         epochs=5,
         verbose=0,
-        callbacks=[counter, TimeBudget(0.0, per_batch=True)],
+        validation_data=(x[:8], y[:8]),
+        callbacks=[counter, budget := StepBudget(23)],
     )
-    assert len(history.history["loss"]) == 1 and steps == [0]
-    unlimited = TimeBudget(None, per_batch=True)
-    model.fit(x, np.zeros(32), batch_size=8, epochs=2, verbose=0, callbacks=[unlimited])
-    assert not unlimited.exhausted
-    with pytest.raises(ValueError, match="seconds"):
-        TimeBudget(-1)
+    assert steps == list(range(10)) * 2 + [0, 1, 2]
+    assert len(history.history["val_loss"]) == 3  # the cut epoch is validated too
+    assert (budget.steps_done, budget.steps_per_epoch, budget.cut_short) == (3, 10, True)
+    model.fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=[whole := StepBudget(20)])
+    assert (whole.steps_done, whole.cut_short) == (10, False)
+    for wrong in (0, -3, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="steps must be a whole number"):
+            StepBudget(wrong)
+
+
+def test_the_control_trains_the_fine_tuning_steps_over_its_step_cost_whatever_the_clock():
+    recipe = TransferRecipe(fine_tune_epochs=3, batch_size=128, control_step_cost=1.8)
+    assert recipe.control_steps(19_200) == round(3 * 150 / 1.8) == 250
+    assert TransferRecipe(fine_tune_epochs=1, control_step_cost=100.0).control_steps(10) == 1
+    schedule = recipe.control_optimizer(250)._learning_rate  # the schedule itself, not its current value
+    assert isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+    rates = [float(schedule(step)) for step in (0, 25, 249)]
+    assert rates[0] == pytest.approx(3e-4) and rates[1] == pytest.approx(3e-3) and rates[2] < 1e-5
+    names = [
+        type(callback).__name__
+        for callback in recipe.control_callbacks(250, None, np.zeros((4, 28, 28, 1)), 0)
+    ]
+    assert names == ["RecomputeBackboneStatistics", "StepBudget"]  # nothing in it reads a clock
+    with pytest.raises(ValueError, match="control_step_cost"):
+        TransferRecipe(control_step_cost=0.0)
 
 
 def test_metrics_agree_with_scikit_learn(rng):
@@ -747,82 +707,6 @@ def test_final_or_best_derives_its_tolerance_from_the_number_of_validation_famil
     assert _replay(sharp, model, [0.90, 0.99, 0.975]) == 2.0 and sharp.restored
     many = FinalOrBest(families=100_000)  # many independent families: a 0.8-point drop is real
     assert _replay(many, model, [0.90, 0.9562, 0.9482]) == 2.0
-
-
-class _FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _run_budget(
-    budget: TimeBudget,
-    clock: _FakeClock,
-    *,
-    epochs: int,
-    steps: int,
-    step_seconds: float,
-    tail_seconds: float,
-) -> list[int]:
-    """Drive a TimeBudget like fit() does: each step takes step_seconds, and each epoch ends with
-    tail_seconds of validation; returns the steps run per epoch."""
-    model = types.SimpleNamespace(stop_training=False)
-    budget.set_model(model)
-    budget.set_params({"epochs": epochs, "steps": steps, "verbose": 0})
-    budget.on_train_begin()
-    done = []
-    for epoch in range(epochs):
-        budget.on_epoch_begin(epoch)
-        for step in range(steps):
-            clock.now += step_seconds
-            budget.on_train_batch_end(step)
-            if model.stop_training:
-                break
-        done.append(step + 1)
-        clock.now += tail_seconds
-        budget.on_epoch_end(epoch)
-        if model.stop_training:
-            break
-    return done
-
-
-def test_time_budget_per_batch_keeps_back_the_validation_time():
-    # 10 steps of 1 s and 4 s of validation per epoch (14 s each). 20 s: epoch 2 is cut after 2 steps
-    # (16 s) so that its validation ends at 20 s. 30 s: after two epochs (28 s) no step fits before a
-    # validation (32 s), so no epoch 3. 33 s: epoch 3 gets one step (29 s) and its validation.
-    for seconds, expected_steps, expected_end in (
-        (20.0, [10, 2], 20.0),
-        (30.0, [10, 10], 28.0),
-        (33.0, [10, 10, 1], 33.0),
-    ):
-        clock = _FakeClock()
-        budget = TimeBudget(seconds, per_batch=True, clock=clock)
-        done = _run_budget(budget, clock, epochs=5, steps=10, step_seconds=1.0, tail_seconds=4.0)
-        assert (done, clock.now, budget.exhausted) == (expected_steps, expected_end, True), seconds
-    # epoch 1 has no validation time to go by yet: cut at the budget, validated after it
-    clock = _FakeClock()
-    budget = TimeBudget(5.0, per_batch=True, clock=clock)
-    assert _run_budget(budget, clock, epochs=3, steps=10, step_seconds=1.0, tail_seconds=4.0) == [5]
-    assert (budget.stopped_epoch, budget.steps_done, budget.steps_per_epoch, budget.cut_short) == (
-        1,
-        5,
-        10,
-        True,
-    )
-    # stopped between epochs: not cut short
-    clock = _FakeClock()
-    budget = TimeBudget(30.0, per_batch=True, clock=clock)
-    _run_budget(budget, clock, epochs=5, steps=10, step_seconds=1.0, tail_seconds=4.0)
-    assert (budget.stopped_epoch, budget.steps_done, budget.cut_short) == (2, 10, False)
-    # per epoch (the default): whole epochs, no reserve
-    clock = _FakeClock()
-    budget = TimeBudget(30.0, clock=clock)
-    assert _run_budget(budget, clock, epochs=5, steps=10, step_seconds=1.0, tail_seconds=4.0) == [10, 10, 10]
-    assert budget.stopped_epoch == 3 and not budget.cut_short
 
 
 def test_describe_gap_says_direction_and_size():

@@ -106,9 +106,9 @@ def test_the_narration_and_the_banners_display_by_themselves(standin_dir, monkey
 
 
 def test_the_steps_table_lists_a_pipeline_in_order_with_its_settings():
-    from labutils.callbacks import EpochClock, TimeBudget
     from labutils.display import steps_table
     from labutils.recipes import Augmentation
+    from labutils.training import EpochClock, StepBudget
 
     layers = steps_table(Augmentation(blur=0.5, noise=0.05, brightness=0).pipeline(seed=0))
     assert list(layers["step"]) == [
@@ -120,9 +120,9 @@ def test_the_steps_table_lists_a_pipeline_in_order_with_its_settings():
     assert list(layers.index) == [1, 2, 3, 4]
     assert "max_sigma=0.5" in layers.loc[2, "settings"] and "name=" not in layers.loc[2, "settings"]
     assert layers.loc[1, "what it does"].startswith("Random rotation")  # the docstring's first line
-    callbacks = steps_table([TimeBudget(30.0, per_batch=True), EpochClock()])
-    assert list(callbacks["step"]) == ["TimeBudget", "EpochClock"]
-    assert "seconds=30" in callbacks.loc[1, "settings"] and "per_batch=True" in callbacks.loc[1, "settings"]
+    callbacks = steps_table([StepBudget(30), EpochClock()])
+    assert list(callbacks["step"]) == ["StepBudget", "EpochClock"]
+    assert callbacks.loc[1, "settings"] == "steps=30"
 
 
 def test_the_wording_helpers():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import nbformat
 import pytest
 
 from labutils.bench.settings import recipe_from_dict
-from labutils.recipes import Task2Recipe, Task3Recipe
+from labutils.recipes import ReferenceRecipe, Task2Recipe, Task3Recipe
 from labutils.report import PROFILES, discover_notebooks, notebook_parameters, run_report
 from labutils.results.schema import read_metrics
 from tests.notebook_texts import GOOD, SLOW
@@ -198,6 +199,16 @@ def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
             assert record["train_seconds"] > 0 and record["epochs"] >= 1 and record["seed"] == 0
             model = load_model(out / notebook / record["model_file"])
             assert model.output_shape == (None, 24)
+    # the reference networks train for our steps over REFERENCE_STEP_COST, whatever the seconds were
+    for document, ours, reference, epochs in (
+        (task2, "compact_cnn", "seed_cnn", "epochs"),
+        (task3, "compact_cnn_augmented", "seed_cnn_augmented", "epochs_augmented"),
+    ):
+        parameters, records = document["parameters"], document["models"]
+        per_epoch = math.ceil(records[ours]["train_images"] / parameters["BATCH_SIZE"])
+        steps = round(parameters["EPOCHS"] * per_epoch / parameters["REFERENCE_STEP_COST"])
+        reference_per_epoch = math.ceil(records[reference]["train_images"] / ReferenceRecipe().batch_size)
+        assert records[reference][epochs] == math.ceil(steps / reference_per_epoch), document["notebook"]
     # our network learns the stand-in well above chance (1/24) even with the quick settings
     assert task2["models"]["compact_cnn"]["test_accuracy"] > 3 / 24
     assert task3["models"]["compact_cnn_augmented"]["test_accuracy"] > 3 / 24
@@ -362,7 +373,12 @@ def test_task4_notebook_on_the_standin(model_notebooks):
     # fine-tuning trains more than the head, the control trains everything (batch norm too)
     assert lite["trainable_weights"] < tuned["trainable_weights"] < control["trainable_weights"]
     assert tuned["train_seconds"] > lite["train_seconds"] and tuned["epochs"] > lite["epochs"]
-    assert tuned["fine_tune_depth"] == "all" and 1 <= control["epochs"] <= tuned["epochs"] - lite["epochs"]
+    assert tuned["fine_tune_depth"] == "all"
+    # the control trains for the fine-tuning's steps over CONTROL_STEP_COST, whatever the seconds were
+    parameters = document["parameters"]
+    per_epoch = math.ceil(control["train_images"] / parameters["BATCH_SIZE"])
+    steps = round(parameters["FINE_TUNE_EPOCHS"] * per_epoch / parameters["CONTROL_STEP_COST"])
+    assert control["epochs"] == math.ceil(steps / per_epoch)
     # the backbone not fine-tuned gets the seconds one epoch would take, timed
     assert (
         set(document["fine_tune_epoch_seconds"]) == {"vgg16"}
@@ -670,6 +686,18 @@ def test_executed_notebooks_stay_small(model_notebooks):
     for path in model_notebooks.glob("[0-9][0-9]_*/*.ipynb"):
         assert path.stat().st_size < 3_000_000, (path.name, path.stat().st_size)
         assert path.read_text().count("\\r") < 50  # carriage returns: what progress bars are made of
+
+
+def test_notebook_04s_recipe_parameters_default_to_the_recipe_the_benchmark_trains():
+    from labutils.recipes import TransferRecipe
+    from labutils.report.parameters import parameter_specs
+
+    specs = parameter_specs(discover_notebooks()[3])
+    recipe = TransferRecipe()
+    fields = "head_epochs head_learning_rate fine_tune_depth fine_tune_epochs fine_tune_learning_rate"
+    fields += " control_learning_rate control_step_cost statistics_images batch_size"
+    for field in fields.split():
+        assert specs[field.upper()].default == getattr(recipe, field), field
 
 
 def test_papermill_reads_every_parameter_of_every_notebook():

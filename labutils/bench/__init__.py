@@ -17,8 +17,9 @@ robustness against its final networks' (``split_val_robustness``):
   pooled ImageNet features plus a head (the curve's first point), then the backbone fine-tuned
   (batch norm frozen) on augmented batches (``weights_status`` says which weights it started from);
 * ``transfer_control`` — the same network from random initialisation, batch norm trained, for the
-  seconds the transfer contender's fine-tuning took with the same seed (its warm-up and cosine
-  decay spread over those seconds); it needs ``transfer`` in the same run.
+  fine-tuning's steps divided by ``TransferRecipe.control_step_cost`` (about the fine-tuning's
+  seconds on an unloaded 2-core CPU, in a unit no other job on the machine moves), its warm-up and
+  cosine decay over those steps.
 
 Every contender reports its final-epoch figures (the bench selects nothing on validation data) —
 among them how many test families (near-copies of one photograph) it gets at least partly wrong —

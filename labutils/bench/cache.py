@@ -16,7 +16,6 @@ _JOB_CODE = (
     "models.py",
     "batch_norm.py",
     "training.py",
-    "callbacks.py",
     "recipes.py",
     "backbones.py",
     "sources.py",
@@ -45,7 +44,6 @@ def _job_identity(job: dict[str, Any], sha256: dict[str, str], code: str) -> dic
         "seed": job["seed"],
         "budget": job["budget"],
         "settings": job["settings"],
-        "seconds": job.get("seconds"),
         "data_sha256": sha256,
         "code": code,
     }

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import math
 import multiprocessing
 import os
 import sys
 import time
 from typing import Any
 
-from ..recipes import Augmentation
+from ..recipes import Augmentation, steps_per_epoch
 from .settings import BATCH1_IMAGES, BENCH_SPLIT, MISSED_FAMILIES_LISTED, BenchSettings, recipe_from_dict
 
 
@@ -318,16 +319,15 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
             inner_features=False,
         )
         unfreeze(control, "all")
-        clock, curve, state, seconds = _Clock(), [], {}, job["seconds"]
-        control.model.compile(optimizer=recipe.control_optimizer(), loss=loss, metrics=["accuracy"])
-        # the transfer contender's fine-tuning seconds, with the learning rate's decay spread over them
+        clock, curve, state = _Clock(), [], {}
+        steps = recipe.control_steps(len(x_fit))  # the fine-tuning's seconds, in steps calibrated once
+        control.model.compile(optimizer=recipe.control_optimizer(steps), loss=loss, metrics=["accuracy"])
         augmented = training_dataset(
             x_fit, y_fit, batch_size=recipe.batch_size, seed=seed, augmentation=Augmentation().pipeline(seed)
         )
-        callbacks = recipe.control_callbacks(seconds, control, x_fit, seed, clock=clock.seconds)
-        fit(
-            control.model, augmented, 10 * recipe.fine_tune_epochs, clock, curve, state, callbacks
-        )  # the seconds end it
+        callbacks = recipe.control_callbacks(steps, control, x_fit, seed)
+        epochs = math.ceil(steps / steps_per_epoch(len(x_fit), recipe.batch_size))
+        fit(control.model, augmented, epochs, clock, curve, state, callbacks)
         results["transfer_control"] = finish(
             control.model,
             curve,

@@ -92,10 +92,11 @@ def markdown_table(results: dict[str, Any]) -> str:
         lines += [
             "",
             f"Transfer control: the same {control.get('backbone')} at {control.get('image_size')} px from random "
-            "initialisation, batch norm trained, for the seconds of the transfer contender's fine-tuning "
-            "with the same seed ("
+            "initialisation, batch norm trained, for the fine-tuning's steps divided by "
+            f"{settings.transfer.control_step_cost:g} (the seconds of a control step per fine-tuning step, "
+            "calibrated once); it trained for "
             + ", ".join(f"{seconds:,.0f} s" for seconds in control.get("train_seconds", []))
-            + ").",
+            + ".",
         ]
     lines += [
         "",

@@ -65,11 +65,6 @@ def run_bench(
     unknown = set(contenders) - set(REFERENCE_FINAL)
     if unknown:
         raise ValueError(f"unknown contenders {sorted(unknown)}; choose from {sorted(REFERENCE_FINAL)}")
-    if "transfer_control" in contenders and "transfer" not in contenders:
-        raise ValueError(
-            "transfer_control trains for the seconds of the transfer contender's fine-tuning: "
-            "add transfer to --contenders"
-        )
     settings = (settings or (QUICK_SETTINGS if quick else BenchSettings())).with_values(overrides or {})
     if quick and data_dir is None:
         from ..datasets.standin import write_standin
@@ -103,10 +98,6 @@ def run_bench(
             "data_dir": str(files.train.parent),
             "settings": asdict(settings),
         }
-        if (
-            kind == "transfer_control"
-        ):  # the same seconds as the pretrained network's fine-tuning with this seed
-            job["seconds"] = per_role["transfer"][seed]["fine_tune_seconds"]
         identity, checkpoint = _job_identity(job, files.sha256, code), jobs_folder / f"{kind}-seed{seed}.json"
         saved = _saved_job(checkpoint, identity, log) if resume else None
         begin = time.perf_counter()

@@ -147,7 +147,7 @@ def _task2(metrics: Mapping[str, Any] | None) -> str:
         f"chosen on the grouped split. Trained on the split's training side it reaches {split_ours['test_accuracy']:.4f} "
         f"({_errors(split_ours['test_errors'])}) in {split_ours['train_seconds']:.0f} s; "
         f"the seed report's network ({reference['total_weights']:,} weights) reaches "
-        f"{reference['test_accuracy']:.4f} on the same images in the same seconds; "
+        f"{reference['test_accuracy']:.4f} on the same images in about the same seconds; "
         f"the seed report published {SEED_REPORT.task2_accuracy:.4f} after 50 epochs. "
     )
     if split_ours["val_accuracy_grouped"] is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ __all__ = [
     "discover_notebooks",
     "ensure_kernel",
     "ensure_lab_settings",
+    "ensure_paired_notebooks",
     "LAB_SETTINGS",
     "export_html",
     "to_ipynb",
@@ -33,18 +35,21 @@ def discover_notebooks(folder: Path | None = None) -> list[Path]:
     return sorted(path for path in folder.glob("[0-9][0-9]_*.py") if path.is_file())
 
 
-#: Python the kernel runs before the notebook's first cell, from the files of three modules that import
+#: Python the kernel runs before the notebook's first cell, from the files of four modules that import
 #: only the standard library (:func:`~labutils.report.worker.standalone`), so that a kernel does not
 #: load TensorFlow before its notebook asks for it: ask for oneDNN and GPU memory growth, which
 #: TensorFlow reads once as it loads, even where a notebook imports ``keras`` before ``labutils``
-#: (:mod:`labutils.runtime.onednn`), and watch the process that launched the kernel
-#: (:mod:`labutils.report.orphans`), so that it never outlives a killed run.
+#: (:mod:`labutils.runtime.onednn`), watch the process that launched the kernel
+#: (:mod:`labutils.report.orphans`), so that it never outlives a killed run, and keep the traceback of
+#: a reply the kernel cannot send once a stopped run has shut it down off the terminal
+#: (:mod:`labutils.runtime.quiet`).
 KERNEL_START = "; ".join(
     [
         "import runpy",
         f"runpy.run_path({str(PACKAGE_FOLDER / 'runtime' / 'onednn.py')!r})['prefer_onednn']()",
         f"runpy.run_path({str(PACKAGE_FOLDER / 'runtime' / 'device.py')!r})['prefer_gpu_memory_growth']()",
         f"runpy.run_path({str(PACKAGE_FOLDER / 'report' / 'orphans.py')!r})['end_kernel_with_its_launcher']()",
+        f"runpy.run_path({str(PACKAGE_FOLDER / 'runtime' / 'quiet.py')!r})['quiet_kernel_shutdown']()",
     ]
 )
 
@@ -102,6 +107,36 @@ def ensure_lab_settings(prefix: Path | None = None) -> Path:
     settings_file.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(settings_file, json.dumps(settings, indent=2) + "\n")
     return settings_file
+
+
+def ensure_paired_notebooks(folder: Path | None = None) -> list[Path]:
+    """Write the ``.ipynb`` each notebook source is paired with (its header's ``formats``), where it is
+    missing: the source's cells without outputs, and the ``language_info`` this Python's kernel reports.
+
+    JupyterLab writes that field into a notebook as its kernel starts, and a notebook that lacked it
+    opens marked unsaved ("Save changes?" on closing it unedited). The file is dated as its source,
+    so that jupytext reads the source as the newer. Returns the files written; existing ones, with a
+    session's outputs, are kept as they are.
+    """
+    import jupytext
+    from ipykernel.ipkernel import IPythonKernel
+    from jupytext.paired_paths import paired_paths
+
+    written = []
+    for source in discover_notebooks(folder):
+        notebook = jupytext.read(source)
+        formats = notebook.metadata.get("jupytext", {}).get("formats")
+        for path, format_options in paired_paths(str(source), "py:percent", formats) if formats else []:
+            paired = Path(path)
+            if format_options.get("extension") != ".ipynb" or paired.exists():
+                continue
+            notebook.metadata["language_info"] = dict(IPythonKernel.language_info)
+            paired.parent.mkdir(parents=True, exist_ok=True)
+            jupytext.write(notebook, paired, fmt="ipynb")
+            modified = source.stat().st_mtime
+            os.utime(paired, (modified, modified))
+            written.append(paired)
+    return written
 
 
 def to_ipynb(source: Path, target: Path) -> Path:

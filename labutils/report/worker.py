@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import os
 import runpy
 import signal
@@ -43,6 +44,16 @@ def standalone(module_file: str) -> dict[str, Any]:
 def worker_command(job_file: Path) -> list[str]:
     """The command that runs this file for ``job_file``; ``-P`` keeps its folder off ``sys.path``."""
     return [sys.executable, "-P", str(Path(__file__).resolve()), str(job_file)]
+
+
+#: Papermill's notes on the parameters it infers from the cell tagged ``parameters``. That tag is on
+#: the cell after a notebook's parameters (its ``profile`` cell, so that the injected values come
+#: after it), which papermill cannot read as assignments; the runner checks every parameter itself.
+PAPERMILL_PARAMETER_NOTES = ("Passed unknown parameter:", "Unable to parse line ")
+
+
+def _not_a_parameter_note(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(PAPERMILL_PARAMETER_NOTES)
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -75,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         quiet_native_stderr = standalone("runtime/quiet.py")["quiet_native_stderr"]
         import papermill
 
+        for logger in ("papermill", "papermill.translators"):
+            logging.getLogger(logger).addFilter(_not_a_parameter_note)
         with quiet_native_stderr():  # the kernel inherits the filtered standard error
             papermill.execute_notebook(
                 job["notebook"],

@@ -12,13 +12,15 @@ it is one of :data:`NOISE`.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import re
 import sys
 import threading
 from collections.abc import Iterator
 
-__all__ = ["NOISE", "is_noise", "quiet_native_stderr"]
+__all__ = ["NOISE", "is_noise", "quiet_kernel_shutdown", "quiet_native_stderr"]
 
 #: Lines that carry no warning: absl / TensorFlow INFO lines (``I1201 12:00:00.000 123 file.cc:45] ...``,
 #: with the one continuation line TensorFlow writes), absl's note before its logging is set up, and
@@ -69,3 +71,20 @@ def quiet_native_stderr() -> Iterator[None]:
         os.dup2(real, 2)  # closes the pipe's last writer in this process: the copier sees the end
         os.close(real)
         thread.join(timeout=5)
+
+
+def _not_a_closed_socket(record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return not (type(error).__name__ == "ZMQError" and getattr(error, "errno", None) == errno.ENOTSOCK)
+
+
+def quiet_kernel_shutdown(logger_name: str = "IPKernelApp") -> None:
+    """In a Jupyter kernel: leave out the traceback of a reply sent on a socket already closed.
+
+    A run stopped in the middle of a cell (Ctrl-C, SIGTERM) shuts its kernel down while that cell
+    is running; when the cell ends, the kernel's reply meets the closed socket and the kernel logs
+    ``ZMQError: Socket operation on non-socket`` with its traceback. Nothing is lost: the run is
+    over, and the runner says so. A socket is closed only by the kernel's shutdown, so every other
+    error of the kernel is still logged.
+    """
+    logging.getLogger(logger_name).addFilter(_not_a_closed_socket)
