@@ -54,14 +54,7 @@ from .split import (
     nearest_neighbour_similarity,
     random_split,
 )
-from .training import (
-    EpochClock,
-    FinalOrBest,
-    StepBudget,
-    SwapAverageWeights,
-    history_frame,
-    training_dataset,
-)
+from .training import EpochClock, FinalOrBest, StepBudget, SwapAverageWeights, history_frame, training_dataset
 from .transfer import (
     build_transfer_model,
     cached_features,

@@ -106,15 +106,12 @@ class RecomputeBatchNormStatistics(keras.callbacks.Callback):
         self, images: np.ndarray, *, sample: int | None = 2048, seed: int = 0, batch_size: int = 1024
     ) -> None:
         super().__init__()
-        self.images, self.batch_size = (
-            statistics_sample(images, sample, seed, owner=type(self).__name__),
-            batch_size,
-        )
+        self.images = statistics_sample(images, sample, seed, owner=type(self).__name__)
+        self.batch_size = batch_size
         self.seconds = 0.0  # spent recomputing, over all epochs
         self._training_statistics: list[np.ndarray] | None = None
-        self._recomputed: tuple[int, list[np.ndarray]] | None = (
-            None  # (epoch, statistics) for this epoch's weights
-        )
+        # (epoch, statistics) for this epoch's weights
+        self._recomputed: tuple[int, list[np.ndarray]] | None = None
         self._epoch = -1
 
     def _statistics(self) -> list[keras.Variable]:
@@ -212,10 +209,8 @@ class RecomputeBackboneStatistics(keras.callbacks.Callback):
         self, transfer: TransferModel, images: np.ndarray, *, sample: int | None = 1024, seed: int = 0
     ) -> None:
         super().__init__()
-        self.transfer, self.images = (
-            transfer,
-            statistics_sample(images, sample, seed, owner=type(self).__name__),
-        )
+        self.transfer = transfer
+        self.images = statistics_sample(images, sample, seed, owner=type(self).__name__)
         self.seconds = 0.0  # spent recomputing, over the whole fit
         self._current = False  # the statistics belong to the weights the model holds now
 

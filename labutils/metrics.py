@@ -97,11 +97,10 @@ def errors_by_family(y_true: np.ndarray, y_predicted: np.ndarray, families: np.n
         raise ValueError(
             "a family holds images of several letters: families must come from near_duplicate_families of these images"
         )
-    wrong_as = (
-        frame[frame["wrong"]]
-        .groupby("family")["predicted"]
-        .agg(lambda letters: letters.value_counts().index[0])
-    )
+    misread = frame[frame["wrong"]].groupby("family")[
+        "predicted"
+    ]  # the letter each family is most misread as
+    wrong_as = misread.agg(lambda letters: letters.value_counts().index[0])
     table = frame.groupby("family").agg(
         letter=("letter", "first"), images=("wrong", "size"), errors=("wrong", "sum")
     )

@@ -49,11 +49,7 @@ def plot_class_balance(labels_by_set: Mapping[str, np.ndarray], *, ax: plt.Axes 
 
 
 def plot_image_grid(
-    images: np.ndarray,
-    titles: Sequence[str],
-    *,
-    columns: int = 12,
-    ax: plt.Axes | None = None,
+    images: np.ndarray, titles: Sequence[str], *, columns: int = 12, ax: plt.Axes | None = None
 ) -> plt.Axes:
     """Tile 28x28 images into one mosaic with a title above each tile."""
     images = np.asarray(images)
@@ -88,9 +84,7 @@ def plot_image_grid(
 
 
 def plot_similarity_distributions(
-    similarities: Mapping[str, np.ndarray],
-    *,
-    ax: plt.Axes | None = None,
+    similarities: Mapping[str, np.ndarray], *, ax: plt.Axes | None = None
 ) -> plt.Axes:
     """Cumulative distributions of nearest-neighbour correlations, one curve per comparison.
 
@@ -152,11 +146,7 @@ def plot_accuracy_vs_seconds(
 
 
 def plot_family_neighbours(
-    x_test: np.ndarray,
-    x_train: np.ndarray,
-    neighbours: pd.DataFrame,
-    *,
-    ax: plt.Axes | None = None,
+    x_test: np.ndarray, x_train: np.ndarray, neighbours: pd.DataFrame, *, ax: plt.Axes | None = None
 ) -> plt.Axes:
     """Per family (a row of :func:`family_neighbours`): a test image, its nearest training image, and its letter's nearest.
 

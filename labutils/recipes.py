@@ -245,12 +245,9 @@ class Task3Recipe:
         """The recipe's own callbacks for a fit on ``images``, in the order they must run: the averaged
         weights swapped in first (what every later callback sees), then their clean statistics."""
         averaging = [SwapAverageWeights()] if self.ema_momentum > 0 else []
-        statistics = (
-            [RecomputeBatchNormStatistics(images, sample=self.statistics_images, seed=seed)]
-            if self.statistics_images
-            else []
-        )
-        return [*averaging, *statistics]
+        if not self.statistics_images:
+            return averaging
+        return [*averaging, RecomputeBatchNormStatistics(images, sample=self.statistics_images, seed=seed)]
 
 
 @dataclass(frozen=True)

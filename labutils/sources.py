@@ -254,10 +254,7 @@ class SignMNIST:
 
 
 def load_dataset(
-    data_dir: str | os.PathLike | None = None,
-    *,
-    download: bool = True,
-    synthetic_fallback: bool = True,
+    data_dir: str | os.PathLike | None = None, *, download: bool = True, synthetic_fallback: bool = True
 ) -> SignMNIST:
     """Find, verify and strictly parse both CSV files (see :func:`find_data_files`)."""
     files = find_data_files(data_dir, download=download, synthetic_fallback=synthetic_fallback)

@@ -253,10 +253,8 @@ class FinalOrBest(keras.callbacks.Callback):
         return value > than if self.mode == "max" else value < than
 
     def on_train_begin(self, logs=None):
-        self.best_value = self.best_epoch = self.kept_epoch = self.tolerance_used = self._best_weights = (
-            self._last
-        ) = None
-        self.restored = False
+        self.best_value = self.best_epoch = self.kept_epoch = self.tolerance_used = None
+        self._best_weights, self._last, self.restored = None, None, False
 
     def on_epoch_end(self, epoch, logs=None):
         if not logs or self.monitor not in logs:
@@ -311,9 +309,8 @@ class SwapAverageWeights(keras.callbacks.SwapEMAWeights):
         self._average = [keras.ops.convert_to_numpy(variable) for variable in self.model.trainable_weights]
 
     def on_train_end(self, logs=None):
-        if (
-            self._average is not None
-        ):  # after a full run this is what fit() already left; after a stop, it is not
+        # after a full run this is what fit() already left; after a stop, it is not
+        if self._average is not None:
             for variable, value in zip(self.model.trainable_weights, self._average):
                 variable.assign(value)
 

@@ -357,11 +357,7 @@ def weights_fingerprint(model: keras.Model) -> str:
 
 
 def cached_features(
-    transfer: TransferModel,
-    images: np.ndarray,
-    *,
-    cache_dir: str | Path | None = None,
-    batch_size: int = 256,
+    transfer: TransferModel, images: np.ndarray, *, cache_dir: str | Path | None = None, batch_size: int = 256
 ) -> tuple[np.ndarray, bool]:
     """The frozen backbone's features of ``images`` (pooled top, and any flattened ``inner_features``)
     and whether they came from the cache.
