@@ -16,6 +16,7 @@ from .backbones import BACKBONES, check_transfer_parameters, resolve_weights
 from .batch_norm import RecomputeBackboneStatistics, RecomputeBatchNormStatistics
 from .data import LETTERS, NUM_CLASSES, label_to_index, label_to_letter
 from .display import data_banner, describe_gap, plural, show_markdown, steps_table, weights_banner
+from .explain import deletion_auc, deletion_curve, grad_cam
 from .metrics import (
     classification_metrics,
     errors_by_family,
@@ -32,7 +33,7 @@ from .models import (
     count_weights,
     load_model,
 )
-from .perturb import CAMERA, plot_robustness, robustness_by_model, robustness_table
+from .perturb import CAMERA, perturb, plot_robustness, robustness_by_model, robustness_table
 from .plot import (
     plot_accuracy_vs_seconds,
     plot_class_balance,

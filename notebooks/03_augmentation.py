@@ -545,6 +545,89 @@ lu.show_markdown(
 )
 
 # %% [markdown]
+# ## What the networks look at
+#
+# Did augmentation move the network's attention onto the hand? Grad-CAM (`lu.grad_cam`, as in Keras'
+# own example) weights the network's last feature map by the gradient of its answer's score: one
+# 28×28 map per image, 1 where it looked most. Two rules read the maps of the final networks, on the
+# robustness sample. **Faithful**: setting the pixels a map ranks highest to the image's mean
+# (`lu.deletion_curve`) must cost more accuracy than as many random pixels; the area under each curve
+# (`lu.deletion_auc`, over 0–30 % deleted) sums it up, lower being more harmful. **Stable**: an
+# image's map under the mild camera (`mixed` at strength 1) should correlate with its clean map.
+
+
+# %%
+def map_correlation(first: np.ndarray, second: np.ndarray) -> float:
+    """The mean over images of the Pearson correlation of two maps of each image."""
+    a, b = (
+        m.reshape(len(m), -1) - m.reshape(len(m), -1).mean(axis=1, keepdims=True) for m in (first, second)
+    )
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(np.mean(np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)))
+
+
+x_clean, y_clean = inputs.x_test[sample], inputs.y_test[sample]
+x_camera = lu.perturb(x_clean, "mixed", 1.0, seed=SEED)
+maps, explanation = {}, {}
+for name in ("compact_cnn_final (Task 2)", "compact_cnn_augmented_final"):
+    maps[name] = (lu.grad_cam(models[name], x_clean), lu.grad_cam(models[name], x_camera))
+    curve = lu.deletion_curve(models[name], x_clean, y_clean, maps[name][0], seed=SEED)
+    area = lu.deletion_auc(curve)
+    explanation[name] = {
+        "method": "grad_cam",
+        "deletion_auc": float(area["explained"]),
+        "random_deletion_auc": float(area["random"]),
+        "accuracy_15_deleted": float(curve.loc[0.15, "explained"]),
+        "accuracy_15_random": float(curve.loc[0.15, "random"]),
+        "stability_mixed": map_correlation(*maps[name]),
+        "images": len(sample),
+    }
+pd.DataFrame(explanation).T
+
+# %% [markdown]
+# The first eight images of the sample, and where each final network looked: before augmentation
+# (Task 2), after it (Task 3), and after it under the mild camera.
+
+# %%
+shown = np.arange(min(8, len(sample)))
+rows = {
+    "image": x_clean[shown, ..., 0],
+    "Task 2": maps["compact_cnn_final (Task 2)"][0][shown],
+    "Task 3": maps["compact_cnn_augmented_final"][0][shown],
+    "Task 3, camera": maps["compact_cnn_augmented_final"][1][shown],
+}
+titles = [lu.LETTERS[y] if tag == "image" else tag for tag in rows for y in y_clean[shown]]
+lu.plot_image_grid(np.concatenate(list(rows.values())), titles, columns=len(shown))
+plt.show()
+
+# %% [markdown]
+# The answer, by the two rules: a map is faithful when deleting its top 15 % of pixels costs at least
+# `FAITHFUL_MARGIN` more accuracy than deleting 15 % at random.
+
+# %%
+FAITHFUL_MARGIN = 0.05
+task2_maps, task3_maps = explanation["compact_cnn_final (Task 2)"], explanation["compact_cnn_augmented_final"]
+faithful = {
+    name: e["accuracy_15_random"] - e["accuracy_15_deleted"] >= FAITHFUL_MARGIN
+    for name, e in explanation.items()
+}
+stable = task3_maps["stability_mixed"] > task2_maps["stability_mixed"]
+lu.show_markdown(
+    f"Under the mild camera, our final network's maps correlate {task3_maps['stability_mixed']:.2f} "
+    f"with its clean maps after augmentation, {task2_maps['stability_mixed']:.2f} before: augmentation "
+    f"made them **{'more' if stable else 'less'} stable**. Deleting the 15 % most attributed pixels "
+    f"leaves {task3_maps['accuracy_15_deleted']:.3f} accuracy after augmentation "
+    f"({task3_maps['accuracy_15_random']:.3f} for random pixels; deletion AUC "
+    f"{task3_maps['deletion_auc']:.3f} against {task3_maps['random_deletion_auc']:.3f}) and "
+    f"{task2_maps['accuracy_15_deleted']:.3f} before ({task2_maps['accuracy_15_random']:.3f}): the maps are "
+    + " and ".join(
+        f"{'faithful' if faithful[name] else 'NOT faithful'} {when}"
+        for name, when in (("compact_cnn_final (Task 2)", "before"), ("compact_cnn_augmented_final", "after"))
+    )
+    + f" (by the {FAITHFUL_MARGIN:.0%} margin)."
+)
+
+# %% [markdown]
 # ## Saving the models and the numbers
 #
 # Each network is saved into this notebook's folder (`NAME.keras`) and gets its record: the test
@@ -580,6 +663,7 @@ for name, (model, log, seconds, kept_epoch) in trained.items():
         kept_epoch_augmented=kept_epoch,
         robustness_mean_accuracy=mean_accuracy[name].to_dict(),
         **robust[name],
+        **({"explanation": explanation[name]} if name in explanation else {}),
     )
 
 # %% [markdown]
@@ -599,6 +683,7 @@ lu.write_metrics(
     robustness=robustness.to_dict(orient="records"),
     robustness_images=len(sample),
     robustness_by_model=robust,  # the Task 2 networks' too
+    explanation_by_model=explanation,  # the Task 2 final network's too
     test_families=len(by_family),
     missed_families=lu.missed_family_records(
         wrong_families, neighbours

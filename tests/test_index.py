@@ -147,6 +147,7 @@ METRICS = {
         ],
         robustness_images=1000,
         robustness_by_model={"compact_cnn_final (Task 2)": {"robustness": {}, "robustness_mixed": 0.7431}},
+        explanation_by_model={},
         test_families=338,
         missed_families=[
             {**MISSED, "family": 322, "letter": "Y", "nearest_letter": "R"},

@@ -169,6 +169,15 @@ def test_task3_records_robustness_per_model_perturbation_and_strength(model_note
     assert task3["robustness_images"] == 300  # the quick profile's seeded sample
     # the Task 2 networks, split-trained and final, are scored on the same images
     assert {"compact_cnn (Task 2)", "compact_cnn_final (Task 2)"} <= set(task3["robustness_by_model"])
+    # where the final networks look: Grad-CAM on the same sample, before and after augmentation
+    assert set(task3["explanation_by_model"]) == {"compact_cnn_final (Task 2)", "compact_cnn_augmented_final"}
+    explanation = final["explanation"]
+    assert explanation == task3["explanation_by_model"]["compact_cnn_augmented_final"]
+    assert explanation["method"] == "grad_cam" and explanation["images"] == 300
+    assert all(
+        0 <= explanation[key] <= 1 for key in ("deletion_auc", "random_deletion_auc", "accuracy_15_deleted")
+    )
+    assert -1 <= explanation["stability_mixed"] <= 1
 
 
 @pytest.mark.notebook

@@ -63,6 +63,7 @@ NOTEBOOKS: dict[str, NotebookEntry] = {
                 "robustness",
                 "robustness_images",
                 "robustness_by_model",
+                "explanation_by_model",
                 "test_families",
                 "missed_families",
             ),
