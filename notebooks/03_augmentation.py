@@ -586,7 +586,7 @@ pd.DataFrame(explanation).T
 
 # %% [markdown]
 # The first eight images of the sample, and where each final network looked: before augmentation
-# (Task 2), after it (Task 3), and after it under the mild camera.
+# (Task 2), after it (Task 3), and after it under the mild camera (+ camera).
 
 # %%
 shown = np.arange(min(8, len(sample)))
@@ -594,7 +594,7 @@ rows = {
     "image": x_clean[shown, ..., 0],
     "Task 2": maps["compact_cnn_final (Task 2)"][0][shown],
     "Task 3": maps["compact_cnn_augmented_final"][0][shown],
-    "Task 3, camera": maps["compact_cnn_augmented_final"][1][shown],
+    "+ camera": maps["compact_cnn_augmented_final"][1][shown],
 }
 titles = [lu.LETTERS[y] if tag == "image" else tag for tag in rows for y in y_clean[shown]]
 lu.plot_image_grid(np.concatenate(list(rows.values())), titles, columns=len(shown))
