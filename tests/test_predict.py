@@ -160,3 +160,95 @@ def test_the_default_model_is_the_best_of_the_latest_run(tmp_path, model_file):
     assert best_model_file(reports) == reports / "03_augmentation" / "best.keras"
     with pytest.raises(FileNotFoundError, match="run the report first"):
         best_model_file(tmp_path / "nowhere")
+
+
+def test_explain_draws_each_picture_and_a_csv_files_first_rows(
+    tmp_path, model_file, test_images, standin_dir
+):
+    from labutils.data import label_to_index
+    from labutils.explain import grad_cam
+    from labutils.predict.explain import ExplanationWriter
+    from labutils.split import to_model_input
+
+    drawn = {}
+
+    class Capturing(ExplanationWriter):
+        def write(self, input_name, row, image, heat, top3):
+            drawn[(input_name, row)] = (image, heat)
+            return super().write(input_name, row, image, heat, top3)
+
+    Image.fromarray(test_images[0]).save(tmp_path / "a.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    csv = next(standin_dir.glob("sign_mnist_test.csv*"))
+    writer = Capturing(tmp_path / "maps" / "new", limit=3)  # made with its parents
+    inputs = [tmp_path / "a.png", tmp_path / "broken.png", csv]
+    predictions = predict_files(inputs, model_file, batch_size=2, explain=writer)  # the limit spans batches
+    explained = [(p.input, p.row) for p in predictions if p.explanation]
+    assert explained == [(str(tmp_path / "a.png"), None)] + [(str(csv), row) for row in (1, 2, 3)]
+    assert [p.as_dict().get("explanation") for p in predictions[:2]] == [predictions[0].explanation, None]
+    files = sorted((tmp_path / "maps" / "new").iterdir())
+    assert [f.name for f in files] == [
+        "00001-a.png.png",
+        f"00002-{csv.name}-row1.png",
+        f"00003-{csv.name}-row2.png",
+        f"00004-{csv.name}-row3.png",
+    ]
+    assert [str(f) for f in files] == [p.explanation for p in predictions if p.explanation]
+    assert all(Image.open(f).size == (420, 250) for f in files)
+    # each picture shows the image the network saw and its Grad-CAM map for the letter it said
+    model = keras.models.load_model(model_file)
+    for (name, row), (image, heat) in drawn.items():
+        np.testing.assert_array_equal(image, test_images[0 if row is None else row - 1])
+        said = next(p for p in predictions if (p.input, p.row) == (name, row)).top3[0]["label"]
+        expected = grad_cam(model, to_model_input(image[None]), classes=label_to_index([said]))
+        np.testing.assert_allclose(heat, expected[0], atol=1e-5)
+
+
+def test_explain_refuses_what_it_cannot_do_and_names_it(tmp_path, model_file, test_images):
+    from labutils.cli.command import main
+    from labutils.predict.explain import ExplanationWriter
+
+    Image.fromarray(test_images[0]).save(tmp_path / "a.png")
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(ValueError, match="taken: is a file, not a folder"):
+        ExplanationWriter(tmp_path / "taken")
+    for limit in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="--explain-limit must be a whole number"):
+            ExplanationWriter(tmp_path / "maps", limit=limit)
+    # a network with no feature map has no Grad-CAM: said before any answer
+    inputs = keras.Input((28, 28, 1))
+    flat = keras.Model(inputs, keras.layers.Dense(24, activation="softmax")(keras.layers.Flatten()(inputs)))
+    flat.save(tmp_path / "flat.keras")
+    with pytest.raises(
+        ValueError,
+        match="flat.keras cannot be explained .--explain.: model .* has no layer with a feature map",
+    ):
+        predict_files(
+            [tmp_path / "a.png"], tmp_path / "flat.keras", explain=ExplanationWriter(tmp_path / "m")
+        )
+    assert main(["predict", str(tmp_path / "a.png"), "--model", str(model_file), "--explain-limit", "5"]) == 1
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path / "a.png"), "--explain", str(tmp_path / "m"), "--explain-limit", "0"])
+
+
+def test_the_cli_writes_the_pictures_and_lists_them_in_its_json(tmp_path, model_file, test_images, capsys):
+    from labutils.cli.command import main
+
+    Image.fromarray(test_images[0]).save(tmp_path / "a.png")
+    status = main(
+        [
+            "predict",
+            str(tmp_path / "a.png"),
+            "--model",
+            str(model_file),
+            "--json",
+            "--explain",
+            str(tmp_path / "maps"),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    [answer] = json.loads(captured.out)
+    assert answer["explanation"] == str(tmp_path / "maps" / "00001-a.png.png")
+    assert (tmp_path / "maps" / "00001-a.png.png").exists()
+    assert f"note: 1 picture of where the network looked written to {tmp_path / 'maps'}" in captured.err

@@ -142,10 +142,19 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from ..display import plural
     from ..predict.command import best_model_file, iter_predictions
+    from ..predict.explain import DEFAULT_EXPLAIN_LIMIT, ExplanationWriter
 
+    if args.explain_limit is not None and args.explain is None:
+        raise ValueError("--explain-limit needs --explain DIR (the folder for the pictures)")
+    explain = (
+        None
+        if args.explain is None
+        else ExplanationWriter(args.explain, args.explain_limit or DEFAULT_EXPLAIN_LIMIT)
+    )
     model = args.model or best_model_file(args.reports)
-    predictions = iter_predictions(args.inputs, model, batch_size=args.batch_size)
+    predictions = iter_predictions(args.inputs, model, batch_size=args.batch_size, explain=explain)
     failed, labelled, written = [], set(), 0
     if not args.json:
         print(f"model: {model}", flush=True)
@@ -171,6 +180,13 @@ def _predict(args: argparse.Namespace) -> int:
         print(
             _one_line(
                 f"note: {name}: its label column is not used for predicting (passed on as label_in_file)"
+            ),
+            file=sys.stderr,
+        )
+    if explain is not None:
+        print(
+            _one_line(
+                f"note: {plural(explain.written, 'picture')} of where the network looked written to {explain.folder}"
             ),
             file=sys.stderr,
         )

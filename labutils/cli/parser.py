@@ -167,6 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=512,
         help="pictures and CSV rows read and answered at a time (default: 512); the model reads at most 512 a call",
     )
+    predict.add_argument(
+        "--explain",
+        metavar="DIR",
+        help="write into DIR, for each answer, a picture of what the network saw and where it looked "
+        "(Grad-CAM) with its top-3 letters",
+    )
+    predict.add_argument(
+        "--explain-limit",
+        type=_explain_limit,
+        default=None,
+        metavar="N",
+        help="with --explain, the first N rows of each CSV file are explained (default: 100); every picture is",
+    )
 
     bench_predict = commands.add_parser(
         "bench-predict", help="peak memory and speed of predict against the number of CSV rows"
@@ -207,4 +220,14 @@ def _batch_size(text: str) -> int:
         value = None
     if value is None or not 1 <= value <= MAX_BATCH_SIZE:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {text!r}")
+    return value
+
+
+def _explain_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of rows, at least 1, got {text!r}")
     return value

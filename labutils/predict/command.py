@@ -21,6 +21,7 @@ import numpy as np
 
 from ..data import IMAGE_SIZE, DataNotFoundError, DataValidationError, index_to_label, label_to_letter
 from ..results.schema import read_run, run_models
+from .explain import ExplanationWriter
 from .model_files import check_model_file
 
 __all__ = [
@@ -47,7 +48,7 @@ class Prediction:
     """One answered (or failed) input: a file, or one row of a CSV file (rows numbered from 1).
 
     ``label_in_file`` is a CSV row's label cell, passed on unused; ``warnings`` says what made a
-    picture hard to read.
+    picture hard to read; ``explanation`` is the picture ``--explain`` wrote of where the network looked.
     """
 
     input: str
@@ -56,6 +57,7 @@ class Prediction:
     error: str | None = None
     label_in_file: int | str | None = None
     warnings: list[str] = field(default_factory=list)
+    explanation: str | None = None  # the picture ``--explain`` wrote for it
 
     def as_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {"input": self.input, "row": self.row}
@@ -67,6 +69,8 @@ class Prediction:
             document["label_in_file"] = self.label_in_file
         if self.warnings:
             document["warnings"] = self.warnings
+        if self.explanation is not None:
+            document["explanation"] = self.explanation
         return document
 
 
@@ -124,9 +128,14 @@ def _not_a_file(path: Path) -> str | None:
 
 
 def iter_predictions(
-    paths: Sequence[str | Path], model_file: str | Path, *, batch_size: int = 512
+    paths: Sequence[str | Path],
+    model_file: str | Path,
+    *,
+    batch_size: int = 512,
+    explain: ExplanationWriter | None = None,
 ) -> Iterator[Prediction]:
-    """Top-3 letters for every picture file and CSV row in ``paths``, in order, a batch at a time.
+    """Top-3 letters for every picture file and CSV row in ``paths``, in order, a batch at a time;
+    with ``explain``, a picture of where the network looked for the answers it wants.
 
     The model is loaded when the first image needs it, so a call whose inputs all fail does not
     wait for TensorFlow.
@@ -145,22 +154,27 @@ def iter_predictions(
     for item in _inputs(paths, batch_size):
         pending.append(item)
         if sum(image is not None for _, image in pending) >= batch_size:
-            model = model or _load(model_path)
-            yield from _answer(pending, model, model_path)
+            model = model or _load(model_path, explain)
+            yield from _answer(pending, model, model_path, explain)
             pending = []
     if any(image is not None for _, image in pending):
-        model = model or _load(model_path)
-    yield from _answer(pending, model, model_path)
+        model = model or _load(model_path, explain)
+    yield from _answer(pending, model, model_path, explain)
 
 
 def predict_files(
-    paths: Sequence[str | Path], model_file: str | Path, *, batch_size: int = 512
+    paths: Sequence[str | Path],
+    model_file: str | Path,
+    *,
+    batch_size: int = 512,
+    explain: ExplanationWriter | None = None,
 ) -> list[Prediction]:
     """:func:`iter_predictions` as a list (for a few inputs; the command line streams)."""
-    return list(iter_predictions(paths, model_file, batch_size=batch_size))
+    return list(iter_predictions(paths, model_file, batch_size=batch_size, explain=explain))
 
 
-def _load(model_path: Path):
+def _load(model_path: Path, explain: ExplanationWriter | None = None):
+    from ..explain import feature_map_layer
     from ..models import load_model
 
     model = load_model(model_path)
@@ -175,11 +189,19 @@ def _load(model_path: Path):
             f"model {model_path}: takes inputs of shape {shape}, not the {IMAGE_SIZE}x{IMAGE_SIZE}x1 images "
             "predict gives"
         )
+    if explain is not None:
+        try:
+            feature_map_layer(model)
+        except ValueError as error:
+            raise ValueError(f"model {model_path} cannot be explained (--explain): {error}") from error
     return model
 
 
 def _answer(
-    pending: list[tuple[Prediction, np.ndarray | None]], model, model_path: Path
+    pending: list[tuple[Prediction, np.ndarray | None]],
+    model,
+    model_path: Path,
+    explain: ExplanationWriter | None = None,
 ) -> Iterator[Prediction]:
     from ..split import to_model_input
 
@@ -210,7 +232,29 @@ def _answer(
                 }
                 for index, label in zip(indices, row_labels)
             ]
-        yield prediction
+    if explain is not None and images:
+        _explain(pending, inputs, order, model, model_path, explain)
+    yield from (prediction for prediction, _ in pending)
+
+
+def _explain(pending, inputs: np.ndarray, order: np.ndarray, model, model_path: Path, explain) -> None:
+    """Grad-CAM maps of the answers ``explain`` wants, for the letter each one said, drawn as pictures."""
+    from ..explain import grad_cam
+
+    answered = [(prediction, image) for prediction, image in pending if image is not None]
+    chosen = [
+        i for i, (prediction, _) in enumerate(answered) if explain.wants(prediction.input, prediction.row)
+    ]
+    for start in range(0, len(chosen), MODEL_CALL_IMAGES):
+        part = chosen[start : start + MODEL_CALL_IMAGES]
+        try:
+            maps = grad_cam(model, inputs[part], classes=order[part, 0])
+        except ValueError as error:
+            raise ValueError(f"model {model_path} cannot be explained (--explain): {error}") from error
+        for i, heat in zip(part, maps):
+            prediction, image = answered[i]
+            written = explain.write(prediction.input, prediction.row, image, heat, prediction.top3)
+            prediction.explanation = str(written)
 
 
 def best_model_file(reports: str | Path = "reports") -> Path:
