@@ -16,7 +16,7 @@ from .backbones import BACKBONES, check_transfer_parameters, resolve_weights
 from .batch_norm import RecomputeBackboneStatistics, RecomputeBatchNormStatistics
 from .data import LETTERS, NUM_CLASSES, label_to_index, label_to_letter
 from .display import data_banner, describe_gap, plural, show_markdown, steps_table, weights_banner
-from .explain import deletion_auc, deletion_curve, grad_cam
+from .explain import deletion_curve, deletion_scores, grad_cam, integrated_gradients, map_correlation
 from .metrics import (
     classification_metrics,
     errors_by_family,
@@ -44,7 +44,7 @@ from .plot import (
     plot_misclassified,
     plot_similarity_distributions,
 )
-from .recipes import Augmentation, ReferenceRecipe, Task2Recipe, Task3Recipe, TransferRecipe
+from .recipes import Augmentation, ReferenceRecipe, Task2Recipe, Task3Recipe, TransferRecipe, steps_per_epoch
 from .saving import SEED_REPORT, comparison_table, read_task_metrics, save_with_record, write_metrics
 from .session import QUICK_SETTINGS, start_task
 from .sources import load_dataset

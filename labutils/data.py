@@ -41,7 +41,6 @@ __all__ = [
     "index_to_label",
     "label_to_index",
     "label_to_letter",
-    "letter_to_label",
     "read_sign_mnist_csv",
     "read_standin_marker",
 ]
@@ -84,13 +83,6 @@ def label_to_letter(label: int) -> str:
     if label not in CLASS_LABELS:
         raise ValueError(f"label {label} is not a class of the dataset (valid: 0-24 except 9)")
     return chr(ord("A") + label)
-
-
-def letter_to_label(letter: str) -> int:
-    """Return the dataset label of a letter ('A' -> 0, 'Y' -> 24); J and Z are not classes."""
-    if not isinstance(letter, str) or len(letter) != 1 or letter.upper() not in LETTERS:
-        raise ValueError(f"letter {letter!r} is not a class of the dataset (valid: A-Y except J)")
-    return ord(letter.upper()) - ord("A")
 
 
 def label_to_index(labels: np.ndarray) -> np.ndarray:

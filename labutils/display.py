@@ -15,7 +15,6 @@ from .runtime.device import Device, timing_note
 from .sources import DataFiles, SignMNIST
 
 __all__ = [
-    "banner_html",
     "data_banner",
     "describe_gap",
     "device_banner",
@@ -64,15 +63,10 @@ def source_banner_html(data_source: str, checksums: Mapping[str, str], origin: s
     )
 
 
-def banner_html(files: DataFiles) -> str:
-    """:func:`source_banner_html` for the files a notebook loaded."""
-    return source_banner_html(files.source, files.checksum_status(), files.origin)
-
-
 def data_banner(dataset: SignMNIST | DataFiles) -> None:
     """Display the banner that says which data a notebook uses (anywhere in a cell)."""
     files = dataset.files if isinstance(dataset, SignMNIST) else dataset
-    display(HTML(banner_html(files)))
+    display(HTML(source_banner_html(files.source, files.checksum_status(), files.origin)))
 
 
 def device_banner(device: Device) -> None:

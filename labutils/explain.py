@@ -11,7 +11,14 @@ import tensorflow as tf
 
 from .models import BlurPooling2D
 
-__all__ = ["deletion_auc", "deletion_curve", "feature_map_layer", "grad_cam", "integrated_gradients"]
+__all__ = [
+    "deletion_curve",
+    "deletion_scores",
+    "feature_map_layer",
+    "grad_cam",
+    "integrated_gradients",
+    "map_correlation",
+]
 
 
 def _layers(model: keras.Model):
@@ -141,9 +148,27 @@ def deletion_curve(
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("deleted fraction")
 
 
-def deletion_auc(curve: pd.DataFrame) -> pd.Series:
-    """The area under each column of a :func:`deletion_curve`, its fractions scaled to 0-1."""
+def deletion_scores(curve: pd.DataFrame) -> dict[str, float]:
+    """A :func:`deletion_curve` in four numbers: the area under each column (``deletion_auc``,
+    ``random_deletion_auc``; its fractions scaled to 0-1, lower being more harmful) and the accuracy
+    with 15 % of the pixels deleted (``accuracy_15_deleted``, ``accuracy_15_random``)."""
     fractions = curve.index.to_numpy(dtype=float)
-    if len(curve) < 2 or fractions.max() <= fractions.min():
-        raise ValueError("a deletion curve needs at least two different fractions")
-    return curve.apply(lambda column: np.trapezoid(column.to_numpy(), fractions) / np.ptp(fractions))
+    if len(curve) < 2 or fractions.max() <= fractions.min() or 0.15 not in curve.index:
+        raise ValueError("a deletion curve needs at least two different fractions, 0.15 among them")
+    area = curve.apply(lambda column: np.trapezoid(column.to_numpy(), fractions) / np.ptp(fractions))
+    return {
+        "deletion_auc": float(area["explained"]),
+        "random_deletion_auc": float(area["random"]),
+        "accuracy_15_deleted": float(curve.loc[0.15, "explained"]),
+        "accuracy_15_random": float(curve.loc[0.15, "random"]),
+    }
+
+
+def map_correlation(first, second) -> float:
+    """The mean over images of the Pearson correlation of two maps of each image (0 for a flat map)."""
+    a, b = (np.asarray(m, "float64").reshape(len(m), -1) for m in (first, second))
+    if a.shape != b.shape:
+        raise ValueError(f"maps {np.shape(first)} and {np.shape(second)} must have the same shape")
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(np.mean(np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)))

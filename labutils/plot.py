@@ -71,14 +71,8 @@ def plot_image_grid(
     ax.imshow(canvas, cmap=cmap, vmin=0, vmax=255 if np.nanmax(images) > 1 else 1, interpolation="nearest")
     for position, title in enumerate(titles):
         row, column = divmod(position, columns)
-        ax.text(
-            column * (width + gap_x) + width / 2,
-            row * (height + gap_y) + gap_y - 1.5,
-            title,
-            ha="center",
-            va="bottom",
-            fontsize=8,
-        )
+        x, y = column * (width + gap_x) + width / 2, row * (height + gap_y) + gap_y - 1.5
+        ax.text(x, y, title, ha="center", va="bottom", fontsize=8)
     ax.set_axis_off()
     return ax
 

@@ -308,11 +308,14 @@ class TransferRecipe:
             self.weight_decay,
         )
 
+    def fine_tune_steps(self, training_rows: int) -> int:
+        """The fine-tuning's training steps: ``fine_tune_epochs`` passes over ``training_rows`` images."""
+        return self.fine_tune_epochs * steps_per_epoch(training_rows, self.batch_size)
+
     def control_steps(self, training_rows: int) -> int:
-        """The control's training steps: the fine-tuning's ``fine_tune_epochs`` passes over ``training_rows``
-        images, divided by ``control_step_cost`` so that both train for about the same seconds."""
-        fine_tune_steps = self.fine_tune_epochs * steps_per_epoch(training_rows, self.batch_size)
-        return max(1, round(fine_tune_steps / self.control_step_cost))
+        """The control's training steps: the fine-tuning's, divided by ``control_step_cost`` so that both
+        train for about the same seconds."""
+        return max(1, round(self.fine_tune_steps(training_rows) / self.control_step_cost))
 
     def control_optimizer(self, steps: int):
         """AdamW with a warm-up + cosine schedule peaking at ``control_learning_rate`` over ``steps`` steps."""

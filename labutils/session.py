@@ -30,7 +30,14 @@ __all__ = ["QUICK_SETTINGS", "TaskStart", "prepare_task_data", "start_task"]
 #: notebook's own parameters.
 QUICK_SETTINGS: dict[str, dict[str, Any]] = {
     "01_data": {"SAMPLE_SIZE": 500},
-    "02_cnn": {"EPOCHS": 12, "WIDTH": 16, "RANDOM_SPLIT_EPOCHS": 1, "TRAIN_LIMIT": 3000},
+    "02_cnn": {
+        "EPOCHS": 12,
+        "WIDTH": 16,
+        "RANDOM_SPLIT_EPOCHS": 1,
+        "TRAIN_LIMIT": 3000,
+        "EXPLAIN_IMAGES": 300,
+        "INTEGRATED_GRADIENTS_IMAGES": 50,
+    },
     "03_augmentation": {
         "EPOCHS": 2,
         "TRAIN_LIMIT": 3000,
@@ -50,6 +57,7 @@ QUICK_SETTINGS: dict[str, dict[str, Any]] = {
         "FINE_TUNE_VALIDATION_IMAGES": 300,
         "STEP_PROBE_BATCHES": 1,
         "STATISTICS_IMAGES": 256,
+        "EXPLAIN_IMAGES": 100,
     },
 }
 

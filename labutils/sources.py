@@ -9,7 +9,6 @@ is an error, never silently replaced; the generated stand-in is always labelled 
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,6 +26,7 @@ from .data import (
     read_sign_mnist_csv,
     read_standin_marker,
 )
+from .datasets.kaggle import download as kaggle_download
 from .datasets.standin import GENERATOR_VERSION, write_standin
 
 __all__ = [
@@ -115,27 +115,9 @@ def _search_tree(folder: Path) -> tuple[Path, Path] | None:
     return None
 
 
-def _network_reachable(host: str = "www.kaggle.com", port: int = 443, timeout: float = 5.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _download_with_kagglehub(timeout: float) -> Path:
-    """Download the public dataset with kagglehub into its cache; fail fast when offline."""
-    if not _network_reachable(timeout=timeout):
-        raise DataNotFoundError(
-            f"kagglehub download of {KAGGLE_DATASET} skipped: www.kaggle.com is not reachable "
-            f"within {timeout:.0f} s (offline?)"
-        )
-    try:
-        import kagglehub
-
-        folder = Path(kagglehub.dataset_download(KAGGLE_DATASET))
-    except Exception as error:  # kagglehub raises many kinds; all mean "not downloaded"
-        raise DataNotFoundError(f"kagglehub download of {KAGGLE_DATASET} failed: {error}") from error
+    """The folder of the kagglehub download that holds both files."""
+    folder = kaggle_download(timeout)
     pair = _search_tree(folder)
     if pair is None:
         raise DataNotFoundError(

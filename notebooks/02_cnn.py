@@ -40,6 +40,8 @@ POOLING = "blur"  # {"blur", "max"}: anti-aliased or plain max pooling; chosen o
 HEAD = "average"  # {"average", "flatten"}: global average pooling before the classifier, or every position
 RANDOM_SPLIT_EPOCHS = 2  # [1, 1000]: our network on the seed's random split, for its validation-test gap
 TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
+EXPLAIN_IMAGES = 1000  # [1, inf): seeded sample of test images whose attribution maps are computed; None: all
+INTEGRATED_GRADIENTS_IMAGES = 200  # [1, inf): the first of them, explained by integrated gradients too
 
 # %% [markdown]
 # With `PROFILE = "quick"` the notebook runs in minutes: the quick profile's settings replace the
@@ -54,6 +56,8 @@ EPOCHS = quick.get("EPOCHS", EPOCHS)
 WIDTH = quick.get("WIDTH", WIDTH)
 RANDOM_SPLIT_EPOCHS = quick.get("RANDOM_SPLIT_EPOCHS", RANDOM_SPLIT_EPOCHS)
 TRAIN_LIMIT = quick.get("TRAIN_LIMIT", TRAIN_LIMIT)
+EXPLAIN_IMAGES = quick.get("EXPLAIN_IMAGES", EXPLAIN_IMAGES)
+INTEGRATED_GRADIENTS_IMAGES = quick.get("INTEGRATED_GRADIENTS_IMAGES", INTEGRATED_GRADIENTS_IMAGES)
 quick
 
 # %% [markdown]
@@ -65,9 +69,11 @@ quick
 # %%
 import dataclasses
 import math
+import time
 
 import keras
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from livelossplot import PlotLossesKeras
 
@@ -193,7 +199,7 @@ ours_log.round(4)
 # epochs are the benchmark's job (`python -m labutils bench`).
 
 # %%
-ours_steps = len(ours_log) * math.ceil(len(x_train) / recipe.batch_size)
+ours_steps = len(ours_log) * lu.steps_per_epoch(len(x_train), recipe.batch_size)
 reference_steps = max(1, round(ours_steps / REFERENCE_STEP_COST))
 budget = lu.StepBudget(reference_steps)  # the last epoch may be cut short
 reference.compile(
@@ -203,7 +209,7 @@ reference_history = reference.fit(
     x_train,
     y_train,
     batch_size=reference_recipe.batch_size,
-    epochs=math.ceil(reference_steps / math.ceil(len(x_train) / reference_recipe.batch_size)),
+    epochs=math.ceil(reference_steps / lu.steps_per_epoch(len(x_train), reference_recipe.batch_size)),
     verbose=2,
     validation_data=(x_val, y_val),
     validation_batch_size=512,
@@ -383,6 +389,195 @@ lu.show_markdown(
 )
 
 # %% [markdown]
+# ## What our network looks at
+#
+# A test accuracy says how often the network reads a letter right, not what it reads. Grad-CAM
+# (`lu.grad_cam`, as in Keras' own example) weights the network's last feature map by the gradient
+# of a letter's score: one 28×28 map per image, 1 where the network looked most for that letter. The
+# maps are computed on a seeded sample of `EXPLAIN_IMAGES` test images, first by the final network
+# for its own answers:
+
+# %%
+if EXPLAIN_IMAGES is None or EXPLAIN_IMAGES >= len(x_test):
+    sample = np.arange(len(x_test))
+else:
+    sample = np.sort(np.random.default_rng(SEED).choice(len(x_test), EXPLAIN_IMAGES, replace=False))
+x_sample, y_sample = x_test[sample], y_test[sample]
+started = time.perf_counter()
+final_maps = lu.grad_cam(final, x_sample)
+grad_cam_seconds = time.perf_counter() - started
+present = [k for k in range(lu.NUM_CLASSES) if np.any(y_sample == k)]
+mean_images = np.stack([x_sample[y_sample == k, ..., 0].mean(axis=0) for k in present])
+mean_maps = np.stack([final_maps[y_sample == k].mean(axis=0) for k in present])
+pd.Series(
+    {"test images": len(sample), "letters": len(present), "Grad-CAM seconds": round(grad_cam_seconds, 1)}
+)
+
+# %% [markdown]
+# Each letter's mean image, and below it the mean of the final network's maps for that letter:
+
+# %%
+tiles, titles = [], []
+for start in range(0, len(present), 12):  # a row of mean images, then the row of their maps
+    blank = np.full((12 - len(present[start : start + 12]), 28, 28), np.nan)
+    tiles += [mean_images[start : start + 12], blank, mean_maps[start : start + 12], blank]
+    titles += ([lu.LETTERS[k] for k in present[start : start + 12]] + [""] * len(blank)) * 2
+lu.plot_image_grid(np.concatenate(tiles), titles, columns=12)
+plt.show()
+
+# %% [markdown]
+# If the network looked at the same place whatever the letter (the middle of the frame, say), the
+# letters' mean maps would be alike. How alike they are, by their correlation:
+
+# %%
+letter_correlation = np.corrcoef(mean_maps.reshape(len(present), -1))
+upper = np.triu_indices(len(present), k=1)
+closest = int(np.argmax(letter_correlation[upper]))
+first, second = present[upper[0][closest]], present[upper[1][closest]]
+lu.show_markdown(
+    f"Two letters' mean maps correlate {np.mean(letter_correlation[upper]):.2f} on average (1 would be "
+    f"the same place for every letter); the most alike are {lu.LETTERS[first]} and {lu.LETTERS[second]} "
+    f"({letter_correlation[upper][closest]:.2f}). Grad-CAM took {grad_cam_seconds:.1f} s for "
+    f"{len(sample):,} images."
+)
+
+# %% [markdown]
+# Are the maps faithful, and stable? **Faithful**: setting the pixels a map ranks highest to the
+# image's mean (`lu.deletion_curve`) must cost more accuracy than as many random pixels; the area
+# under each curve (`lu.deletion_scores`, over 0–30 % deleted) sums it up, lower being more harmful.
+# **Stable**: an image's map under a mild everyday camera (`lu.perturb(..., "mixed", 1.0)`, Task 3's
+# robustness study) should correlate with its clean map (`lu.map_correlation`: the mean over
+# images of the two maps' Pearson correlation).
+
+# %%
+started = time.perf_counter()
+curve = lu.deletion_curve(final, x_sample, y_sample, final_maps, seed=SEED)
+camera_maps = lu.grad_cam(final, lu.perturb(x_sample, "mixed", 1.0, seed=SEED))
+explanation = {
+    "method": "grad_cam",
+    **lu.deletion_scores(curve),
+    "stability_mixed": lu.map_correlation(final_maps, camera_maps),
+    "images": len(sample),
+    "seconds": grad_cam_seconds + time.perf_counter() - started,
+}
+pd.Series(explanation)
+
+# %% [markdown]
+# ## Why it confuses the letters it confuses
+#
+# The final network makes too few errors to study, so the network trained on the split's training
+# side (`compact_cnn`) stands in for it: for its `CONFUSED_PAIRS` commonest confusions on the test
+# set, a few of its errors, with its map for the letter it said and for the true letter.
+
+# %%
+CONFUSED_PAIRS, ERRORS_PER_PAIR = 3, 4
+said = probabilities["compact_cnn"].argmax(axis=1)
+wrong = np.flatnonzero(said != y_test)
+pair_counts = pd.Series(list(zip(y_test[wrong], said[wrong]))).value_counts().head(CONFUSED_PAIRS)
+chosen = np.concatenate(
+    [[], *(wrong[(y_test[wrong] == t) & (said[wrong] == p)][:ERRORS_PER_PAIR] for t, p in pair_counts.index)]
+).astype(int)
+if len(chosen):
+    for_said = lu.grad_cam(ours, x_test[chosen], classes=said[chosen])
+    for_true = lu.grad_cam(ours, x_test[chosen], classes=y_test[chosen])
+    lu.plot_image_grid(
+        np.concatenate([x_test[chosen, ..., 0], for_said, for_true]),
+        [f"{lu.LETTERS[t]}→{lu.LETTERS[p]}" for t, p in zip(y_test[chosen], said[chosen])]
+        + [f"for {lu.LETTERS[k]}" for k in (*said[chosen], *y_test[chosen])],
+        columns=len(chosen),
+    )
+    plt.show()
+
+# %% [markdown]
+# Rows: the misread image (true→said), the map for the letter it said, the map for the true letter.
+# Where the two maps agree, the network weighed the same evidence toward the wrong letter; where
+# they differ, it found the said letter in another part of the hand.
+
+# %%
+if len(chosen):
+    lu.show_markdown(
+        "Commonest confusions: "
+        + ", ".join(f"{lu.LETTERS[t]}→{lu.LETTERS[p]} ({n})" for (t, p), n in pair_counts.items())
+        + f". On these {len(chosen)} errors, the maps for the said and the true letter correlate "
+        f"{lu.map_correlation(for_said, for_true):.2f} on average."
+    )
+else:
+    lu.show_markdown("The split-trained network reads every test image right: no confusion to explain.")
+
+# %% [markdown]
+# ## A second method: integrated gradients
+#
+# Grad-CAM reads the network's last feature map, so its map is only as fine as that map.
+# Integrated gradients (`lu.integrated_gradients`, Sundararajan et al., 2017) read the input pixels
+# alone: the gradient of the answer's probability, averaged along the way from a blank image to the
+# image. They cost a gradient per step, so they explain the first `INTEGRATED_GRADIENTS_IMAGES`
+# images of the sample, where both methods meet the deletion test.
+
+# %%
+compared = np.arange(min(INTEGRATED_GRADIENTS_IMAGES, len(sample)))
+methods, curves, method_seconds = {}, {}, {}
+for name, explain in (("grad_cam", lu.grad_cam), ("integrated_gradients", lu.integrated_gradients)):
+    started = time.perf_counter()
+    methods[name] = explain(final, x_sample[compared])
+    curves[name] = lu.deletion_curve(final, x_sample[compared], y_sample[compared], methods[name], seed=SEED)
+    method_seconds[name] = time.perf_counter() - started
+method_names = {"grad_cam": "Grad-CAM", "integrated_gradients": "integrated gradients"}
+deletion = pd.DataFrame(
+    {method_names[name]: c["explained"] for name, c in curves.items()}
+    | {"random": curves["grad_cam"]["random"]}
+)
+ax = deletion.plot(marker="o", figsize=(6, 3.5))
+ax.set(xlabel="share of each image's pixels deleted", ylabel="test accuracy", title="The deletion test")
+plt.show()
+
+# %% [markdown]
+# The lower a method's curve, the more its top pixels mattered to the answers. The same images
+# under both methods' maps (IG: integrated gradients):
+
+# %%
+shown_images = compared[:12]
+lu.plot_image_grid(
+    np.concatenate([x_sample[shown_images, ..., 0], *(maps[shown_images] for maps in methods.values())]),
+    [lu.LETTERS[k] for k in y_sample[shown_images]]
+    + ["Grad-CAM"] * len(shown_images)
+    + ["IG"] * len(shown_images),
+    columns=len(shown_images),
+)
+plt.show()
+
+# %% [markdown]
+# The answer, by one rule for both methods: a map is faithful when deleting its top 15 % of pixels
+# costs at least `FAITHFUL_MARGIN` more accuracy than deleting 15 % at random.
+
+# %%
+FAITHFUL_MARGIN = 0.05
+explanation_methods = {
+    name: {
+        "method": name,
+        **lu.deletion_scores(c),
+        "images": len(compared),
+        "seconds": method_seconds[name],
+    }
+    for name, c in curves.items()
+}
+faithful = {
+    name: e["accuracy_15_random"] - e["accuracy_15_deleted"] >= FAITHFUL_MARGIN
+    for name, e in explanation_methods.items()
+}
+verdict = {name: "faithful" if is_faithful else "NOT faithful" for name, is_faithful in faithful.items()}
+lu.show_markdown(
+    " ".join(
+        f"With the top 15 % of the pixels by {method_names[name]} deleted, the final network reads "
+        f"{e['accuracy_15_deleted']:.3f} right (15 % random pixels: {e['accuracy_15_random']:.3f}): "
+        f"**{verdict[name]}**."
+        for name, e in explanation_methods.items()
+    )
+    + f" The two methods' maps correlate {lu.map_correlation(*methods.values()):.2f}. With their deletion "
+    f"test, integrated gradients took {method_seconds['integrated_gradients']:.1f} s for {len(compared)} "
+    f"images, Grad-CAM {method_seconds['grad_cam']:.1f} s."
+)
+
+# %% [markdown]
 # ## Validation versus test: why the split matters
 #
 # The grouped validation accuracy should predict the test accuracy of the network trained on the
@@ -460,6 +655,7 @@ for name, (model, log, seconds, kept_epoch) in trained.items():
         trained_on="train + validation" if final_fit else "train",
         kept_epoch=kept_epoch,
         test_families_with_errors=families_with_errors[name],
+        **({"explanation": explanation} if final_fit else {}),
     )
 
 # %%
@@ -483,6 +679,8 @@ metrics_path = lu.write_metrics(
     random_split_twin={"val_accuracy": twin_val, "test_accuracy": twin_test, "epochs": RANDOM_SPLIT_EPOCHS},
     test_families=len(by_family),
     recipe=dataclasses.asdict(recipe),  # our networks' design and training
+    explanation_by_model={"compact_cnn_final": explanation},  # Grad-CAM on the sample
+    explanation_methods=explanation_methods,  # Grad-CAM and integrated gradients on its first images
 )
 metrics_path
 

@@ -78,6 +78,7 @@ quick
 import dataclasses
 import functools
 import math
+import time
 from pathlib import Path
 
 import keras
@@ -247,7 +248,7 @@ reference_recipe = lu.ReferenceRecipe()
 reference.compile(
     optimizer=reference_recipe.optimizer(), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
 )
-ours_steps = len(ours_log) * math.ceil(len(inputs.x_train) / recipe.batch_size)
+ours_steps = len(ours_log) * lu.steps_per_epoch(len(inputs.x_train), recipe.batch_size)
 reference_steps = max(1, round(ours_steps / REFERENCE_STEP_COST))
 budget = lu.StepBudget(reference_steps)  # the last epoch may be cut short
 reference_history = reference.fit(
@@ -260,7 +261,7 @@ reference_history = reference.fit(
     ),
     validation_data=(inputs.x_val, inputs.y_val),
     validation_batch_size=512,
-    epochs=math.ceil(reference_steps / math.ceil(len(inputs.x_train) / reference_recipe.batch_size)),
+    epochs=math.ceil(reference_steps / lu.steps_per_epoch(len(inputs.x_train), reference_recipe.batch_size)),
     verbose=2,
     callbacks=[lu.EpochClock(), budget, PlotLossesKeras()],
 )
@@ -552,35 +553,24 @@ lu.show_markdown(
 # 28×28 map per image, 1 where it looked most. Two rules read the maps of the final networks, on the
 # robustness sample. **Faithful**: setting the pixels a map ranks highest to the image's mean
 # (`lu.deletion_curve`) must cost more accuracy than as many random pixels; the area under each curve
-# (`lu.deletion_auc`, over 0–30 % deleted) sums it up, lower being more harmful. **Stable**: an
-# image's map under the mild camera (`mixed` at strength 1) should correlate with its clean map.
-
+# (`lu.deletion_scores`, over 0–30 % deleted) sums it up, lower being more harmful. **Stable**: an
+# image's map under the mild camera (`mixed` at strength 1) should correlate with its clean map
+# (`lu.map_correlation`: the mean over images of the two maps' Pearson correlation).
 
 # %%
-def map_correlation(first: np.ndarray, second: np.ndarray) -> float:
-    """The mean over images of the Pearson correlation of two maps of each image."""
-    a, b = (
-        m.reshape(len(m), -1) - m.reshape(len(m), -1).mean(axis=1, keepdims=True) for m in (first, second)
-    )
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.mean(np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)))
-
-
 x_clean, y_clean = inputs.x_test[sample], inputs.y_test[sample]
 x_camera = lu.perturb(x_clean, "mixed", 1.0, seed=SEED)
 maps, explanation = {}, {}
 for name in ("compact_cnn_final (Task 2)", "compact_cnn_augmented_final"):
+    started = time.perf_counter()
     maps[name] = (lu.grad_cam(models[name], x_clean), lu.grad_cam(models[name], x_camera))
     curve = lu.deletion_curve(models[name], x_clean, y_clean, maps[name][0], seed=SEED)
-    area = lu.deletion_auc(curve)
     explanation[name] = {
         "method": "grad_cam",
-        "deletion_auc": float(area["explained"]),
-        "random_deletion_auc": float(area["random"]),
-        "accuracy_15_deleted": float(curve.loc[0.15, "explained"]),
-        "accuracy_15_random": float(curve.loc[0.15, "random"]),
-        "stability_mixed": map_correlation(*maps[name]),
+        **lu.deletion_scores(curve),
+        "stability_mixed": lu.map_correlation(*maps[name]),
         "images": len(sample),
+        "seconds": time.perf_counter() - started,
     }
 pd.DataFrame(explanation).T
 

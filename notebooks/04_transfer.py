@@ -56,6 +56,7 @@ STEP_PROBE_BATCHES = 4  # [1, 1000]: steps timed for the seconds per epoch of ba
 BATCH_SIZE = 128  # [1, 65536]
 FEATURE_CACHE_DIR = "../data/cache/features"  # backbone features kept between runs; None: no disk cache
 TRAIN_LIMIT = None  # [1, inf): use only this many training images (quick runs); None: all
+EXPLAIN_IMAGES = 300  # [1, inf): seeded sample of test images whose attribution maps are computed; None: all
 
 # %% [markdown]
 # With `PROFILE = "quick"` the notebook runs in minutes: the quick profile's settings replace the
@@ -76,6 +77,7 @@ FINE_TUNE_LEARNING_RATE = quick.get("FINE_TUNE_LEARNING_RATE", FINE_TUNE_LEARNIN
 FINE_TUNE_VALIDATION_IMAGES = quick.get("FINE_TUNE_VALIDATION_IMAGES", FINE_TUNE_VALIDATION_IMAGES)
 STEP_PROBE_BATCHES = quick.get("STEP_PROBE_BATCHES", STEP_PROBE_BATCHES)
 STATISTICS_IMAGES = quick.get("STATISTICS_IMAGES", STATISTICS_IMAGES)
+EXPLAIN_IMAGES = quick.get("EXPLAIN_IMAGES", EXPLAIN_IMAGES)
 quick
 
 # %% [markdown]
@@ -431,7 +433,7 @@ for backbone in FINE_TUNE_BACKBONES:
         augmented_batches(),
         validation_data=(inputs.x_val[monitor], inputs.y_val[monitor]),
         verbose=2,
-        epochs=math.ceil(control_steps / math.ceil(len(inputs.x_train) / recipe.batch_size)),
+        epochs=math.ceil(control_steps / lu.steps_per_epoch(len(inputs.x_train), recipe.batch_size)),
         callbacks=callbacks,
     )
     control_logs[backbone] = lu.history_frame(history)
@@ -442,7 +444,7 @@ for backbone in FINE_TUNE_BACKBONES:
 # this run, beside the calibrated `CONTROL_STEP_COST` (a busy machine moves the first, never the steps).
 
 # %%
-fine_tune_steps = recipe.fine_tune_epochs * math.ceil(len(inputs.x_train) / recipe.batch_size)
+fine_tune_steps = recipe.fine_tune_steps(len(inputs.x_train))
 pd.DataFrame(
     {
         b: {
@@ -516,6 +518,86 @@ for name, (t, log, regime, depth, before) in tested.items():
 pd.DataFrame(records).T[
     ["regime", "pretrained", "test_accuracy", "test_errors", "val_accuracy_grouped", "train_seconds"]
 ]
+
+# %% [markdown]
+# ## What the networks look at: pretrained or not
+#
+# Task 3 asked where our network looks and whether its maps are faithful. The same questions here
+# for each fine-tuned backbone three ways: frozen (its pretrained features and a new head),
+# fine-tuned, and trained from scratch (the control). Grad-CAM (`lu.grad_cam`) reads the backbone's
+# last feature map with more than one position, so its maps are coarse: EfficientNet-Lite0 shrinks
+# its input 32 times. On a seeded sample of `EXPLAIN_IMAGES` test images, each model's maps are
+# scored as in Task 3: the deletion test against random pixels (`lu.deletion_curve`,
+# `lu.deletion_scores`) and the correlation of clean and mild-camera maps (`lu.map_correlation`).
+
+# %%
+if EXPLAIN_IMAGES is None or EXPLAIN_IMAGES >= len(inputs.x_test):
+    sample = np.arange(len(inputs.x_test))
+else:
+    sample = np.sort(np.random.default_rng(SEED).choice(len(inputs.x_test), EXPLAIN_IMAGES, replace=False))
+x_sample, y_sample = inputs.x_test[sample], inputs.y_test[sample]
+x_camera = lu.perturb(x_sample, "mixed", 1.0, seed=SEED)
+explained_models = {}  # name: network, for each backbone fine-tuned here
+for b in FINE_TUNE_BACKBONES:
+    frozen = {f"{b}_features": transfers[b].model} if b in transfers else {}
+    explained_models |= frozen | {f"{b}_fine_tuned": starts[b].model, f"{b}_from_scratch": controls[b].model}
+list(explained_models)
+
+# %% [markdown]
+# Each model's maps of its own answers, clean and under the camera, and their two scores:
+
+# %%
+maps, explanation = {}, {}
+for name, network in explained_models.items():
+    started = time.perf_counter()
+    maps[name] = (lu.grad_cam(network, x_sample), lu.grad_cam(network, x_camera))
+    curve = lu.deletion_curve(network, x_sample, y_sample, maps[name][0], seed=SEED)
+    explanation[name] = {
+        "method": "grad_cam",
+        **lu.deletion_scores(curve),
+        "stability_mixed": lu.map_correlation(*maps[name]),
+        "images": len(sample),
+        "seconds": time.perf_counter() - started,
+    }
+    records[name] |= {"explanation": explanation[name]}
+pd.DataFrame(explanation).T
+
+# %% [markdown]
+# The first eight images of the sample, and where each model looked (frozen: feature extraction;
+# scratch: the control):
+
+# %%
+shown = np.arange(min(8, len(sample)))
+short_names = {"feature extraction": "frozen", "fine-tuning": "fine-tuned", "from scratch": "scratch"}
+if explained_models:
+    lu.plot_image_grid(
+        np.concatenate([x_sample[shown, ..., 0], *(maps[name][0][shown] for name in explained_models)]),
+        [lu.LETTERS[k] for k in y_sample[shown]]
+        + [short_names[records[name]["regime"]] for name in explained_models for _ in shown],
+        columns=len(shown),
+    )
+    plt.show()
+
+# %% [markdown]
+# The answer, by Task 3's rule: a model's maps are faithful when deleting their top 15 % of pixels
+# costs at least `FAITHFUL_MARGIN` more accuracy than deleting 15 % at random.
+
+# %%
+FAITHFUL_MARGIN = 0.05
+faithful = {
+    name: e["accuracy_15_random"] - e["accuracy_15_deleted"] >= FAITHFUL_MARGIN
+    for name, e in explanation.items()
+}
+lu.show_markdown(
+    " ".join(
+        f"**{name}** ({records[name]['regime']}): {e['accuracy_15_deleted']:.3f} right with its top 15 % "
+        f"deleted, {e['accuracy_15_random']:.3f} with 15 % random pixels — "
+        f"{'faithful' if faithful[name] else 'NOT faithful'}; its maps under the mild camera correlate "
+        f"{e['stability_mixed']:.2f} with the clean ones."
+        for name, e in explanation.items()
+    )
+    or "No backbone is fine-tuned in this run, so no network is explained."
+)
 
 # %% [markdown]
 # ## Everything trained in the lab, side by side
@@ -702,6 +784,7 @@ lu.write_metrics(
         "test_accuracy": float(comparison.test_accuracy[best_overall]),
     },
     answers=answers,
+    explanation_by_model=explanation,  # Grad-CAM: each fine-tuned backbone frozen, fine-tuned, from scratch
 )
 pd.DataFrame(records).T[["test_accuracy", "test_errors", "train_seconds", "trainable_weights", "model_file"]]
 

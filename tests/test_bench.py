@@ -123,6 +123,43 @@ def test_target_lines_say_met_only_when_the_figures_meet_them():
     assert "**not measured**" in target_lines({"task3": fast}, settings)[1]
 
 
+def test_the_explanation_lines_give_each_seed_and_the_faithfulness_target_its_margin():
+    from labutils.bench.render import explanation_lines
+
+    def explained(deleted: float, random: float = 0.9) -> dict:
+        return {
+            "method": "grad_cam",
+            "accuracy_15_deleted": deleted,
+            "accuracy_15_random": random,
+            "deletion_auc": deleted + 0.01,
+            "random_deletion_auc": random + 0.01,
+            "stability_mixed": 0.8,
+            "images": 1000,
+            "seconds": 12.4,
+        }
+
+    task3 = _contender([0.99, 0.9964], 20.0, seeds=(0, 1))
+    task3["explanation"] = {"0": explained(0.70), "1": explained(0.86)}
+    lines = explanation_lines({"contenders": {"task3": task3, "task2": _contender([0.9], 10.0)}})
+    assert lines[1].startswith("What each network looks at (Grad-CAM on 1,000 seeded test images;")
+    assert (
+        lines[-1]
+        == "| task3 | 0.700 → 0.900 / 0.860 → 0.900 | 0.710 → 0.910 / 0.870 → 0.910 | 0.80 / 0.80 | 12 / 12 |"
+    )
+    assert explanation_lines({"contenders": {"task2": _contender([0.9], 10.0)}}) == []
+    settings = BenchSettings()
+    # 20 and 4 points: one seed falls short of the 5-point margin
+    faithful = [line for line in target_lines({"task3": task3}, settings) if line.startswith("Grad-CAM")]
+    assert faithful == [
+        "Grad-CAM faithful: deleting the top 15 % of pixels costs at least 5 points more than 15 % random "
+        "pixels with every seed: **not met** (20.0 / 4.0 points)"
+    ]
+    task3["explanation"]["1"] = explained(0.85)
+    assert "**met** (20.0 / 5.0 points)" in "\n".join(target_lines({"task3": task3}, settings))
+    del task3["explanation"]  # a benchmark saved before explanations were measured
+    assert not any(line.startswith("Grad-CAM") for line in target_lines({"task3": task3}, settings))
+
+
 def test_the_robustness_target_lines_say_met_only_when_every_seed_meets_each_target():
     from labutils.bench.robustness import robustness_target_lines
     from labutils.perturb import TARGET_STRENGTHS
@@ -561,6 +598,14 @@ def test_quick_bench_end_to_end(quick_bench):
         assert contender["robustness_mixed"] == [
             run["mixed"]["1"] for _, run in sorted(contender["robustness"].items())
         ]
+        # what each seed's network looks at: Grad-CAM's deletion test and stability, as the notebooks measure them
+        assert sorted(contender["explanation"]) == [str(seed) for seed in contender["seeds"]]
+        for explained in contender["explanation"].values():
+            assert (
+                explained["method"] == "grad_cam" and explained["images"] == 480
+            )  # the stand-in's test rows
+            assert all(0 <= explained[key] <= 1 for key in ("accuracy_15_deleted", "accuracy_15_random"))
+            assert -1 <= explained["stability_mixed"] <= 1 and explained["seconds"] > 0
         for curve in contender["curves"].values():
             assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1))
             seconds = [p["train_seconds"] for p in curve]

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from labutils.data import label_to_index
-from labutils.explain import deletion_auc, deletion_curve, feature_map_layer, grad_cam, integrated_gradients
+from labutils.explain import (
+    deletion_curve,
+    deletion_scores,
+    feature_map_layer,
+    grad_cam,
+    integrated_gradients,
+    map_correlation,
+)
 from labutils.models import compact_cnn, seed_cnn
 from labutils.sources import load_dataset
 from labutils.split import to_model_input
@@ -27,14 +34,6 @@ def trained(standin_dir):
     x, y = to_model_input(dataset.x_train), label_to_index(dataset.y_train)
     model.fit(training_dataset(x, y, batch_size=64, seed=0), epochs=4, verbose=0)
     return model, to_model_input(dataset.x_test[:64]), label_to_index(dataset.y_test[:64])
-
-
-def _correlation(first: np.ndarray, second: np.ndarray) -> float:
-    """The mean over images of the Pearson correlation of two maps (a constant map counts as 0)."""
-    a, b = first.reshape(len(first), -1), second.reshape(len(second), -1)
-    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.mean(np.divide((a * b).sum(axis=1), norms, out=np.zeros(len(a)), where=norms > 0)))
 
 
 def test_each_network_kind_gets_one_map_per_image_in_0_1():
@@ -67,7 +66,7 @@ def test_maps_are_deterministic_and_the_same_for_batches_of_1_and_64(trained):
         # the same maps whatever the batch, to float32 rounding (the kernels sum in another order)
         one_by_one = explain(model, images, batch_size=1)
         np.testing.assert_allclose(whole, one_by_one, atol=1e-3)
-        assert _correlation(whole, one_by_one) > 0.99999
+        assert map_correlation(whole, one_by_one) > 0.99999
 
 
 def test_maps_change_when_the_last_convolutions_weights_are_shuffled(trained):
@@ -79,27 +78,46 @@ def test_maps_change_when_the_last_convolutions_weights_are_shuffled(trained):
     kernel.assign(np.random.default_rng(0).permutation(values.reshape(-1)).reshape(values.shape))
     for explain in (grad_cam, lambda m, x: integrated_gradients(m, x, steps=8)):
         original = explain(model, images)
-        assert _correlation(original, explain(model, images)) == pytest.approx(1.0)
-        assert _correlation(original, explain(shuffled, images)) < 0.5
+        assert map_correlation(original, explain(model, images)) == pytest.approx(1.0)
+        assert map_correlation(original, explain(shuffled, images)) < 0.5
 
 
 def test_the_deletion_curve_scores_explained_against_random_deletions(trained):
     model, images, labels = trained
     maps = grad_cam(model, images)
-    curve = deletion_curve(model, images, labels, maps, fractions=(0.0, 0.1, 0.3), seed=0)
-    assert list(curve.index) == [0.0, 0.1, 0.3] and list(curve.columns) == ["explained", "random"]
+    fractions = (0.0, 0.15, 0.3)
+    curve = deletion_curve(model, images, labels, maps, fractions=fractions, seed=0)
+    assert list(curve.index) == list(fractions) and list(curve.columns) == ["explained", "random"]
     clean = float(np.mean(model.predict(images, verbose=0).argmax(axis=1) == labels))
     assert curve.loc[0.0, "explained"] == curve.loc[0.0, "random"] == clean
-    assert curve.equals(deletion_curve(model, images, labels, maps, fractions=(0.0, 0.1, 0.3), seed=0))
+    assert curve.equals(deletion_curve(model, images, labels, maps, fractions=fractions, seed=0))
     # a map that points nowhere (every pixel alike) deletes in the seeded random order
     flat = deletion_curve(model, images, labels, np.zeros_like(maps), fractions=(0.0, 0.3), seed=0)
     assert 0.0 <= flat.loc[0.3, "explained"] <= clean
-    area = deletion_auc(curve)
-    assert list(area.index) == ["explained", "random"] and area.between(0, 1).all()
-    assert deletion_auc(curve.iloc[[0, 2]])["explained"] == pytest.approx(
-        (curve.loc[0.0, "explained"] + curve.loc[0.3, "explained"]) / 2
-    )
+    scores = deletion_scores(curve)
+    assert scores["accuracy_15_deleted"] == curve.loc[0.15, "explained"]
+    assert scores["accuracy_15_random"] == curve.loc[0.15, "random"]
+    # the trapezoids over 0-0.15-0.3, each half of the range
+    for key, column in (("deletion_auc", "explained"), ("random_deletion_auc", "random")):
+        c = curve[column]
+        assert scores[key] == pytest.approx((c[0.0] + 2 * c[0.15] + c[0.3]) / 4)
+        assert 0 <= scores[key] <= 1
     with pytest.raises(ValueError, match="must match images"):
         deletion_curve(model, images, labels[:3], maps)
-    with pytest.raises(ValueError, match="two different fractions"):
-        deletion_auc(curve.iloc[:1])
+    with pytest.raises(ValueError, match="0.15 among them"):
+        deletion_scores(curve.iloc[:1])
+    with pytest.raises(ValueError, match="0.15 among them"):
+        deletion_scores(flat)
+
+
+def test_map_correlation_is_the_mean_pearson_correlation_per_image():
+    rng = np.random.default_rng(0)
+    first = rng.random((5, 28, 28))
+    assert map_correlation(first, first) == pytest.approx(1.0)
+    assert map_correlation(first, 2 * first + 1) == pytest.approx(1.0)
+    assert map_correlation(first, 1 - first) == pytest.approx(-1.0)
+    expected = np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(first, first[::-1])])
+    assert map_correlation(first, first[::-1]) == pytest.approx(expected)
+    assert map_correlation(first, np.zeros_like(first)) == 0.0  # a flat map correlates with nothing
+    with pytest.raises(ValueError, match="same shape"):
+        map_correlation(first, first[:3])

@@ -90,7 +90,7 @@ CORE_TO_TOOLING = {
     "labutils.models": {"labutils.predict.model_files"},
     "labutils.saving": {"labutils.results.schema", "labutils.runtime.device"},
     "labutils.session": {"labutils.runtime.device"},
-    "labutils.sources": {"labutils.datasets.standin"},
+    "labutils.sources": {"labutils.datasets.kaggle", "labutils.datasets.standin"},
 }
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from labutils.data import KNOWN_SHA256
-from labutils.display import banner_html
+from labutils.display import source_banner_html
 from labutils.plot import (
     plot_class_balance,
     plot_family_sizes,
@@ -54,27 +54,24 @@ def test_similarity_and_group_plots_return_their_axes(rng):
     assert "10 near-duplicate families" in right.get_title()
 
 
+def _banner(files) -> str:
+    return source_banner_html(files.source, files.checksum_status(), files.origin)
+
+
 def test_banners(standin_dir):
     files = find_data_files(standin_dir)
-    assert "SYNTHETIC STAND-IN" in banner_html(files)
-    mismatch = dataclasses.replace(files, source="real")
-    assert "CHECKSUM MISMATCH" in banner_html(mismatch)
-    verified = dataclasses.replace(files, source="real", sha256=dict(KNOWN_SHA256))
-    text = banner_html(verified)
+    assert "SYNTHETIC STAND-IN" in _banner(files)
+    assert "CHECKSUM MISMATCH" in _banner(dataclasses.replace(files, source="real"))
+    text = _banner(dataclasses.replace(files, source="real", sha256=dict(KNOWN_SHA256)))
     assert "verified" in text and "MISMATCH" not in text and "SYNTHETIC" not in text
 
 
 def test_the_notebooks_and_the_index_show_the_same_data_banner(standin_dir):
-    from labutils.display import source_banner_html
     from labutils.report.index import _data_banner
 
     files = find_data_files(standin_dir)
     run_data = {"data_source": files.source, "origin": files.origin, "checksums": files.checksum_status()}
-    assert (
-        _data_banner(run_data)
-        == banner_html(files)
-        == source_banner_html(files.source, files.checksum_status(), files.origin)
-    )
+    assert _data_banner(run_data) == _banner(files)
     verified = {
         "data_source": "real",
         "checksums": {"sign_mnist_train.csv": "verified", "sign_mnist_test.csv": "verified"},

@@ -181,6 +181,27 @@ def test_task3_records_robustness_per_model_perturbation_and_strength(model_note
 
 
 @pytest.mark.notebook
+def test_task2_records_what_its_final_network_looks_at_by_two_methods(model_notebooks):
+    task2 = json.loads((model_notebooks / "02_cnn" / "metrics.json").read_text())
+    explanation = task2["models"]["compact_cnn_final"]["explanation"]
+    assert task2["explanation_by_model"] == {"compact_cnn_final": explanation}
+    assert explanation["method"] == "grad_cam" and explanation["images"] == 300  # the quick sample
+    methods = task2["explanation_methods"]
+    assert {name: e["method"] for name, e in methods.items()} == {
+        "grad_cam": "grad_cam",
+        "integrated_gradients": "integrated_gradients",
+    }
+    assert all(e["images"] == 50 for e in methods.values())  # the quick profile's first images
+    for e in (explanation, *methods.values()):
+        assert all(0 <= e[key] <= 1 for key in ("deletion_auc", "random_deletion_auc", "accuracy_15_random"))
+        assert e["seconds"] > 0
+    # the random deletions are the same pixels for both methods
+    assert (
+        methods["grad_cam"]["random_deletion_auc"] == methods["integrated_gradients"]["random_deletion_auc"]
+    )
+
+
+@pytest.mark.notebook
 def test_task2_and_task3_notebooks_on_the_standin(model_notebooks):
     from labutils.models import load_model
     from labutils.results.schema import METRIC_FIELDS

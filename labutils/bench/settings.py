@@ -62,6 +62,10 @@ ROBUSTNESS_TARGET_OTHERS = 0.95
 TARGET_VALIDATION_ROBUSTNESS_POINTS = 3.0
 #: How many of a contender's missed test families (most errors first) results.json describes per seed.
 MISSED_FAMILIES_LISTED = 5
+#: Seeded test images whose Grad-CAM maps are scored (the deletion test and the mild camera's stability), and
+#: the Task 3 model's faithfulness target: deleting its maps' top 15 % of pixels costs at least this much
+#: more accuracy than deleting 15 % at random, with every seed (the notebooks' ``FAITHFUL_MARGIN``).
+EXPLANATION_IMAGES, TARGET_FAITHFUL_MARGIN = 1000, 0.05
 #: Test images answered one per call for the batch-1 inference figure, and how (results.json's ``batch1_inference``).
 BATCH1_IMAGES = 200
 BATCH1_METHOD = (

@@ -82,6 +82,8 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
         summary["val_robustness_images"] = {
             str(seed): per_seed[seed]["val_robustness_images"] for seed in seeds
         }
+    if all(run.get("explanation") for run in runs):  # a job saved before explanations were measured has none
+        summary["explanation"] = {str(seed): per_seed[seed]["explanation"] for seed in seeds}
     if all(run.get("val_hard_families") for run in runs):
         summary["val_hard_families"] = {str(seed): per_seed[seed]["val_hard_families"] for seed in seeds}
     for key in (

@@ -1,1 +1,2 @@
-"""Data the lab can use when the Kaggle files are not at hand: the stand-in generated in their exact format."""
+"""Where the lab gets data when no folder holds the Kaggle files: the kagglehub download, else the stand-in
+generated in their exact format."""

@@ -49,7 +49,14 @@ NOTEBOOKS: dict[str, NotebookEntry] = {
             "02_cnn",
             "Task 2",
             ("training curves of our CNN", "confusion matrix of our CNN"),
-            fields=("split", "recipe", "random_split_twin", "test_families"),
+            fields=(
+                "split",
+                "recipe",
+                "random_split_twin",
+                "test_families",
+                "explanation_by_model",
+                "explanation_methods",
+            ),
             models=("seed_cnn", "compact_cnn", "compact_cnn_final"),
             folder_parameter="TASK2_DIR",
         ),
@@ -83,6 +90,7 @@ NOTEBOOKS: dict[str, NotebookEntry] = {
                 "comparison",
                 "best_overall",
                 "answers",
+                "explanation_by_model",
             ),
         ),
     )
