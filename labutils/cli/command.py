@@ -1,4 +1,4 @@
-"""Command line: ``python -m labutils {data,report,results,check,bench,bench-predict,predict,standin} ...``."""
+"""Command line: ``python -m labutils {data,report,sweep,results,check,bench,bench-predict,predict,standin} ...``."""
 
 from __future__ import annotations
 
@@ -60,6 +60,37 @@ def _report(args: argparse.Namespace) -> int:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from ..report.parameters import parse_parameter_value
+    from ..sweep.run import run_sweep
+
+    values: dict[str, list[object]] = {}
+    for name, *texts in args.parameter:
+        if name in values:
+            raise ValueError(f"-p {name} is given twice; give all its values after one -p")
+        if not texts:
+            raise ValueError(f"-p {name}: give at least one value")
+        values[name] = [parse_parameter_value(text, name) for text in texts]
+    summary = run_sweep(
+        args.notebook,
+        values,
+        seeds=args.seeds,
+        profile=args.profile,
+        data_dir=args.data_dir,
+        reports=args.reports,
+        out=args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        force=args.force,
+    )
+    failed = summary[summary["status"] == "failed"]
+    out = summary.attrs["out"]
+    print(
+        f"summary: {out}/summary.csv and {out}/index.html ({len(summary) - len(failed)}/{len(summary)} points finished)"
+    )
+    return 1 if len(failed) else 0
 
 
 def _named_values(pairs: Sequence[Sequence[str]], option: str) -> dict[str, object]:
@@ -243,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "data": _data,
         "report": _report,
+        "sweep": _sweep,
         "results": _results,
         "check": _check,
         "predict": _predict,

@@ -65,6 +65,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="re-run every notebook, even those whose inputs did not change"
     )
 
+    sweep = commands.add_parser(
+        "sweep", help="one notebook over a grid of parameter values and seeds, on a Dask cluster"
+    )
+    sweep.add_argument("notebook", metavar="NOTEBOOK", help="the notebook, as --only takes it (e.g. 02)")
+    sweep.add_argument(
+        "--profile", choices=["quick", "full"], default="full", help="as for report (default: full)"
+    )
+    sweep.add_argument("--data-dir", help="folder holding the two CSV files (default as for 'data')")
+    sweep.add_argument(
+        "-p",
+        "--parameter",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter and the values it takes, e.g. -p WIDTH 16 32 -p POOLING max blur (Python literals, else text)",
+    )
+    sweep.add_argument(
+        "--seeds", nargs="+", type=int, metavar="S", help="run every setting with each of these SEEDs"
+    )
+    sweep.add_argument(
+        "--workers",
+        type=int,
+        help="Dask workers of the local cluster (default: one per core, at most one per point)",
+    )
+    sweep.add_argument(
+        "--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786"
+    )
+    sweep.add_argument("--out", help="output folder (default: sweeps/NOTEBOOK_NAME)")
+    sweep.add_argument(
+        "--reports",
+        default="reports",
+        help="the report whose earlier notebooks' results the notebook reads (default: reports)",
+    )
+    sweep.add_argument(
+        "--force", action="store_true", help="re-run every point, even those whose inputs did not change"
+    )
+
     bench = commands.add_parser(
         "bench", help="the seed report's recipe and ours side by side: accuracy, time, speed"
     )

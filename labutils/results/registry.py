@@ -26,6 +26,9 @@ class NotebookEntry:
     fields: tuple[str, ...]  # the top-level fields of its metrics.json besides the common ones
     models: tuple[str, ...] = ()  # the models its metrics.json always records (more may follow)
     folder_parameter: str | None = None  # the parameter through which later notebooks read its folder
+    headline: tuple[str, str] | None = (
+        None  # (model, field) a sweep compares its points by: a validation figure
+    )
 
 
 #: The notebooks, in the order they run, by name.
@@ -59,6 +62,7 @@ NOTEBOOKS: dict[str, NotebookEntry] = {
             ),
             models=("seed_cnn", "compact_cnn", "compact_cnn_final"),
             folder_parameter="TASK2_DIR",
+            headline=("compact_cnn", "val_accuracy_grouped"),
         ),
         NotebookEntry(
             "03_augmentation",
@@ -76,6 +80,7 @@ NOTEBOOKS: dict[str, NotebookEntry] = {
             ),
             models=("compact_cnn_augmented", "seed_cnn_augmented", "compact_cnn_augmented_final"),
             folder_parameter="TASK3_DIR",
+            headline=("compact_cnn_augmented", "val_accuracy_grouped"),
         ),
         NotebookEntry(
             "04_transfer",
@@ -92,6 +97,7 @@ NOTEBOOKS: dict[str, NotebookEntry] = {
                 "answers",
                 "explanation_by_model",
             ),
+            headline=("efficientnet_lite0_fine_tuned", "val_accuracy_grouped"),
         ),
     )
 }

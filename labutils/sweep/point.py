@@ -1,0 +1,109 @@
+"""One point of a sweep, run on a Dask worker: ``python -m labutils report`` into the point's folder.
+
+It imports the standard library alone, and the sweep ships its functions to the workers by value, so a
+worker never loads TensorFlow itself; the report it starts does, with as many threads as the sweep
+gives each point. The report's own rules keep and reuse finished work: a point whose inputs did not
+change is not executed again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_point"]
+
+
+def _end_with_parent() -> None:
+    """In the report's process (Linux): end it with SIGTERM if the worker that started it dies, as a
+    stopped report ends, keeping its finished work."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_point(
+    arguments: list[str], folder: str, notebook: str, threads: int | None, upstream: dict[str, str]
+) -> dict[str, Any]:
+    """Run ``python -m labutils report ARGUMENTS --out FOLDER`` and say how ``notebook`` ended.
+
+    ``upstream`` ({folder name: path}): the earlier notebooks' results the notebook reads, linked into
+    ``folder`` first. ``threads``: TensorFlow's and OpenMP's threads for the report (None: their
+    defaults). Returns the status (``completed``, ``reused``, ``failed``), the seconds, the error in one
+    line, the notebook's ``metrics.json`` content, and the machine.
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, target in upstream.items():
+        link = out / name
+        if not link.is_symlink() and not link.exists():
+            link.symlink_to(target, target_is_directory=True)
+    environment = dict(os.environ)
+    if threads:
+        environment |= {
+            "TF_NUM_INTRAOP_THREADS": str(threads),
+            "TF_NUM_INTEROP_THREADS": "1",
+            "OMP_NUM_THREADS": str(threads),
+        }
+    start = time.perf_counter()
+    with open(out / "sweep.log", "w", encoding="utf-8") as log:
+        completed = subprocess.run(
+            [sys.executable, "-m", "labutils", "report", *arguments, "--out", str(out)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=environment,
+            preexec_fn=_end_with_parent if sys.platform == "linux" else None,
+            check=False,
+        )
+    seconds = time.perf_counter() - start
+    entry = _entry(out / "run.json", notebook)
+    if entry is None or entry.get("status") not in {"completed", "cached"}:
+        reason = (
+            (entry or {}).get("error")
+            or _last_line(out / "sweep.log")
+            or f"exit status {completed.returncode}"
+        )
+        return {"status": "failed", "seconds": seconds, "error": _one_line(reason), "metrics": None}
+    return {
+        "status": "reused" if entry["status"] == "cached" else "completed",
+        "seconds": seconds,
+        "error": None,
+        "metrics": entry.get("metrics"),
+        "host": socket.gethostname(),
+    }
+
+
+def _entry(run_file: Path, notebook: str) -> dict[str, Any] | None:
+    try:
+        run = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return next((entry for entry in run.get("notebooks", []) if entry.get("name") == notebook), None)
+
+
+def _last_line(path: Path) -> str | None:
+    try:
+        lines = [
+            line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
+        ]
+    except OSError:
+        return None
+    errors = [line for line in lines if line.startswith(("error:", "FAILED"))]
+    return (errors or lines or [None])[-1]
+
+
+def _one_line(text: str) -> str:
+    """The last non-empty line of an error (a notebook's traceback ends with what went wrong)."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[-1] if lines else str(text)
