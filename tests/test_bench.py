@@ -123,6 +123,27 @@ def test_target_lines_say_met_only_when_the_figures_meet_them():
     assert "**not measured**" in target_lines({"task3": fast}, settings)[1]
 
 
+def test_the_benchmark_refuses_a_bad_engine_before_anything_trains(tmp_path):
+    import socket
+
+    with pytest.raises(ValueError, match="--workers must be at least 1, got 0"):
+        run_bench(None, quick=True, out=tmp_path / "bench", workers=0)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(
+        ValueError, match=f"--scheduler tcp://127.0.0.1:{port}: no Dask scheduler answers there"
+    ):
+        run_bench(
+            None,
+            quick=True,
+            out=tmp_path / "bench",
+            scheduler=f"tcp://127.0.0.1:{port}",
+            contenders=["task2"],
+        )
+    assert not (tmp_path / "bench" / "jobs").exists()
+
+
 def test_the_explanation_lines_give_each_seed_and_the_faithfulness_target_its_margin():
     from labutils.bench.render import explanation_lines
 
@@ -544,12 +565,16 @@ def quick_bench(tmp_path_factory) -> Path:
     command = [sys.executable, "-m", "labutils", "bench", "--quick", "--seeds", "0", "1", "--out", str(out)]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stderr[-3000:]
+    (out / "terminal.txt").write_text(completed.stdout)
     return out
 
 
 @pytest.mark.notebook
 def test_quick_bench_end_to_end(quick_bench):
     out = quick_bench
+    # the jobs ran on Dask, one at a time on a local worker, each in a fresh process
+    terminal = (out / "terminal.txt").read_text()
+    assert "[bench] 7 jobs, each in a fresh process, on a local cluster of 1 worker\n" in terminal, terminal
     results = json.loads((out / "results.json").read_text())
     assert results["data_source"] == "synthetic" and results["quick"] is True and results["seeds"] == [0, 1]
     assert results["machine"]["cpu_count"] >= 1 and "keras" in results["packages"]

@@ -223,3 +223,107 @@ def test_a_point_runs_on_the_standard_library_alone():
     }
     assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree))
     assert imported - {"__future__"} <= set(sys.stdlib_module_names), imported
+
+
+def _start_cluster(workers: int, *, allowed_failures: int) -> tuple[str, list[subprocess.Popen]]:
+    """A scheduler and ``workers`` single-threaded workers on 127.0.0.1, without nannies (a killed
+    worker stays dead); returns the address and the processes, the scheduler first."""
+    import os
+
+    environment = os.environ | {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures)}
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    address = _address(scheduler)
+    started = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    return address, [scheduler, *started]
+
+
+def _kill_the_worker_running(folder: Path, seconds: float = 180) -> int:
+    """Kill (SIGKILL) the Dask worker whose report writes into ``folder``, once that report runs; its pid."""
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for process in psutil.process_iter(["cmdline"]):
+            command = process.info["cmdline"] or []
+            if "report" not in command or str(folder) not in command:
+                continue
+            try:
+                worker = process.parent()  # an orphan of a killed worker has another parent: left alone
+                if worker is not None and any("dask_worker" in part for part in worker.cmdline()):
+                    worker.kill()
+                    return worker.pid
+            except psutil.Error:  # the process ended meanwhile
+                continue
+        time.sleep(0.2)
+    raise AssertionError(f"no report started into {folder} within {seconds} s")
+
+
+@pytest.mark.parametrize("deaths, status", [(1, "completed"), (2, "failed")])
+def test_a_point_whose_worker_dies_is_run_again_once_and_the_others_are_kept(
+    deaths, status, standin_dir, tmp_path
+):
+    import threading
+
+    address, processes = _start_cluster(3, allowed_failures=1)  # as the local cluster: one retry
+    out, grid = tmp_path / "sweep", {"SAMPLE_SIZE": [100, 200]}
+    outcome: dict = {}
+    lines: list[str] = []
+
+    def sweep() -> None:
+        outcome["summary"] = run_sweep(
+            "01", grid, profile="quick", data_dir=standin_dir, out=out, scheduler=address, log=lines.append
+        )
+
+    try:
+        runner = threading.Thread(target=sweep)
+        runner.start()
+        killed = set()
+        for _ in range(deaths):
+            killed.add(_kill_the_worker_running(out / "points" / "SAMPLE_SIZE=100"))
+            time.sleep(2)  # the next report into the folder is the retry's
+        runner.join(timeout=600)
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=60)
+    assert len(killed) == deaths and not runner.is_alive()
+    summary = outcome["summary"].set_index("point")
+    assert summary.loc["SAMPLE_SIZE=200", "status"] == "completed"  # the other point is kept
+    assert summary.loc["SAMPLE_SIZE=100", "status"] == status, lines
+    if status == "failed":
+        assert summary.loc["SAMPLE_SIZE=100", "error"] == "its worker died 2 times while running it"
+        assert any("SAMPLE_SIZE=100: failed: its worker died 2 times" in line for line in lines)
+    else:
+        metrics = json.loads((out / "points" / "SAMPLE_SIZE=100" / "01_data" / "metrics.json").read_text())
+        assert metrics["notebook"] == "01_data"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -379,7 +378,9 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
-def _run_in_child(job: dict[str, Any]) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        return pool.apply(_job, (job,))
+if __name__ == "__main__":  # python -m labutils.bench.jobs JOB.json FIGURES.json: one job, in this process
+    import json
+    from pathlib import Path
+
+    figures = _job(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))
+    Path(sys.argv[2]).write_text(json.dumps(figures), encoding="utf-8")

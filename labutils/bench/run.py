@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import dispatch
 from .cache import _code_fingerprint, _job_identity, _save_job, _saved_job
-from .jobs import _job, _run_in_child
+from .jobs import _job
 from .pairing import split_validation
 from .render import _plot, markdown_table
 from .settings import (
@@ -41,6 +42,8 @@ def run_bench(
     resume: bool = False,
     overrides: dict[str, Any] | None = None,
     validation_from: str | Path | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write ``results.json``, ``results.md`` and ``accuracy_vs_seconds.png`` to ``out``.
 
@@ -58,6 +61,8 @@ def run_bench(
     from ..runtime.device import describe_devices, device_from_record, timing_note
     from ..sources import find_data_files
 
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
     if budget is not None and budget <= 0:
         raise ValueError(f"--budget must be a positive number of seconds, got {budget}")
     if not seeds:
@@ -89,7 +94,7 @@ def run_bench(
     ]
     per_role: dict[str, dict[int, dict[str, Any]]] = {}
     started = time.perf_counter()
-    jobs_folder, code, reused = Path(out) / "jobs", _code_fingerprint(), []
+    jobs_folder, code, reused, pending = Path(out) / "jobs", _code_fingerprint(), [], []
     for number, (kind, seed) in enumerate(jobs, start=1):
         job = {
             "kind": kind,
@@ -100,36 +105,44 @@ def run_bench(
         }
         identity, checkpoint = _job_identity(job, files.sha256, code), jobs_folder / f"{kind}-seed{seed}.json"
         saved = _saved_job(checkpoint, identity, log) if resume else None
-        begin = time.perf_counter()
-        if saved is not None:
-            figures = saved["figures"]
-            reused.append({"job": f"{kind} seed {seed}", "finished": saved["finished"]})
+        if saved is None:
+            pending.append((number, job, identity, checkpoint))
+            continue
+        reused.append({"job": f"{kind} seed {seed}", "finished": saved["finished"]})
+        log(
+            f"[bench] {kind} seed {seed} (job {number} of {len(jobs)}): reusing the job saved in {checkpoint} "
+            f"(finished {saved['finished']})"
+        )
+        _collect(per_role, contenders, kind, seed, saved["figures"], log)
+
+    def finished(
+        number: int, job: dict[str, Any], identity, checkpoint: Path, figures, seconds: float
+    ) -> None:
+        _save_job(checkpoint, identity, figures)
+        _collect(per_role, contenders, job["kind"], job["seed"], figures, log)
+        log(f"[bench] {job['kind']} seed {job['seed']} (job {number} of {len(jobs)}) done in {seconds:.0f} s")
+
+    def failed(job: dict[str, Any], error: BaseException) -> RuntimeError:
+        done = sorted(path.name for path in jobs_folder.glob("*.json"))
+        return RuntimeError(
+            f"bench job '{job['kind']}' seed {job['seed']} failed ({type(error).__name__}: {error}); the finished "
+            f"jobs {done or '(none)'} are saved in {jobs_folder}: run again with --resume to keep them"
+        )
+
+    if in_child:
+        _run_on_dask(pending, finished, failed, workers=workers, scheduler=scheduler, log=log)
+    else:  # in this process, one after another (the tests' way)
+        for number, job, identity, checkpoint in pending:
+            begin = time.perf_counter()
             log(
-                f"[bench] {kind} seed {seed} (job {number} of {len(jobs)}): reusing the job saved in {checkpoint} "
-                f"(finished {saved['finished']})"
-            )
-        else:
-            log(
-                f"[bench] {kind} seed {seed} (job {number} of {len(jobs)}, {time.perf_counter() - started:.0f} s into the run) …"
+                f"[bench] {job['kind']} seed {job['seed']} (job {number} of {len(jobs)}, "
+                f"{begin - started:.0f} s into the run) …"
             )
             try:
-                figures = _run_in_child(job) if in_child else _job(job)
+                figures = _job(job)
             except Exception as error:
-                done = sorted(path.name for path in jobs_folder.glob("*.json"))
-                raise RuntimeError(
-                    f"bench job '{kind}' seed {seed} failed ({type(error).__name__}: {error}); the finished jobs "
-                    f"{done or '(none)'} are saved in {jobs_folder}: run again with --resume to keep them"
-                ) from error
-            _save_job(checkpoint, identity, figures)
-        for role, result in figures.items():
-            if role in contenders:
-                per_role.setdefault(role, {})[seed] = result
-                log(
-                    f"[bench] {role} seed {seed}: test accuracy {result['test_accuracy']:.4f} "
-                    f"({result['test_errors']} errors), {result['train_seconds']:.0f} s of training"
-                    + (" — capped" if result["capped"] else "")
-                )
-        log(f"[bench] {kind} seed {seed} done in {time.perf_counter() - begin:.0f} s")
+                raise failed(job, error) from error
+            finished(number, job, identity, checkpoint, figures, time.perf_counter() - begin)
     summaries = {role: _summarise(role, per_role[role]) for role in contenders if role in per_role}
     _ratios(summaries)
     for role, figures in (paired or {}).get("val_robustness", {}).items():
@@ -175,3 +188,72 @@ def run_bench(
         f"in {results['wall_seconds']:.0f} s"
     )
     return results
+
+
+def _collect(per_role, contenders, kind: str, seed: int, figures: dict[str, Any], log) -> None:
+    """A job's figures, filed by role (Tasks 2 and 3 come from one job)."""
+    for role, result in figures.items():
+        if role in contenders:
+            per_role.setdefault(role, {})[seed] = result
+            log(
+                f"[bench] {role} seed {seed}: test accuracy {result['test_accuracy']:.4f} "
+                f"({result['test_errors']} errors), {result['train_seconds']:.0f} s of training"
+                + (" — capped" if result["capped"] else "")
+            )
+
+
+def _run_on_dask(pending, finished, failed, *, workers: int | None, scheduler: str | None, log) -> None:
+    """Each pending job in a fresh process on a Dask worker (:func:`~labutils.bench.dispatch.run_job_in_process`),
+    filed as it finishes; the first failure cancels the jobs not yet finished and is raised."""
+    if not pending:
+        return
+    import logging
+
+    import cloudpickle
+    from distributed import Client, LocalCluster, as_completed
+
+    cloudpickle.register_pickle_by_value(dispatch)  # the workers need not import labutils
+    if scheduler:
+        cluster = None
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as error:
+            raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answers there ({error})") from error
+        where = f"the cluster at {scheduler}"
+    else:
+        count = workers or 1
+        cluster = LocalCluster(
+            n_workers=count,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # a free port: two clusters on one machine never clash
+            silence_logs=logging.CRITICAL,
+        )
+        client = Client(cluster)
+        where = f"a local cluster of {count} worker{'s' if count > 1 else ''}" + (
+            " (jobs side by side: their seconds do not compare with a run of one worker)" if count > 1 else ""
+        )
+    log(f"[bench] {len(pending)} jobs, each in a fresh process, on {where}")
+    try:
+        futures = {}
+        for number, job, identity, checkpoint in pending:
+            future = client.submit(
+                dispatch.run_job_in_process,
+                job,
+                key=f"bench-{job['kind']}-{job['seed']}-{time.time_ns()}",
+                pure=False,
+            )
+            futures[future] = (number, job, identity, checkpoint)
+        for future in as_completed(futures):
+            number, job, identity, checkpoint = futures[future]
+            try:
+                figures, seconds = future.result()
+            except Exception as error:
+                for other in futures:
+                    other.cancel()
+                raise failed(job, error) from error
+            finished(number, job, identity, checkpoint, figures, seconds)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

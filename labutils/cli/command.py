@@ -120,6 +120,8 @@ def _bench(args: argparse.Namespace) -> int:
         resume=args.resume,
         overrides={"train_rows": args.train_rows, **_named_values(args.assignments, option="--set")},
         validation_from=args.validation_from,
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
     table = markdown_table(results)
     print(table)

@@ -147,6 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--out", default="bench", help="output folder (default: bench)")
     bench.add_argument(
+        "--workers",
+        type=int,
+        help="Dask workers of the local cluster, each job in a fresh process (default: 1, so that the jobs' seconds compare)",
+    )
+    bench.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the jobs on an existing Dask scheduler, e.g. tcp://10.0.0.5:8786",
+    )
+    bench.add_argument(
         "--readme", help="also write the results table into this README between its bench markers"
     )
     bench.add_argument(

@@ -32,6 +32,27 @@ def _end_with_parent() -> None:
         pass
 
 
+def _wait_for_the_folder(out: Path, seconds: float = 120.0) -> None:
+    """Wait until no report holds ``out``'s lock: a point run again after its worker died may start
+    while the first run's report, ended by the worker's death, is still closing."""
+    try:
+        import fcntl
+    except ImportError:  # not on Unix: the report's own lock refuses a clash
+        return
+    deadline = time.monotonic() + seconds
+    with open(out / ".lock", "a+", encoding="utf-8") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return  # the report says which process holds it
+                time.sleep(0.5)
+                continue
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+
+
 def run_point(
     arguments: list[str], folder: str, notebook: str, threads: int | None, upstream: dict[str, str]
 ) -> dict[str, Any]:
@@ -48,6 +69,7 @@ def run_point(
         link = out / name
         if not link.is_symlink() and not link.exists():
             link.symlink_to(target, target_is_directory=True)
+    _wait_for_the_folder(out)
     environment = dict(os.environ)
     if threads:
         environment |= {

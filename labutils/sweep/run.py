@@ -127,7 +127,7 @@ def run_sweep(
                 n_workers=count,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: two clusters on one machine never clash
                 silence_logs=logging.CRITICAL,
             )
             client = Client(cluster)
