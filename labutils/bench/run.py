@@ -207,34 +207,14 @@ def _run_on_dask(pending, finished, failed, *, workers: int | None, scheduler: s
     filed as it finishes; the first failure cancels the jobs not yet finished and is raised."""
     if not pending:
         return
-    import logging
+    from distributed import as_completed
 
-    import cloudpickle
-    from distributed import Client, LocalCluster, as_completed
+    from ..sweep.cluster import dask_client
 
-    cloudpickle.register_pickle_by_value(dispatch)  # the workers need not import labutils
-    if scheduler:
-        cluster = None
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as error:
-            raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answers there ({error})") from error
-        where = f"the cluster at {scheduler}"
-    else:
-        count = workers or 1
-        cluster = LocalCluster(
-            n_workers=count,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # a free port: two clusters on one machine never clash
-            silence_logs=logging.CRITICAL,
-        )
-        client = Client(cluster)
-        where = f"a local cluster of {count} worker{'s' if count > 1 else ''}" + (
-            " (jobs side by side: their seconds do not compare with a run of one worker)" if count > 1 else ""
-        )
-    log(f"[bench] {len(pending)} jobs, each in a fresh process, on {where}")
-    try:
+    with dask_client(workers=workers or 1, scheduler=scheduler, ship=dispatch) as (client, where):
+        if (workers or 1) > 1 and not scheduler:
+            where += " (jobs side by side: their seconds do not compare with a run of one worker)"
+        log(f"[bench] {len(pending)} jobs, each in a fresh process, on {where}")
         futures = {}
         for number, job, identity, checkpoint in pending:
             future = client.submit(
@@ -253,7 +233,3 @@ def _run_on_dask(pending, finished, failed, *, workers: int | None, scheduler: s
                     other.cancel()
                 raise failed(job, error) from error
             finished(number, job, identity, checkpoint, figures, seconds)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()

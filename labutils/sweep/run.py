@@ -10,7 +10,6 @@ written again as each point ends, so Ctrl-C keeps every finished point, and a re
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 from ..report.notebooks import discover_notebooks
 from ..results.registry import NOTEBOOKS, folder_parameters
 from . import point as point_module
+from .cluster import dask_client
 from .grid import Point, make_points
 from .render import summary_frame, write_summary
 
@@ -28,8 +28,6 @@ __all__ = ["local_layout", "run_sweep"]
 #: How many times a point's worker may die before the point is marked failed (Dask's ``allowed-failures``
 #: counts the deaths after the first): once retried.
 WORKER_DEATHS_RETRIED = 1
-#: Seconds to wait for the scheduler of ``--scheduler`` to answer.
-CONNECT_SECONDS = 10
 
 
 def local_layout(points: int, workers: int | None = None, cores: int | None = None) -> tuple[int, int]:
@@ -107,37 +105,16 @@ def run_sweep(
         results[point.name] = result
         write_summary(out, summary_frame(points, results, headline), swept, headline, title)
 
-    import cloudpickle
-    import dask
-    from distributed import Client, KilledWorker, LocalCluster, as_completed
+    from distributed import KilledWorker, as_completed
 
-    cloudpickle.register_pickle_by_value(point_module)  # the workers need not import labutils
-    with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_DEATHS_RETRIED}):
-        if scheduler:
-            cluster = None
-            try:
-                client = Client(scheduler, timeout=f"{CONNECT_SECONDS}s")
-            except (OSError, TimeoutError, ValueError) as error:
-                raise ValueError(
-                    f"--scheduler {scheduler}: no Dask scheduler answers there ({error})"
-                ) from error
-            where = f"the cluster at {scheduler} ({len(client.scheduler_info()['workers'])} workers)"
-        else:
-            cluster = LocalCluster(
-                n_workers=count,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",  # a free port: two clusters on one machine never clash
-                silence_logs=logging.CRITICAL,
-            )
-            client = Client(cluster)
-            where = f"a local cluster of {count} workers, {threads} TensorFlow threads per point"
+    with dask_client(
+        workers=count or 1, scheduler=scheduler, ship=point_module, allowed_failures=WORKER_DEATHS_RETRIED
+    ) as (client, where):
+        if threads:
+            where += f", {threads} TensorFlow threads per point"
         try:
             (out / "points").mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            client.close()
-            if cluster is not None:
-                cluster.close()
             raise ValueError(
                 f"--out {out}: cannot create the output folder ({error.strerror or error})"
             ) from error
@@ -189,10 +166,6 @@ def run_sweep(
                 "finished points kept; a rerun continues from them"
             )
             raise
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     summary = summary_frame(points, results, headline)
     summary.attrs["out"] = str(out)
     return summary
