@@ -355,6 +355,9 @@ def test_results_markdown_lists_every_model_and_the_failures(tmp_path):
     run["machine"] = "2 CPU cores (test CPU)"
     table = results_markdown(run)
     assert "profile `full`, real data (SHA-256 verified)" in table and "2 CPU cores (test CPU)" in table
+    # a run that trained on the machine's own CPU names it once
+    run["machine"] = "2 CPU cores (AMD EPYC 7B13), oneDNN: on"
+    assert ", trained on 2 CPU cores (AMD EPYC 7B13), oneDNN: on; keras" in results_markdown(run)
     assert "| 02_cnn | — failed — |" in table
     assert "| 03_augmentation | compact_cnn_augmented | 0.9940 | 43 | 0.050 | 0.9900 | 123 |  |" in table
     assert "| 04_transfer | vgg16_fine_tuned | 0.9977 | 17 |" in table and table.count("| yes |") == 2

@@ -42,6 +42,15 @@ def trained_on(devices: list[Device]) -> str:
     return f"trained on {describe_devices(devices)}" if devices else "no notebook trained yet"
 
 
+def _trained_where(devices: list[Device], machine: str) -> str:
+    """``trained on DEVICES, on MACHINE``, the machine's words left out where they repeat the devices' (a run
+    that trained on this machine's CPU): ``trained on 2 CPU cores (Intel Xeon), oneDNN: on``."""
+    described = describe_devices(devices) if devices else ""
+    if described and machine.startswith(described):
+        return trained_on(devices) + machine[len(described) :]
+    return f"{trained_on(devices)}, on {machine}"
+
+
 def run_time_summary(run: Mapping[str, Any]) -> str:
     """How long the notebooks took, saying which were reused from an earlier invocation."""
     entries = [entry for entry in run.get("notebooks", []) if entry.get("status") in {"completed", "cached"}]
@@ -66,7 +75,7 @@ def results_markdown(run: Mapping[str, Any]) -> str:
         f"Report run of {run.get('started', '?')}, profile `{run.get('profile', '?')}`, "
         f"{data.get('data_source', '?')} data "
         f"({'SHA-256 verified' if checksums_verified(data) else 'not the verified Kaggle files'}), "
-        f"{run_time_summary(run)}, {trained_on(devices)}, on {run.get('machine', platform.machine())}; "
+        f"{run_time_summary(run)}, {_trained_where(devices, str(run.get('machine', platform.machine())))}; "
         + ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
         + ".",
         *(["", note] if note else []),
