@@ -116,51 +116,14 @@ def test_a_local_sweep_runs_every_point_and_writes_its_summary(local_sweep):
 
 def test_a_rerun_against_a_tcp_cluster_reuses_every_point(local_sweep, standin_dir):
     out, _, _ = local_sweep
-    scheduler = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-dashboard",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    workers = []
+    address, processes = _start_cluster(2)
     try:
-        address = _address(scheduler)
-        workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "distributed.cli.dask_worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--no-dashboard",
-                    "--name",
-                    f"test-{index}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for index in range(2)
-        ]
         lines: list[str] = []
         summary = run_sweep(
             "02", GRID, profile="quick", data_dir=standin_dir, out=out, scheduler=address, log=lines.append
         )
     finally:
-        for process in (*workers, scheduler):
-            process.terminate()
-        for process in (*workers, scheduler):
-            process.wait(timeout=60)
+        _stop(processes)
     assert lines[0].startswith(f"sweep: 4 points of 02_cnn on the cluster at {address}")
     assert summary["status"].tolist() == ["reused"] * 4, lines  # each report found its notebook unchanged
 
@@ -225,12 +188,17 @@ def test_a_point_runs_on_the_standard_library_alone():
     assert imported - {"__future__"} <= set(sys.stdlib_module_names), imported
 
 
-def _start_cluster(workers: int, *, allowed_failures: int) -> tuple[str, list[subprocess.Popen]]:
-    """A scheduler and ``workers`` single-threaded workers on 127.0.0.1, without nannies (a killed
-    worker stays dead); returns the address and the processes, the scheduler first."""
+def _start_cluster(
+    workers: int, *, allowed_failures: int | None = None
+) -> tuple[str, list[subprocess.Popen]]:
+    """A scheduler (with ``allowed_failures``, else Dask's default) and ``workers`` single-threaded workers
+    on 127.0.0.1, without nannies (a killed worker stays dead); the address and the processes, the
+    scheduler first."""
     import os
 
-    environment = os.environ | {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures)}
+    environment = dict(os.environ)
+    if allowed_failures is not None:
+        environment["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(allowed_failures)
     scheduler = subprocess.Popen(
         [
             sys.executable,
@@ -266,6 +234,14 @@ def _start_cluster(workers: int, *, allowed_failures: int) -> tuple[str, list[su
         for _ in range(workers)
     ]
     return address, [scheduler, *started]
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    """End a cluster :func:`_start_cluster` started (killed: the scheduler's unread output pipe could
+    block a graceful shutdown)."""
+    for process in processes:
+        process.kill()
+        process.wait(timeout=60)
 
 
 def _kill_the_worker_running(folder: Path, seconds: float = 180) -> int:
@@ -314,9 +290,7 @@ def test_a_point_whose_worker_dies_is_run_again_once_and_the_others_are_kept(
             time.sleep(2)  # the next report into the folder is the retry's
         runner.join(timeout=600)
     finally:
-        for process in processes:
-            process.kill()
-            process.wait(timeout=60)
+        _stop(processes)
     assert len(killed) == deaths and not runner.is_alive()
     summary = outcome["summary"].set_index("point")
     assert summary.loc["SAMPLE_SIZE=200", "status"] == "completed"  # the other point is kept
