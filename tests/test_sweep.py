@@ -114,8 +114,22 @@ def test_a_local_sweep_runs_every_point_and_writes_its_summary(local_sweep):
     assert summary["status"].tolist() == ["completed"] * 4 and summary.attrs["out"] == str(out)
 
 
-def test_a_rerun_against_a_tcp_cluster_reuses_every_point(local_sweep, standin_dir):
+def test_a_rerun_of_a_finished_sweep_executes_nothing(local_sweep, standin_dir):
     out, _, _ = local_sweep
+    lines: list[str] = []
+    summary = run_sweep("02", GRID, profile="quick", data_dir=standin_dir, out=out, log=lines.append)
+    assert summary["status"].tolist() == ["reused"] * 4, lines
+    assert lines[-1] == f"sweep: all 4 points of 02_cnn reused from {out}; --force runs them again", lines
+    # each reused point reports its run's seconds, as summary.csv holds them
+    table = pd.read_csv(out / "summary.csv")
+    assert table["status"].tolist() == ["reused"] * 4 and (table["seconds"] > 1).all()
+
+
+def test_a_rerun_against_a_tcp_cluster_runs_the_missing_point_there(local_sweep, standin_dir):
+    import shutil
+
+    out, _, _ = local_sweep
+    shutil.rmtree(out / "points" / "EPOCHS=1,WIDTH=8,POOLING=blur")
     address, processes = _start_cluster(2)
     try:
         lines: list[str] = []
@@ -124,8 +138,10 @@ def test_a_rerun_against_a_tcp_cluster_reuses_every_point(local_sweep, standin_d
         )
     finally:
         _stop(processes)
-    assert lines[0].startswith(f"sweep: 4 points of 02_cnn on the cluster at {address}")
-    assert summary["status"].tolist() == ["reused"] * 4, lines  # each report found its notebook unchanged
+    start = next(line for line in lines if line.startswith("sweep: "))
+    assert start.startswith(f"sweep: 1 point of 02_cnn (3 reused) on the cluster at {address}"), lines
+    assert summary["status"].tolist() == ["reused", "reused", "reused", "completed"], lines
+    assert (out / "points" / "EPOCHS=1,WIDTH=8,POOLING=blur" / "02_cnn" / "metrics.json").is_file()
 
 
 def _address(scheduler: subprocess.Popen) -> str:
@@ -301,3 +317,42 @@ def test_a_point_whose_worker_dies_is_run_again_once_and_the_others_are_kept(
     else:
         metrics = json.loads((out / "points" / "SAMPLE_SIZE=100" / "01_data" / "metrics.json").read_text())
         assert metrics["notebook"] == "01_data"
+
+
+def test_ctrl_c_stops_the_sweep_keeps_its_finished_points_and_a_rerun_continues(standin_dir, tmp_path):
+    """Ctrl-C as a terminal sends it: SIGINT to the sweep's whole process group, workers and reports too."""
+    import os
+    import signal
+
+    import psutil
+
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "labutils", "sweep", "01", "--profile", "quick", "--data-dir",
+               str(standin_dir), "-p", "SAMPLE_SIZE", "100", "200", "300", "--workers", "1", "--out", str(out)]  # fmt: skip
+    runner = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    lines, deadline = [], time.monotonic() + 300
+    for line in runner.stdout:
+        lines.append(line)
+        if line.startswith("[1/3"):
+            break
+        assert time.monotonic() < deadline, "".join(lines)
+    time.sleep(3)  # the second point's report is running
+    os.killpg(runner.pid, signal.SIGINT)
+    rest, _ = runner.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert runner.returncode == 130, output
+    assert "sweep interrupted: 1 finished points kept; a rerun continues from them" in output, output
+    assert "Traceback" not in output, output
+    table = pd.read_csv(out / "summary.csv")
+    assert table["status"].tolist() == ["completed", "interrupted", "interrupted"], output
+    time.sleep(2)
+    left = [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
+    assert not left, [p.info["cmdline"] for p in left]  # no worker or report outlives the sweep
+    lines = []
+    summary = run_sweep(
+        "01", {"SAMPLE_SIZE": [100, 200, 300]}, profile="quick", data_dir=standin_dir, out=out, workers=1,
+        log=lines.append,
+    )  # fmt: skip
+    assert summary["status"].tolist() == ["reused", "completed", "completed"], lines

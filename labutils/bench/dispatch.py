@@ -1,9 +1,10 @@
 """One benchmark job in a fresh Python process, started on a Dask worker.
 
 A job must run in a process of its own: its peak memory is the process's, and TensorFlow's state must
-not carry from one job to the next. This module imports the standard library alone, and the
-benchmark ships :func:`run_job_in_process` to the workers by value, so a worker never loads
-TensorFlow itself; the job's process (``python -m labutils.bench.jobs``) does.
+not carry from one job to the next. This module imports the standard library and
+:mod:`labutils.sweep.point` alone, and the benchmark ships both to the workers by value, so a worker
+never loads TensorFlow itself; the job's process (``python -m labutils.bench.jobs``) does, and ends
+with its worker.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from labutils.sweep.point import child_of_the_worker
 
 __all__ = ["run_job_in_process"]
 
@@ -34,6 +37,7 @@ def run_job_in_process(job: dict[str, Any]) -> tuple[dict[str, Any], float]:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=child_of_the_worker if sys.platform == "linux" else None,
                 check=False,
             )
         if completed.returncode != 0 or not figures_file.exists():

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..sweep import point
 from . import dispatch
 from .cache import _code_fingerprint, _job_identity, _save_job, _saved_job
 from .jobs import _job
@@ -211,7 +212,7 @@ def _run_on_dask(pending, finished, failed, *, workers: int | None, scheduler: s
 
     from ..sweep.cluster import dask_client
 
-    with dask_client(workers=workers or 1, scheduler=scheduler, ship=dispatch) as (client, where):
+    with dask_client(workers=workers or 1, scheduler=scheduler, ship=(dispatch, point)) as (client, where):
         if (workers or 1) > 1 and not scheduler:
             where += " (jobs side by side: their seconds do not compare with a run of one worker)"
         log(f"[bench] {len(pending)} jobs, each in a fresh process, on {where}")

@@ -31,7 +31,7 @@ from .profiles import CELL_TIMEOUT, PROFILES, notebook_parameters
 from .provenance import describe_machine, machine_info, package_versions
 from .state import NotebookResult, ReportResult
 
-__all__ = ["run_report", "write_index"]
+__all__ = ["reusable_result", "run_report", "write_index"]
 
 
 def run_report(
@@ -187,13 +187,13 @@ class _RunContext:
     log: Callable[[str], None]
 
 
-def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context: _RunContext) -> None:
-    """Run (or reuse) one notebook and fill in its ``entry``; ``result`` is only written to disk."""
-    out, profile, files, log = context.out, context.profile, context.files, context.log
-    folder = out / source.stem
+def _inputs(source: Path, context: _RunContext) -> tuple[dict[str, Any], set[str], str]:
+    """What a run of ``source`` gives it: its parameters, the names its profile or ``-p`` set, and the
+    fingerprint of its inputs, which decides whether its last result is reused."""
+    out, files = context.out, context.files
     common = {
         "DATA_DIR": str(files.train.parent),
-        "OUTPUT_DIR": str(folder),
+        "OUTPUT_DIR": str(out / source.stem),
         **{parameter: str(out / notebook) for parameter, notebook in folder_parameters().items()},
         "FEATURE_CACHE_DIR": str(out / ".cache" / "features"),
         "WEIGHTS_CACHE_DIR": str(out / ".cache" / "weights"),
@@ -201,10 +201,58 @@ def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context:
     # every declared parameter, so that the run's values follow from its profile and options alone
     # (a notebook's PROFILE edited in its source cannot turn a full run into a quick one)
     declared = {name: spec.default for name, spec in parameter_specs(source).items()}
-    profiled = notebook_parameters(profile, source.stem, common)
-    entry.parameters = {name: profiled.get(name, default) for name, default in declared.items()}
+    profiled = notebook_parameters(context.profile, source.stem, common)
+    parameters = {name: profiled.get(name, default) for name, default in declared.items()}
     overrides = context.overrides.get(source.stem, {})
-    entry.parameters.update(overrides)
+    parameters.update(overrides)
+    upstream = [
+        upstream_fingerprint(out / earlier.stem, context.log)
+        for earlier in context.all_sources
+        if earlier.stem < source.stem
+    ]
+    fingerprint = notebook_fingerprint(source, parameters, context.package_digest, files.sha256, upstream)
+    return parameters, set(profiled) | set(overrides), fingerprint
+
+
+def reusable_result(
+    source: Path,
+    profile: str,
+    out: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    package_digest: str | None = None,
+) -> NotebookResult | None:
+    """The result ``report --profile PROFILE --only SOURCE --out OUT -p ...`` would reuse without
+    executing anything; None where it would run the notebook, or where the data is not at hand without
+    a download (then only a run can tell). ``package_digest``: :func:`.cache.sources_digest`'s, if known."""
+    all_sources = discover_notebooks(source.parent)
+    extra = validate_overrides(dict(overrides or {}), [source], all_sources)
+    try:
+        files = find_data_files(data_dir, download=False, synthetic_fallback=False)
+    except (OSError, ValueError):
+        return None
+    quiet: Callable[[str], None] = lambda line: None  # noqa: E731
+    context = _RunContext(
+        Path(out).resolve(),
+        profile,
+        files,
+        "",
+        extra,
+        all_sources,
+        False,
+        package_digest or sources_digest(),
+        quiet,
+    )
+    _, _, fingerprint = _inputs(source, context)
+    return cached_entry(context.out / source.stem, source.stem, fingerprint, quiet)
+
+
+def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context: _RunContext) -> None:
+    """Run (or reuse) one notebook and fill in its ``entry``; ``result`` is only written to disk."""
+    out, profile, log = context.out, context.profile, context.log
+    folder = out / source.stem
+    entry.parameters, set_by_run, fingerprint = _inputs(source, context)
     edited = edited_parameters(source)
     entry.edited_parameters = (
         None
@@ -212,7 +260,7 @@ def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context:
         else {
             name: change
             for name, change in edited.items()
-            if name in declared and name not in profiled and name not in overrides
+            if name in entry.parameters and name not in set_by_run
         }
     )
     if entry.edited_parameters:
@@ -223,14 +271,6 @@ def _run_one(source: Path, entry: NotebookResult, result: ReportResult, context:
                 for name, change in entry.edited_parameters.items()
             )
         )
-    upstream = [
-        upstream_fingerprint(out / earlier.stem, log)
-        for earlier in context.all_sources
-        if earlier.stem < source.stem
-    ]
-    fingerprint = notebook_fingerprint(
-        source, entry.parameters, context.package_digest, files.sha256, upstream
-    )
     cached = None if context.force else cached_entry(folder, source.stem, fingerprint, log)
     if cached is not None:
         cached.edited_parameters = entry.edited_parameters  # the same source as when it ran

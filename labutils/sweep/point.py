@@ -18,16 +18,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_point"]
+__all__ = ["child_of_the_worker", "run_point"]
 
 
-def _end_with_parent() -> None:
-    """In the report's process (Linux): end it with SIGTERM if the worker that started it dies, as a
-    stopped report ends, keeping its finished work."""
+def child_of_the_worker() -> None:
+    """In a process a worker starts (Linux; ``preexec_fn``): ended with SIGTERM if the worker dies, as a
+    stopped report ends, keeping its finished work; Ctrl-C's SIGINT answered again, which the local
+    workers ignore. Through the C library: ``signal.signal`` works in the main thread only."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.signal(signal.SIGINT, signal.SIG_DFL)
     except (OSError, AttributeError):
         pass
 
@@ -85,7 +88,7 @@ def run_point(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=environment,
-            preexec_fn=_end_with_parent if sys.platform == "linux" else None,
+            preexec_fn=child_of_the_worker if sys.platform == "linux" else None,
             check=False,
         )
     seconds = time.perf_counter() - start
@@ -99,7 +102,7 @@ def run_point(
         return {"status": "failed", "seconds": seconds, "error": _one_line(reason), "metrics": None}
     return {
         "status": "reused" if entry["status"] == "cached" else "completed",
-        "seconds": seconds,
+        "seconds": entry.get("seconds", seconds) if entry["status"] == "cached" else seconds,
         "error": None,
         "metrics": entry.get("metrics"),
         "host": socket.gethostname(),

@@ -5,7 +5,9 @@ on a Dask worker: on a ``LocalCluster`` of this machine by default, its workers 
 that the points' TensorFlow threads together use each core once, or on an existing cluster
 (``scheduler``: ``tcp://HOST:PORT``). A point whose worker dies is run again once, then marked failed
 with the reason; a notebook that fails is its point's failure. ``summary.csv`` and ``index.html`` are
-written again as each point ends, so Ctrl-C keeps every finished point, and a rerun reuses them.
+written again as each point ends, so Ctrl-C keeps every finished point. A point the report would reuse
+(:func:`labutils.report.runner.reusable_result`: its inputs unchanged since it completed) is read here
+before anything is submitted, so a rerun of a finished sweep starts neither a cluster nor a report.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..report.cache import sources_digest
 from ..report.notebooks import discover_notebooks
+from ..report.runner import reusable_result
 from ..results.registry import NOTEBOOKS, folder_parameters
 from . import point as point_module
 from .cluster import dask_client
@@ -88,7 +92,7 @@ def run_sweep(
     source = _notebook(notebook, sources)
     points = make_points(source, values, seeds, sources)
     upstream = _upstream(source, Path(reports))
-    count, threads = (None, None) if scheduler else local_layout(len(points), workers)
+    local_layout(len(points), workers)  # a bad --workers is refused before anything is read
     out = Path(out or Path("sweeps") / source.stem).resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder")
@@ -105,6 +109,33 @@ def run_sweep(
         results[point.name] = result
         write_summary(out, summary_frame(points, results, headline), swept, headline, title)
 
+    if not force:  # a point the report would reuse is read here, without a worker or a report's start
+        digest = sources_digest()
+        for point in points:
+            reused = reusable_result(
+                source, profile, out / "points" / point.name, data_dir=data_dir,
+                overrides=point.parameters, package_digest=digest,
+            )  # fmt: skip
+            if reused is not None:
+                result = {
+                    "status": "reused",
+                    "seconds": reused.seconds,
+                    "error": None,
+                    "metrics": reused.metrics,
+                }
+                results[point.name] = result
+                log(_progress(point, result, results, len(points), 0.0, headline))
+        if len(results) == len(points):
+            log(
+                f"sweep: all {len(points)} points of {source.stem} reused from {out}; --force runs them again"
+            )
+            write_summary(out, summary_frame(points, results, headline), swept, headline, title)
+            summary = summary_frame(points, results, headline)
+            summary.attrs["out"] = str(out)
+            return summary
+    waiting = [point for point in points if point.name not in results]
+    count, threads = (None, None) if scheduler else local_layout(len(waiting), workers)
+
     from distributed import KilledWorker, as_completed
 
     with dask_client(
@@ -118,11 +149,14 @@ def run_sweep(
             raise ValueError(
                 f"--out {out}: cannot create the output folder ({error.strerror or error})"
             ) from error
-        log(f"sweep: {len(points)} points of {source.stem} on {where}; results in {out}")
+        reused = f" ({len(results)} reused)" if results else ""
+        plural = "s" if len(waiting) != 1 else ""
+        log(f"sweep: {len(waiting)} point{plural} of {source.stem}{reused} on {where}; results in {out}")
         started = time.perf_counter()
+        slots = sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values()) or 1
         futures = {}
         try:
-            for point in points:
+            for point in waiting:
                 arguments = base + [
                     item for name, value in point.parameters.items() for item in ("-p", name, repr(value))
                 ]
@@ -154,7 +188,12 @@ def run_sweep(
                         "metrics": None,
                     }
                 record(point, result)
-                log(_progress(point, result, results, len(points), time.perf_counter() - started, headline))
+                running = min(slots, len(points) - len(results))
+                log(
+                    _progress(
+                        point, result, results, len(points), time.perf_counter() - started, headline, running
+                    )
+                )
         except KeyboardInterrupt:
             for future, point in futures.items():
                 if point.name not in results:
@@ -172,17 +211,27 @@ def run_sweep(
 
 
 def _progress(
-    point: Point, result: dict[str, Any], results: dict, total: int, elapsed: float, headline
+    point: Point,
+    result: dict[str, Any],
+    results: dict,
+    total: int,
+    elapsed: float,
+    headline: tuple[str, str] | None,
+    running: int = 0,
 ) -> str:
-    """``[3/4 · 1 failed · 1 min 12 s] WIDTH=16 SEED=0: completed in 41 s (compact_cnn val 0.9403)``."""
+    """``[3/4 done · 1 running · 1 failed · 1 min 12 s] WIDTH=16 SEED=0: completed in 41 s (compact_cnn
+    val_accuracy_grouped 0.9403)``; a reused point says how long its run took."""
     failed = sum(r["status"] == "failed" for r in results.values())
     minutes, seconds = divmod(int(elapsed), 60)
     clock = f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
-    counts = f"[{len(results)}/{total}{f' · {failed} failed' if failed else ''} · {clock}]"
+    counts = f"[{len(results)}/{total} done{f' · {running} running' if running else ''}"
+    counts += f"{f' · {failed} failed' if failed else ''} · {clock}]"
     if result["status"] == "failed":
         return f"{counts} {point.label}: failed: {result['error']}"
     figure = ""
     models = (result.get("metrics") or {}).get("models") or {}
     if headline is not None and (models.get(headline[0]) or {}).get(headline[1]) is not None:
         figure = f" ({headline[0]} {headline[1]} {models[headline[0]][headline[1]]:.4f})"
+    if result["status"] == "reused":
+        return f"{counts} {point.label}: reused (its run took {result['seconds']:.0f} s){figure}"
     return f"{counts} {point.label}: {result['status']} in {result['seconds']:.0f} s{figure}"
