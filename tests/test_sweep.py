@@ -356,3 +356,13 @@ def test_ctrl_c_stops_the_sweep_keeps_its_finished_points_and_a_rerun_continues(
         log=lines.append,
     )  # fmt: skip
     assert summary["status"].tolist() == ["reused", "completed", "completed"], lines
+
+
+def test_a_point_that_fails_says_why_in_one_line(tmp_path):
+    from labutils.sweep.point import run_point
+
+    nowhere = tmp_path / "nowhere"
+    arguments = ["--profile", "quick", "--only", "01", "--data-dir", str(nowhere)]
+    result = run_point(arguments, str(tmp_path / "point"), "01_data", 1, {})
+    assert result["status"] == "failed" and result["metrics"] is None
+    assert "\n" not in result["error"] and str(nowhere) in result["error"], result
