@@ -33,7 +33,17 @@ from .models import (
     count_weights,
     load_model,
 )
-from .perturb import CAMERA, perturb, plot_robustness, robustness_by_model, robustness_table
+from .perturb import (
+    CAMERA,
+    CORRUPTION_FAMILIES,
+    HELD_OUT_CORRUPTIONS,
+    corrupt,
+    corruption_summary,
+    perturb,
+    plot_robustness,
+    robustness_by_model,
+    robustness_table,
+)
 from .plot import (
     plot_accuracy_vs_seconds,
     plot_class_balance,

@@ -8,6 +8,8 @@ brighter or darker) it is drawn per image from the seed, so results are repeatab
 ``mixed`` stands for a real camera: every other perturbation at once, in the order a picture
 meets them (the hand's pose, the lens, the exposure, the sensor), each at
 :data:`CAMERA` times the strength (strength 1: a mild, everyday camera).
+
+:func:`corrupt`: Sign-MNIST-C (:mod:`labutils.corruptions.suite`), corruptions no recipe names, severity 1-5.
 """
 
 from __future__ import annotations
@@ -21,11 +23,17 @@ import pandas as pd
 import seaborn as sns
 from scipy import ndimage
 
+from .corruptions.suite import CORRUPTIONS, HELD_OUT, corrupt_images
+
 __all__ = [
     "CAMERA",
+    "CORRUPTION_FAMILIES",
+    "HELD_OUT_CORRUPTIONS",
     "PERTURBATIONS",
     "ROBUSTNESS_STRENGTHS",
     "TARGET_STRENGTHS",
+    "corrupt",
+    "corruption_summary",
     "perturb",
     "plot_robustness",
     "robustness_by_model",
@@ -153,6 +161,16 @@ def perturb(images: np.ndarray, kind: str, strength: float, *, seed: int = 0) ->
     return result.astype(np.float32).reshape(shape)
 
 
+#: Sign-MNIST-C: each corruption's family, and the types held out from every choice.
+CORRUPTION_FAMILIES: dict[str, str] = {kind: entry[0] for kind, entry in CORRUPTIONS.items()}
+HELD_OUT_CORRUPTIONS: tuple[str, ...] = HELD_OUT
+
+
+def corrupt(images: np.ndarray, kind: str, severity: int, *, seed: int = 0) -> np.ndarray:
+    """One Sign-MNIST-C corruption at ``severity`` (1-5) of images in 0-1, seeded; the shape kept, float32."""
+    return corrupt_images(images, kind, severity, seed)
+
+
 def robustness_table(
     models: Mapping[str, Callable[[np.ndarray], np.ndarray]],
     images: np.ndarray,
@@ -160,8 +178,10 @@ def robustness_table(
     *,
     strengths: Mapping[str, Sequence[float]] = ROBUSTNESS_STRENGTHS,
     seed: int = 0,
+    apply: Callable[..., np.ndarray] = perturb,
 ) -> pd.DataFrame:
-    """Accuracy of each model (a function images -> class probabilities) per perturbation and strength.
+    """Accuracy of each model (a function images -> class probabilities) per perturbation and strength;
+    ``apply=corrupt`` with severities for strengths scores Sign-MNIST-C instead.
 
     Every model sees the very same perturbed images: all strengths of one perturbation in one call.
     """
@@ -170,7 +190,7 @@ def robustness_table(
         raise ValueError(f"y_true ({len(y_true)}) must have one entry per image ({len(images)})")
     rows = []
     for kind, grid in strengths.items():
-        perturbed = np.concatenate([perturb(images, kind, strength, seed=seed) for strength in grid])
+        perturbed = np.concatenate([apply(images, kind, strength, seed=seed) for strength in grid])
         answers = {
             name: np.asarray(predict(perturbed)).argmax(axis=1).reshape(len(grid), len(images))
             for name, predict in models.items()
@@ -204,11 +224,34 @@ def robustness_by_model(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return documents
 
 
-def plot_robustness(table: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = None) -> plt.Figure:
-    """One panel per perturbation: accuracy against strength, one line per model."""
+def corruption_summary(table: pd.DataFrame, held_out: Sequence[str] = HELD_OUT) -> pd.DataFrame:
+    """Per model, from a Sign-MNIST-C :func:`robustness_table`: the mean accuracy over severities 1-3
+    ("what cameras do") and 1-5, each averaged over types; over the ``held_out`` types at 1-3; and the
+    worst type at 1-3 with its mean."""
+    up_to_3 = table[table.strength <= 3].pivot_table(index="model", columns="perturbation", values="accuracy")
+    every = table.pivot_table(index="model", columns="perturbation", values="accuracy")
+    held = [kind for kind in held_out if kind in up_to_3.columns]
+    summary = {
+        "corruption_mean_1_3": up_to_3.mean(axis=1),
+        "corruption_mean_1_5": every.mean(axis=1),
+        "held_out_mean_1_3": up_to_3[held].mean(axis=1) if held else np.nan,
+        "worst_type_1_3": up_to_3.idxmin(axis=1),
+        "corruption_worst_1_3": up_to_3.min(axis=1),
+    }
+    return pd.DataFrame(summary).loc[list(dict.fromkeys(table["model"]))]
+
+
+def plot_robustness(
+    table: pd.DataFrame,
+    *,
+    axes: Sequence[plt.Axes] | None = None,
+    title: str = "Test accuracy under controlled perturbations",
+) -> plt.Figure:
+    """One panel per perturbation (or corruption, against its severity): accuracy against strength, one
+    line per model."""
     kinds = list(dict.fromkeys(table["perturbation"]))
     if axes is None:
-        columns = min(3, len(kinds))
+        columns = min(3 if len(kinds) <= 9 else 6, len(kinds))
         figure, grid = plt.subplots(
             -(-len(kinds) // columns),
             columns,
@@ -232,7 +275,8 @@ def plot_robustness(table: pd.DataFrame, *, axes: Sequence[plt.Axes] | None = No
             ax=ax,
             legend=ax is axes[0],
         )
-        ax.set(title=kind.replace("_", " + "), xlabel=UNITS.get(kind, "strength"), ylim=(0, 1.02))
+        name = kind.replace("_", " + " if kind == "brightness_contrast" else " ")
+        ax.set(title=name, xlabel=UNITS.get(kind, "severity"), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
-    figure.suptitle("Test accuracy under controlled perturbations")
+    figure.suptitle(title)
     return figure

@@ -42,6 +42,7 @@ QUICK_SETTINGS: dict[str, dict[str, Any]] = {
         "EPOCHS": 2,
         "TRAIN_LIMIT": 3000,
         "ROBUSTNESS_IMAGES": 300,
+        "CORRUPTION_IMAGES": 100,
         "EMA_MOMENTUM": 0.9,
         "STATISTICS_IMAGES": 512,
     },

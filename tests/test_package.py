@@ -86,7 +86,8 @@ def test_the_front_door_is_plain_imports():
 #: Where the core reaches into the tooling: these modules, each for a few named functions (docs/layout.md).
 CORE_TO_TOOLING = {
     "labutils.backbones": {"labutils.pretrained.efficientnet_lite"},
-    "labutils.display": {"labutils.runtime.device"},
+    "labutils.display": {"labutils.results.banners", "labutils.runtime.device"},
+    "labutils.perturb": {"labutils.corruptions.suite"},
     "labutils.models": {"labutils.predict.model_files"},
     "labutils.saving": {"labutils.results.schema", "labutils.runtime.device"},
     "labutils.session": {"labutils.runtime.device"},

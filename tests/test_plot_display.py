@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from labutils.data import KNOWN_SHA256
-from labutils.display import source_banner_html
 from labutils.plot import (
     plot_class_balance,
     plot_family_sizes,
     plot_image_grid,
     plot_similarity_distributions,
 )
+from labutils.results.banners import source_banner_html
 from labutils.sources import find_data_files
 
 

@@ -181,6 +181,42 @@ def test_task3_records_robustness_per_model_perturbation_and_strength(model_note
 
 
 @pytest.mark.notebook
+def test_task3_records_sign_mnist_c_per_network_type_and_severity(model_notebooks):
+    import pandas as pd
+
+    from labutils.corruptions.suite import CORRUPTIONS, HELD_OUT
+    from labutils.perturb import corruption_summary
+
+    task3 = json.loads((model_notebooks / "03_augmentation" / "metrics.json").read_text())
+    assert task3["corruption_images"] == 100  # the quick profile's seeded sample
+    by_model = task3["corruption_by_model"]
+    assert {"compact_cnn (Task 2)", "compact_cnn_final (Task 2)", "compact_cnn_augmented_final"} <= set(
+        by_model
+    )
+    rows = []
+    for name, record in by_model.items():
+        assert set(record["corruptions"]) == set(CORRUPTIONS), name
+        for kind, severities in record["corruptions"].items():
+            assert set(severities) == {"1", "2", "3", "4", "5"}, (name, kind)
+            rows += [
+                {"model": name, "perturbation": kind, "strength": int(s), "accuracy": a}
+                for s, a in severities.items()
+            ]
+        assert 0 <= record["corruption_clean_accuracy"] <= 1
+    # the recorded means are the summary's rule applied to the recorded accuracies
+    summary = corruption_summary(pd.DataFrame(rows), HELD_OUT)
+    for name, record in by_model.items():
+        for field in ("corruption_mean_1_3", "corruption_mean_1_5", "held_out_mean_1_3"):
+            assert record[field] == pytest.approx(summary.loc[name, field]), (name, field)
+        assert record["corruption_worst_1_3"] == pytest.approx(
+            {summary.loc[name, "worst_type_1_3"]: summary.loc[name, "corruption_worst_1_3"]}
+        )
+    # each trained network's record carries its own
+    final = task3["models"]["compact_cnn_augmented_final"]
+    assert final["corruptions"] == by_model["compact_cnn_augmented_final"]["corruptions"]
+
+
+@pytest.mark.notebook
 def test_task2_records_what_its_final_network_looks_at_by_two_methods(model_notebooks):
     task2 = json.loads((model_notebooks / "02_cnn" / "metrics.json").read_text())
     explanation = task2["models"]["compact_cnn_final"]["explanation"]

@@ -99,7 +99,7 @@ def test_write_metrics_writes_the_schema_and_refuses_a_document_that_breaks_it(t
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d.pop("schema_version"), "has metrics schema 1, this labutils reads schema 3"),
+        (lambda d: d.pop("schema_version"), "has metrics schema 1, this labutils reads schema 4"),
         (lambda d: d.update(schema_version=2), "has metrics schema 2"),
         (lambda d: d.pop("device"), r"missing \['device'\]"),
         (lambda d: d.update(device={"kind": "TPU"}), "the device must be an object with the fields"),

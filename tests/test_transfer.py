@@ -9,8 +9,8 @@ import pytest
 import labutils as lu
 from labutils.backbones import BACKBONES, FINE_TUNE_DEPTHS, resolve_weights
 from labutils.batch_norm import recompute_backbone_statistics, recompute_batch_norm_statistics
-from labutils.display import weights_banner_html
 from labutils.models import BackboneInput
+from labutils.results.banners import weights_banner_html
 from labutils.saving import COMPARISON_COLUMNS
 from labutils.transfer import (
     build_transfer_model,

@@ -152,7 +152,7 @@ def task3(metrics: Mapping[str, Any] | None, task2: Mapping[str, Any] | None) ->
         )
     text += f"The seed report published {SEED_REPORT.task3_accuracy:.4f}. "
     explained = _explanation(metrics, "compact_cnn_augmented_final", "compact_cnn_final (Task 2)")
-    return text + _robustness(metrics, ours) + explained + "</div>"
+    return text + _robustness(metrics, ours) + _corruptions(metrics) + explained + "</div>"
 
 
 def _deleted(explained: Mapping[str, Any]) -> str:
@@ -227,6 +227,24 @@ def _robustness(metrics: Mapping[str, Any], ours: Mapping[str, Any]) -> str:
             + "."
         )
     return text
+
+
+def _corruptions(metrics: Mapping[str, Any]) -> str:
+    """Sign-MNIST-C in one sentence: the final network's means at severities 1-3 (all types, held-out
+    types), its worst type, its mean at 1-5 and its clean accuracy on the same images, against Task 2's."""
+    by_model = metrics["corruption_by_model"]
+    ours, before = by_model.get("compact_cnn_augmented_final"), by_model.get("compact_cnn_final (Task 2)")
+    if not ours:
+        return ""
+    ((worst, worst_accuracy),) = ours["corruption_worst_1_3"].items()
+    was = f" (without augmentation {before['corruption_mean_1_3']:.3f})" if before else ""
+    return (
+        f" Under Sign-MNIST-C ({len(ours['corruptions'])} camera corruptions no recipe names, "
+        f"{metrics['corruption_images']:,} test images), the mean accuracy at severities 1–3 is "
+        f"<strong>{ours['corruption_mean_1_3']:.3f}</strong>{was}, on the held-out types "
+        f"<strong>{ours['held_out_mean_1_3']:.3f}</strong> and at worst {worst_accuracy:.3f} ({_e(worst)}); at "
+        f"1–5 {ours['corruption_mean_1_5']:.3f}; clean, the same images {ours['corruption_clean_accuracy']:.3f}."
+    )
 
 
 def task4(metrics: Mapping[str, Any] | None) -> str:

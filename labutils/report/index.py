@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..display import source_banner_html
+from ..results.banners import source_banner_html
 from ..results.registry import NOTEBOOKS
 from ..results.schema import run_devices
 from ..runtime.device import timing_note

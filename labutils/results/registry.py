@@ -74,6 +74,8 @@ NOTEBOOKS: dict[str, NotebookEntry] = {
                 "robustness",
                 "robustness_images",
                 "robustness_by_model",
+                "corruption_images",
+                "corruption_by_model",
                 "explanation_by_model",
                 "test_families",
                 "missed_families",

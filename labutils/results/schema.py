@@ -39,7 +39,7 @@ __all__ = [
 
 #: The version of the ``metrics.json`` layout this package writes and reads (version 1 had none;
 #: version 3 added ``device``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The fields every ``metrics.json`` starts with; ``device`` is the device its notebook trained on
 #: (:meth:`~labutils.runtime.device.Device.as_record`), which its seconds were measured on.
 COMMON_FIELDS = ("schema_version", "notebook", "data_source", "profile", "device", "models")

@@ -1,0 +1,1 @@
+"""Sign-MNIST-C, the corruption benchmark: :mod:`.suite`."""
