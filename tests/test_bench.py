@@ -181,6 +181,46 @@ def test_the_explanation_lines_give_each_seed_and_the_faithfulness_target_its_ma
     assert not any(line.startswith("Grad-CAM") for line in target_lines({"task3": task3}, settings))
 
 
+def test_the_corruption_lines_give_each_seed_and_the_targets_say_met_only_when_every_seed_meets_them():
+    from labutils.bench.corruption import corruption_lines, corruption_target_lines
+
+    def scored(mean: float, held_out: float | None, worst_3: float) -> dict:
+        return {
+            "corruption_mean_1_3": mean,
+            "corruption_mean_1_5": mean - 0.05,
+            "held_out_mean_1_3": held_out,
+            "corruption_worst_1_3": {"glass_blur": mean - 0.1},
+            "corruption_worst_3": {"zoom_blur": worst_3},
+            "images": 1000,
+        }
+
+    task3 = _contender([0.99, 0.9964], 20.0, seeds=(0, 1))
+    task3["corruption"] = {"0": scored(0.975, 0.96, 0.93), "1": scored(0.98, 0.949, 0.91)}
+    task3["val_corruption"] = {"0": scored(0.97, None, 0.9), "1": scored(0.972, None, 0.9)}
+    lines = corruption_lines({"contenders": {"task3": task3, "task2": _contender([0.9], 10.0)}})
+    assert lines[1].startswith(
+        "Sign-MNIST-C: corruptions no recipe names, at severities 1–5, on 1,000 seeded"
+    )
+    assert lines[-1] == (
+        "| task3 | 0.975 / 0.980 | 0.960 / 0.949 | 0.875 glass_blur / 0.880 glass_blur "
+        "| 0.930 zoom_blur / 0.910 zoom_blur | 0.925 / 0.930 | 0.970 / 0.972 |"
+    )
+    assert corruption_lines({"contenders": {"task2": _contender([0.9], 10.0)}}) == []
+    targets = corruption_target_lines(task3)
+    assert targets == [
+        "mean accuracy over the held-out corruptions at severities 1–3, at least 0.95 with every seed: "
+        "**not met** (0.960 / 0.949)",
+        "mean accuracy over every corruption at severities 1–3, at least 0.97 with every seed: **met** "
+        "(0.975 / 0.980)",
+        "the worst corruption at severity 3, at least 0.9 with every seed: **met** (0.930 / 0.910)",
+    ]
+    assert targets[0] in target_lines({"task3": task3}, BenchSettings())
+    del task3["corruption"]  # a benchmark saved before Sign-MNIST-C was scored
+    assert corruption_target_lines(task3) == [
+        "Sign-MNIST-C targets: **not measured** (this results.json has no corruption scores)"
+    ]
+
+
 def test_the_robustness_target_lines_say_met_only_when_every_seed_meets_each_target():
     from labutils.bench.robustness import robustness_target_lines
     from labutils.perturb import TARGET_STRENGTHS
@@ -631,6 +671,13 @@ def test_quick_bench_end_to_end(quick_bench):
             )  # the stand-in's test rows
             assert all(0 <= explained[key] <= 1 for key in ("accuracy_15_deleted", "accuracy_15_random"))
             assert -1 <= explained["stability_mixed"] <= 1 and explained["seconds"] > 0
+        # Sign-MNIST-C per seed on the test images, every type (the held-out ones too)
+        from labutils.corruptions.suite import CORRUPTIONS
+
+        assert sorted(contender["corruption"]) == [str(seed) for seed in contender["seeds"]]
+        for scores in contender["corruption"].values():
+            assert set(scores["corruptions"]) == set(CORRUPTIONS) and scores["images"] == 480
+            assert 0 <= scores["held_out_mean_1_3"] <= 1 and 0 <= scores["corruption_mean_1_3"] <= 1
         for curve in contender["curves"].values():
             assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1))
             seconds = [p["train_seconds"] for p in curve]

@@ -13,6 +13,7 @@ from ..recipes import Augmentation, steps_per_epoch
 from .settings import (
     BATCH1_IMAGES,
     BENCH_SPLIT,
+    CORRUPTION_IMAGES,
     EXPLANATION_IMAGES,
     MISSED_FAMILIES_LISTED,
     BenchSettings,
@@ -149,7 +150,7 @@ def _finish(
 
     from ..metrics import classification_metrics, inference_rate
     from ..models import count_weights
-    from .measures import hard_family_score, single_image_rate
+    from .measures import corruption_scores, hard_family_score, single_image_rate
 
     seconds = curve[-1]["train_seconds"] if curve else clock.seconds()  # training ends with its last epoch
     probabilities = model.predict(data.x_test, batch_size=1024, verbose=0)
@@ -188,6 +189,12 @@ def _finish(
         "val_robustness": None if trained_on_validation else _robustness(model, data.x_val, data.y_val),
         "val_robustness_images": None if trained_on_validation else int(len(data.x_val)),
         "explanation": _explanation(model, data.x_test, data.y_test),
+        "corruption": corruption_scores(
+            model, data.x_test, data.y_test, count=CORRUPTION_IMAGES, named_only=False
+        ),
+        "val_corruption": None
+        if trained_on_validation
+        else corruption_scores(model, data.x_val, data.y_val, count=CORRUPTION_IMAGES, named_only=True),
         "val_hard_families": (
             None
             if val_probabilities is None or validation_families is None

@@ -1,5 +1,5 @@
-"""What the benchmark measures beyond the notebooks: one image at a time, and the grouped validation's
-hard families (those whose most similar training image shows another letter)."""
+"""What the benchmark measures beyond the notebooks: one image at a time, the grouped validation's
+hard families (those whose most similar training image shows another letter), and Sign-MNIST-C."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from ..metrics import family_neighbours
 
-__all__ = ["hard_families", "hard_family_score", "single_image_rate"]
+__all__ = ["corruption_scores", "hard_families", "hard_family_score", "single_image_rate"]
 
 
 def single_image_rate(model, x: np.ndarray, *, images: int = 200) -> float:
@@ -79,3 +79,41 @@ def hard_family_score(
         true = probabilities[np.arange(len(labels)), labels]
         score["log_loss"] = float(np.mean(-np.log(np.clip(true, 1e-7, 1.0))))
     return score
+
+
+def corruption_scores(
+    model, images: np.ndarray, labels: np.ndarray, *, count: int, named_only: bool
+) -> dict[str, Any]:
+    """Sign-MNIST-C on a seeded sample of ``count`` of ``images``, as notebook 03 scores it: accuracy per
+    corruption and severity, :func:`~labutils.perturb.corruption_summary`'s means and worst type, the
+    worst type at severity 3, the images and the seconds. ``named_only``: the held-out types left out
+    (the grouped validation, where choices are made)."""
+    from ..perturb import (
+        CORRUPTION_FAMILIES,
+        HELD_OUT_CORRUPTIONS,
+        corrupt,
+        corruption_summary,
+        robustness_table,
+    )
+
+    start = time.perf_counter()
+    count = min(count, len(images))
+    sample = np.sort(np.random.default_rng(0).choice(len(images), count, replace=False))
+    kinds = [kind for kind in CORRUPTION_FAMILIES if not (named_only and kind in HELD_OUT_CORRUPTIONS)]
+    table = robustness_table(
+        {"model": lambda batch: model.predict(batch, batch_size=1024, verbose=0)},
+        images[sample], labels[sample], strengths={kind: (1, 2, 3, 4, 5) for kind in kinds}, seed=0, apply=corrupt,
+    )  # fmt: skip
+    summary = corruption_summary(table).loc["model"]
+    at_3 = table[table.strength == 3].set_index("perturbation").accuracy
+    return {
+        "corruptions": {kind: {f"{row.strength:g}": row.accuracy for row in rows.itertuples()}
+                        for kind, rows in table.groupby("perturbation", sort=False)},
+        "corruption_mean_1_3": float(summary.corruption_mean_1_3),
+        "corruption_mean_1_5": float(summary.corruption_mean_1_5),
+        "held_out_mean_1_3": None if named_only else float(summary.held_out_mean_1_3),
+        "corruption_worst_1_3": {summary.worst_type_1_3: float(summary.corruption_worst_1_3)},
+        "corruption_worst_3": {at_3.idxmin(): float(at_3.min())},
+        "images": count,
+        "seconds": round(time.perf_counter() - start, 3),
+    }  # fmt: skip

@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from .corruption import corruption_lines, corruption_target_lines
 from .robustness import (
     formatted,
     hard_family_lines,
@@ -80,6 +81,7 @@ def markdown_table(results: dict[str, Any]) -> str:
         )
     lines += robustness_lines(results)
     lines += explanation_lines(results)
+    lines += corruption_lines(results)
     lines += hard_family_lines(results)
     reference = results["contenders"].get("reference")
     if reference is not None:
@@ -296,7 +298,7 @@ def target_lines(contenders: dict[str, dict[str, Any]], settings: BenchSettings)
             f"**{'met' if min(margins) >= TARGET_FAITHFUL_MARGIN else 'not met'}** "
             f"({' / '.join(f'{100 * m:.1f}' for m in margins)} points)"
         )
-    return lines + robustness_target_lines(task3)
+    return lines + robustness_target_lines(task3) + corruption_target_lines(task3)
 
 
 def task2_target_lines(task2: dict[str, Any], settings: BenchSettings) -> list[str]:

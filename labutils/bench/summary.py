@@ -84,6 +84,9 @@ def _summarise(role: str, per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]
         }
     if all(run.get("explanation") for run in runs):  # a job saved before explanations were measured has none
         summary["explanation"] = {str(seed): per_seed[seed]["explanation"] for seed in seeds}
+    for key in ("corruption", "val_corruption"):  # a job saved before Sign-MNIST-C was scored has none
+        if all(run.get(key) for run in runs):
+            summary[key] = {str(seed): per_seed[seed][key] for seed in seeds}
     if all(run.get("val_hard_families") for run in runs):
         summary["val_hard_families"] = {str(seed): per_seed[seed]["val_hard_families"] for seed in seeds}
     for key in (
