@@ -225,9 +225,8 @@ def robustness_by_model(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def corruption_summary(table: pd.DataFrame, held_out: Sequence[str] = HELD_OUT) -> pd.DataFrame:
-    """Per model, from a Sign-MNIST-C :func:`robustness_table`: the mean accuracy over severities 1-3
-    ("what cameras do") and 1-5, each averaged over types; over the ``held_out`` types at 1-3; and the
-    worst type at 1-3 with its mean."""
+    """Per model of a Sign-MNIST-C :func:`robustness_table`: mean accuracies over types (each over severities
+    1-3 or 1-5), over the ``held_out`` types at 1-3, and the worst type at 1-3 with its mean."""
     up_to_3 = table[table.strength <= 3].pivot_table(index="model", columns="perturbation", values="accuracy")
     every = table.pivot_table(index="model", columns="perturbation", values="accuracy")
     held = [kind for kind in held_out if kind in up_to_3.columns]

@@ -59,6 +59,7 @@ QUICK_SETTINGS: dict[str, dict[str, Any]] = {
         "STEP_PROBE_BATCHES": 1,
         "STATISTICS_IMAGES": 256,
         "EXPLAIN_IMAGES": 100,
+        "CORRUPTION_IMAGES": 100,
     },
 }
 

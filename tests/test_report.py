@@ -217,6 +217,21 @@ def test_task3_records_sign_mnist_c_per_network_type_and_severity(model_notebook
 
 
 @pytest.mark.notebook
+def test_task4_records_sign_mnist_c_for_the_models_it_explains(model_notebooks):
+    from labutils.corruptions.suite import CORRUPTIONS
+
+    task4 = json.loads((model_notebooks / "04_transfer" / "metrics.json").read_text())
+    assert task4["corruption_images"] == 100  # the quick profile's seeded sample
+    assert set(task4["corruption_by_model"]) == set(
+        task4["explanation_by_model"]
+    )  # frozen, fine-tuned, scratch
+    for name, record in task4["corruption_by_model"].items():
+        assert set(record["corruptions"]) == set(CORRUPTIONS)
+        assert task4["models"][name]["corruption_mean_1_3"] == record["corruption_mean_1_3"]
+        assert 0 <= record["held_out_mean_1_3"] <= 1
+
+
+@pytest.mark.notebook
 def test_task2_records_what_its_final_network_looks_at_by_two_methods(model_notebooks):
     task2 = json.loads((model_notebooks / "02_cnn" / "metrics.json").read_text())
     explanation = task2["models"]["compact_cnn_final"]["explanation"]

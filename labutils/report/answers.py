@@ -275,7 +275,24 @@ def task4(metrics: Mapping[str, Any] | None) -> str:
     # the notebook's own conclusion, computed by the run
     paragraphs = [paragraph for paragraph in metrics["answers"].split("\n\n") if paragraph.strip()]
     answers = "".join(f'<div class="answer">{_markdown_inline(p)}</div>' for p in paragraphs)
-    return text + answers + _transfer_explanation(metrics) + table
+    return text + answers + _transfer_explanation(metrics) + _transfer_corruptions(metrics) + table
+
+
+def _transfer_corruptions(metrics: Mapping[str, Any]) -> str:
+    """Sign-MNIST-C per explained model: its means at severities 1-3 over every type and the held-out ones."""
+    scored = metrics["corruption_by_model"]
+    if not scored:
+        return ""
+    parts = [
+        f"{_e(name)} {record['corruption_mean_1_3']:.3f} (held-out {record['held_out_mean_1_3']:.3f})"
+        for name, record in scored.items()
+    ]
+    return (
+        f'<div class="answer"><strong>Under Sign-MNIST-C</strong> ({metrics["corruption_images"]:,} test images; '
+        "mean accuracy at severities 1–3, over every corruption and the held-out ones): "
+        + "; ".join(parts)
+        + ".</div>"
+    )
 
 
 def _markdown_inline(text: str) -> str:

@@ -98,6 +98,8 @@ NOTEBOOKS: dict[str, NotebookEntry] = {
                 "best_overall",
                 "answers",
                 "explanation_by_model",
+                "corruption_images",
+                "corruption_by_model",
             ),
             headline=("efficientnet_lite0_fine_tuned", "val_accuracy_grouped"),
         ),
