@@ -93,6 +93,7 @@ def corruption_scores(
         HELD_OUT_CORRUPTIONS,
         corrupt,
         corruption_summary,
+        robustness_by_model,
         robustness_table,
     )
 
@@ -107,8 +108,7 @@ def corruption_scores(
     summary = corruption_summary(table).loc["model"]
     at_3 = table[table.strength == 3].set_index("perturbation").accuracy
     return {
-        "corruptions": {kind: {f"{row.strength:g}": row.accuracy for row in rows.itertuples()}
-                        for kind, rows in table.groupby("perturbation", sort=False)},
+        "corruptions": robustness_by_model(table)["model"]["robustness"],
         "corruption_mean_1_3": float(summary.corruption_mean_1_3),
         "corruption_mean_1_5": float(summary.corruption_mean_1_5),
         "held_out_mean_1_3": None if named_only else float(summary.held_out_mean_1_3),

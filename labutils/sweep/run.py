@@ -129,8 +129,8 @@ def run_sweep(
             log(
                 f"sweep: all {len(points)} points of {source.stem} reused from {out}; --force runs them again"
             )
-            write_summary(out, summary_frame(points, results, headline), swept, headline, title)
             summary = summary_frame(points, results, headline)
+            write_summary(out, summary, swept, headline, title)
             summary.attrs["out"] = str(out)
             return summary
     waiting = [point for point in points if point.name not in results]
