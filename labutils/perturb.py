@@ -9,7 +9,7 @@ brighter or darker) it is drawn per image from the seed, so results are repeatab
 meets them (the hand's pose, the lens, the exposure, the sensor), each at
 :data:`CAMERA` times the strength (strength 1: a mild, everyday camera).
 
-:func:`corrupt`: Sign-MNIST-C (:mod:`labutils.corruptions.suite`), corruptions no recipe names, severity 1-5.
+:func:`corrupt`: Sign-MNIST-C (:mod:`labutils.corruptions.suite`), camera corruptions at severity 1-5.
 """
 
 from __future__ import annotations

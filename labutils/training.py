@@ -1,4 +1,4 @@
-"""What ``fit()`` is given: the augmentation pipelines, the seeded tf.data pipeline, the schedules,
+"""What ``fit()`` is given: the augmentation pipeline, the seeded tf.data pipeline, the schedules,
 and the Keras callbacks the notebooks and the benchmark train with (the epoch clock, a budget in
 steps, which epoch to keep, weight averages); and the history as a table.
 
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from .corruptions.layer import RandomCorruption
 from .models import RandomAffine, RandomGaussianBlur, RandomGaussianNoise
 
 # Keras warns on every fit() with a tf.data.Dataset that its default shuffle=True is ignored;
@@ -29,7 +30,6 @@ __all__ = [
     "augmentation_pipeline",
     "cosine_schedule",
     "history_frame",
-    "reference_augmentation",
     "training_dataset",
 ]
 
@@ -44,16 +44,19 @@ def augmentation_pipeline(
     brightness: float = 0.2,
     blur: float = 0.0,
     noise: float = 0.0,
+    corruption_rate: float = 0.0,
+    corruption_severity: int = 3,
     seed: int = 0,
     name: str = "augmentation",
 ) -> keras.Sequential:
     """Random geometric, optical and photometric changes for 0-1 images; never a flip (a mirrored hand is another sign).
 
     In the order a picture meets them: the hand's pose (one :class:`RandomAffine` resampling, as
-    Keras 2's ``ImageDataGenerator`` did), the lens (:class:`RandomGaussianBlur`, a sigma up to
-    ``blur`` pixels), the exposure (contrast, brightness) and the sensor
-    (:class:`RandomGaussianNoise`, a standard deviation up to ``noise``). Each factor of 0 leaves
-    that change out.
+    Keras 2's ``ImageDataGenerator`` did), the camera's faults (``RandomCorruption``: a share
+    ``corruption_rate`` of the images under a named Sign-MNIST-C type, severity up to
+    ``corruption_severity``), the lens (:class:`RandomGaussianBlur`, a sigma up to ``blur`` pixels),
+    the exposure (contrast, brightness) and the sensor (:class:`RandomGaussianNoise`, a standard
+    deviation up to ``noise``). Each factor of 0 leaves that change out.
     """
     for parameter, value in (
         ("rotation_degrees", rotation_degrees),
@@ -64,12 +67,15 @@ def augmentation_pipeline(
         ("brightness", brightness),
         ("blur", blur),
         ("noise", noise),
+        ("corruption_rate", corruption_rate),
     ):
         if value < 0:
             raise ValueError(f"{parameter} must be >= 0, got {value}")
     steps: list[keras.layers.Layer] = []
     if rotation_degrees or shift or zoom or shear:
         steps.append(RandomAffine(rotation_degrees, shift, zoom, shear, seed=seed, name="affine"))
+    if corruption_rate:
+        steps.append(RandomCorruption(corruption_rate, corruption_severity, seed=seed + 8, name="corruption"))
     if blur:
         steps.append(RandomGaussianBlur(blur, seed=seed + 6, name="blur"))
     if contrast:
@@ -79,20 +85,6 @@ def augmentation_pipeline(
     if noise:
         steps.append(RandomGaussianNoise(noise, seed=seed + 7, name="noise"))
     return keras.Sequential(steps, name=name)
-
-
-def reference_augmentation(seed: int = 0) -> keras.Sequential:
-    """The seed lab report's augmentation: rotation 10°, shift 0.05, shear 0.1, zoom 0.075, nothing photometric."""
-    return augmentation_pipeline(
-        rotation_degrees=10,
-        shift=0.05,
-        zoom=0.075,
-        shear=0.1,
-        contrast=0,
-        brightness=0,
-        seed=seed,
-        name="reference_augmentation",
-    )
 
 
 def training_dataset(

@@ -198,9 +198,7 @@ def test_the_corruption_lines_give_each_seed_and_the_targets_say_met_only_when_e
     task3["corruption"] = {"0": scored(0.975, 0.96, 0.93), "1": scored(0.98, 0.949, 0.91)}
     task3["val_corruption"] = {"0": scored(0.97, None, 0.9), "1": scored(0.972, None, 0.9)}
     lines = corruption_lines({"contenders": {"task3": task3, "task2": _contender([0.9], 10.0)}})
-    assert lines[1].startswith(
-        "Sign-MNIST-C: corruptions no recipe names, at severities 1–5, on 1,000 seeded"
-    )
+    assert lines[1].startswith("Sign-MNIST-C: camera corruptions at severities 1–5, on 1,000 seeded")
     assert lines[-1] == (
         "| task3 | 0.975 / 0.980 | 0.960 / 0.949 | 0.875 glass_blur / 0.880 glass_blur "
         "| 0.930 zoom_blur / 0.910 zoom_blur | 0.925 / 0.930 | 0.970 / 0.972 |"
@@ -529,7 +527,8 @@ def test_the_settings_sentence_says_which_weights_task3_keeps():
         return markdown_table({**results, "settings": asdict(settings)})
 
     assert (
-        "then 6 augmented epochs for Task 3 (with camera blur up to σ 0.75 px and noise up to σ 0.08) keeping"
+        "then 6 augmented epochs for Task 3 (with camera blur up to σ 0.75 px and noise up to σ 0.08, "
+        "and a share 0.5 of the images under a named Sign-MNIST-C type up to severity 3) keeping"
         in (sentence_with())
     )
     assert "for Task 3 keeping its last weights, width 16" in sentence_with(
@@ -959,6 +958,13 @@ def test_the_full_benchmark_trains_what_the_full_report_trains():
     camera = _recipe_from_parameters(Augmentation, task3)
     assert _recipe_from_parameters(Task3Recipe, task3, augmentation=camera) == settings.task3
     assert camera.blur > 0 and camera.noise > 0  # Task 3 trains with the camera
+
+
+@pytest.mark.parametrize("count", [0, -5, 2.5, True, None])
+def test_the_corruption_sample_must_be_a_number_of_images(count):
+    with pytest.raises(ValueError, match="corruption_images must be a number of images"):
+        BenchSettings(corruption_images=count)
+    assert QUICK_SETTINGS.corruption_images < BenchSettings().corruption_images
 
 
 def test_the_benchmarks_transfer_contender_is_notebook_04s_pretrained_configuration():

@@ -122,3 +122,48 @@ def test_the_table_and_its_summary_follow_the_rule_by_hand():
     assert a.held_out_mean_1_3 == pytest.approx(1 - 0.02 * 2)  # fog is the second type
     assert a.worst_type_1_3 == "jpeg" and a.corruption_worst_1_3 == pytest.approx(1 - 0.02 * 3)
     assert summary.loc["b", "corruption_mean_1_3"] == pytest.approx(a.corruption_mean_1_3 - 0.1)
+
+
+def test_the_training_layer_draws_named_types_only_up_to_its_severity(monkeypatch):
+    from labutils.corruptions import layer
+
+    drawn = []
+
+    def spy(images, kind, severity, seed):
+        drawn.append((kind, severity, len(images)))
+        return corrupt_images(images, kind, severity, seed)
+
+    monkeypatch.setattr(layer, "corrupt_images", spy)
+    images = np.repeat(_hands(24)[..., None], 20, axis=0)  # 480 images, a channel axis
+    corruption = layer.RandomCorruption(rate=0.5, max_severity=2, seed=0)
+    out = np.asarray(corruption(images, training=True))
+    assert out.shape == images.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    assert {kind for kind, _, _ in drawn} == set(layer.NAMED) and not set(layer.NAMED) & set(HELD_OUT)
+    assert {severity for _, severity, _ in drawn} <= {1, 2}
+    changed = np.any(np.abs(out - images) > 1e-6, axis=(1, 2, 3)).mean()
+    assert sum(count for _, _, count in drawn) == pytest.approx(240, abs=40) and 0.35 < changed <= 0.6
+    assert np.array_equal(np.asarray(corruption(images, training=False)), images)
+
+
+def test_the_training_layer_is_seeded_and_refuses_bad_settings():
+    from labutils.corruptions.layer import RandomCorruption
+
+    images = _hands(64)[..., None]
+
+    def draw(seed):
+        return np.asarray(RandomCorruption(rate=1.0, seed=seed)(images, training=True))
+
+    assert np.array_equal(draw(3), draw(3)) and not np.array_equal(draw(3), draw(4))
+    with pytest.raises(ValueError, match="rate"):
+        RandomCorruption(rate=1.5)
+    with pytest.raises(ValueError, match="max_severity"):
+        RandomCorruption(max_severity=6)
+
+
+def test_the_augmentation_puts_the_cameras_faults_after_the_pose_when_asked():
+    names = [type(step).__name__ for step in lu.Augmentation(corruption_rate=0.3).pipeline(0).layers]
+    assert names[:2] == ["RandomAffine", "RandomCorruption"]
+    assert "RandomCorruption" not in [type(step).__name__ for step in lu.Augmentation().pipeline(0).layers]
+    for field, value in (("corruption_rate", 1.2), ("corruption_severity", 0), ("corruption_severity", 2.5)):
+        with pytest.raises(ValueError, match=field):
+            lu.Augmentation(**{field: value})

@@ -499,7 +499,7 @@ def test_task3_gives_the_mild_camera_accuracy_beside_the_clean_one(tmp_path):
 def test_task3_gives_sign_mnist_c_beside_the_clean_accuracy(tmp_path):
     text = text_of(render_index(make_run(tmp_path), tmp_path))
     assert (
-        "Under Sign-MNIST-C (18 camera corruptions no recipe names, 500 test images), the mean accuracy at "
+        "Under Sign-MNIST-C (18 camera corruptions, the held-out ones never trained on, 500 test images), the mean accuracy at "
         "severities 1–3 is 0.912 (without augmentation 0.801), on the held-out types 0.880 and at worst 0.700 "
         "(zoom_blur); at 1–5 0.862; clean, the same images 0.998." in text
     )

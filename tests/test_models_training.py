@@ -14,7 +14,7 @@ from labutils.display import describe_gap
 from labutils.metrics import classification_metrics, per_letter_report
 from labutils.models import BlurPooling2D, PerImageStandardization, compact_cnn, count_weights, seed_cnn
 from labutils.plot import plot_confusion_matrix, plot_misclassified
-from labutils.recipes import TransferRecipe
+from labutils.recipes import ReferenceRecipe, TransferRecipe
 from labutils.sources import load_dataset
 from labutils.split import to_model_input
 from labutils.training import (
@@ -25,7 +25,6 @@ from labutils.training import (
     augmentation_pipeline,
     cosine_schedule,
     history_frame,
-    reference_augmentation,
     training_dataset,
 )
 
@@ -176,7 +175,7 @@ def test_augmentation_never_flips_and_keeps_labels(rng):
 
 
 def test_reference_augmentation_is_geometric_only():
-    layers = reference_augmentation().layers
+    layers = ReferenceRecipe().augmentation(0).layers
     assert [type(layer).__name__ for layer in layers] == ["RandomAffine"]
     affine = layers[0]
     assert (affine.rotation_degrees, affine.shift, affine.zoom, affine.shear) == (10, 0.05, 0.075, 0.1)

@@ -91,6 +91,7 @@ CORE_TO_TOOLING = {
     "labutils.models": {"labutils.predict.model_files"},
     "labutils.saving": {"labutils.results.schema", "labutils.runtime.device"},
     "labutils.session": {"labutils.runtime.device"},
+    "labutils.training": {"labutils.corruptions.layer"},
     "labutils.sources": {"labutils.datasets.kaggle", "labutils.datasets.standin"},
 }
 

@@ -27,6 +27,8 @@ _JOB_CODE = (
     "data.py",
     "split.py",
     "perturb.py",
+    "corruptions/suite.py",
+    "corruptions/layer.py",
 )
 
 

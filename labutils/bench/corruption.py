@@ -40,8 +40,8 @@ def corruption_lines(results: dict[str, Any]) -> list[str]:
     first = next(iter(next(iter(scored.values()))["corruption"].values()))
     lines = [
         "",
-        f"Sign-MNIST-C: corruptions no recipe names, at severities 1–5, on {first['images']:,} seeded test "
-        "images (held-out types: never used for a choice); per seed:",
+        f"Sign-MNIST-C: camera corruptions at severities 1–5, on {first['images']:,} seeded test "
+        "images (held-out types: never trained on nor used for a choice); per seed:",
         "",
         "| contender | mean 1–3 | held-out mean 1–3 | worst 1–3 | worst at 3 | mean 1–5 | validation, named, 1–3 |",
         "| --- | --- | --- | --- | --- | --- | --- |",

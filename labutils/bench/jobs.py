@@ -13,7 +13,6 @@ from ..recipes import Augmentation, steps_per_epoch
 from .settings import (
     BATCH1_IMAGES,
     BENCH_SPLIT,
-    CORRUPTION_IMAGES,
     EXPLANATION_IMAGES,
     MISSED_FAMILIES_LISTED,
     BenchSettings,
@@ -133,6 +132,7 @@ def _finish(
     families,
     trained_on_validation: bool,
     train_images: int,
+    corruption_images: int,
     training: tuple | None = None,
     trained_epochs: int | None = None,
     validation_families: tuple | None = None,
@@ -190,11 +190,11 @@ def _finish(
         "val_robustness_images": None if trained_on_validation else int(len(data.x_val)),
         "explanation": _explanation(model, data.x_test, data.y_test),
         "corruption": corruption_scores(
-            model, data.x_test, data.y_test, count=CORRUPTION_IMAGES, named_only=False
+            model, data.x_test, data.y_test, count=corruption_images, named_only=False
         ),
         "val_corruption": None
         if trained_on_validation
-        else corruption_scores(model, data.x_val, data.y_val, count=CORRUPTION_IMAGES, named_only=True),
+        else corruption_scores(model, data.x_val, data.y_val, count=corruption_images, named_only=True),
         "val_hard_families": (
             None
             if val_probabilities is None or validation_families is None
@@ -255,6 +255,7 @@ def _job(job: dict[str, Any]) -> dict[str, Any]:
         families=near_duplicate_families(data.x_test, data.y_test),  # once per job
         trained_on_validation=settings.train_rows == "all",
         train_images=n_train,
+        corruption_images=settings.corruption_images,
         training=(x_fit, y_fit),
         validation_families=validation_families,
     )

@@ -204,8 +204,15 @@ def _settings_sentence(settings: BenchSettings) -> str:
         f"Reference: {reference.epochs} + {reference.augmented_epochs} epochs (without, then with augmentation); "
         f"ours: {task2.epochs} epochs for Task 2, then {task3.epochs} augmented epochs for Task 3"
         + (
-            f" (with camera blur up to σ {camera.blur:g} px and noise up to σ {camera.noise:g})"
-            if camera.blur or camera.noise
+            f" (with camera blur up to σ {camera.blur:g} px and noise up to σ {camera.noise:g}"
+            + (
+                f", and a share {camera.corruption_rate:g} of the images under a named Sign-MNIST-C type "
+                f"up to severity {camera.corruption_severity}"
+                if camera.corruption_rate
+                else ""
+            )
+            + ")"
+            if camera.blur or camera.noise or camera.corruption_rate
             else ""
         )
         + f" keeping {kept}, width {task2.width}, "

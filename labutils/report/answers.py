@@ -239,7 +239,7 @@ def _corruptions(metrics: Mapping[str, Any]) -> str:
     ((worst, worst_accuracy),) = ours["corruption_worst_1_3"].items()
     was = f" (without augmentation {before['corruption_mean_1_3']:.3f})" if before else ""
     return (
-        f" Under Sign-MNIST-C ({len(ours['corruptions'])} camera corruptions no recipe names, "
+        f" Under Sign-MNIST-C ({len(ours['corruptions'])} camera corruptions, the held-out ones never trained on, "
         f"{metrics['corruption_images']:,} test images), the mean accuracy at severities 1–3 is "
         f"<strong>{ours['corruption_mean_1_3']:.3f}</strong>{was}, on the held-out types "
         f"<strong>{ours['held_out_mean_1_3']:.3f}</strong> and at worst {worst_accuracy:.3f} ({_e(worst)}); at "
