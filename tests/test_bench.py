@@ -675,7 +675,10 @@ def test_quick_bench_end_to_end(quick_bench):
 
         assert sorted(contender["corruption"]) == [str(seed) for seed in contender["seeds"]]
         for scores in contender["corruption"].values():
-            assert set(scores["corruptions"]) == set(CORRUPTIONS) and scores["images"] == 480
+            assert (
+                set(scores["corruptions"]) == set(CORRUPTIONS)
+                and scores["images"] == QUICK_SETTINGS.corruption_images
+            )
             assert 0 <= scores["held_out_mean_1_3"] <= 1 and 0 <= scores["corruption_mean_1_3"] <= 1
         for curve in contender["curves"].values():
             assert [p["epoch"] for p in curve] == list(range(1, len(curve) + 1))
