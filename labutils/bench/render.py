@@ -199,23 +199,21 @@ def _settings_sentence(settings: BenchSettings) -> str:
     )
     if task3.statistics_images:
         kept += f" with batch-norm statistics of {task3.statistics_images:,} clean training images"
-    camera = task3.augmentation
-    return (
-        f"Reference: {reference.epochs} + {reference.augmented_epochs} epochs (without, then with augmentation); "
-        f"ours: {task2.epochs} epochs for Task 2, then {task3.epochs} augmented epochs for Task 3"
-        + (
-            f" (with camera blur up to σ {camera.blur:g} px and noise up to σ {camera.noise:g}"
-            + (
-                f", and a share {camera.corruption_rate:g} of the images under a named Sign-MNIST-C type "
-                f"up to severity {camera.corruption_severity}"
-                if camera.corruption_rate
-                else ""
-            )
-            + ")"
-            if camera.blur or camera.noise or camera.corruption_rate
+    camera, with_camera = task3.augmentation, ""
+    if camera.blur or camera.noise or camera.corruption_rate:
+        faults = (
+            f", and a share {camera.corruption_rate:g} of the images under a named Sign-MNIST-C type "
+            f"up to severity {camera.corruption_severity}"
+            if camera.corruption_rate
             else ""
         )
-        + f" keeping {kept}, width {task2.width}, "
+        with_camera = (
+            f" (with camera blur up to σ {camera.blur:g} px and noise up to σ {camera.noise:g}{faults})"
+        )
+    return (
+        f"Reference: {reference.epochs} + {reference.augmented_epochs} epochs (without, then with augmentation); "
+        f"ours: {task2.epochs} epochs for Task 2, then {task3.epochs} augmented epochs for Task 3{with_camera}"
+        f" keeping {kept}, width {task2.width}, "
         f"{'anti-aliased' if task2.pooling == 'blur' else 'max'} pooling, "
         f"{'global average' if task2.head == 'average' else 'flatten'} head; "
         f"transfer: {transfer.backbone} at {transfer.image_size} px, "
